@@ -1,0 +1,357 @@
+"""Async client for EvoLink's video API: create, get, download - and never pay twice.
+
+- GETs are idempotent: they retry with full-jitter exponential backoff (tenacity), honouring `Retry-After`.
+- A create is resent only when it certainly did not reach EvoLink (connect failure, 429). Anything ambiguous - a
+  timeout after sending, a dropped connection, a 5xx, an unreadable 200 - raises `OutcomeUnknownError` with what was
+  sent, and is never resent (API doc §6).
+- Downloads stream into a temporary file beside the target, are checked (size, MP4 signature) and renamed
+  atomically: a partial file never appears under the final name. Result links live on a CDN, so the API key is
+  never sent with them.
+
+The HTTP transport is a constructor argument: tests and the embedded simulator plug in through
+`httpx.ASGITransport`, production uses the network.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from pydantic import BaseModel, ValidationError
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_random_exponential,
+)
+
+from veo_mcp import __version__
+from veo_mcp.evolink import catalog
+from veo_mcp.evolink.errors import (
+    AuthenticationError,
+    DownloadError,
+    EvoLinkError,
+    InsufficientCreditError,
+    InvalidRequestError,
+    LinkExpiredError,
+    NotFoundError,
+    OutcomeUnknownError,
+    TemporaryError,
+)
+from veo_mcp.evolink.schemas import ErrorBody, Task, VideoRequest
+
+logger = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[int, int | None], None]
+
+_MP4_BOX_TYPES = (b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide")
+_CHUNK = 1024 * 1024
+
+
+class DownloadedFile(BaseModel):
+    path: Path
+    bytes: int
+    content_type: str | None = None
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a `Retry-After` header (delta-seconds or HTTP-date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    current = datetime.fromtimestamp(now if now is not None else time.time(), tz=UTC)
+    return max(0.0, (when - current).total_seconds())
+
+
+def error_from_response(response: httpx.Response) -> EvoLinkError:
+    """Map a non-2xx API answer to the error class that says what the user must do."""
+    status = response.status_code
+    message, param, suggestion = _error_details(response)
+    if status == 400:
+        return InvalidRequestError(
+            f"EvoLink refused the request: {message}",
+            field=param,
+            advice=suggestion or "Fix the parameter named in the message; nothing was charged.",
+            status_code=status,
+        )
+    if status == 401:
+        return AuthenticationError(f"EvoLink refused the API key: {message}", status_code=status)
+    if status == 402:
+        return InsufficientCreditError(f"Not enough EvoLink credit: {message}", status_code=status)
+    if status == 403:
+        return InvalidRequestError(
+            f"This API key may not use that model or resource: {message}",
+            advice="Pick another model (list_models), or enable this one for your key in the EvoLink dashboard.",
+            status_code=status,
+        )
+    if status == 404:
+        return NotFoundError(f"EvoLink does not know it: {message}", status_code=status)
+    if status == 413:
+        return InvalidRequestError(
+            f"The request is too large: {message}",
+            advice="Shorten the prompt or send fewer/shorter image URLs.",
+            status_code=status,
+        )
+    if status == 429:
+        return TemporaryError(
+            f"EvoLink rate limit reached: {message}",
+            retry_after=parse_retry_after(response.headers.get("Retry-After")),
+            status_code=status,
+        )
+    if status >= 500:
+        return TemporaryError(
+            f"EvoLink is having trouble (HTTP {status}): {message}",
+            retry_after=parse_retry_after(response.headers.get("Retry-After")),
+            status_code=status,
+        )
+    return InvalidRequestError(f"EvoLink refused the request (HTTP {status}): {message}", status_code=status)
+
+
+def _error_details(response: httpx.Response) -> tuple[str, str | None, str | None]:
+    try:
+        body = ErrorBody.model_validate_json(response.content)
+    except ValidationError:
+        text = response.text.strip().replace("\n", " ")[:200]
+        return (text or response.reason_phrase or f"HTTP {response.status_code}"), None, None
+    detail = body.error
+    return detail.message or f"HTTP {response.status_code}", detail.param, detail.fallback_suggestion
+
+
+def _wait_strategy(max_backoff_s: float) -> Callable[[RetryCallState], float]:
+    """Honour Retry-After when upstream gives one; otherwise full-jitter exponential backoff."""
+    jitter = wait_random_exponential(multiplier=0.5, max=max_backoff_s)
+
+    def wait(state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, TemporaryError) and error.retry_after is not None:
+            return min(error.retry_after, max_backoff_s)
+        return float(jitter(state))
+
+    return wait
+
+
+class EvoLinkClient:
+    """One client per process: it pools connections. Use as an async context manager or call `aclose()`."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None,
+        base_url: str = catalog.DEFAULT_BASE_URL,
+        transport: httpx.AsyncBaseTransport | None = None,
+        connect_timeout_s: float = 10.0,
+        request_timeout_s: float = 30.0,
+        download_timeout_s: float = 120.0,
+        get_attempts: int = 5,
+        create_attempts: int = 3,
+        max_backoff_s: float = 30.0,
+        max_retry_time_s: float = 120.0,
+    ) -> None:
+        self._has_key = bool(api_key)
+        headers = {"User-Agent": f"veo-mcp/{__version__}", "Accept": "application/json"}
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
+        self._api = httpx.AsyncClient(
+            base_url=base_url,
+            headers=headers,
+            transport=transport,
+            timeout=httpx.Timeout(request_timeout_s, connect=connect_timeout_s),
+            follow_redirects=False,
+        )
+        # Result links live on a CDN: no key goes there.
+        self._cdn = httpx.AsyncClient(
+            headers={"User-Agent": f"veo-mcp/{__version__}"},
+            transport=transport,
+            timeout=httpx.Timeout(download_timeout_s, connect=connect_timeout_s),
+            follow_redirects=True,
+        )
+        self._get_attempts = get_attempts
+        self._create_attempts = create_attempts
+        self._wait = _wait_strategy(max_backoff_s)
+        self._max_retry_time_s = max_retry_time_s
+        self.base_url = base_url
+
+    async def __aenter__(self) -> EvoLinkClient:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._api.aclose()
+        await self._cdn.aclose()
+
+    def _require_key(self) -> None:
+        if not self._has_key:
+            raise AuthenticationError("No EvoLink API key is configured (EVOLINK_API_KEY is not set).")
+
+    def _retrying(self, attempts: int) -> AsyncRetrying:
+        return AsyncRetrying(
+            retry=retry_if_exception_type(TemporaryError),
+            stop=stop_after_attempt(attempts) | stop_after_delay(self._max_retry_time_s),
+            wait=self._wait,
+            reraise=True,
+            before_sleep=lambda state: logger.info(
+                "retrying after %s (attempt %d)",
+                type(state.outcome.exception()).__name__ if state.outcome else "?",
+                state.attempt_number,
+            ),
+        )
+
+    # --- create --------------------------------------------------------------------------------------------
+
+    async def create_generation(self, request: VideoRequest) -> Task:
+        """Send a create. Retries only what certainly never reached EvoLink; see the module docstring."""
+        self._require_key()
+        payload = request.to_api_payload()
+        async for attempt in self._retrying(self._create_attempts):
+            with attempt:
+                return await self._create_once(payload)
+        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+
+    async def _create_once(self, payload: dict[str, Any]) -> Task:
+        try:
+            response = await self._api.post(catalog.CREATE_PATH, json=payload)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
+            raise TemporaryError(
+                f"Could not connect to EvoLink at {self.base_url} ({type(error).__name__}); nothing was sent.",
+                advice="Check the network or EVOLINK_BASE_URL and try again; nothing was charged.",
+            ) from None
+        except httpx.TransportError as error:
+            raise OutcomeUnknownError(
+                f"The create request was sent but no answer came back ({type(error).__name__}).", sent=payload
+            ) from None
+        if response.status_code == 429:
+            raise error_from_response(response)
+        if response.status_code >= 500:
+            raise OutcomeUnknownError(
+                f"EvoLink answered the create with HTTP {response.status_code}; it may still have accepted it.",
+                sent=payload,
+                status_code=response.status_code,
+            )
+        if not response.is_success:
+            raise error_from_response(response)
+        try:
+            task = Task.model_validate_json(response.content)
+        except ValidationError:
+            raise OutcomeUnknownError(
+                "EvoLink accepted the create but its answer could not be read (no task id in it).",
+                sent=payload,
+                status_code=response.status_code,
+            ) from None
+        logger.info("created task %s", task.id)
+        return task
+
+    # --- get ----------------------------------------------------------------------------------------------
+
+    async def get_task(self, task_id: str) -> Task:
+        """Current state of a task, retried through rate limits and transient trouble."""
+        self._require_key()
+        if not task_id or "/" in task_id or task_id in (".", ".."):
+            raise NotFoundError(f"{task_id!r} is not a task id.")
+        async for attempt in self._retrying(self._get_attempts):
+            with attempt:
+                return await self._get_once(task_id)
+        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+
+    async def _get_once(self, task_id: str) -> Task:
+        try:
+            response = await self._api.get(catalog.TASK_PATH.format(task_id=task_id))
+        except httpx.TransportError as error:
+            raise TemporaryError(f"Could not reach EvoLink for task {task_id} ({type(error).__name__}).") from None
+        if not response.is_success:
+            raise error_from_response(response)
+        try:
+            return Task.model_validate_json(response.content)
+        except ValidationError:
+            raise TemporaryError(f"EvoLink's answer for task {task_id} could not be read.") from None
+
+    # --- download -------------------------------------------------------------------------------------------
+
+    async def download(
+        self, url: str, destination: Path, *, on_progress: ProgressCallback | None = None, attempts: int = 3
+    ) -> DownloadedFile:
+        """Stream `url` to `destination` atomically; retry transient failures, never keep a partial file."""
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        async for attempt in self._retrying(attempts):
+            with attempt:
+                return await self._download_once(url, destination, on_progress)
+        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+
+    async def _download_once(self, url: str, destination: Path, on_progress: ProgressCallback | None) -> DownloadedFile:
+        descriptor, temp_name = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.", suffix=".part")
+        temp_path = Path(temp_name)
+        try:
+            with os.fdopen(descriptor, "wb") as sink:
+                received, expected, content_type = await self._stream_into(url, sink, on_progress)
+                sink.flush()
+                os.fsync(sink.fileno())
+            _check_video(temp_path, received, expected)
+            os.replace(temp_path, destination)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp_path)
+            raise
+        return DownloadedFile(path=destination, bytes=received, content_type=content_type)
+
+    async def _stream_into(
+        self, url: str, sink: Any, on_progress: ProgressCallback | None
+    ) -> tuple[int, int | None, str | None]:
+        received = 0
+        try:
+            async with self._cdn.stream("GET", url) as response:
+                if response.status_code in (403, 404, 410):
+                    raise LinkExpiredError(
+                        f"The result link answered HTTP {response.status_code}: it has expired or was removed.",
+                        status_code=response.status_code,
+                    )
+                if response.status_code == 429 or response.status_code >= 500:
+                    raise DownloadError(
+                        f"The video host answered HTTP {response.status_code}.",
+                        retry_after=parse_retry_after(response.headers.get("Retry-After")),
+                        status_code=response.status_code,
+                    )
+                if not response.is_success:
+                    raise DownloadError(f"The video host answered HTTP {response.status_code}.")
+                length = response.headers.get("Content-Length")
+                expected = int(length) if length and length.isdigit() else None
+                async for chunk in response.aiter_bytes(_CHUNK):
+                    sink.write(chunk)
+                    received += len(chunk)
+                    if on_progress is not None:
+                        on_progress(received, expected)
+                return received, expected, response.headers.get("Content-Type")
+        except httpx.TransportError as error:
+            raise DownloadError(f"The download broke off after {received} bytes ({type(error).__name__}).") from None
+
+
+def _check_video(path: Path, received: int, expected: int | None) -> None:
+    if expected is not None and received != expected:
+        raise DownloadError(f"The download is incomplete: {received} of {expected} bytes arrived.")
+    if received < 12:
+        raise DownloadError(f"The download is not a video: only {received} bytes arrived.")
+    with path.open("rb") as handle:
+        head = handle.read(12)
+    if head[4:8] not in _MP4_BOX_TYPES:
+        raise DownloadError("The download is not an MP4 file (no MP4 signature at its start).")

@@ -1,0 +1,51 @@
+"""What a request will cost, from the catalog's price table; "unknown" rather than a guess."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from veo_mcp.evolink import catalog
+from veo_mcp.evolink.schemas import VideoRequest
+
+
+class CostEstimate(BaseModel):
+    """Price × duration × n. `usd` and `credits` are None when the model's price is not published."""
+
+    model: str
+    usd: float | None = Field(description="Estimated cost in US dollars, or null when unknown.")
+    credits: float | None = Field(description="Estimated cost in EvoLink credits (1 credit = $1/72).")
+    usd_per_second: float | None = Field(description="Price per second of one video.")
+    billed_seconds: int = Field(description="Seconds of video billed: duration × n.")
+    known: bool = Field(description="False when EvoLink publishes no price for this model.")
+    summary: str = Field(description="One line a person can read.")
+
+
+def estimate_cost(request: VideoRequest) -> CostEstimate:
+    caps = catalog.MODELS[request.model]
+    seconds = request.effective_duration * request.n
+    if caps.price is None:
+        return CostEstimate(
+            model=request.model,
+            usd=None,
+            credits=None,
+            usd_per_second=None,
+            billed_seconds=seconds,
+            known=False,
+            summary=f"unknown: EvoLink publishes no price for {request.model} ({seconds} s of video)",
+        )
+    per_second = caps.price.per_second(request.quality, request.generate_audio)
+    usd = round(per_second * seconds, 4)
+    credits = catalog.usd_to_credits(usd)
+    audio = "with audio" if request.generate_audio else "no audio"
+    return CostEstimate(
+        model=request.model,
+        usd=usd,
+        credits=credits,
+        usd_per_second=per_second,
+        billed_seconds=seconds,
+        known=True,
+        summary=(
+            f"${usd:.4f} ({credits:g} credits): {request.n} × {request.effective_duration} s at {request.quality} "
+            f"{audio}, ${per_second:.4f}/s"
+        ),
+    )

@@ -1,0 +1,135 @@
+"""Errors of the EvoLink layer, one class per thing the user must do next.
+
+Every error carries a `message` (what went wrong) and an `advice` (what to do), and `str()` gives both in a form an
+assistant can act on. No error text ever contains the API key: the key lives only in the HTTP client's headers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+class EvoLinkError(Exception):
+    """Base class: something stopped a request to EvoLink (or the local check before it)."""
+
+    default_advice = "Try again; if it keeps happening, check the EvoLink status page."
+    #: one word for the kind of remedy; stable, usable by programs
+    action = "retry"
+
+    def __init__(self, message: str, *, advice: str | None = None, status_code: int | None = None) -> None:
+        self.message = message
+        self.advice = advice if advice is not None else self.default_advice
+        self.status_code = status_code
+        super().__init__(self.__str__())
+
+    def __str__(self) -> str:
+        return f"{self.message} {self.advice}".strip()
+
+
+@dataclass(frozen=True, slots=True)
+class FieldIssue:
+    """One refused field: its name, the value given and one sentence that says what is allowed."""
+
+    field: str
+    value: Any
+    sentence: str
+
+
+class InvalidRequestError(EvoLinkError):
+    """Fix the request: a parameter is missing or not allowed (local check, 400, 403, 413)."""
+
+    default_advice = "Fix the request and send it again; nothing was charged."
+    action = "fix_request"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        issues: tuple[FieldIssue, ...] = (),
+        field: str | None = None,
+        advice: str | None = None,
+        status_code: int | None = None,
+    ) -> None:
+        self.issues = issues
+        self.field = field if field is not None else (issues[0].field if issues else None)
+        super().__init__(message, advice=advice, status_code=status_code)
+
+    @classmethod
+    def from_issues(cls, issues: tuple[FieldIssue, ...]) -> InvalidRequestError:
+        return cls(" ".join(issue.sentence for issue in issues), issues=issues)
+
+
+class AuthenticationError(EvoLinkError):
+    """Set the key: it is missing, wrong or expired (401)."""
+
+    default_advice = (
+        "Set EVOLINK_API_KEY to a valid key from https://evolink.ai (dashboard → API keys) and restart the "
+        "server, or run with --simulate to use the built-in simulator."
+    )
+    action = "set_api_key"
+
+
+class InsufficientCreditError(EvoLinkError):
+    """Add credit: the account cannot pay for this request (402)."""
+
+    default_advice = "Top up your EvoLink credits (dashboard → billing), or ask for fewer/shorter/cheaper videos."
+    action = "add_credit"
+
+
+class TemporaryError(EvoLinkError):
+    """Wait and retry: rate limits, overload, upstream trouble, network failures (429, 5xx, transport)."""
+
+    default_advice = "This is temporary; wait a minute and try again."
+    action = "retry_later"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        advice: str | None = None,
+        status_code: int | None = None,
+    ) -> None:
+        self.retry_after = retry_after
+        if advice is None and retry_after is not None:
+            advice = f"This is temporary; wait {retry_after:g} s and try again."
+        super().__init__(message, advice=advice, status_code=status_code)
+
+
+class OutcomeUnknownError(EvoLinkError):
+    """A create may or may not have reached EvoLink; resending it could pay twice, so it is never resent."""
+
+    default_advice = (
+        "The request may have been accepted and may be billed. Do not resend it blindly: check your EvoLink "
+        "dashboard's task list first, and only create it again if no task appears there."
+    )
+    action = "check_dashboard"
+
+    def __init__(self, message: str, *, sent: Mapping[str, Any], status_code: int | None = None) -> None:
+        self.sent = dict(sent)
+        super().__init__(message, status_code=status_code)
+
+
+class NotFoundError(EvoLinkError):
+    """Nothing by that id (404): a typo, another account's task, or a task older than upstream keeps."""
+
+    default_advice = "Check the task id (list_generations shows known ones); it may belong to another account."
+    action = "check_id"
+
+
+class LinkExpiredError(NotFoundError):
+    """A result URL no longer serves the video (links live 24 h after completion)."""
+
+    default_advice = (
+        "Result links expire 24 hours after completion and this one has; the video cannot be fetched any more. "
+        "Create the generation again if you still need it."
+    )
+    action = "regenerate"
+
+
+class DownloadError(TemporaryError):
+    """A download arrived incomplete or not as an MP4; nothing was kept under the final name."""
+
+    default_advice = "Nothing was saved; try the download again while the link is valid."

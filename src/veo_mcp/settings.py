@@ -1,0 +1,112 @@
+"""The one place configuration is read: environment variables (and a `.env` file) into a typed `Settings`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Self
+
+import platformdirs
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from veo_mcp.evolink import catalog
+
+APP_NAME = "veo-mcp"
+
+
+def _default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def _default_output_dir() -> Path:
+    return Path(platformdirs.user_videos_dir()) / APP_NAME
+
+
+class Settings(BaseSettings):
+    """veo-mcp's settings. The API key is a `SecretStr`: its repr and str are masked."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+        validate_by_name=True,
+        hide_input_in_errors=True,
+    )
+
+    api_key: SecretStr | None = Field(None, validation_alias="EVOLINK_API_KEY", description="EvoLink API key (secret).")
+    base_url: str = Field(
+        catalog.DEFAULT_BASE_URL, validation_alias="EVOLINK_BASE_URL", description="EvoLink video API base URL."
+    )
+    files_base_url: str = Field(
+        catalog.DEFAULT_FILES_BASE_URL,
+        validation_alias="EVOLINK_FILES_BASE_URL",
+        description="EvoLink file-upload service base URL.",
+    )
+    data_dir: Path = Field(
+        default_factory=_default_data_dir,
+        validation_alias="VEO_MCP_DATA_DIR",
+        description="Where veo-mcp keeps its state (generations database).",
+    )
+    output_dir: Path = Field(
+        default_factory=_default_output_dir,
+        validation_alias="VEO_MCP_OUTPUT_DIR",
+        description="Where finished videos are saved.",
+    )
+    simulate: bool = Field(
+        False,
+        validation_alias="VEO_MCP_SIMULATE",
+        description="Use the built-in simulator instead of the real API (no key needed, nothing billed).",
+    )
+    simulator_speed: float = Field(
+        30.0,
+        gt=0,
+        validation_alias="VEO_MCP_SIMULATOR_SPEED",
+        description="How many times faster than real time the built-in simulator runs.",
+    )
+    connect_timeout_s: float = Field(
+        10.0, gt=0, validation_alias="VEO_MCP_CONNECT_TIMEOUT", description="Seconds to open a connection."
+    )
+    request_timeout_s: float = Field(
+        30.0, gt=0, validation_alias="VEO_MCP_REQUEST_TIMEOUT", description="Seconds for an API answer."
+    )
+    download_timeout_s: float = Field(
+        120.0,
+        gt=0,
+        validation_alias="VEO_MCP_DOWNLOAD_TIMEOUT",
+        description="Seconds of silence after which a download is abandoned.",
+    )
+    poll_interval_min_s: float = Field(
+        2.0, gt=0, validation_alias="VEO_MCP_POLL_MIN", description="Shortest pause between status polls."
+    )
+    poll_interval_max_s: float = Field(
+        30.0, gt=0, validation_alias="VEO_MCP_POLL_MAX", description="Longest pause between status polls."
+    )
+    get_retry_attempts: int = Field(
+        5, ge=1, le=20, validation_alias="VEO_MCP_GET_RETRIES", description="Attempts for a status GET."
+    )
+
+    @field_validator("base_url", "files_base_url", mode="after")
+    @classmethod
+    def _strip_slash(cls, url: str) -> str:
+        return url.rstrip("/")
+
+    @field_validator("api_key", mode="after")
+    @classmethod
+    def _blank_is_none(cls, key: SecretStr | None) -> SecretStr | None:
+        if key is None or not key.get_secret_value().strip():
+            return None
+        return SecretStr(key.get_secret_value().strip())
+
+    @model_validator(mode="after")
+    def _poll_bounds_ordered(self) -> Self:
+        if self.poll_interval_min_s > self.poll_interval_max_s:
+            raise ValueError(
+                f"VEO_MCP_POLL_MIN ({self.poll_interval_min_s}) must not exceed VEO_MCP_POLL_MAX "
+                f"({self.poll_interval_max_s})"
+            )
+        return self
+
+    @property
+    def has_api_key(self) -> bool:
+        return self.api_key is not None

@@ -1,0 +1,245 @@
+"""The simulator's HTTP face: EvoLink's endpoints, error shapes and status codes, plus `/_sim/*` controls.
+
+An ASGI (Starlette) app, so it runs in-process behind `SimulatorTransport` or on a loopback port under uvicorn,
+unchanged. Requests are validated with the same schemas the client uses (`veo_mcp.evolink.schemas`).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import anyio
+from pydantic import ValidationError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from veo_mcp.evolink import catalog
+from veo_mcp.evolink.costs import estimate_cost
+from veo_mcp.evolink.errors import InvalidRequestError
+from veo_mcp.evolink.schemas import parse_video_request
+from veo_mcp.simulator.engine import SimTask, SimulatedService, SimulatorConfig
+from veo_mcp.simulator.faults import Fault, FaultQueue
+
+ERROR_TYPES: dict[int, str] = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "insufficient_quota_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large_error",
+    429: "rate_limit_error",
+    500: "internal_server_error",
+    502: "upstream_error",
+    503: "service_unavailable_error",
+}
+
+
+class SimulatedConnectionDrop(Exception):
+    """Raised after the response head is sent: the server goes away without a body."""
+
+
+class _DroppedConnection(Response):
+    """Starts a 200 answer, then vanishes: on uvicorn the socket closes, in-process the transport sees a drop."""
+
+    def __init__(self) -> None:
+        super().__init__(status_code=200)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", b"1024")],
+            }
+        )
+        raise SimulatedConnectionDrop
+
+
+class _TruncatedBody(Response):
+    """Promises the whole file in Content-Length, then sends only part of it."""
+
+    def __init__(self, data: bytes, served: int) -> None:
+        super().__init__(status_code=200)
+        self._data, self._served = data, served
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"video/mp4"), (b"content-length", str(len(self._data)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": self._data[: self._served], "more_body": False})
+
+
+def api_error(status: int, message: str, *, param: str | None = None, retry_after: float | None = None) -> Response:
+    """An error in EvoLink's body shape: `{"error": {"code", "message", "type", "param"?}}`."""
+    error: dict[str, Any] = {"code": status, "message": message, "type": ERROR_TYPES.get(status, "api_error")}
+    if param is not None:
+        error["param"] = param
+    headers = {"Retry-After": f"{retry_after:g}"} if retry_after is not None else None
+    return JSONResponse({"error": error}, status_code=status, headers=headers)
+
+
+def _fault_response(fault: Fault) -> Response:
+    retry_after = fault.retry_after if fault.retry_after is not None else (1.0 if fault.status == 429 else None)
+    messages = {
+        429: "Rate limit exceeded, please retry later",
+        500: "Internal server error",
+        502: "Upstream model provider unavailable",
+        503: "Service temporarily overloaded",
+    }
+    return api_error(
+        fault.status, messages.get(fault.status, f"Injected error {fault.status}"), retry_after=retry_after
+    )
+
+
+class Simulator:
+    """A simulated EvoLink: `service` holds the state, `app` is the ASGI application."""
+
+    def __init__(self, config: SimulatorConfig | None = None) -> None:
+        self.config = config or SimulatorConfig()
+        self.service = SimulatedService(self.config)
+        self.faults = FaultQueue(list(self.config.faults))
+        self.app = Starlette(
+            routes=[
+                Route(catalog.CREATE_PATH, self._create, methods=["POST"]),
+                Route("/v1/tasks/{task_id}", self._get_task, methods=["GET"]),
+                Route("/files/videos/{task_id}/{index:int}.mp4", self._download, methods=["GET", "HEAD"]),
+                Route("/_sim/ledger", self._ledger, methods=["GET"]),
+                Route("/_sim/faults", self._faults, methods=["GET", "POST", "DELETE"]),
+                Route("/_sim/clock", self._clock, methods=["GET", "POST"]),
+            ]
+        )
+
+    # --- helpers -----------------------------------------------------------------------------------------
+
+    def _auth_error(self, request: Request) -> Response | None:
+        header = request.headers.get("authorization", "")
+        scheme, _, key = header.partition(" ")
+        if scheme.lower() != "bearer" or not key.strip():
+            return api_error(401, "Missing API key: send 'Authorization: Bearer <key>'")
+        if self.config.api_key is not None and key.strip() != self.config.api_key:
+            return api_error(401, "Invalid API key")
+        return None
+
+    # --- EvoLink endpoints ----------------------------------------------------------------------------------
+
+    async def _create(self, request: Request) -> Response:
+        self.service.requests["create"] += 1
+        fault = self.faults.take("create")
+        if fault is not None and fault.kind == "status":
+            return _fault_response(fault)
+        if fault is not None and fault.kind == "delay" and not fault.after_accept:
+            await anyio.sleep(fault.seconds)
+        if (denied := self._auth_error(request)) is not None:
+            return denied
+        body = await request.body()
+        if len(body) > catalog.MAX_REQUEST_BODY_BYTES:
+            return api_error(413, f"Request body is {len(body)} bytes; the limit is {catalog.MAX_REQUEST_BODY_BYTES}")
+        try:
+            raw = json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return api_error(400, "Request body is not valid JSON")
+        try:
+            video_request = parse_video_request(raw)
+        except InvalidRequestError as error:
+            return api_error(400, error.message, param=error.field)
+        cost = estimate_cost(video_request).usd or 0.0
+        balance = self.config.balance_usd
+        if balance is not None and self.service.committed_usd() + cost > balance + 1e-9:
+            available = max(0.0, balance - self.service.committed_usd())
+            return api_error(402, f"Insufficient credits: this request needs ${cost:.4f}, ${available:.4f} available")
+        limit = self.config.max_active_tasks
+        if limit is not None and self.service.active_count() >= limit:
+            return api_error(429, f"Concurrency limit of {limit} active tasks reached", retry_after=10)
+        failure = fault if fault is not None and fault.kind == "fail_task" else None
+        task = self.service.create(video_request, failure=failure)
+        if fault is not None and fault.kind == "drop_after_accept":
+            return _DroppedConnection()
+        if fault is not None and fault.kind == "malformed_json":
+            return Response('{"id": "' + task.id + '", "status": "pend', media_type="application/json")
+        if fault is not None and fault.kind == "delay" and fault.after_accept:
+            await anyio.sleep(fault.seconds)
+        return JSONResponse(self.service.task_object(task, str(request.base_url)))
+
+    async def _get_task(self, request: Request) -> Response:
+        self.service.requests["get"] += 1
+        fault = self.faults.take("get")
+        if fault is not None and fault.kind == "status":
+            return _fault_response(fault)
+        if fault is not None and fault.kind == "delay":
+            await anyio.sleep(fault.seconds)
+        if (denied := self._auth_error(request)) is not None:
+            return denied
+        task = self.service.tasks.get(request.path_params["task_id"])
+        if task is None:
+            return api_error(404, f"Task not found: {request.path_params['task_id']}")
+        if fault is not None and fault.kind == "malformed_json":
+            return Response('{"id": "' + task.id + '", "status": ', media_type="application/json")
+        return JSONResponse(self.service.task_object(task, str(request.base_url)))
+
+    async def _download(self, request: Request) -> Response:
+        self.service.requests["download"] += 1
+        fault = self.faults.take("download")
+        if fault is not None and fault.kind == "status":
+            return _fault_response(fault)
+        if fault is not None and fault.kind == "delay":
+            await anyio.sleep(fault.seconds)
+        task = self.service.tasks.get(request.path_params["task_id"])
+        index: int = request.path_params["index"]
+        if task is None or request.query_params.get("token") != task.results_token or index >= task.request.n:
+            return _cdn_error(404, "NoSuchKey", "The specified key does not exist.")
+        status, _ = task.phase(self.service.clock.now())
+        if status != "completed":
+            return _cdn_error(404, "NoSuchKey", "The specified key does not exist.")
+        if self.service.link_expired(task):
+            return _cdn_error(403, "AccessDenied", "Request has expired")
+        data = await anyio.to_thread.run_sync(self.service.video_bytes, task, index)
+        if fault is not None and fault.kind == "truncate":
+            return _TruncatedBody(data, int(len(data) * fault.fraction))
+        if request.method == "HEAD":
+            return Response(headers={"content-length": str(len(data))}, media_type="video/mp4")
+        return Response(data, media_type="video/mp4")
+
+    # --- simulator controls ---------------------------------------------------------------------------------
+
+    async def _ledger(self, request: Request) -> Response:
+        return JSONResponse(self.service.ledger())
+
+    async def _faults(self, request: Request) -> Response:
+        if request.method == "DELETE":
+            self.faults.clear()
+        elif request.method == "POST":
+            try:
+                raw = await request.json()
+                items = raw.get("faults", [raw]) if isinstance(raw, dict) else raw
+                faults = [Fault.model_validate(item) for item in items]
+            except (json.JSONDecodeError, ValidationError, AttributeError, TypeError) as error:
+                return api_error(400, f"Not a fault specification: {error}")
+            for fault in faults:
+                self.faults.add(fault)
+        return JSONResponse({"pending": self.faults.describe()})
+
+    async def _clock(self, request: Request) -> Response:
+        if request.method == "POST":
+            try:
+                raw = await request.json()
+                self.service.clock.advance(float(raw["advance_s"]))
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+                return api_error(400, 'Send {"advance_s": <seconds>} to move the simulated clock forward')
+        return JSONResponse({"now_s": self.service.clock.now(), "speed": self.service.clock.speed})
+
+    def task(self, task_id: str) -> SimTask:
+        return self.service.tasks[task_id]
+
+
+def _cdn_error(status: int, code: str, message: str) -> Response:
+    """Object-storage style error (what a CDN in front of S3/R2/GCS answers for a bad or expired link)."""
+    body = f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code><Message>{message}</Message></Error>'
+    return Response(body, status_code=status, media_type="application/xml")

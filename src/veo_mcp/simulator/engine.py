@@ -1,0 +1,232 @@
+"""The simulated EvoLink service: tasks, their lifecycle on a (speedable) clock, billing and the ledger.
+
+State is computed from the clock when asked, not advanced by background jobs, so the simulator is cheap with
+thousands of tasks and deterministic under `advance()`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import secrets
+import string
+import time
+from collections import Counter, OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from veo_mcp.evolink import catalog
+from veo_mcp.evolink.costs import estimate_cost
+from veo_mcp.evolink.schemas import VideoRequest
+from veo_mcp.simulator.faults import Fault
+from veo_mcp.simulator.media import VideoSpec, dimensions, render_mp4
+
+
+class SimulatorConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    speed: float = Field(1.0, gt=0, description="How many times faster than real time tasks run.")
+    api_key: str | None = Field(None, description="The only key accepted; None accepts any non-empty key.")
+    link_ttl_s: float = Field(
+        catalog.RESULT_LINK_TTL_S, gt=0, description="Result link lifetime, in simulated seconds."
+    )
+    balance_usd: float | None = Field(None, description="Credit available; None is unlimited.")
+    max_active_tasks: int | None = Field(None, ge=1, description="Concurrency limit (429 beyond it).")
+    video_short_side: int = Field(144, ge=16, le=2160, description="Short side of rendered videos, in pixels.")
+    video_fps: int = Field(12, ge=1, le=60)
+    faults: list[Fault] = Field(default_factory=list)
+
+
+class SimClock:
+    """Simulated seconds: real monotonic time × speed, plus whatever tests `advance()`."""
+
+    def __init__(self, speed: float) -> None:
+        self.speed = speed
+        self._start = time.monotonic()
+        self._offset = 0.0
+
+    def now(self) -> float:
+        return (time.monotonic() - self._start) * self.speed + self._offset
+
+    def advance(self, seconds: float) -> None:
+        self._offset += seconds
+
+
+@dataclass
+class SimTask:
+    id: str
+    request: VideoRequest
+    created_wall: int
+    started_at: float  # simulated seconds
+    total_s: float
+    pending_s: float
+    cost_usd: float | None
+    failure: tuple[str, float] | None = None  # (error code, progress fraction at which it fails)
+    results_token: str = field(default_factory=lambda: secrets.token_urlsafe(12))
+
+    def phase(self, now: float) -> tuple[str, int]:
+        """(status, progress) at simulated time `now`."""
+        elapsed = now - self.started_at
+        if elapsed < self.pending_s:
+            return "pending", 0
+        run = max(self.total_s - self.pending_s, 1e-9)
+        fraction = (elapsed - self.pending_s) / run
+        if self.failure is not None and fraction >= self.failure[1]:
+            return "failed", int(100 * self.failure[1])
+        if fraction >= 1:
+            return "completed", 100
+        return "processing", max(1, min(99, int(100 * fraction)))
+
+    def completed_at(self) -> float:
+        return self.started_at + self.total_s
+
+
+_ALPHABET = string.ascii_lowercase + string.digits
+
+
+def new_task_id(now_wall: int) -> str:
+    return f"task-unified-{now_wall}-{''.join(secrets.choice(_ALPHABET) for _ in range(8))}"
+
+
+def render_seconds(request: VideoRequest, identity: str) -> float:
+    """How long the real service would take for this request, in seconds (see catalog SIM_* assumptions)."""
+    base = catalog.SIM_BASE_SECONDS_PER_VIDEO_SECOND * request.effective_duration
+    scaled = base * catalog.SIM_QUALITY_FACTOR[request.quality] * (1 + catalog.SIM_EXTRA_VIDEO_FACTOR * (request.n - 1))
+    jitter = 0.85 + 0.3 * (hashlib.sha256(identity.encode()).digest()[0] / 255)
+    return scaled * jitter
+
+
+class SimulatedService:
+    """What EvoLink would do, minus the HTTP: the ASGI app in `app.py` is a thin layer over this."""
+
+    def __init__(self, config: SimulatorConfig) -> None:
+        self.config = config
+        self.clock = SimClock(config.speed)
+        self.tasks: dict[str, SimTask] = {}
+        self.requests: Counter[str] = Counter()
+        self._videos: OrderedDict[tuple[str, int], bytes] = OrderedDict()
+        self._video_cache_limit = 64
+
+    # --- lifecycle ----------------------------------------------------------------------------------------
+
+    def create(self, request: VideoRequest, *, failure: Fault | None = None) -> SimTask:
+        wall = int(time.time())
+        task_id = new_task_id(wall)
+        total = render_seconds(request, task_id)
+        cost = estimate_cost(request).usd
+        task = SimTask(
+            id=task_id,
+            request=request,
+            created_wall=wall,
+            started_at=self.clock.now(),
+            total_s=total,
+            pending_s=total * catalog.SIM_PENDING_FRACTION,
+            cost_usd=cost,
+            failure=(failure.error_code, failure.fraction) if failure else None,
+        )
+        self.tasks[task_id] = task
+        return task
+
+    def active_count(self) -> int:
+        now = self.clock.now()
+        return sum(1 for task in self.tasks.values() if task.phase(now)[0] in ("pending", "processing"))
+
+    def committed_usd(self) -> float:
+        """Credit reserved or spent: every task that has not failed (failed tasks are not billed)."""
+        now = self.clock.now()
+        return sum(task.cost_usd or 0.0 for task in self.tasks.values() if task.phase(now)[0] != "failed")
+
+    def link_expired(self, task: SimTask) -> bool:
+        return self.clock.now() > task.completed_at() + self.config.link_ttl_s
+
+    # --- views --------------------------------------------------------------------------------------------
+
+    def task_object(self, task: SimTask, base_url: str) -> dict[str, Any]:
+        """The task JSON exactly as `GET /v1/tasks/{id}` returns it (API doc §2)."""
+        status, progress = task.phase(self.clock.now())
+        request = task.request
+        estimate = estimate_cost(request)
+        body: dict[str, Any] = {
+            "id": task.id,
+            "object": "video.generation.task",
+            "created": task.created_wall,
+            "model": request.model,
+            "status": status,
+            "progress": progress,
+            "type": "video",
+            "task_info": {
+                "can_cancel": status in ("pending", "processing"),
+                "estimated_time": math.ceil(task.total_s / self.config.speed),
+                "video_duration": request.effective_duration,
+            },
+            "usage": {
+                "billing_rule": "per_second",
+                "credits_reserved": estimate.credits if estimate.credits is not None else 0,
+                "user_group": "default",
+            },
+        }
+        if status == "completed":
+            body["results"] = [self.result_url(task, index, base_url) for index in range(request.n)]
+        if status == "failed" and task.failure is not None:
+            code = task.failure[0]
+            body["error"] = {
+                "code": code,
+                "message": catalog.advice_for_task_error(code),
+                "type": "video_generation_error",
+            }
+        return body
+
+    def result_url(self, task: SimTask, index: int, base_url: str) -> str:
+        return f"{base_url.rstrip('/')}/files/videos/{task.id}/{index}.mp4?token={task.results_token}"
+
+    def video_bytes(self, task: SimTask, index: int) -> bytes:
+        key = (task.id, index)
+        cached = self._videos.get(key)
+        if cached is not None:
+            self._videos.move_to_end(key)
+            return cached
+        request = task.request
+        width, height = dimensions(request.effective_aspect_ratio, self.config.video_short_side)
+        data = render_mp4(
+            VideoSpec(
+                width=width,
+                height=height,
+                seconds=request.effective_duration,
+                fps=self.config.video_fps,
+                audio=request.generate_audio,
+                identity=f"{task.id}/{index}/{request.seed}",
+            )
+        )
+        self._videos[key] = data
+        while len(self._videos) > self._video_cache_limit:
+            self._videos.popitem(last=False)
+        return data
+
+    def ledger(self) -> dict[str, Any]:
+        now = self.clock.now()
+        tasks = []
+        total = 0.0
+        for task in self.tasks.values():
+            status, progress = task.phase(now)
+            charged = (task.cost_usd or 0.0) if status == "completed" else 0.0
+            total += charged
+            tasks.append(
+                {
+                    "id": task.id,
+                    "model": task.request.model,
+                    "status": status,
+                    "progress": progress,
+                    "charged_usd": round(charged, 4),
+                    "cost_usd": task.cost_usd,
+                    "quality": task.request.quality,
+                    "duration": task.request.effective_duration,
+                    "n": task.request.n,
+                    "generate_audio": task.request.generate_audio,
+                    "prompt": task.request.prompt,
+                }
+            )
+        requests = {name: self.requests.get(name, 0) for name in ("create", "get", "download", "upload")}
+        requests.update({name: count for name, count in self.requests.items() if name not in requests})
+        return {"requests": requests, "tasks": tasks, "total_charged_usd": round(total, 4)}

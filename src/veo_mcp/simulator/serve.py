@@ -1,0 +1,54 @@
+"""`veo-mcp simulator`: the simulator on a loopback port, its base URL on the first line of stdout."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import sys
+
+import anyio
+import uvicorn
+
+from veo_mcp.simulator.app import Simulator
+from veo_mcp.simulator.engine import SimulatorConfig
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
+
+
+def base_url_of(sock: socket.socket, host: str) -> str:
+    port = sock.getsockname()[1]
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"
+
+
+def run_simulator(
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    speed: float = 1.0,
+    api_key: str | None = None,
+    link_ttl_s: float | None = None,
+    balance_usd: float | None = None,
+) -> None:
+    config = SimulatorConfig(speed=speed, api_key=api_key, balance_usd=balance_usd)
+    if link_ttl_s is not None:
+        config = config.model_copy(update={"link_ttl_s": link_ttl_s})
+    simulator = Simulator(config)
+    sock = bind_socket(host, port)
+    print(base_url_of(sock, host), flush=True)
+    print(
+        f"EvoLink simulator: speed ×{speed:g}, ledger at /_sim/ledger, faults at /_sim/faults. Ctrl-C to stop.",
+        file=sys.stderr,
+        flush=True,
+    )
+    server = uvicorn.Server(uvicorn.Config(simulator.app, log_level="warning", lifespan="off"))
+    with contextlib.suppress(KeyboardInterrupt):
+        anyio.run(lambda: server.serve(sockets=[sock]))

@@ -1,0 +1,71 @@
+"""Settings read the documented variables and never show the key; file names can't escape the output folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from veo_mcp.files import confined, slug, video_file_name
+from veo_mcp.settings import Settings
+
+SECRET = "sk-canary-7f3a9c0e"
+
+
+def test_settings_read_documented_variables(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("EVOLINK_API_KEY", SECRET)
+    monkeypatch.setenv("EVOLINK_BASE_URL", "http://127.0.0.1:9/")
+    monkeypatch.setenv("VEO_MCP_DATA_DIR", str(tmp_path / "d"))
+    monkeypatch.setenv("VEO_MCP_OUTPUT_DIR", str(tmp_path / "o"))
+    monkeypatch.setenv("VEO_MCP_SIMULATE", "1")
+    monkeypatch.setenv("VEO_MCP_SIMULATOR_SPEED", "50")
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.api_key is not None and settings.api_key.get_secret_value() == SECRET
+    assert settings.base_url == "http://127.0.0.1:9"
+    assert settings.data_dir == tmp_path / "d" and settings.output_dir == tmp_path / "o"
+    assert settings.simulate is True and settings.simulator_speed == 50
+    assert SECRET not in repr(settings) and SECRET not in str(settings) and SECRET not in settings.model_dump_json()
+
+
+def test_defaults_come_from_platformdirs(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("EVOLINK_API_KEY", "VEO_MCP_DATA_DIR", "VEO_MCP_OUTPUT_DIR", "VEO_MCP_SIMULATE"):
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.api_key is None and not settings.has_api_key
+    assert settings.base_url == "https://api.evolink.ai"
+    assert settings.data_dir.name == "veo-mcp" and settings.output_dir.name == "veo-mcp"
+
+
+def test_blank_key_means_no_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EVOLINK_API_KEY", "   ")
+    assert Settings(_env_file=None).api_key is None  # type: ignore[call-arg]
+
+
+def test_inverted_poll_bounds_are_refused_without_echoing_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EVOLINK_API_KEY", SECRET)
+    monkeypatch.setenv("VEO_MCP_POLL_MIN", "60")
+    monkeypatch.setenv("VEO_MCP_POLL_MAX", "5")
+    with pytest.raises(ValidationError) as caught:
+        Settings(_env_file=None)  # type: ignore[call-arg]
+    assert "VEO_MCP_POLL_MIN" in str(caught.value) and SECRET not in str(caught.value)
+
+
+@pytest.mark.parametrize("prompt", ["../../etc/passwd", "/abs/path", "..", "", "名前\x00\n", "a" * 300])
+def test_video_names_are_plain_and_bounded(prompt: str) -> None:
+    name = video_file_name("task-unified-1756817821-4x3rx6ny", prompt, 1)
+    assert "/" not in name and "\\" not in name and not name.startswith(".")
+    assert name.endswith("-4x3rx6ny-2.mp4") and len(name) < 80
+
+
+def test_slug_keeps_words() -> None:
+    assert slug("A red fox — in the snow!") == "a-red-fox-in-the-snow"
+
+
+def test_confined_refuses_escapes(tmp_path: Path) -> None:
+    assert confined(tmp_path, "sub", "v.mp4") == tmp_path.resolve() / "sub" / "v.mp4"
+    with pytest.raises(ValueError, match="outside"):
+        confined(tmp_path, "..", "elsewhere")
+    (tmp_path / "link").symlink_to("/")
+    with pytest.raises(ValueError, match="outside"):
+        confined(tmp_path, "link", "etc")
