@@ -23,6 +23,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details to stderr")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
+    serve = commands.add_parser("serve", help="run the MCP server (stdio by default)")
+    serve.add_argument("--transport", choices=["stdio", "streamable-http"], default="stdio")
+    serve.add_argument("--host", default="127.0.0.1", help="address for streamable HTTP (default: loopback)")
+    serve.add_argument("--port", type=int, default=8000, help="port for streamable HTTP")
+    serve.add_argument(
+        "--simulate", action="store_true", help="use the built-in simulator as upstream (no key, nothing billed)"
+    )
+
     simulator = commands.add_parser("simulator", help="run the EvoLink simulator on a loopback port")
     simulator.add_argument("--host", default="127.0.0.1")
     simulator.add_argument("--port", type=int, default=0, help="0 picks a free port (the default)")
@@ -61,6 +69,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         from veo_mcp.demo import run_demo
 
         sys.exit(run_demo(prompt=args.prompt, output_dir=args.output_dir, speed=args.speed, as_json=args.json))
+    elif args.command == "serve":
+        from veo_mcp.server_main import run_server
+
+        run_server(transport=args.transport, host=args.host, port=args.port, simulate=args.simulate)
     else:
         _parser().print_help(sys.stderr)
         sys.exit(2)

@@ -1,0 +1,165 @@
+"""A generation as veo-mcp knows it: the request we sent, what upstream last said, and what we saved.
+
+`Generation` is the mutable record the tracker updates; `GenerationState` is its public snapshot, the JSON of the
+`veo://generations/{task_id}` resource and the structured result of `get_generation`/`wait_for_generation`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import anyio
+from pydantic import BaseModel, Field
+
+from veo_mcp.evolink import catalog
+from veo_mcp.evolink.schemas import Task
+
+URI_PREFIX = "veo://generations/"
+
+
+def generation_uri(task_id: str) -> str:
+    return f"{URI_PREFIX}{task_id}"
+
+
+def _iso(timestamp: float | None) -> str | None:
+    return None if timestamp is None else datetime.fromtimestamp(timestamp, tz=UTC).isoformat(timespec="seconds")
+
+
+class SavedFile(BaseModel):
+    path: str = Field(description="Absolute path of the saved MP4.")
+    bytes: int = Field(description="File size in bytes.")
+    index: int = Field(0, description="Which of the generation's videos (0-based).")
+
+
+class GenerationState(BaseModel):
+    """Everything known about one generation, as an assistant or a person needs it."""
+
+    task_id: str = Field(description="EvoLink task id.")
+    uri: str = Field(description="MCP resource URI of this generation (subscribe to it for live updates).")
+    status: str = Field(description="Upstream status: pending, processing, completed, failed or cancelled.")
+    progress: int = Field(description="Percent complete, 0-100.")
+    model: str
+    prompt: str
+    finished: bool = Field(description="True once completed, failed or cancelled.")
+    eta_seconds: int | None = Field(None, description="Estimated seconds until done, while running.")
+    estimated_cost_usd: float | None = Field(None, description="Estimated cost in USD (null: price unknown).")
+    result_urls: list[str] = Field(default_factory=list, description="Upstream video links, once completed.")
+    results_expire_at: str | None = Field(None, description="When the result links stop working (24 h).")
+    files: list[SavedFile] = Field(default_factory=list, description="Videos saved on this machine.")
+    error_code: str | None = Field(None, description="Upstream failure code, if failed.")
+    error_message: str | None = None
+    advice: str | None = Field(None, description="What to do next.")
+    retryable: bool | None = Field(None, description="If failed: whether a new identical request may succeed.")
+    created_at: str | None = None
+    updated_at: str | None = None
+    simulated: bool = Field(description="True when produced by the built-in simulator, not a real render.")
+    notes: list[str] = Field(default_factory=list)
+
+
+@dataclass
+class Generation:
+    """The tracker's record of one upstream task. `changed` is set (and replaced) at every change."""
+
+    task_id: str
+    model: str
+    prompt: str
+    request: dict[str, Any]
+    simulated: bool
+    estimated_cost_usd: float | None = None
+    status: str = "pending"
+    progress: int = 0
+    estimated_time_s: float | None = None
+    result_urls: list[str] = field(default_factory=list)
+    files: list[SavedFile] = field(default_factory=list)
+    error_code: str | None = None
+    error_message: str | None = None
+    notes: list[str] = field(default_factory=list)
+    created_at: float = field(default_factory=time.time)
+    updated_at: float = field(default_factory=time.time)
+    completed_at: float | None = None
+    version: int = 0
+    changed: anyio.Event = field(default_factory=anyio.Event)
+    last_task: Task | None = None
+
+    @property
+    def uri(self) -> str:
+        return generation_uri(self.task_id)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in catalog.FINISHED_STATUSES
+
+    def apply(self, task: Task) -> bool:
+        """Take in what upstream said; True when anything a watcher cares about changed."""
+        self.last_task = task
+        if task.estimated_time is not None:
+            self.estimated_time_s = task.estimated_time
+        before = (self.status, self.progress, tuple(self.result_urls), self.error_code)
+        self.status = task.status
+        self.progress = 100 if task.status == "completed" else task.progress
+        if task.results:
+            self.result_urls = list(task.results)
+        if task.error is not None:
+            self.error_code = task.error.code
+            self.error_message = task.error.message
+        if self.finished and self.completed_at is None:
+            self.completed_at = time.time()
+        if before == (self.status, self.progress, tuple(self.result_urls), self.error_code):
+            return False
+        self.mark_changed()
+        return True
+
+    def mark_changed(self) -> None:
+        self.updated_at = time.time()
+        self.version += 1
+        event, self.changed = self.changed, anyio.Event()
+        event.set()
+
+    def eta_seconds(self) -> int | None:
+        if self.finished or self.estimated_time_s is None:
+            return None
+        remaining = self.estimated_time_s * (100 - self.progress) / 100
+        elapsed_cap = self.estimated_time_s - (time.time() - self.created_at)
+        return max(1, math.ceil(min(remaining, max(elapsed_cap, remaining / 4))))
+
+    def state(self) -> GenerationState:
+        expires = self.completed_at + catalog.RESULT_LINK_TTL_S if self.completed_at and self.result_urls else None
+        advice: str | None
+        retryable: bool | None = None
+        if self.status == "failed":
+            advice = catalog.advice_for_task_error(self.error_code)
+            retryable = self.error_code in catalog.RETRYABLE_TASK_ERROR_CODES
+        elif self.status == "completed" and not self.files:
+            advice = "Call download_video to save the video before the links expire."
+        elif self.status == "completed":
+            advice = "Done: the video is saved at the path in files."
+        elif self.status == "cancelled":
+            advice = "The generation was cancelled; create a new one if you still want it."
+        else:
+            advice = "Still rendering: call wait_for_generation (or get_generation) again."
+        return GenerationState(
+            task_id=self.task_id,
+            uri=self.uri,
+            status=self.status,
+            progress=self.progress,
+            model=self.model,
+            prompt=self.prompt,
+            finished=self.finished,
+            eta_seconds=self.eta_seconds(),
+            estimated_cost_usd=self.estimated_cost_usd,
+            result_urls=list(self.result_urls),
+            results_expire_at=_iso(expires),
+            files=list(self.files),
+            error_code=self.error_code,
+            error_message=self.error_message,
+            advice=advice,
+            retryable=retryable,
+            created_at=_iso(self.created_at),
+            updated_at=_iso(self.updated_at),
+            simulated=self.simulated,
+            notes=list(self.notes),
+        )

@@ -1,0 +1,659 @@
+"""The MCP surface: tools, generation resources (listable, readable, subscribable), prompts and logging.
+
+Tool functions are thin: parse the arguments into the EvoLink schemas, call `VeoService`, shape a result with
+`structuredContent`, a short text and resource links. The whole job works through tools alone; resources,
+subscriptions, progress and log messages are enhancements for the clients that support them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import weakref
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+from mcp.server.connection import Connection
+from mcp.server.lowlevel.server import NotificationOptions
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.session import ServerSession
+from mcp.shared.subscriptions import ResourcesListChanged, ResourceUpdated
+from mcp_types import (
+    CallToolResult,
+    Completion,
+    CompletionArgument,
+    CompletionContext,
+    EmptyResult,
+    ListResourcesResult,
+    LoggingLevel,
+    PaginatedRequestParams,
+    PromptReference,
+    Resource,
+    ResourceLink,
+    ResourceTemplateReference,
+    SetLevelRequestParams,
+    SubscribeRequestParams,
+    TextContent,
+    ToolAnnotations,
+    UnsubscribeRequestParams,
+)
+from pydantic import BaseModel, Field
+
+from veo_mcp import __version__
+from veo_mcp.evolink import EvoLinkError, InvalidRequestError, catalog, parse_video_request
+from veo_mcp.evolink.catalog import (
+    AspectRatio,
+    Duration,
+    GenerationType,
+    ModelId,
+    PersonGeneration,
+    Quality,
+    ResizeMode,
+    TaskStatus,
+)
+from veo_mcp.evolink.costs import CostEstimate
+from veo_mcp.evolink.schemas import VideoRequest
+from veo_mcp.generations import URI_PREFIX, Generation, GenerationState
+from veo_mcp.prompts import register_prompts
+from veo_mcp.service import VeoService, VideoInfo
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_WAIT_S = 45.0
+_LEVELS: tuple[LoggingLevel, ...] = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
+
+_T = TypeVar("_T")
+
+
+def _describe(field: str) -> str:
+    return VideoRequest.model_fields[field].description or field
+
+
+# --- structured results --------------------------------------------------------------------------------------
+
+
+class GenerateResult(BaseModel):
+    task_id: str = Field(description="EvoLink task id; pass it to the other tools.")
+    uri: str = Field(description="Resource URI of the generation (subscribe for live updates).")
+    status: str
+    estimated_cost_usd: float | None = Field(description="Estimated cost in USD; null when the price is unknown.")
+    estimated_cost_credits: float | None
+    cost_summary: str
+    eta_seconds: int | None = Field(description="Estimated seconds until the video is ready.")
+    simulated: bool = Field(description="True when the built-in simulator made it (nothing billed).")
+    notes: list[str] = Field(default_factory=list, description="Parameters that were adjusted or ignored.")
+    next_step: str
+
+
+class WaitResult(GenerationState):
+    timed_out: bool = Field(description="True when the wait ended before the generation finished.")
+    next_step: str
+
+
+class DownloadResult(BaseModel):
+    task_id: str
+    files: list[VideoInfo] = Field(description="Saved videos: path, bytes, duration, resolution, audio.")
+    output_dir: str
+
+
+class GenerationSummary(BaseModel):
+    task_id: str
+    uri: str
+    status: str
+    progress: int
+    prompt: str
+    created_at: str | None
+    files: list[str]
+
+
+class ListResult(BaseModel):
+    generations: list[GenerationSummary]
+    total: int = Field(description="How many generations match.")
+    next_cursor: str | None = Field(description="Pass as cursor to get the next page; null on the last page.")
+
+
+class EstimateResult(CostEstimate):
+    notes: list[str] = Field(default_factory=list)
+    payload: dict[str, Any] = Field(description="The exact request that generate_video would send.")
+
+
+class ModelInfo(BaseModel):
+    id: str
+    title: str
+    description: str
+    generation_types: list[str]
+    durations: list[int]
+    qualities: list[str]
+    aspect_ratios: list[str]
+    max_images: dict[str, int]
+    audio: bool
+    reference_aspect_ratios: list[str]
+    reference_fixed_duration: int | None
+    price_usd_per_second: dict[str, float] | None = Field(
+        description="Keyed '<quality>/<audio|no_audio>'; null: unknown."
+    )
+    assumptions: list[str]
+
+
+class ModelsResult(BaseModel):
+    default_model: str
+    models: list[ModelInfo]
+    credit_usd: float = Field(description="What one EvoLink credit costs in USD.")
+
+
+# --- helpers ---------------------------------------------------------------------------------------------------
+
+
+def _result(model: BaseModel, text: str, links: list[ResourceLink] | None = None) -> CallToolResult:
+    content: list[Any] = [TextContent(type="text", text=text), *(links or [])]
+    return CallToolResult(content=content, structured_content=model.model_dump(mode="json"))
+
+
+def _generation_link(generation: Generation) -> ResourceLink:
+    return ResourceLink(
+        type="resource_link",
+        uri=generation.uri,
+        name=f"generation {generation.task_id}",
+        description=f"{generation.status} {generation.progress}%: {generation.prompt[:80]}",
+        mime_type="application/json",
+    )
+
+
+def _file_links(paths: list[tuple[str, int]]) -> list[ResourceLink]:
+    return [
+        ResourceLink(
+            type="resource_link", uri=Path(path).as_uri(), name=Path(path).name, mime_type="video/mp4", size=size
+        )
+        for path, size in paths
+    ]
+
+
+def _state_text(state: GenerationState) -> str:
+    line = f"{state.task_id}: {state.status} {state.progress}%"
+    if state.eta_seconds:
+        line += f", about {state.eta_seconds} s left"
+    if state.files:
+        line += "; saved: " + ", ".join(f.path for f in state.files)
+    elif state.result_urls:
+        line += f"; {len(state.result_urls)} video(s) ready to download"
+    if state.error_code:
+        line += f"; failed with {state.error_code}"
+    if state.simulated:
+        line += " [simulated]"
+    return f"{line}. {state.advice or ''}".strip()
+
+
+async def _guard(call: Awaitable[_T]) -> _T:
+    """Turn domain errors into tool errors whose text says what happened and what to do."""
+    try:
+        return await call
+    except EvoLinkError as error:
+        raise ToolError(str(error)) from None
+
+
+def _video_request(arguments: dict[str, Any]) -> VideoRequest:
+    """Build the request from the tool's arguments, passing only what differs from the API defaults.
+
+    Defaults left implicit let the schema apply mode-specific rules (REFERENCE's fixed duration, say).
+    """
+    explicit = {
+        name: value
+        for name, value in arguments.items()
+        if value is not None and value != VideoRequest.model_fields[name].default
+    }
+    try:
+        return parse_video_request(explicit)
+    except InvalidRequestError as error:
+        raise ToolError(str(error)) from None
+
+
+# --- the server ------------------------------------------------------------------------------------------------
+
+
+def _instructions(service: VeoService) -> str:
+    text = (
+        "veo-mcp generates short videos (4-8 s, 720p-4k, optional audio) with Google Veo 3.1 through EvoLink. "
+        "Workflow: estimate_cost (optional) → generate_video (returns at once with a task_id) → "
+        "wait_for_generation (repeat until finished; each call waits at most ~45 s) → download_video (saves MP4s "
+        "and returns their paths). Rendering takes 1-3 minutes. Generations cost real money: confirm the cost with "
+        "the user before large requests (4k, n>1). Result links expire 24 h after completion."
+    )
+    if service.simulated:
+        text = (
+            "SIMULATED MODE: this server uses the built-in EvoLink simulator. Videos are test patterns, not real "
+            "renders, and nothing is billed. " + text
+        )
+    elif service.tracker is None:
+        text = "NOT CONFIGURED: no EVOLINK_API_KEY is set, so tools that need EvoLink explain how to set it. " + text
+    return text
+
+
+def create_server(service: VeoService) -> MCPServer:
+    server: MCPServer = MCPServer(
+        name="veo-mcp",
+        title="Veo 3.1 video generation (EvoLink)",
+        description="Generate short videos with Google Veo 3.1 through EvoLink and save them locally.",
+        instructions=_instructions(service),
+        version=__version__,
+        log_level="WARNING",
+    )
+    watchers = _Watchers(server, service)
+    _register_tools(server, service, watchers)
+    _register_resources(server, service, watchers)
+    register_prompts(server)
+    return server
+
+
+class _Watchers:
+    """Who to tell about changes: sessions subscribed per URI, and every session seen (for list changes, logs)."""
+
+    def __init__(self, server: MCPServer, service: VeoService) -> None:
+        self.server = server
+        self.subscriptions: dict[str, weakref.WeakSet[Connection]] = {}
+        self.sessions: weakref.WeakSet[Connection] = weakref.WeakSet()
+        self.levels: weakref.WeakKeyDictionary[Connection, LoggingLevel] = weakref.WeakKeyDictionary()
+        self._last_status: dict[str, str] = {}
+        if service.tracker is not None:
+            service.tracker.on_change(self.changed)
+
+    def seen(self, session: Connection) -> None:
+        self.sessions.add(session)
+
+    async def changed(self, generation: Generation) -> None:
+        uri = generation.uri
+        bus = self.server._subscriptions
+        first_time = generation.task_id not in self._last_status
+        for session in list(self.subscriptions.get(uri, ())):
+            await _quietly(session.send_resource_updated(uri))
+        await bus.publish(ResourceUpdated(uri=uri))
+        if first_time:
+            for session in list(self.sessions):
+                await _quietly(session.send_resource_list_changed())
+            await bus.publish(ResourcesListChanged())
+        if self._last_status.get(generation.task_id) != generation.status:
+            self._last_status[generation.task_id] = generation.status
+            level: LoggingLevel = "warning" if generation.status == "failed" else "info"
+            message = f"generation {generation.task_id} is {generation.status}"
+            if generation.error_code:
+                message += f" ({generation.error_code})"
+            await self.log(level, message)
+
+    async def log(self, level: LoggingLevel, message: str) -> None:
+        for session in list(self.sessions):
+            threshold = self.levels.get(session, "info")
+            if _LEVELS.index(level) >= _LEVELS.index(threshold):
+                await _quietly(session.log(level, message, logger="veo-mcp"))
+
+
+def _connection(session: ServerSession) -> Connection:
+    """The client connection behind a request's session.
+
+    `ServerSession` is a per-request proxy; change notifications must outlive the request, so we keep the
+    connection (the SDK has no public accessor for it on the low-level request context).
+    """
+    connection: Connection = session._connection
+    return connection
+
+
+async def _quietly(send: Awaitable[None]) -> None:
+    """A notification to a session that has gone away must not break the others."""
+    try:
+        await send
+    except Exception as error:
+        logger.debug("notification not delivered: %r", error)
+
+
+def _register_tools(server: MCPServer, service: VeoService, watchers: _Watchers) -> None:
+    read_only = ToolAnnotations(
+        read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False
+    )
+
+    @server.tool(
+        title="Generate a video",
+        annotations=ToolAnnotations(
+            read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True
+        ),
+    )
+    async def generate_video(
+        ctx: Context,
+        prompt: Annotated[str, Field(description=_describe("prompt"))],
+        model: Annotated[ModelId, Field(description=_describe("model"))] = catalog.DEFAULT_MODEL,
+        aspect_ratio: Annotated[AspectRatio, Field(description=_describe("aspect_ratio"))] = "auto",
+        duration: Annotated[Duration, Field(description=_describe("duration"))] = catalog.DEFAULT_DURATION,
+        quality: Annotated[Quality, Field(description=_describe("quality"))] = catalog.DEFAULT_QUALITY,
+        generate_audio: Annotated[bool, Field(description=_describe("generate_audio"))] = True,
+        n: Annotated[int, Field(ge=catalog.MIN_N, le=catalog.MAX_N, description=_describe("n"))] = 1,
+        image_urls: Annotated[list[str] | None, Field(max_length=3, description=_describe("image_urls"))] = None,
+        generation_type: Annotated[GenerationType | None, Field(description=_describe("generation_type"))] = None,
+        negative_prompt: Annotated[str | None, Field(description=_describe("negative_prompt"))] = None,
+        seed: Annotated[
+            int | None, Field(ge=catalog.MIN_SEED, le=catalog.MAX_SEED, description=_describe("seed"))
+        ] = None,
+        enhance_prompt: Annotated[bool, Field(description=_describe("enhance_prompt"))] = True,
+        person_generation: Annotated[
+            PersonGeneration, Field(description=_describe("person_generation"))
+        ] = "allow_adult",
+        resize_mode: Annotated[ResizeMode, Field(description=_describe("resize_mode"))] = "pad",
+        callback_url: Annotated[str | None, Field(description=_describe("callback_url"))] = None,
+    ) -> Annotated[CallToolResult, GenerateResult]:
+        """Start generating a video with Veo 3.1. Returns at once with a task_id; the video takes 1-3 minutes.
+
+        Then call wait_for_generation (repeatedly) and download_video. Costs money: see estimate_cost.
+        """
+        watchers.seen(_connection(ctx.session))
+        request = _video_request(
+            {
+                "prompt": prompt,
+                "model": model,
+                "aspect_ratio": aspect_ratio,
+                "duration": duration,
+                "quality": quality,
+                "generate_audio": generate_audio,
+                "n": n,
+                "image_urls": image_urls,
+                "generation_type": generation_type,
+                "negative_prompt": negative_prompt,
+                "seed": seed,
+                "enhance_prompt": enhance_prompt,
+                "person_generation": person_generation,
+                "resize_mode": resize_mode,
+                "callback_url": callback_url,
+            }
+        )
+        estimate = service.estimate(request)
+        generation = await _guard(service.generate(request))
+        result = GenerateResult(
+            task_id=generation.task_id,
+            uri=generation.uri,
+            status=generation.status,
+            estimated_cost_usd=estimate.usd,
+            estimated_cost_credits=estimate.credits,
+            cost_summary=estimate.summary,
+            eta_seconds=generation.eta_seconds(),
+            simulated=generation.simulated,
+            notes=generation.notes,
+            next_step=f"Call wait_for_generation with task_id '{generation.task_id}'.",
+        )
+        text = (
+            f"Started generation {generation.task_id} ({estimate.summary}); ready in about "
+            f"{result.eta_seconds or '60-180'} s. {result.next_step}"
+        )
+        if generation.simulated:
+            text += " [simulated: nothing billed]"
+        return _result(result, text, [_generation_link(generation)])
+
+    @server.tool(
+        title="Get a generation's state",
+        annotations=ToolAnnotations(
+            read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True
+        ),
+    )
+    async def get_generation(
+        ctx: Context, task_id: Annotated[str, Field(min_length=1, description="Task id from generate_video.")]
+    ) -> Annotated[CallToolResult, GenerationState]:
+        """Current status, progress, ETA, result links (and their expiry), saved files, or the failure and advice."""
+        watchers.seen(_connection(ctx.session))
+        generation = await _guard(service.get(task_id))
+        state = generation.state()
+        links = [_generation_link(generation), *_file_links([(f.path, f.bytes) for f in state.files])]
+        return _result(state, _state_text(state), links)
+
+    @server.tool(
+        title="Wait for a generation",
+        annotations=ToolAnnotations(
+            read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True
+        ),
+    )
+    async def wait_for_generation(
+        ctx: Context,
+        task_id: Annotated[str, Field(min_length=1, description="Task id from generate_video.")],
+        timeout_seconds: Annotated[
+            float,
+            Field(ge=1, le=600, description="Longest wait in seconds; keep under 50 (most clients stop at 60)."),
+        ] = DEFAULT_WAIT_S,
+    ) -> Annotated[CallToolResult, WaitResult]:
+        """Wait until the generation finishes or the timeout passes, reporting progress. A timeout is not an error:
+        call again until finished is true, then download_video."""
+        watchers.seen(_connection(ctx.session))
+
+        async def report(generation: Generation) -> None:
+            await ctx.report_progress(generation.progress, 100, f"{generation.status} {generation.progress}%")
+
+        generation = await _guard(service.wait(task_id, timeout_seconds, report))
+        state = generation.state()
+        if generation.finished:
+            next_step = (
+                f"Call download_video with task_id '{task_id}'."
+                if generation.status == "completed" and not state.files
+                else state.advice or "Finished."
+            )
+        else:
+            next_step = f"Not finished yet: call wait_for_generation with task_id '{task_id}' again."
+        result = WaitResult(**state.model_dump(), timed_out=not generation.finished, next_step=next_step)
+        return _result(result, f"{_state_text(state)} {next_step}", [_generation_link(generation)])
+
+    @server.tool(
+        title="Download a generation's videos",
+        annotations=ToolAnnotations(
+            read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=True
+        ),
+    )
+    async def download_video(
+        ctx: Context,
+        task_id: Annotated[str, Field(min_length=1, description="Task id of a completed generation.")],
+        subfolder: Annotated[
+            str | None, Field(description="Optional folder inside the output directory, e.g. 'drafts'.")
+        ] = None,
+    ) -> Annotated[CallToolResult, DownloadResult]:
+        """Save the generation's video(s) as MP4 files in the output directory; returns paths, sizes, duration and
+        resolution. Safe to call again: files already saved are not fetched twice."""
+        watchers.seen(_connection(ctx.session))
+        files = await _guard(service.download(task_id, subfolder))
+        result = DownloadResult(task_id=task_id, files=files, output_dir=str(service.settings.output_dir))
+        lines = [f"{f.path} ({f.bytes} bytes, {f.duration_s or 0:.1f} s, {f.width}x{f.height})" for f in files]
+        generation = await service.get(task_id)
+        links = [_generation_link(generation), *_file_links([(f.path, f.bytes) for f in files])]
+        return _result(result, "Saved " + "; ".join(lines), links)
+
+    @server.tool(title="List generations", annotations=read_only)
+    async def list_generations(
+        ctx: Context,
+        status: Annotated[TaskStatus | None, Field(description="Only generations in this status.")] = None,
+        limit: Annotated[int, Field(ge=1, le=100, description="Page size.")] = 20,
+        cursor: Annotated[str | None, Field(description="next_cursor from the previous page.")] = None,
+    ) -> Annotated[CallToolResult, ListResult]:
+        """Generations this server knows, newest first, optionally filtered by status; paginated."""
+        watchers.seen(_connection(ctx.session))
+        try:
+            offset = int(cursor) if cursor else 0
+        except ValueError:
+            raise ToolError(
+                f"cursor {cursor!r} is not one this tool returned; omit it to start at the first page."
+            ) from None
+        page, total = service.listing(status, offset, limit)
+        summaries = [
+            GenerationSummary(
+                task_id=g.task_id,
+                uri=g.uri,
+                status=g.status,
+                progress=g.progress,
+                prompt=g.prompt,
+                created_at=g.state().created_at,
+                files=[f.path for f in g.files],
+            )
+            for g in page
+        ]
+        following = offset + len(page)
+        result = ListResult(
+            generations=summaries, total=total, next_cursor=str(following) if following < total else None
+        )
+        text = f"{total} generation(s)" + "".join(
+            f"\n- {s.task_id}: {s.status} {s.progress}% {s.prompt[:60]}" for s in summaries
+        )
+        return _result(result, text)
+
+    @server.tool(title="Estimate the cost of a video", annotations=read_only)
+    async def estimate_cost(
+        prompt: Annotated[str, Field(description=_describe("prompt"))],
+        model: Annotated[ModelId, Field(description=_describe("model"))] = catalog.DEFAULT_MODEL,
+        aspect_ratio: Annotated[AspectRatio, Field(description=_describe("aspect_ratio"))] = "auto",
+        duration: Annotated[Duration, Field(description=_describe("duration"))] = catalog.DEFAULT_DURATION,
+        quality: Annotated[Quality, Field(description=_describe("quality"))] = catalog.DEFAULT_QUALITY,
+        generate_audio: Annotated[bool, Field(description=_describe("generate_audio"))] = True,
+        n: Annotated[int, Field(ge=catalog.MIN_N, le=catalog.MAX_N, description=_describe("n"))] = 1,
+        image_urls: Annotated[list[str] | None, Field(max_length=3, description=_describe("image_urls"))] = None,
+        generation_type: Annotated[GenerationType | None, Field(description=_describe("generation_type"))] = None,
+        negative_prompt: Annotated[str | None, Field(description=_describe("negative_prompt"))] = None,
+        seed: Annotated[
+            int | None, Field(ge=catalog.MIN_SEED, le=catalog.MAX_SEED, description=_describe("seed"))
+        ] = None,
+        enhance_prompt: Annotated[bool, Field(description=_describe("enhance_prompt"))] = True,
+        person_generation: Annotated[
+            PersonGeneration, Field(description=_describe("person_generation"))
+        ] = "allow_adult",
+        resize_mode: Annotated[ResizeMode, Field(description=_describe("resize_mode"))] = "pad",
+        callback_url: Annotated[str | None, Field(description=_describe("callback_url"))] = None,
+    ) -> Annotated[CallToolResult, EstimateResult]:
+        """What generate_video with these arguments would cost, without creating anything. Also validates them."""
+        request = _video_request(
+            {
+                "prompt": prompt,
+                "model": model,
+                "aspect_ratio": aspect_ratio,
+                "duration": duration,
+                "quality": quality,
+                "generate_audio": generate_audio,
+                "n": n,
+                "image_urls": image_urls,
+                "generation_type": generation_type,
+                "negative_prompt": negative_prompt,
+                "seed": seed,
+                "enhance_prompt": enhance_prompt,
+                "person_generation": person_generation,
+                "resize_mode": resize_mode,
+                "callback_url": callback_url,
+            }
+        )
+        estimate = service.estimate(request)
+        result = EstimateResult(**estimate.model_dump(), notes=request.notes, payload=request.to_api_payload())
+        return _result(result, f"Estimated cost: {estimate.summary}")
+
+    @server.tool(title="List models and prices", annotations=read_only)
+    async def list_models() -> Annotated[CallToolResult, ModelsResult]:
+        """The Veo 3.1 models on EvoLink: modes, allowed values, limits and prices ("unknown" when unpublished)."""
+        models = []
+        for caps in catalog.MODELS.values():
+            prices = None
+            if caps.price is not None:
+                prices = {
+                    f"{quality}/{'audio' if audio else 'no_audio'}": caps.price.per_second(quality, audio)
+                    for quality in caps.qualities
+                    for audio in (True, False)
+                }
+            models.append(
+                ModelInfo(
+                    id=caps.id,
+                    title=caps.title,
+                    description=caps.description,
+                    generation_types=list(caps.generation_types),
+                    durations=list(caps.durations),
+                    qualities=list(caps.qualities),
+                    aspect_ratios=list(caps.aspect_ratios),
+                    max_images={k: v for k, v in caps.max_images.items() if v},
+                    audio=caps.supports_audio,
+                    reference_aspect_ratios=list(caps.reference_aspect_ratios),
+                    reference_fixed_duration=caps.reference_fixed_duration,
+                    price_usd_per_second=prices,
+                    assumptions=list(caps.assumed),
+                )
+            )
+        result = ModelsResult(default_model=catalog.DEFAULT_MODEL, models=models, credit_usd=catalog.USD_PER_CREDIT)
+        text = "; ".join(
+            f"{m.id}: {', '.join(m.generation_types)}, "
+            + (
+                "price unknown"
+                if m.price_usd_per_second is None
+                else f"from ${min(m.price_usd_per_second.values()):.2f}/s"
+            )
+            for m in models
+        )
+        return _result(result, text)
+
+
+def _register_resources(server: MCPServer, service: VeoService, watchers: _Watchers) -> None:
+    lowlevel = server._lowlevel_server
+
+    @server.resource(
+        URI_PREFIX + "{task_id}",
+        name="generation",
+        title="Video generation",
+        description="State of one video generation as JSON (the same as get_generation). Subscribe for updates.",
+        mime_type="application/json",
+    )
+    async def generation_resource(task_id: str) -> str:
+        generation = await _guard(service.get(task_id))
+        return json.dumps(generation.state().model_dump(mode="json"), indent=2)
+
+    async def list_resources(ctx: Any, params: PaginatedRequestParams | None) -> ListResourcesResult:
+        watchers.seen(_connection(ctx.session))
+        generations = sorted(service.known(), key=lambda g: g.created_at, reverse=True)
+        return ListResourcesResult(
+            resources=[
+                Resource(
+                    uri=g.uri,
+                    name=f"generation {g.task_id}",
+                    title=g.prompt[:60],
+                    description=f"{g.status} {g.progress}%",
+                    mime_type="application/json",
+                )
+                for g in generations
+            ]
+        )
+
+    async def subscribe(ctx: Any, params: SubscribeRequestParams) -> EmptyResult:
+        watchers.seen(_connection(ctx.session))
+        watchers.subscriptions.setdefault(str(params.uri), weakref.WeakSet()).add(_connection(ctx.session))
+        return EmptyResult()
+
+    async def unsubscribe(ctx: Any, params: UnsubscribeRequestParams) -> EmptyResult:
+        watchers.subscriptions.get(str(params.uri), weakref.WeakSet()).discard(_connection(ctx.session))
+        return EmptyResult()
+
+    async def set_level(ctx: Any, params: SetLevelRequestParams) -> EmptyResult:
+        watchers.seen(_connection(ctx.session))
+        watchers.levels[_connection(ctx.session)] = params.level
+        return EmptyResult()
+
+    lowlevel.add_request_handler("resources/list", PaginatedRequestParams, list_resources)
+    lowlevel.add_request_handler("resources/subscribe", SubscribeRequestParams, subscribe)
+    lowlevel.add_request_handler("resources/unsubscribe", UnsubscribeRequestParams, unsubscribe)
+    lowlevel.add_request_handler("logging/setLevel", SetLevelRequestParams, set_level)
+    _advertise_list_changes(lowlevel)
+
+    @server.completion()  # type: ignore[no-untyped-call, untyped-decorator]
+    async def complete(
+        ref: PromptReference | ResourceTemplateReference,
+        argument: CompletionArgument,
+        context: CompletionContext | None,
+    ) -> Completion | None:
+        if isinstance(ref, ResourceTemplateReference) and argument.name == "task_id":
+            ids = [g.task_id for g in sorted(service.known(), key=lambda g: g.created_at, reverse=True)]
+            matches = [i for i in ids if i.startswith(argument.value)]
+            return Completion(values=matches[:100], total=len(matches), has_more=len(matches) > 100)
+        if isinstance(ref, PromptReference):
+            from veo_mcp.prompts import complete_prompt_argument
+
+            return complete_prompt_argument(ref.name, argument.name, argument.value)
+        return None
+
+
+def _advertise_list_changes(lowlevel: Any) -> None:
+    """Make every transport announce `resources.listChanged` (the SDK defaults it to off for 2025-era sessions)."""
+    original: Callable[..., Any] = lowlevel.create_initialization_options
+
+    def with_list_changes(notification_options: NotificationOptions | None = None, *args: Any, **kwargs: Any) -> Any:
+        return original(notification_options or NotificationOptions(resources_changed=True), *args, **kwargs)
+
+    lowlevel.create_initialization_options = with_list_changes

@@ -1,0 +1,58 @@
+"""`veo-mcp serve`: build the service and MCP server, then run it over stdio or streamable HTTP."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import anyio
+import uvicorn
+
+from veo_mcp.server import create_server
+from veo_mcp.service import VeoService
+from veo_mcp.settings import Settings
+
+logger = logging.getLogger("veo_mcp")
+
+
+def _announce(service: VeoService, settings: Settings) -> None:
+    """One line on stderr (stdout belongs to the protocol) saying what this server talks to."""
+    if service.simulated:
+        where = "the built-in simulator" if settings.base_url.endswith("api.evolink.ai") else settings.base_url
+        print(
+            f"veo-mcp: SIMULATED mode, upstream is {where}; videos are test patterns, nothing is billed.",
+            file=sys.stderr,
+            flush=True,
+        )
+    elif service.tracker is None:
+        print(
+            "veo-mcp: no EVOLINK_API_KEY set; tools will explain how to set it (or run with --simulate).",
+            file=sys.stderr,
+            flush=True,
+        )
+    else:
+        print(
+            f"veo-mcp: using EvoLink at {settings.base_url}; videos go to {settings.output_dir}.",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def run_server(*, transport: str, host: str, port: int, simulate: bool) -> None:
+    settings = Settings()
+    if simulate:
+        settings = settings.model_copy(update={"simulate": True})
+    service = VeoService(settings)
+    server = create_server(service)
+    _announce(service, settings)
+
+    async def main() -> None:
+        async with service.running():
+            if transport == "stdio":
+                await server.run_stdio_async()
+            else:
+                app = server.streamable_http_app(host=host)
+                config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+                await uvicorn.Server(config).serve()
+
+    anyio.run(main)

@@ -1,0 +1,143 @@
+"""One poller for all generations: each active task is asked about once per interval, however many watch it.
+
+Tools, waits and resource subscribers never call upstream themselves; they read the tracker's records and wait on
+their `changed` events. The interval follows the task's `estimated_time` and progress (see `poll_interval_for`),
+bounded by settings and jittered so many tasks do not poll in lockstep.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import anyio
+from anyio.abc import TaskGroup
+
+from veo_mcp.evolink import EvoLinkClient
+from veo_mcp.evolink.errors import AuthenticationError, EvoLinkError, NotFoundError
+from veo_mcp.evolink.polling import poll_interval_for
+from veo_mcp.generations import Generation
+
+logger = logging.getLogger(__name__)
+
+ChangeListener = Callable[[Generation], Awaitable[None]]
+
+
+class Tracker:
+    def __init__(
+        self,
+        client: EvoLinkClient,
+        *,
+        min_interval_s: float,
+        max_interval_s: float,
+        max_concurrent_polls: int = 16,
+    ) -> None:
+        self.client = client
+        self.generations: dict[str, Generation] = {}
+        self._min = min_interval_s
+        self._max = max_interval_s
+        self._next_poll: dict[str, float] = {}  # active task id → when to ask next (anyio clock)
+        self._in_flight: set[str] = set()
+        self._limit = anyio.Semaphore(max_concurrent_polls)
+        self._wake = anyio.Event()
+        self._listeners: list[ChangeListener] = []
+        self._group: TaskGroup | None = None
+
+    def on_change(self, listener: ChangeListener) -> None:
+        self._listeners.append(listener)
+
+    def add(self, generation: Generation, *, poll_now: bool = False) -> None:
+        """Start tracking; the first poll follows the task's estimate unless `poll_now`."""
+        self.generations[generation.task_id] = generation
+        if not generation.finished:
+            delay = 0.0 if poll_now else self._interval(generation)
+            self._next_poll[generation.task_id] = anyio.current_time() + delay
+            self._wake.set()
+
+    @property
+    def active_count(self) -> int:
+        return len(self._next_poll)
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[Tracker]:
+        async with anyio.create_task_group() as group:
+            self._group = group
+            group.start_soon(self._loop)
+            try:
+                yield self
+            finally:
+                group.cancel_scope.cancel()
+                self._group = None
+
+    async def notify(self, generation: Generation) -> None:
+        """Tell every listener that `generation` changed (the tracker's own polls call this too)."""
+        for listener in self._listeners:
+            try:
+                await listener(generation)
+            except Exception:
+                logger.exception("change listener failed for %s", generation.task_id)
+
+    def _interval(self, generation: Generation) -> float:
+        if generation.last_task is None:
+            estimate = generation.estimated_time_s
+            guess = (estimate or 75.0) / 20
+            return max(self._min, min(self._max, guess))
+        return poll_interval_for(generation.last_task, min_s=self._min, max_s=self._max)
+
+    async def _loop(self) -> None:
+        if self._group is None:
+            raise RuntimeError("the tracker loop runs only inside Tracker.running()")
+        while True:
+            now = anyio.current_time()
+            upcoming = math.inf
+            for task_id, due in list(self._next_poll.items()):
+                if task_id in self._in_flight:
+                    continue
+                if due <= now:
+                    self._in_flight.add(task_id)
+                    self._group.start_soon(self._poll, task_id)
+                else:
+                    upcoming = min(upcoming, due)
+            self._wake = anyio.Event()
+            with anyio.move_on_after(upcoming - now if upcoming < math.inf else 3600):
+                await self._wake.wait()
+
+    async def _poll(self, task_id: str) -> None:
+        generation = self.generations[task_id]
+        try:
+            async with self._limit:
+                task = await self.client.get_task(task_id)
+        except NotFoundError as error:
+            logger.warning("task %s is unknown upstream: %s", task_id, error)
+            generation.error_message = str(error)
+            self._stop(task_id)
+            generation.mark_changed()
+            await self.notify(generation)
+            return
+        except AuthenticationError as error:
+            logger.error("cannot poll %s: %s", task_id, error)
+            self._reschedule(task_id, self._max)
+            return
+        except EvoLinkError as error:
+            logger.warning("poll of %s failed, will retry: %s", task_id, error)
+            self._reschedule(task_id, self._max)
+            return
+        finally:
+            self._in_flight.discard(task_id)
+        changed = generation.apply(task)
+        if generation.finished:
+            self._stop(task_id)
+        else:
+            self._reschedule(task_id, self._interval(generation))
+        if changed:
+            await self.notify(generation)
+
+    def _reschedule(self, task_id: str, delay: float) -> None:
+        if task_id in self._next_poll:
+            self._next_poll[task_id] = anyio.current_time() + delay
+            self._wake.set()
+
+    def _stop(self, task_id: str) -> None:
+        self._next_poll.pop(task_id, None)
