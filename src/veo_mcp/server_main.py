@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import sys
+import warnings
 
 import anyio
 import uvicorn
+from mcp.shared.exceptions import MCPDeprecationWarning
 
 from veo_mcp.server import create_server
 from veo_mcp.service import VeoService
@@ -39,6 +41,8 @@ def _announce(service: VeoService, settings: Settings) -> None:
 
 
 def run_server(*, transport: str, host: str, port: int, simulate: bool) -> None:
+    # Most clients in use speak 2025-era MCP; serving them (legacy subscriptions, logging) is deliberate.
+    warnings.filterwarnings("ignore", category=MCPDeprecationWarning)
     settings = Settings()
     if simulate:
         settings = settings.model_copy(update={"simulate": True})
