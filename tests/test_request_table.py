@@ -112,3 +112,22 @@ def test_several_problems_are_all_reported() -> None:
     with pytest.raises(InvalidRequestError) as caught:
         parse_video_request({"prompt": "x", "n": 9, "quality": "8k"})
     assert {issue.field for issue in caught.value.issues} == {"n", "quality"}
+
+
+async def test_simulator_refuses_oversized_body_with_413(raw_http: httpx.AsyncClient) -> None:
+    response = await raw_http.post(
+        "/v1/videos/generations",
+        content=b'{"prompt": "' + b"a" * (1024 * 1024) + b'"}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 413
+    assert response.json()["error"]["type"] == "request_too_large_error"
+
+
+async def test_simulator_refuses_broken_json_and_missing_key(raw_http: httpx.AsyncClient) -> None:
+    broken = await raw_http.post(
+        "/v1/videos/generations", content=b"{not json", headers={"Content-Type": "application/json"}
+    )
+    assert broken.status_code == 400 and broken.json()["error"]["type"] == "invalid_request_error"
+    anonymous = await raw_http.post("/v1/videos/generations", json={"prompt": "x"}, headers={"Authorization": ""})
+    assert anonymous.status_code == 401 and anonymous.json()["error"]["type"] == "authentication_error"

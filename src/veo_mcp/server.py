@@ -71,6 +71,24 @@ def _describe(field: str) -> str:
     return VideoRequest.model_fields[field].description or field
 
 
+# One annotated type per API parameter: generate_video and estimate_cost share them, so their schemas cannot drift.
+PromptArg = Annotated[str, Field(description=_describe("prompt"))]
+ModelArg = Annotated[ModelId, Field(description=_describe("model"))]
+AspectArg = Annotated[AspectRatio, Field(description=_describe("aspect_ratio"))]
+DurationArg = Annotated[Duration, Field(description=_describe("duration"))]
+QualityArg = Annotated[Quality, Field(description=_describe("quality"))]
+AudioArg = Annotated[bool, Field(description=_describe("generate_audio"))]
+CountArg = Annotated[int, Field(ge=catalog.MIN_N, le=catalog.MAX_N, description=_describe("n"))]
+ImagesArg = Annotated[list[str] | None, Field(max_length=3, description=_describe("image_urls"))]
+ModeArg = Annotated[GenerationType | None, Field(description=_describe("generation_type"))]
+NegativeArg = Annotated[str | None, Field(description=_describe("negative_prompt"))]
+SeedArg = Annotated[int | None, Field(ge=catalog.MIN_SEED, le=catalog.MAX_SEED, description=_describe("seed"))]
+EnhanceArg = Annotated[bool, Field(description=_describe("enhance_prompt"))]
+PersonArg = Annotated[PersonGeneration, Field(description=_describe("person_generation"))]
+ResizeArg = Annotated[ResizeMode, Field(description=_describe("resize_mode"))]
+CallbackArg = Annotated[str | None, Field(description=_describe("callback_url"))]
+
+
 # --- structured results --------------------------------------------------------------------------------------
 
 
@@ -318,50 +336,29 @@ def _register_tools(server: MCPServer, service: VeoService, watchers: _Watchers)
     )
     async def generate_video(
         ctx: Context,
-        prompt: Annotated[str, Field(description=_describe("prompt"))],
-        model: Annotated[ModelId, Field(description=_describe("model"))] = catalog.DEFAULT_MODEL,
-        aspect_ratio: Annotated[AspectRatio, Field(description=_describe("aspect_ratio"))] = "auto",
-        duration: Annotated[Duration, Field(description=_describe("duration"))] = catalog.DEFAULT_DURATION,
-        quality: Annotated[Quality, Field(description=_describe("quality"))] = catalog.DEFAULT_QUALITY,
-        generate_audio: Annotated[bool, Field(description=_describe("generate_audio"))] = True,
-        n: Annotated[int, Field(ge=catalog.MIN_N, le=catalog.MAX_N, description=_describe("n"))] = 1,
-        image_urls: Annotated[list[str] | None, Field(max_length=3, description=_describe("image_urls"))] = None,
-        generation_type: Annotated[GenerationType | None, Field(description=_describe("generation_type"))] = None,
-        negative_prompt: Annotated[str | None, Field(description=_describe("negative_prompt"))] = None,
-        seed: Annotated[
-            int | None, Field(ge=catalog.MIN_SEED, le=catalog.MAX_SEED, description=_describe("seed"))
-        ] = None,
-        enhance_prompt: Annotated[bool, Field(description=_describe("enhance_prompt"))] = True,
-        person_generation: Annotated[
-            PersonGeneration, Field(description=_describe("person_generation"))
-        ] = "allow_adult",
-        resize_mode: Annotated[ResizeMode, Field(description=_describe("resize_mode"))] = "pad",
-        callback_url: Annotated[str | None, Field(description=_describe("callback_url"))] = None,
+        prompt: PromptArg,
+        model: ModelArg = catalog.DEFAULT_MODEL,
+        aspect_ratio: AspectArg = "auto",
+        duration: DurationArg = catalog.DEFAULT_DURATION,
+        quality: QualityArg = catalog.DEFAULT_QUALITY,
+        generate_audio: AudioArg = True,
+        n: CountArg = 1,
+        image_urls: ImagesArg = None,
+        generation_type: ModeArg = None,
+        negative_prompt: NegativeArg = None,
+        seed: SeedArg = None,
+        enhance_prompt: EnhanceArg = True,
+        person_generation: PersonArg = "allow_adult",
+        resize_mode: ResizeArg = "pad",
+        callback_url: CallbackArg = None,
     ) -> Annotated[CallToolResult, GenerateResult]:
         """Start generating a video with Veo 3.1. Returns at once with a task_id; the video takes 1-3 minutes.
 
         Then call wait_for_generation (repeatedly) and download_video. Costs money: see estimate_cost.
         """
+        arguments = {name: value for name, value in locals().items() if name in VideoRequest.model_fields}
         watchers.seen(_connection(ctx.session))
-        request = _video_request(
-            {
-                "prompt": prompt,
-                "model": model,
-                "aspect_ratio": aspect_ratio,
-                "duration": duration,
-                "quality": quality,
-                "generate_audio": generate_audio,
-                "n": n,
-                "image_urls": image_urls,
-                "generation_type": generation_type,
-                "negative_prompt": negative_prompt,
-                "seed": seed,
-                "enhance_prompt": enhance_prompt,
-                "person_generation": person_generation,
-                "resize_mode": resize_mode,
-                "callback_url": callback_url,
-            }
-        )
+        request = _video_request(arguments)
         estimate = service.estimate(request)
         generation = await _guard(service.generate(request))
         result = GenerateResult(
@@ -496,46 +493,24 @@ def _register_tools(server: MCPServer, service: VeoService, watchers: _Watchers)
 
     @server.tool(title="Estimate the cost of a video", annotations=read_only)
     async def estimate_cost(
-        prompt: Annotated[str, Field(description=_describe("prompt"))],
-        model: Annotated[ModelId, Field(description=_describe("model"))] = catalog.DEFAULT_MODEL,
-        aspect_ratio: Annotated[AspectRatio, Field(description=_describe("aspect_ratio"))] = "auto",
-        duration: Annotated[Duration, Field(description=_describe("duration"))] = catalog.DEFAULT_DURATION,
-        quality: Annotated[Quality, Field(description=_describe("quality"))] = catalog.DEFAULT_QUALITY,
-        generate_audio: Annotated[bool, Field(description=_describe("generate_audio"))] = True,
-        n: Annotated[int, Field(ge=catalog.MIN_N, le=catalog.MAX_N, description=_describe("n"))] = 1,
-        image_urls: Annotated[list[str] | None, Field(max_length=3, description=_describe("image_urls"))] = None,
-        generation_type: Annotated[GenerationType | None, Field(description=_describe("generation_type"))] = None,
-        negative_prompt: Annotated[str | None, Field(description=_describe("negative_prompt"))] = None,
-        seed: Annotated[
-            int | None, Field(ge=catalog.MIN_SEED, le=catalog.MAX_SEED, description=_describe("seed"))
-        ] = None,
-        enhance_prompt: Annotated[bool, Field(description=_describe("enhance_prompt"))] = True,
-        person_generation: Annotated[
-            PersonGeneration, Field(description=_describe("person_generation"))
-        ] = "allow_adult",
-        resize_mode: Annotated[ResizeMode, Field(description=_describe("resize_mode"))] = "pad",
-        callback_url: Annotated[str | None, Field(description=_describe("callback_url"))] = None,
+        prompt: PromptArg,
+        model: ModelArg = catalog.DEFAULT_MODEL,
+        aspect_ratio: AspectArg = "auto",
+        duration: DurationArg = catalog.DEFAULT_DURATION,
+        quality: QualityArg = catalog.DEFAULT_QUALITY,
+        generate_audio: AudioArg = True,
+        n: CountArg = 1,
+        image_urls: ImagesArg = None,
+        generation_type: ModeArg = None,
+        negative_prompt: NegativeArg = None,
+        seed: SeedArg = None,
+        enhance_prompt: EnhanceArg = True,
+        person_generation: PersonArg = "allow_adult",
+        resize_mode: ResizeArg = "pad",
+        callback_url: CallbackArg = None,
     ) -> Annotated[CallToolResult, EstimateResult]:
         """What generate_video with these arguments would cost, without creating anything. Also validates them."""
-        request = _video_request(
-            {
-                "prompt": prompt,
-                "model": model,
-                "aspect_ratio": aspect_ratio,
-                "duration": duration,
-                "quality": quality,
-                "generate_audio": generate_audio,
-                "n": n,
-                "image_urls": image_urls,
-                "generation_type": generation_type,
-                "negative_prompt": negative_prompt,
-                "seed": seed,
-                "enhance_prompt": enhance_prompt,
-                "person_generation": person_generation,
-                "resize_mode": resize_mode,
-                "callback_url": callback_url,
-            }
-        )
+        request = _video_request({name: value for name, value in locals().items() if name in VideoRequest.model_fields})
         estimate = service.estimate(request)
         result = EstimateResult(**estimate.model_dump(), notes=request.notes, payload=request.to_api_payload())
         return _result(result, f"Estimated cost: {estimate.summary}")
