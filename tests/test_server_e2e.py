@@ -17,6 +17,7 @@ from mcp.client import Client
 from mcp.client.stdio import StdioServerParameters
 
 from conftest import make_client
+from veo_mcp.evolink import parse_video_request
 from veo_mcp.server import create_server
 from veo_mcp.service import VeoService
 from veo_mcp.settings import Settings
@@ -341,3 +342,17 @@ async def test_stdio_subprocess_does_the_whole_job(tmp_path: Path) -> None:
         saved = await client.call_tool("download_video", {"task_id": task_id})
     path = Path((saved.structured_content or {})["files"][0]["path"])
     assert path.parent == tmp_path / "videos" and path.read_bytes()[4:8] == b"ftyp"
+
+
+async def test_wait_never_outlives_its_timeout_even_when_upstream_hangs(tmp_path: Path) -> None:
+    simulator = Simulator(SimulatorConfig(speed=1))
+    async with make_client(simulator) as outside:
+        foreign = await outside.create_generation(parse_video_request({"prompt": "made elsewhere"}))
+    simulator.faults.add(Fault(kind="delay", endpoint="get", seconds=3, count=10))
+    service = VeoService(_settings(tmp_path), client=make_client(simulator), simulated=True)
+    async with service.running(), Client(create_server(service), mode="legacy") as client:
+        started = time.monotonic()
+        result = await client.call_tool("wait_for_generation", {"task_id": foreign.id, "timeout_seconds": 1})
+        elapsed = time.monotonic() - started
+    assert result.is_error and "within 1 s" in _text(result)
+    assert elapsed < 2.0

@@ -16,6 +16,7 @@ import anyio
 from pydantic import BaseModel, Field
 
 from veo_mcp.evolink import catalog
+from veo_mcp.evolink.costs import CostEstimate
 from veo_mcp.evolink.schemas import Task
 
 URI_PREFIX = "veo://generations/"
@@ -69,7 +70,7 @@ class Generation:
     prompt: str
     request: dict[str, Any]
     simulated: bool
-    estimated_cost_usd: float | None = None
+    estimate: CostEstimate | None = None
     status: str = "pending"
     progress: int = 0
     estimated_time_s: float | None = None
@@ -81,7 +82,6 @@ class Generation:
     created_at: float = field(default_factory=time.time)
     updated_at: float = field(default_factory=time.time)
     completed_at: float | None = None
-    version: int = 0
     changed: anyio.Event = field(default_factory=anyio.Event)
     last_task: Task | None = None
 
@@ -115,7 +115,6 @@ class Generation:
 
     def mark_changed(self) -> None:
         self.updated_at = time.time()
-        self.version += 1
         event, self.changed = self.changed, anyio.Event()
         event.set()
 
@@ -150,7 +149,7 @@ class Generation:
             prompt=self.prompt,
             finished=self.finished,
             eta_seconds=self.eta_seconds(),
-            estimated_cost_usd=self.estimated_cost_usd,
+            estimated_cost_usd=self.estimate.usd if self.estimate else None,
             result_urls=list(self.result_urls),
             results_expire_at=_iso(expires),
             files=list(self.files),

@@ -54,6 +54,7 @@ from veo_mcp.evolink.catalog import (
     TaskStatus,
 )
 from veo_mcp.evolink.costs import CostEstimate
+from veo_mcp.evolink.costs import estimate_cost as estimate_cost_of
 from veo_mcp.evolink.schemas import VideoRequest
 from veo_mcp.generations import URI_PREFIX, Generation, GenerationState
 from veo_mcp.prompts import register_prompts
@@ -359,8 +360,8 @@ def _register_tools(server: MCPServer, service: VeoService, watchers: _Watchers)
         arguments = {name: value for name, value in locals().items() if name in VideoRequest.model_fields}
         watchers.seen(_connection(ctx.session))
         request = _video_request(arguments)
-        estimate = service.estimate(request)
         generation = await _guard(service.generate(request))
+        estimate = generation.estimate or estimate_cost_of(request)
         result = GenerateResult(
             task_id=generation.task_id,
             uri=generation.uri,
@@ -511,7 +512,7 @@ def _register_tools(server: MCPServer, service: VeoService, watchers: _Watchers)
     ) -> Annotated[CallToolResult, EstimateResult]:
         """What generate_video with these arguments would cost, without creating anything. Also validates them."""
         request = _video_request({name: value for name, value in locals().items() if name in VideoRequest.model_fields})
-        estimate = service.estimate(request)
+        estimate = estimate_cost_of(request)
         result = EstimateResult(**estimate.model_dump(), notes=request.notes, payload=request.to_api_payload())
         return _result(result, f"Estimated cost: {estimate.summary}")
 
@@ -573,7 +574,7 @@ def _register_resources(server: MCPServer, service: VeoService, watchers: _Watch
 
     async def list_resources(ctx: Any, params: PaginatedRequestParams | None) -> ListResourcesResult:
         watchers.seen(_connection(ctx.session))
-        generations = sorted(service.known(), key=lambda g: g.created_at, reverse=True)
+        generations = service.known()
         return ListResourcesResult(
             resources=[
                 Resource(
@@ -614,7 +615,7 @@ def _register_resources(server: MCPServer, service: VeoService, watchers: _Watch
         context: CompletionContext | None,
     ) -> Completion | None:
         if isinstance(ref, ResourceTemplateReference) and argument.name == "task_id":
-            ids = [g.task_id for g in sorted(service.known(), key=lambda g: g.created_at, reverse=True)]
+            ids = [g.task_id for g in service.known()]
             matches = [i for i in ids if i.startswith(argument.value)]
             return Completion(values=matches[:100], total=len(matches), has_more=len(matches) > 100)
         if isinstance(ref, PromptReference):

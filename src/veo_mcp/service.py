@@ -7,7 +7,7 @@ per process with `async with service.running()`, so every MCP session shares one
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -17,16 +17,13 @@ import httpx
 from pydantic import BaseModel, Field
 
 from veo_mcp.evolink import EvoLinkClient, VideoRequest, catalog, estimate_cost
-from veo_mcp.evolink.costs import CostEstimate
-from veo_mcp.evolink.errors import AuthenticationError, EvoLinkError, NotFoundError
+from veo_mcp.evolink.errors import AuthenticationError, EvoLinkError, NotFoundError, TemporaryError
 from veo_mcp.files import confined, video_file_name
 from veo_mcp.generations import Generation, SavedFile
 from veo_mcp.settings import Settings
-from veo_mcp.tracker import Tracker
+from veo_mcp.tracker import ChangeListener, Tracker
 
 logger = logging.getLogger(__name__)
-
-ProgressReporter = Callable[[Generation], Awaitable[None]]
 
 
 class NoApiKeyError(AuthenticationError):
@@ -99,7 +96,6 @@ class VeoService:
             client, is_simulated = _build_client(settings)
         else:
             is_simulated = bool(simulated)
-        self._client = client
         self.simulated = is_simulated
         self.tracker: Tracker | None = None
         if client is not None:
@@ -108,33 +104,28 @@ class VeoService:
             )
 
     @property
-    def client(self) -> EvoLinkClient:
-        if self._client is None:
-            raise NoApiKeyError("No EvoLink API key is configured, so veo-mcp cannot reach EvoLink.")
-        return self._client
-
-    @property
     def _tracker(self) -> Tracker:
+        """The tracker, whose client is the upstream; both exist exactly when a key is set or we simulate."""
         if self.tracker is None:
             raise NoApiKeyError("No EvoLink API key is configured, so veo-mcp cannot reach EvoLink.")
         return self.tracker
 
+    @property
+    def client(self) -> EvoLinkClient:
+        return self._tracker.client
+
     @asynccontextmanager
     async def running(self) -> AsyncIterator[VeoService]:
-        if self.tracker is None or self._client is None:
+        if self.tracker is None:
             yield self
             return
-        async with self._client, self.tracker.running():
+        async with self.tracker.client, self.tracker.running():
             yield self
 
     # --- operations ---------------------------------------------------------------------------------------
 
-    def estimate(self, request: VideoRequest) -> CostEstimate:
-        return estimate_cost(request)
-
     async def generate(self, request: VideoRequest) -> Generation:
         tracker = self._tracker
-        estimate = estimate_cost(request)
         task = await self.client.create_generation(request)
         generation = Generation(
             task_id=task.id,
@@ -142,7 +133,7 @@ class VeoService:
             prompt=request.prompt,
             request=request.to_api_payload(),
             simulated=self.simulated,
-            estimated_cost_usd=estimate.usd,
+            estimate=estimate_cost(request),
             notes=request.notes,
         )
         generation.apply(task)
@@ -151,7 +142,10 @@ class VeoService:
         return generation
 
     def known(self) -> list[Generation]:
-        return [] if self.tracker is None else list(self.tracker.generations.values())
+        """Every generation this process tracks, newest first."""
+        if self.tracker is None:
+            return []
+        return sorted(self.tracker.generations.values(), key=lambda g: g.created_at, reverse=True)
 
     async def get(self, task_id: str) -> Generation:
         """A generation by id: ours from memory, or one created elsewhere fetched (and then tracked)."""
@@ -171,8 +165,9 @@ class VeoService:
         tracker.add(generation)
         return generation
 
-    async def wait(self, task_id: str, timeout_s: float, on_change: ProgressReporter | None = None) -> Generation:
+    async def wait(self, task_id: str, timeout_s: float, on_change: ChangeListener | None = None) -> Generation:
         """Wait until finished or `timeout_s` passes; never longer. Reports each change through `on_change`."""
+        generation: Generation | None = None
         with anyio.move_on_after(timeout_s):
             generation = await self.get(task_id)
             if on_change is not None:
@@ -181,7 +176,9 @@ class VeoService:
                 await generation.changed.wait()
                 if on_change is not None:
                     await on_change(generation)
-        return await self.get(task_id)
+        if generation is None:
+            raise TemporaryError(f"EvoLink did not answer about {task_id} within {timeout_s:g} s.")
+        return generation
 
     async def download(self, task_id: str, subfolder: str | None = None) -> list[VideoInfo]:
         generation = await self.get(task_id)
@@ -205,7 +202,8 @@ class VeoService:
             existing = next((f for f in generation.files if f.index == index and Path(f.path) == target), None)
             if existing is None or not target.exists():
                 result = await self.client.download(url, target)
-                generation.files = [f for f in generation.files if f.index != index or Path(f.path) != target]
+                if existing is not None:
+                    generation.files.remove(existing)
                 generation.files.append(SavedFile(path=str(result.path), bytes=result.bytes, index=index))
             size = target.stat().st_size
             duration, width, height, audio = await anyio.to_thread.run_sync(probe_video, target)
@@ -225,7 +223,7 @@ class VeoService:
         return saved
 
     def listing(self, status: str | None, offset: int, limit: int) -> tuple[list[Generation], int]:
-        items = sorted(self.known(), key=lambda g: g.created_at, reverse=True)
+        items = self.known()
         if status:
             items = [g for g in items if g.status == status]
         return items[offset : offset + limit], len(items)

@@ -56,10 +56,6 @@ class Tracker:
             self._next_poll[generation.task_id] = anyio.current_time() + delay
             self._wake.set()
 
-    @property
-    def active_count(self) -> int:
-        return len(self._next_poll)
-
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Tracker]:
         async with anyio.create_task_group() as group:
@@ -80,10 +76,9 @@ class Tracker:
                 logger.exception("change listener failed for %s", generation.task_id)
 
     def _interval(self, generation: Generation) -> float:
+        """Follow the last answer's estimate; with no answer yet (a resumed record), ask soon."""
         if generation.last_task is None:
-            estimate = generation.estimated_time_s
-            guess = (estimate or 75.0) / 20
-            return max(self._min, min(self._max, guess))
+            return self._min
         return poll_interval_for(generation.last_task, min_s=self._min, max_s=self._max)
 
     async def _loop(self) -> None:
