@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
 
 import httpx
+import mcp_types as types
 import pytest
+from mcp.client import Client
 
 from veo_mcp.evolink import EvoLinkClient
+from veo_mcp.evolink.addresses import Resolver
+from veo_mcp.server import create_server
+from veo_mcp.service import VeoService
+from veo_mcp.settings import Settings
 from veo_mcp.simulator import IN_PROCESS_BASE_URL, Simulator, SimulatorConfig, SimulatorTransport
 
 TEST_KEY = "sk-test-0123456789abcdef"
@@ -44,3 +54,86 @@ async def raw_http(simulator: Simulator) -> AsyncIterator[httpx.AsyncClient]:
         headers={"Authorization": f"Bearer {TEST_KEY}"},
     ) as http:
         yield http
+
+
+# --- the MCP server over a started service ------------------------------------------------------------------------
+
+
+async def no_dns(host: str) -> list[str]:
+    """Tests never resolve real names: every host is unknown unless a test maps it."""
+    return []
+
+
+def service_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "output_dir": tmp_path / "videos",
+        "data_dir": tmp_path / "data",
+        "poll_interval_min_s": 0.02,
+        "poll_interval_max_s": 0.1,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+class Harness:
+    def __init__(self, simulator: Simulator, service: VeoService) -> None:
+        self.simulator, self.service = simulator, service
+        self.server = create_server(service)
+        self.notifications: list[types.ServerNotification | Exception] = []
+        self.logs: list[types.LoggingMessageNotificationParams] = []
+
+    def client(self, **options: Any) -> Client:
+        async def on_message(message: types.ServerNotification | Exception) -> None:
+            self.notifications.append(message)
+
+        async def on_log(params: types.LoggingMessageNotificationParams) -> None:
+            self.logs.append(params)
+
+        return Client(self.server, mode="legacy", message_handler=on_message, logging_callback=on_log, **options)
+
+    def ledger(self) -> dict[str, Any]:
+        return self.simulator.service.ledger()
+
+
+@asynccontextmanager
+async def running_harness(
+    tmp_path: Path,
+    *,
+    simulator: Simulator | None = None,
+    resolver: Resolver = no_dns,
+    client_options: dict[str, float] | None = None,
+    **settings: Any,
+) -> AsyncIterator[Harness]:
+    """A started service on a fast simulator (a context manager: the tracker's task group must stay in one task)."""
+    simulator = simulator or Simulator(SimulatorConfig(speed=100))
+    service = VeoService(
+        service_settings(tmp_path, **settings),
+        client=make_client(simulator, **(client_options or {})),
+        simulated=True,
+        resolver=resolver,
+    )
+    async with service.running():
+        yield Harness(simulator, service)
+
+
+def text_of(result: types.CallToolResult) -> str:
+    return " ".join(item.text for item in result.content if isinstance(item, types.TextContent))
+
+
+async def finish(client: Client, task_id: str, timeout_s: float = 10) -> dict[str, Any]:
+    """Call wait_for_generation until the generation is finished; its final state."""
+    state: dict[str, Any] = {"finished": False}
+    while not state["finished"]:
+        result = await client.call_tool("wait_for_generation", {"task_id": task_id, "timeout_seconds": timeout_s})
+        assert not result.is_error, text_of(result)
+        state = result.structured_content or {}
+    return state
+
+
+# Figures the robustness tests count (fault cases, duplicate charges, lost tasks, bad inputs), printed at the end.
+FIGURES: Counter[str] = Counter()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if FIGURES:
+        terminalreporter.write_line("veo-mcp robustness figures: " + ", ".join(f"{k}={v}" for k, v in FIGURES.items()))

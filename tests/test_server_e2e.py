@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +14,12 @@ import pytest
 from mcp.client import Client
 from mcp.client.stdio import StdioServerParameters
 
-from conftest import make_client
+from conftest import make_client, running_harness
+from conftest import service_settings as _settings
+from conftest import text_of as _text
 from veo_mcp.evolink import parse_video_request
 from veo_mcp.server import create_server
 from veo_mcp.service import VeoService
-from veo_mcp.settings import Settings
 from veo_mcp.simulator import Fault, Simulator, SimulatorConfig
 
 TOOLS = {
@@ -32,50 +31,6 @@ TOOLS = {
     "estimate_cost",
     "list_models",
 }
-
-
-def _settings(tmp_path: Path, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "output_dir": tmp_path / "videos",
-        "data_dir": tmp_path / "data",
-        "poll_interval_min_s": 0.02,
-        "poll_interval_max_s": 0.1,
-    }
-    values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
-
-
-class Harness:
-    def __init__(self, simulator: Simulator, service: VeoService) -> None:
-        self.simulator, self.service = simulator, service
-        self.server = create_server(service)
-        self.notifications: list[types.ServerNotification | Exception] = []
-        self.logs: list[types.LoggingMessageNotificationParams] = []
-
-    def client(self) -> Client:
-        async def on_message(message: types.ServerNotification | Exception) -> None:
-            self.notifications.append(message)
-
-        async def on_log(params: types.LoggingMessageNotificationParams) -> None:
-            self.logs.append(params)
-
-        return Client(self.server, mode="legacy", message_handler=on_message, logging_callback=on_log)
-
-    def ledger(self) -> dict[str, Any]:
-        return self.simulator.service.ledger()
-
-
-@asynccontextmanager
-async def running_harness(tmp_path: Path) -> AsyncIterator[Harness]:
-    """A started service on a fast simulator (a context manager: the tracker's task group must stay in one task)."""
-    simulator = Simulator(SimulatorConfig(speed=100))
-    service = VeoService(_settings(tmp_path), client=make_client(simulator), simulated=True)
-    async with service.running():
-        yield Harness(simulator, service)
-
-
-def _text(result: types.CallToolResult) -> str:
-    return " ".join(item.text for item in result.content if isinstance(item, types.TextContent))
 
 
 async def test_tools_carry_the_api_schema(tmp_path: Path) -> None:
@@ -92,7 +47,9 @@ async def test_tools_carry_the_api_schema(tmp_path: Path) -> None:
         assert props["model"]["default"] == "veo-3.1-fast-generate-preview"
         assert tools["generate_video"].input_schema["required"] == ["prompt"]
         assert all(props[name].get("description") for name in props)
-        assert set(tools["estimate_cost"].input_schema["properties"]) == set(props)
+        money_controls = {"request_id", "confirm_cost", "allow_duplicate"}
+        assert money_controls <= set(props)
+        assert set(tools["estimate_cost"].input_schema["properties"]) == set(props) - money_controls
         for tool in tools.values():
             assert tool.output_schema is not None and tool.description
         generate = tools["generate_video"].annotations
@@ -212,7 +169,9 @@ async def test_wait_times_out_without_error_and_in_time(tmp_path: Path) -> None:
     simulator = Simulator(SimulatorConfig(speed=1))
     service = VeoService(_settings(tmp_path), client=make_client(simulator), simulated=True)
     async with service.running(), Client(create_server(service), mode="legacy") as client:
-        created = await client.call_tool("generate_video", {"prompt": "x", "quality": "4k", "duration": 8})
+        created = await client.call_tool(
+            "generate_video", {"prompt": "x", "quality": "4k", "duration": 8, "confirm_cost": True}
+        )
         task_id = (created.structured_content or {})["task_id"]
         started = time.monotonic()
         result = await client.call_tool("wait_for_generation", {"task_id": task_id, "timeout_seconds": 1})
@@ -232,7 +191,9 @@ async def test_one_poller_serves_every_watcher(tmp_path: Path) -> None:
     subscribers, waits, window = 12, 8, 2.0
     async with service.running():
         async with Client(server, mode="legacy") as first:
-            created = await first.call_tool("generate_video", {"prompt": "x", "quality": "4k", "duration": 8})
+            created = await first.call_tool(
+                "generate_video", {"prompt": "x", "quality": "4k", "duration": 8, "confirm_cost": True}
+            )
             task_id = (created.structured_content or {})["task_id"]
         gets_before = simulator.service.requests["get"]
         started = time.monotonic()

@@ -10,7 +10,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 from pydantic import BaseModel, Field
@@ -20,6 +20,10 @@ from veo_mcp.evolink.costs import CostEstimate
 from veo_mcp.evolink.schemas import Task
 
 URI_PREFIX = "veo://generations/"
+
+# none: not saved yet; saving: a download is running; saved: every video is on disk; expired: the links died
+# before we saved them (final); failed: gave up after repeated errors (download_video tries again).
+DownloadState = Literal["none", "saving", "saved", "expired", "failed"]
 
 
 def generation_uri(task_id: str) -> str:
@@ -57,6 +61,11 @@ class GenerationState(BaseModel):
     retryable: bool | None = Field(None, description="If failed: whether a new identical request may succeed.")
     created_at: str | None = None
     updated_at: str | None = None
+    download_status: DownloadState = Field(
+        "none", description="none, saving, saved, expired (links died before saving) or failed."
+    )
+    download_error: str | None = Field(None, description="Why the videos could not be saved, if so.")
+    request_id: str | None = Field(None, description="The request_id given to generate_video, if any.")
     simulated: bool = Field(description="True when produced by the built-in simulator, not a real render.")
     notes: list[str] = Field(default_factory=list)
 
@@ -84,6 +93,11 @@ class Generation:
     completed_at: float | None = None
     changed: anyio.Event = field(default_factory=anyio.Event)
     last_task: Task | None = None
+    request_id: str | None = None
+    fingerprint: str | None = None
+    download_state: DownloadState = "none"
+    download_error: str | None = None
+    download_attempts: int = 0
 
     @property
     def uri(self) -> str:
@@ -113,6 +127,29 @@ class Generation:
         self.mark_changed()
         return True
 
+    def adopt(self, stored: Generation) -> bool:
+        """Take in a newer record of the same task written by another process; True when anything changed."""
+        if stored.updated_at <= self.updated_at:
+            return False
+        for name in (
+            "status",
+            "progress",
+            "estimated_time_s",
+            "result_urls",
+            "error_code",
+            "error_message",
+            "completed_at",
+            "download_state",
+            "download_error",
+            "download_attempts",
+        ):
+            setattr(self, name, getattr(stored, name))
+        known = {f.path for f in self.files}
+        self.files.extend(f for f in stored.files if f.path not in known)
+        self.mark_changed()
+        self.updated_at = stored.updated_at
+        return True
+
     def mark_changed(self) -> None:
         self.updated_at = time.time()
         event, self.changed = self.changed, anyio.Event()
@@ -125,13 +162,25 @@ class Generation:
         elapsed_cap = self.estimated_time_s - (time.time() - self.created_at)
         return max(1, math.ceil(min(remaining, max(elapsed_cap, remaining / 4))))
 
+    @property
+    def links_expire_at(self) -> float | None:
+        """When the result links stop working (ASSUMED: 24 h after we first saw the task completed)."""
+        return self.completed_at + catalog.RESULT_LINK_TTL_S if self.completed_at and self.result_urls else None
+
     def state(self) -> GenerationState:
-        expires = self.completed_at + catalog.RESULT_LINK_TTL_S if self.completed_at and self.result_urls else None
+        expires = self.links_expire_at
         advice: str | None
         retryable: bool | None = None
         if self.status == "failed":
             advice = catalog.advice_for_task_error(self.error_code)
             retryable = self.error_code in catalog.RETRYABLE_TASK_ERROR_CODES
+        elif self.status == "completed" and self.download_state == "expired":
+            advice = (
+                "The result links expired before the video was saved; it cannot be fetched any more. "
+                "Generate it again if you still need it."
+            )
+        elif self.status == "completed" and self.download_state == "saving":
+            advice = "The video is being saved now; call get_generation again in a moment for the file path."
         elif self.status == "completed" and not self.files:
             advice = "Call download_video to save the video before the links expire."
         elif self.status == "completed":
@@ -159,6 +208,9 @@ class Generation:
             retryable=retryable,
             created_at=_iso(self.created_at),
             updated_at=_iso(self.updated_at),
+            download_status=self.download_state,
+            download_error=self.download_error,
+            request_id=self.request_id,
             simulated=self.simulated,
             notes=list(self.notes),
         )

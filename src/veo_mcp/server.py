@@ -7,10 +7,12 @@ subscriptions, progress and log messages are enhancements for the clients that s
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 import weakref
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -18,6 +20,7 @@ from mcp.server.connection import Connection
 from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
 from mcp.server.session import ServerSession
 from mcp.shared.subscriptions import ResourcesListChanged, ResourceUpdated
 from mcp_types import (
@@ -39,7 +42,8 @@ from mcp_types import (
     ToolAnnotations,
     UnsubscribeRequestParams,
 )
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from veo_mcp import __version__
 from veo_mcp.evolink import EvoLinkError, InvalidRequestError, catalog, parse_video_request
@@ -102,8 +106,17 @@ class GenerateResult(BaseModel):
     cost_summary: str
     eta_seconds: int | None = Field(description="Estimated seconds until the video is ready.")
     simulated: bool = Field(description="True when the built-in simulator made it (nothing billed).")
+    reused: bool = Field(False, description="True when an earlier generation answers this call (nothing charged).")
+    reused_reason: str | None = Field(None, description="Why the earlier generation was returned.")
+    request_id: str | None = Field(None, description="The request_id this generation was created with.")
     notes: list[str] = Field(default_factory=list, description="Parameters that were adjusted or ignored.")
     next_step: str
+
+
+class CostConfirmation(BaseModel):
+    """What the user is asked (MCP elicitation) before an expensive generation."""
+
+    confirm: bool = Field(description="Generate this video at the estimated cost?")
 
 
 class WaitResult(GenerationState):
@@ -127,8 +140,25 @@ class GenerationSummary(BaseModel):
     files: list[str]
 
 
+class UnconfirmedCreate(BaseModel):
+    """A create whose outcome is unknown: it may have been accepted (and billed); it is never resent."""
+
+    request_id: str | None
+    prompt: str
+    model: str
+    state: str = Field(description="outcome_unknown, or sending while a call is sending it right now.")
+    sent_at: str
+    estimated_cost_usd: float | None
+    message: str | None
+    advice: str
+
+
 class ListResult(BaseModel):
     generations: list[GenerationSummary]
+    unconfirmed: list[UnconfirmedCreate] = Field(
+        default_factory=list,
+        description="Creates whose outcome is unknown (check the EvoLink dashboard); shown on the first page.",
+    )
     total: int = Field(description="How many generations match.")
     next_cursor: str | None = Field(description="Pass as cursor to get the next page; null on the last page.")
 
@@ -234,10 +264,12 @@ def _video_request(arguments: dict[str, Any]) -> VideoRequest:
 def _instructions(service: VeoService) -> str:
     text = (
         "veo-mcp generates short videos (4-8 s, 720p-4k, optional audio) with Google Veo 3.1 through EvoLink. "
-        "Workflow: estimate_cost (optional) → generate_video (returns at once with a task_id) → "
-        "wait_for_generation (repeat until finished; each call waits at most ~45 s) → download_video (saves MP4s "
-        "and returns their paths). Rendering takes 1-3 minutes. Generations cost real money: confirm the cost with "
-        "the user before large requests (4k, n>1). Result links expire 24 h after completion."
+        "Workflow: estimate_cost (optional) → generate_video (returns at once with a task_id; pass a request_id so "
+        "a retried call never pays twice) → wait_for_generation (repeat until finished; each call waits at most "
+        "~45 s) → download_video (returns the saved MP4 paths; finished videos are saved automatically). "
+        "Rendering takes 1-3 minutes. Generations cost real money: requests above the confirmation threshold need "
+        "the user's consent (asked directly, or confirm_cost: true after you asked). Result links expire 24 h "
+        "after completion."
     )
     if service.simulated:
         text = (
@@ -262,7 +294,44 @@ def create_server(service: VeoService) -> MCPServer:
     _register_tools(server, service, watchers)
     _register_resources(server, service, watchers)
     register_prompts(server)
+    _refuse_unknown_arguments(server)
     return server
+
+
+def _refuse_unknown_arguments(server: MCPServer) -> None:
+    """Make every tool refuse arguments it does not declare.
+
+    The SDK's argument models ignore extra keys, so a misspelt `durration: 8` would silently become the default
+    4 s video - and be paid for. Each tool's model is swapped for a subclass that names the stray argument and the
+    closest real one, and the published schema says `additionalProperties: false`.
+    """
+    for tool in server._tool_manager.list_tools():
+        tool.fn_metadata.arg_model = _strict_arguments(tool.name, tool.fn_metadata.arg_model)
+        tool.parameters["additionalProperties"] = False
+
+
+def _strict_arguments(tool_name: str, base: type[ArgModelBase]) -> type[ArgModelBase]:
+    names = sorted(field.alias or name for name, field in base.model_fields.items())
+
+    class StrictArguments(base):  # type: ignore[misc, valid-type]
+        model_config = ConfigDict(arbitrary_types_allowed=True, title=f"{tool_name} arguments")
+
+        @model_validator(mode="before")
+        @classmethod
+        def _declared_only(cls, data: Any) -> Any:
+            if isinstance(data, dict):
+                for key in data:
+                    if key not in names:
+                        close = difflib.get_close_matches(str(key), names, n=1)
+                        hint = f" Did you mean '{close[0]}'?" if close else ""
+                        raise PydanticCustomError(
+                            "unknown_argument",
+                            "{tool} has no argument '{key}'.{hint} Its arguments are: {names}.",
+                            {"tool": tool_name, "key": str(key), "hint": hint, "names": ", ".join(names)},
+                        )
+            return data
+
+    return StrictArguments
 
 
 class _Watchers:
@@ -352,16 +421,64 @@ def _register_tools(server: MCPServer, service: VeoService, watchers: _Watchers)
         person_generation: PersonArg = "allow_adult",
         resize_mode: ResizeArg = "pad",
         callback_url: CallbackArg = None,
+        request_id: Annotated[
+            str | None,
+            Field(
+                min_length=1,
+                max_length=200,
+                description="Your own id for this request. Calling again with the same request_id (after a timeout, "
+                "a retry, a restart) returns the generation the first call created and never pays twice.",
+            ),
+        ] = None,
+        confirm_cost: Annotated[
+            bool,
+            Field(
+                description="Set true after the user agreed to the estimated cost; needed above the confirmation "
+                "threshold when the client cannot ask the user itself."
+            ),
+        ] = False,
+        allow_duplicate: Annotated[
+            bool,
+            Field(
+                description="Set true to pay for a new generation even though an identical request was made "
+                "recently (by default that earlier generation is returned)."
+            ),
+        ] = False,
     ) -> Annotated[CallToolResult, GenerateResult]:
         """Start generating a video with Veo 3.1. Returns at once with a task_id; the video takes 1-3 minutes.
 
-        Then call wait_for_generation (repeatedly) and download_video. Costs money: see estimate_cost.
+        Then call wait_for_generation (repeatedly); the finished video is saved automatically (download_video
+        returns its path). Costs money: see estimate_cost. Pass a request_id so a retried call never pays twice.
         """
         arguments = {name: value for name, value in locals().items() if name in VideoRequest.model_fields}
         watchers.seen(_connection(ctx.session))
         request = _video_request(arguments)
-        generation = await _guard(service.generate(request))
+
+        async def ask_user(question: str) -> bool | None:
+            capabilities = ctx.session.client_capabilities
+            if capabilities is None or capabilities.elicitation is None:
+                return None
+            answer = await ctx.elicit(question, CostConfirmation)
+            return answer.action == "accept" and answer.data.confirm
+
+        outcome = await _guard(
+            service.generate(
+                request,
+                request_id=request_id,
+                allow_duplicate=allow_duplicate,
+                confirmed=confirm_cost,
+                confirm=ask_user,
+            )
+        )
+        generation = outcome.generation
         estimate = generation.estimate or estimate_cost_of(request)
+        reused_note = {
+            "request_id": f"Same request_id as an earlier call: this is that call's generation ({generation.status}); "
+            "nothing new was created or charged.",
+            "duplicate": "An identical request was made recently: this is its generation; nothing new was charged. "
+            "Pass allow_duplicate: true to pay for a new one.",
+            None: None,
+        }[outcome.reused]
         result = GenerateResult(
             task_id=generation.task_id,
             uri=generation.uri,
@@ -371,13 +488,19 @@ def _register_tools(server: MCPServer, service: VeoService, watchers: _Watchers)
             cost_summary=estimate.summary,
             eta_seconds=generation.eta_seconds(),
             simulated=generation.simulated,
+            reused=outcome.reused is not None,
+            reused_reason=reused_note,
+            request_id=generation.request_id,
             notes=generation.notes,
             next_step=f"Call wait_for_generation with task_id '{generation.task_id}'.",
         )
-        text = (
-            f"Started generation {generation.task_id} ({estimate.summary}); ready in about "
-            f"{result.eta_seconds or '60-180'} s. {result.next_step}"
-        )
+        if outcome.reused is None:
+            text = (
+                f"Started generation {generation.task_id} ({estimate.summary}); ready in about "
+                f"{result.eta_seconds or '60-180'} s. {result.next_step}"
+            )
+        else:
+            text = f"{reused_note} Task {generation.task_id}. {result.next_step}"
         if generation.simulated:
             text += " [simulated: nothing billed]"
         return _result(result, text, [_generation_link(generation)])
@@ -445,8 +568,9 @@ def _register_tools(server: MCPServer, service: VeoService, watchers: _Watchers)
             str | None, Field(description="Optional folder inside the output directory, e.g. 'drafts'.")
         ] = None,
     ) -> Annotated[CallToolResult, DownloadResult]:
-        """Save the generation's video(s) as MP4 files in the output directory; returns paths, sizes, duration and
-        resolution. Safe to call again: files already saved are not fetched twice."""
+        """The generation's video(s) as MP4 files in the output directory (saved automatically on completion; this
+        saves them now if not yet, or copies them into subfolder); returns paths, sizes, duration and resolution.
+        Safe to call again: nothing is fetched twice."""
         watchers.seen(_connection(ctx.session))
         files = await _guard(service.download(task_id, subfolder))
         result = DownloadResult(task_id=task_id, files=files, output_dir=str(service.settings.output_dir))
@@ -470,7 +594,7 @@ def _register_tools(server: MCPServer, service: VeoService, watchers: _Watchers)
             raise ToolError(
                 f"cursor {cursor!r} is not one this tool returned; omit it to start at the first page."
             ) from None
-        page, total = service.listing(status, offset, limit)
+        page, total = await service.listing(status, offset, limit)
         summaries = [
             GenerationSummary(
                 task_id=g.task_id,
@@ -484,12 +608,33 @@ def _register_tools(server: MCPServer, service: VeoService, watchers: _Watchers)
             for g in page
         ]
         following = offset + len(page)
+        unconfirmed = [
+            UnconfirmedCreate(
+                request_id=record.request_id,
+                prompt=record.prompt,
+                model=record.model,
+                state=record.state,
+                sent_at=datetime.fromtimestamp(record.created_at, tz=UTC).isoformat(timespec="seconds"),
+                estimated_cost_usd=record.estimate_usd,
+                message=record.message,
+                advice="Check the EvoLink dashboard's task list; if it is there, get_generation with its id tracks "
+                "it here. veo-mcp will not resend it.",
+            )
+            for record in (await service.unconfirmed() if offset == 0 else [])
+        ]
         result = ListResult(
-            generations=summaries, total=total, next_cursor=str(following) if following < total else None
+            generations=summaries,
+            unconfirmed=unconfirmed,
+            total=total,
+            next_cursor=str(following) if following < total else None,
         )
         text = f"{total} generation(s)" + "".join(
             f"\n- {s.task_id}: {s.status} {s.progress}% {s.prompt[:60]}" for s in summaries
         )
+        if unconfirmed:
+            text += f"\n{len(unconfirmed)} create(s) with unknown outcome (not resent): " + "; ".join(
+                f"{u.sent_at} {u.prompt[:40]!r}" for u in unconfirmed
+            )
         return _result(result, text)
 
     @server.tool(title="Estimate the cost of a video", annotations=read_only)
@@ -574,6 +719,7 @@ def _register_resources(server: MCPServer, service: VeoService, watchers: _Watch
 
     async def list_resources(ctx: Any, params: PaginatedRequestParams | None) -> ListResourcesResult:
         watchers.seen(_connection(ctx.session))
+        await service.refresh()
         generations = service.known()
         return ListResourcesResult(
             resources=[

@@ -10,6 +10,7 @@ import anyio
 import uvicorn
 from mcp.shared.exceptions import MCPDeprecationWarning
 
+from veo_mcp.http_security import HttpSecurityError, require_safe_binding, secured_app, transport_security
 from veo_mcp.server import create_server
 from veo_mcp.service import VeoService
 from veo_mcp.settings import Settings
@@ -46,6 +47,12 @@ def run_server(*, transport: str, host: str, port: int, simulate: bool) -> None:
     settings = Settings()
     if simulate:
         settings = settings.model_copy(update={"simulate": True})
+    if transport != "stdio":
+        try:
+            require_safe_binding(host, settings)
+        except HttpSecurityError as error:
+            print(f"veo-mcp: {error}", file=sys.stderr, flush=True)
+            raise SystemExit(2) from None
     service = VeoService(settings)
     server = create_server(service)
     _announce(service, settings)
@@ -55,8 +62,10 @@ def run_server(*, transport: str, host: str, port: int, simulate: bool) -> None:
             if transport == "stdio":
                 await server.run_stdio_async()
             else:
-                app = server.streamable_http_app(host=host)
-                config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+                app = server.streamable_http_app(host=host, transport_security=transport_security(host, settings))
+                config = uvicorn.Config(
+                    secured_app(app, settings), host=host, port=port, log_level="warning", lifespan="on"
+                )
                 await uvicorn.Server(config).serve()
 
     anyio.run(main)

@@ -1,27 +1,43 @@
 """The domain layer under the MCP tools: generate, look up, wait, download, list - nothing MCP-specific.
 
-It owns the EvoLink client (real, or the embedded simulator when simulating) and the tracker, and is started once
-per process with `async with service.running()`, so every MCP session shares one poller.
+It owns the EvoLink client (real, or the embedded simulator when simulating), the durable store, the tracker and
+the downloader, and is started once per process with `async with service.running()`, so every MCP session shares
+one poller. Money rules live here: a create is recorded before it is sent, a `request_id` or an identical recent
+request returns the earlier generation, limits and confirmation are checked first, and an ambiguous create is
+recorded as "outcome unknown" and never resent.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import anyio
-import av
 import httpx
-from pydantic import BaseModel, Field
 
+from veo_mcp import guards
+from veo_mcp.downloads import Downloader, VideoInfo
 from veo_mcp.evolink import EvoLinkClient, VideoRequest, catalog, estimate_cost
-from veo_mcp.evolink.errors import AuthenticationError, EvoLinkError, NotFoundError, TemporaryError
-from veo_mcp.files import confined, video_file_name
-from veo_mcp.generations import Generation, SavedFile
+from veo_mcp.evolink.addresses import Resolver, resolved_internal_reason, system_resolver
+from veo_mcp.evolink.errors import (
+    AuthenticationError,
+    EvoLinkError,
+    InvalidRequestError,
+    OutcomeUnknownError,
+    TemporaryError,
+)
+from veo_mcp.evolink.schemas import Task
+from veo_mcp.generations import Generation
 from veo_mcp.settings import Settings
+from veo_mcp.store import CreateRecord, Store, owner_alive
 from veo_mcp.tracker import ChangeListener, Tracker
+
+__all__ = ["GenerateOutcome", "NoApiKeyError", "VeoService", "VideoInfo"]
 
 logger = logging.getLogger(__name__)
 
@@ -35,31 +51,9 @@ class NoApiKeyError(AuthenticationError):
     )
 
 
-class VideoInfo(BaseModel):
-    path: str
-    bytes: int
-    index: int
-    duration_s: float | None = Field(None, description="Length in seconds, read from the file.")
-    width: int | None = None
-    height: int | None = None
-    has_audio: bool | None = None
-
-
-def probe_video(path: Path) -> tuple[float | None, int | None, int | None, bool]:
-    """Duration, width, height and whether there is sound, read from the MP4 itself."""
-    with av.open(str(path)) as container:
-        video = container.streams.video[0] if container.streams.video else None
-        duration = float(container.duration) / 1_000_000 if container.duration else None
-        return (
-            duration,
-            video.width if video else None,
-            video.height if video else None,
-            bool(container.streams.audio),
-        )
-
-
-def _build_client(settings: Settings) -> tuple[EvoLinkClient | None, bool]:
-    """The upstream client and whether it is simulated; None when there is no key and no simulation."""
+def _build_client(settings: Settings) -> tuple[EvoLinkClient | None, bool, bool]:
+    """The upstream client, whether it is simulated, and whether that simulator is embedded in this process; no
+    client when there is no key and no simulation."""
 
     def make(api_key: str, base_url: str, transport: httpx.AsyncBaseTransport | None = None) -> EvoLinkClient:
         return EvoLinkClient(
@@ -77,31 +71,58 @@ def _build_client(settings: Settings) -> tuple[EvoLinkClient | None, bool]:
 
         simulator = Simulator(SimulatorConfig(speed=settings.simulator_speed))
         transport = SimulatorTransport(simulator)
-        return make("simulated", IN_PROCESS_BASE_URL, transport), True
+        return make("simulated", IN_PROCESS_BASE_URL, transport), True, True
     if settings.simulate:
         # --simulate with EVOLINK_BASE_URL pointing at a `veo-mcp simulator`: any non-empty key works there.
         key = settings.api_key.get_secret_value() if settings.api_key else "simulated"
-        return make(key, settings.base_url), True
+        return make(key, settings.base_url), True, False
     if settings.api_key is None:
-        return None, False
-    return make(settings.api_key.get_secret_value(), settings.base_url), False
+        return None, False, False
+    return make(settings.api_key.get_secret_value(), settings.base_url), False, False
+
+
+# Ask the user to confirm a cost: True yes, False no, None when this client cannot ask.
+Confirmer = Callable[[str], Awaitable[bool | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class GenerateOutcome:
+    generation: Generation
+    # Why no new create was sent: the same request_id was used before, or an identical request is recent.
+    reused: Literal["request_id", "duplicate"] | None = None
 
 
 class VeoService:
     def __init__(
-        self, settings: Settings, *, client: EvoLinkClient | None = None, simulated: bool | None = None
+        self,
+        settings: Settings,
+        *,
+        client: EvoLinkClient | None = None,
+        simulated: bool | None = None,
+        resolver: Resolver = system_resolver,
     ) -> None:
         self.settings = settings
+        embedded = False
         if client is None:
-            client, is_simulated = _build_client(settings)
+            client, is_simulated, embedded = _build_client(settings)
         else:
             is_simulated = bool(simulated)
         self.simulated = is_simulated
+        self.resolver = resolver
+        # The embedded simulator forgets its tasks when the process ends, so its generations are not worth keeping
+        # (and must never mix with real ones): they live in an in-memory database.
+        self.database_path: Path | None = None if embedded else settings.database_path
         self.tracker: Tracker | None = None
+        self.store: Store | None = None
+        self.downloader: Downloader | None = None
+        self._create_lock = anyio.Lock()
+        self._synced_at = 0.0
         if client is not None:
             self.tracker = Tracker(
                 client, min_interval_s=settings.poll_interval_min_s, max_interval_s=settings.poll_interval_max_s
             )
+            # Registered first, so a change is on disk before any session hears of it.
+            self.tracker.on_change(self._record_change)
 
     @property
     def _tracker(self) -> Tracker:
@@ -109,6 +130,18 @@ class VeoService:
         if self.tracker is None:
             raise NoApiKeyError("No EvoLink API key is configured, so veo-mcp cannot reach EvoLink.")
         return self.tracker
+
+    @property
+    def _store(self) -> Store:
+        if self.store is None:
+            raise RuntimeError("VeoService is not running: use `async with service.running()`")
+        return self.store
+
+    @property
+    def _downloader(self) -> Downloader:
+        if self.downloader is None:
+            raise RuntimeError("VeoService is not running: use `async with service.running()`")
+        return self.downloader
 
     @property
     def client(self) -> EvoLinkClient:
@@ -119,40 +152,229 @@ class VeoService:
         if self.tracker is None:
             yield self
             return
-        async with self.tracker.client, self.tracker.running():
-            yield self
+        tracker = self.tracker
+        self.store = await Store.open(self.database_path)
+        self.downloader = Downloader(
+            client=tracker.client,
+            store=self.store,
+            settings=self.settings,
+            publish=tracker.notify,
+            resolver=self.resolver,
+        )
+        try:
+            async with tracker.client, tracker.running(), anyio.create_task_group() as group:
+                group.start_soon(self.downloader.run)
+                await self._resume()
+                try:
+                    yield self
+                finally:
+                    group.cancel_scope.cancel()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.store.aclose()
+            self.store = None
+            self.downloader = None
+
+    async def _resume(self) -> None:
+        """After a (re)start: outcome of interrupted creates, tracking of unfinished tasks, pending downloads."""
+        for record in await self._store.recover_interrupted_creates():
+            logger.warning("create %s was interrupted while sending: outcome unknown, not resent", record.key)
+        self._synced_at = time.time()
+        for generation in await self._store.generations():
+            self._take_in(generation, poll_now=True)
+
+    def _take_in(self, generation: Generation, *, poll_now: bool) -> None:
+        """Start knowing a stored generation: track it if unfinished, save its videos if due."""
+        if generation.download_state == "saving":
+            generation.download_state = "none"  # the process saving it is gone (or it is us, restarted)
+        if generation.download_state == "failed":
+            generation.download_state, generation.download_attempts = "none", 0
+        self._tracker.add(generation, poll_now=poll_now)
+        if generation.status == "completed":
+            self._maybe_download(generation)
+
+    def _maybe_download(self, generation: Generation) -> None:
+        if self.settings.auto_download and self.downloader is not None and generation.download_state == "none":
+            self.downloader.enqueue(generation)
+
+    async def _record_change(self, generation: Generation) -> None:
+        """Tracker listener: persist every change; a fresh completion starts the automatic download."""
+        if self.store is None:
+            return
+        await self.store.save_generation(generation)
+        if generation.status == "completed" and generation.download_attempts == 0:
+            self._maybe_download(generation)
+
+    async def refresh(self) -> None:
+        """Take in what other processes sharing the data folder wrote since the last look."""
+        if self.store is None or self.tracker is None:
+            return
+        since, self._synced_at = self._synced_at - 1.0, time.time()
+        for stored in await self.store.generations(updated_after=since):
+            known = self.tracker.generations.get(stored.task_id)
+            if known is None:
+                self._take_in(stored, poll_now=False)
+            elif known.adopt(stored):
+                await self.tracker.notify(known)
 
     # --- operations ---------------------------------------------------------------------------------------
 
-    async def generate(self, request: VideoRequest) -> Generation:
-        tracker = self._tracker
-        task = await self.client.create_generation(request)
+    async def generate(
+        self,
+        request: VideoRequest,
+        *,
+        request_id: str | None = None,
+        allow_duplicate: bool = False,
+        confirmed: bool = False,
+        confirm: Confirmer | None = None,
+    ) -> GenerateOutcome:
+        """Create a generation unless an earlier one answers this request; see the module docstring."""
+        self._tracker  # noqa: B018 - raises NoApiKeyError first when there is no upstream
+        store = self._store
+        if request_id is not None and (earlier := await store.create_for_request(request_id)) is not None:
+            return await self._earlier_outcome(earlier, "request_id")
+        payload = request.to_api_payload()
+        fingerprint = guards.fingerprint(payload)
+        estimate = estimate_cost(request)
+        await self._check_addresses(request)
+        if (duplicate := await self._recent_duplicate(fingerprint, allow_duplicate)) is not None:
+            return await self._earlier_outcome(duplicate, "duplicate")
+        guards.check_request_limit(self.settings, estimate)
+        guards.check_daily_budget(self.settings, estimate, await self._spent_today())
+        if guards.needs_confirmation(self.settings, estimate) and not confirmed:
+            answer = await confirm(guards.confirmation_question(self.settings, estimate)) if confirm else None
+            if answer is None:
+                raise guards.confirmation_required(self.settings, estimate)
+            if not answer:
+                raise guards.declined(estimate)
+        async with self._create_lock:  # checks and record are one step for concurrent calls in this process
+            duplicate = await self._recent_duplicate(fingerprint, allow_duplicate)
+            if duplicate is None:
+                guards.check_daily_budget(self.settings, estimate, await self._spent_today())
+                record, fresh = await store.begin_create(
+                    request_id=request_id,
+                    fingerprint=fingerprint,
+                    model=request.model,
+                    prompt=request.prompt,
+                    payload=payload,
+                    estimate_usd=estimate.usd,
+                )
+        if duplicate is not None:
+            return await self._earlier_outcome(duplicate, "duplicate")
+        if not fresh:
+            return await self._earlier_outcome(record, "request_id")
+        task = await self._send_create(record, request)
         generation = Generation(
             task_id=task.id,
             model=request.model,
             prompt=request.prompt,
-            request=request.to_api_payload(),
+            request=payload,
             simulated=self.simulated,
-            estimate=estimate_cost(request),
+            estimate=estimate,
             notes=request.notes,
+            request_id=request_id,
+            fingerprint=fingerprint,
         )
         generation.apply(task)
-        tracker.add(generation)
-        await tracker.notify(generation)
-        return generation
+        await store.accept_create(record.key, generation)
+        self._tracker.add(generation)
+        await self._tracker.notify(generation)
+        return GenerateOutcome(generation)
+
+    async def _recent_duplicate(self, fingerprint: str, allow_duplicate: bool) -> CreateRecord | None:
+        window = self.settings.duplicate_window_s
+        if allow_duplicate or window <= 0:
+            return None
+        return await self._store.recent_duplicate(fingerprint, time.time() - window)
+
+    async def _spent_today(self) -> float:
+        return await self._store.committed_usd_since(guards.start_of_today(time.time()))
+
+    async def _send_create(self, record: CreateRecord, request: VideoRequest) -> Task:
+        store = self._store
+        try:
+            return await self.client.create_generation(request)
+        except OutcomeUnknownError as error:
+            await store.mark_create_unknown(record.key, error.message)
+            raise OutcomeUnknownError(
+                f"{error.message} veo-mcp recorded it as 'outcome unknown' (list_generations shows it) and will "
+                "not send it again by itself.",
+                sent=error.sent,
+                status_code=error.status_code,
+            ) from None
+        except EvoLinkError:
+            await store.forget_create(record.key)  # certainly refused or never delivered: nothing billed
+            raise
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await store.mark_create_unknown(
+                    record.key, "The create was interrupted while being sent; EvoLink may have accepted it."
+                )
+            raise
+
+    async def _earlier_outcome(
+        self, record: CreateRecord, reason: Literal["request_id", "duplicate"]
+    ) -> GenerateOutcome:
+        """The answer for a request an earlier create already covers; never sends anything."""
+        deadline = time.monotonic() + self.settings.request_timeout_s + self.settings.connect_timeout_s
+        while record.state == "sending":
+            if not owner_alive(record.owner):
+                await self._store.recover_interrupted_creates()
+            elif time.monotonic() > deadline:
+                raise TemporaryError(
+                    "An identical request is still being sent by another call; it will not be sent twice.",
+                    advice="Call generate_video again in a few seconds with the same arguments to get its task_id.",
+                )
+            else:
+                await anyio.sleep(0.1)
+            record = await self._store.create_record(record.key) or record
+        if record.state == "outcome_unknown":
+            when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(record.created_at))
+            earlier = "A call with this request_id" if reason == "request_id" else "An identical request"
+            raise OutcomeUnknownError(
+                f"{earlier} was sent at {when} and its outcome is unknown ({record.message}); it is not sent again, "
+                "so you are not charged twice.",
+                sent=record.payload,
+                advice="Check your EvoLink dashboard's task list: if the task is there, use get_generation with its id; "
+                + (
+                    "if not, call again with a new request_id."
+                    if reason == "request_id"
+                    else "if not, call generate_video again with allow_duplicate: true."
+                ),
+            )
+        if record.task_id is None:  # pragma: no cover - an accepted record always has its task id
+            raise TemporaryError("The earlier request has no task id recorded.")
+        return GenerateOutcome(await self.get(record.task_id), reason)
+
+    async def _check_addresses(self, request: VideoRequest) -> None:
+        """Refuse image and callback hosts that resolve into a private network (the lexical rules ran already)."""
+        checks = [("image_urls", url) for url in request.image_urls or ()]
+        if request.callback_url:
+            checks.append(("callback_url", request.callback_url))
+        for field, url in checks:
+            reason = await resolved_internal_reason(url, self.resolver)
+            if reason is not None:
+                raise InvalidRequestError(
+                    f"{field}: {url!r} cannot be used: EvoLink's servers cannot reach it ({reason}).",
+                    field=field,
+                    advice="Use a public address; nothing was sent or charged.",
+                )
 
     def known(self) -> list[Generation]:
-        """Every generation this process tracks, newest first."""
+        """Every generation this process knows, newest first."""
         if self.tracker is None:
             return []
         return sorted(self.tracker.generations.values(), key=lambda g: g.created_at, reverse=True)
 
     async def get(self, task_id: str) -> Generation:
-        """A generation by id: ours from memory, or one created elsewhere fetched (and then tracked)."""
+        """A generation by id: from memory, from the store (another process made it), or fetched from upstream."""
         tracker = self._tracker
         known = tracker.generations.get(task_id)
         if known is not None:
             return known
+        if self.store is not None and (stored := await self.store.generation(task_id)) is not None:
+            self._take_in(stored, poll_now=True)
+            return tracker.generations[task_id]
         task = await self.client.get_task(task_id)
         generation = Generation(
             task_id=task.id,
@@ -163,6 +385,7 @@ class VeoService:
         )
         generation.apply(task)
         tracker.add(generation)
+        await tracker.notify(generation)
         return generation
 
     async def wait(self, task_id: str, timeout_s: float, on_change: ChangeListener | None = None) -> Generation:
@@ -182,48 +405,17 @@ class VeoService:
 
     async def download(self, task_id: str, subfolder: str | None = None) -> list[VideoInfo]:
         generation = await self.get(task_id)
-        if generation.status != "completed" or not generation.result_urls:
-            raise NotFoundError(
-                f"Generation {task_id} has no video to download yet (status: {generation.status}).",
-                advice="Call wait_for_generation until it is completed, then download_video."
-                if not generation.finished
-                else "It did not complete, so there is nothing to download; see get_generation for why.",
-            )
-        try:
-            folder = confined(self.settings.output_dir, *(subfolder.split("/") if subfolder else ()))
-        except ValueError:
-            raise EvoLinkError(
-                f"subfolder {subfolder!r} points outside the output folder {self.settings.output_dir}.",
-                advice="Use a plain relative folder name such as 'drafts' or 'campaign/week1'.",
-            ) from None
-        saved: list[VideoInfo] = []
-        for index, url in enumerate(generation.result_urls):
-            target = folder / video_file_name(task_id, generation.prompt, index)
-            existing = next((f for f in generation.files if f.index == index and Path(f.path) == target), None)
-            if existing is None or not target.exists():
-                result = await self.client.download(url, target)
-                if existing is not None:
-                    generation.files.remove(existing)
-                generation.files.append(SavedFile(path=str(result.path), bytes=result.bytes, index=index))
-            size = target.stat().st_size
-            duration, width, height, audio = await anyio.to_thread.run_sync(probe_video, target)
-            saved.append(
-                VideoInfo(
-                    path=str(target),
-                    bytes=size,
-                    index=index,
-                    duration_s=duration,
-                    width=width,
-                    height=height,
-                    has_audio=audio,
-                )
-            )
-        generation.mark_changed()
-        await self._tracker.notify(generation)
-        return saved
+        return await self._downloader.save(generation, subfolder)
 
-    def listing(self, status: str | None, offset: int, limit: int) -> tuple[list[Generation], int]:
+    async def listing(self, status: str | None, offset: int, limit: int) -> tuple[list[Generation], int]:
+        await self.refresh()
         items = self.known()
         if status:
             items = [g for g in items if g.status == status]
         return items[offset : offset + limit], len(items)
+
+    async def unconfirmed(self) -> list[CreateRecord]:
+        """Creates whose outcome is unknown (or that are being sent right now), newest first."""
+        if self.store is None:
+            return []
+        return await self.store.unconfirmed_creates()

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Self
+from typing import Annotated, Self
 
 import platformdirs
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from veo_mcp.evolink import catalog
 
@@ -86,12 +86,62 @@ class Settings(BaseSettings):
         5, ge=1, le=20, validation_alias="VEO_MCP_GET_RETRIES", description="Attempts for a status GET."
     )
 
+    # --- downloads ---
+    auto_download: bool = Field(
+        True,
+        validation_alias="VEO_MCP_AUTO_DOWNLOAD",
+        description="Save every completed generation's videos into the output folder without being asked.",
+    )
+    # --- money guards ---
+    max_cost_per_request_usd: float | None = Field(
+        None,
+        gt=0,
+        validation_alias="VEO_MCP_MAX_COST_PER_REQUEST",
+        description="Refuse any single request estimated above this many USD (off by default).",
+    )
+    daily_budget_usd: float | None = Field(
+        None,
+        gt=0,
+        validation_alias="VEO_MCP_DAILY_BUDGET",
+        description="Refuse requests once today's (UTC) estimated spend would pass this many USD (off by default).",
+    )
+    confirm_above_usd: float = Field(
+        2.0,
+        ge=0,
+        validation_alias="VEO_MCP_CONFIRM_ABOVE",
+        description="Ask the user to confirm any request estimated above this many USD.",
+    )
+    duplicate_window_s: float = Field(
+        600.0,
+        ge=0,
+        validation_alias="VEO_MCP_DUPLICATE_WINDOW",
+        description="Seconds during which an identical request returns the existing generation (0: off).",
+    )
+    # --- streamable HTTP ---
+    http_token: SecretStr | None = Field(
+        None,
+        validation_alias="VEO_MCP_HTTP_TOKEN",
+        description="Bearer token HTTP clients must send; required when serving on a non-loopback address.",
+    )
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        validation_alias="VEO_MCP_ALLOWED_HOSTS",
+        description="Extra Host header values accepted over HTTP (comma-separated), e.g. 'veo.example.lan:8000'.",
+    )
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
     @field_validator("base_url", "files_base_url", mode="after")
     @classmethod
     def _strip_slash(cls, url: str) -> str:
         return url.rstrip("/")
 
-    @field_validator("api_key", mode="after")
+    @field_validator("api_key", "http_token", mode="after")
     @classmethod
     def _blank_is_none(cls, key: SecretStr | None) -> SecretStr | None:
         if key is None or not key.get_secret_value().strip():
@@ -110,3 +160,7 @@ class Settings(BaseSettings):
     @property
     def has_api_key(self) -> bool:
         return self.api_key is not None
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "veo-mcp.sqlite3"

@@ -8,9 +8,21 @@ hostnames that *resolve* to internal addresses are checked where we resolve them
 from __future__ import annotations
 
 import ipaddress
+import logging
+import socket
+from collections.abc import Awaitable, Callable
 from urllib.parse import SplitResult, urlsplit
 
+import anyio
+
 from veo_mcp.evolink import catalog
+
+logger = logging.getLogger(__name__)
+
+# Host name → the addresses it resolves to (an empty list when it does not resolve).
+Resolver = Callable[[str], Awaitable[list[str]]]
+
+RESOLVE_TIMEOUT_S = 3.0
 
 
 def internal_address_reason(host: str) -> str | None:
@@ -89,4 +101,30 @@ def callback_url_problem(value: str) -> str | None:
     reason = internal_address_reason(parts.hostname or "")
     if reason:
         return f"callbacks to internal addresses are refused ({reason})"
+    return None
+
+
+async def system_resolver(host: str) -> list[str]:
+    """The host's addresses from the OS resolver; empty when it does not resolve within a few seconds."""
+    with anyio.move_on_after(RESOLVE_TIMEOUT_S):
+        try:
+            answers = await anyio.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError):
+            return []
+        return sorted({str(answer[4][0]) for answer in answers})
+    logger.info("resolving %s took longer than %g s", host, RESOLVE_TIMEOUT_S)
+    return []
+
+
+async def resolved_internal_reason(url: str, resolver: Resolver) -> str | None:
+    """Why `url`'s host is internal once resolved, or None (also when it does not resolve: we cannot tell)."""
+    parts = split_url(url.strip())
+    host = (parts.hostname if parts else None) or ""
+    if not host:
+        return "it has no host"
+    if (reason := internal_address_reason(host)) is not None:
+        return reason
+    for address in await resolver(host):
+        if (reason := internal_address_reason(address)) is not None:
+            return f"'{host}' resolves to {address} ({reason})"
     return None

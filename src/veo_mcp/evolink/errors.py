@@ -107,9 +107,11 @@ class OutcomeUnknownError(EvoLinkError):
     )
     action = "check_dashboard"
 
-    def __init__(self, message: str, *, sent: Mapping[str, Any], status_code: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, sent: Mapping[str, Any], advice: str | None = None, status_code: int | None = None
+    ) -> None:
         self.sent = dict(sent)
-        super().__init__(message, status_code=status_code)
+        super().__init__(message, advice=advice, status_code=status_code)
 
 
 class NotFoundError(EvoLinkError):

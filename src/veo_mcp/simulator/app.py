@@ -77,6 +77,28 @@ class _TruncatedBody(Response):
         await send({"type": "http.response.body", "body": self._data[: self._served], "more_body": False})
 
 
+class _SlowBody(Response):
+    """The whole file, trickled at `bytes_per_s` (a slow link: lets a test interrupt a download midway)."""
+
+    def __init__(self, data: bytes, bytes_per_s: int) -> None:
+        super().__init__(status_code=200)
+        self._data, self._rate = data, bytes_per_s
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"video/mp4"), (b"content-length", str(len(self._data)).encode())],
+            }
+        )
+        chunk = max(1, self._rate // 10)
+        for start in range(0, len(self._data), chunk):
+            await anyio.sleep(0.1)
+            piece = self._data[start : start + chunk]
+            await send({"type": "http.response.body", "body": piece, "more_body": start + chunk < len(self._data)})
+
+
 def api_error(status: int, message: str, *, param: str | None = None, retry_after: float | None = None) -> Response:
     """An error in EvoLink's body shape: `{"error": {"code", "message", "type", "param"?}}`."""
     error: dict[str, Any] = {"code": status, "message": message, "type": ERROR_TYPES.get(status, "api_error")}
@@ -203,6 +225,8 @@ class Simulator:
         data = await anyio.to_thread.run_sync(self.service.video_bytes, task, index)
         if fault is not None and fault.kind == "truncate":
             return _TruncatedBody(data, int(len(data) * fault.fraction))
+        if fault is not None and fault.kind == "slow_body" and request.method == "GET":
+            return _SlowBody(data, fault.bytes_per_s)
         if request.method == "HEAD":
             return Response(headers={"content-length": str(len(data))}, media_type="video/mp4")
         return Response(data, media_type="video/mp4")

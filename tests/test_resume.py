@@ -1,0 +1,147 @@
+"""Restarts: tracking and saving resume from the store; links are saved soonest-expiring first; expiry is final."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from mcp.client import Client
+
+from conftest import finish, make_client, no_dns, running_harness, service_settings, text_of
+from veo_mcp.downloads import Downloader, VideoInfo
+from veo_mcp.generations import Generation
+from veo_mcp.server import create_server
+from veo_mcp.service import VeoService
+from veo_mcp.simulator import Simulator, SimulatorConfig
+
+
+def _service(tmp_path: Path, simulator: Simulator, **settings: Any) -> VeoService:
+    return VeoService(
+        service_settings(tmp_path, **settings), client=make_client(simulator), simulated=True, resolver=no_dns
+    )
+
+
+async def _until(condition: Any, timeout_s: float = 10.0) -> None:
+    """Poll `condition` (state lives in another component; there is no event to wait on from a test)."""
+    with anyio.fail_after(timeout_s):
+        while not await condition():  # noqa: ASYNC110
+            await anyio.sleep(0.02)
+
+
+async def test_a_restart_mid_generation_resumes_tracking_and_saves_the_video(tmp_path: Path) -> None:
+    simulator = Simulator(SimulatorConfig(speed=20))
+    first = _service(tmp_path, simulator)
+    async with first.running(), Client(create_server(first), mode="legacy") as client:
+        created = await client.call_tool("generate_video", {"prompt": "a train through snow"})
+        task_id = (created.structured_content or {})["task_id"]
+    assert simulator.service.ledger()["tasks"][0]["status"] != "completed"
+    second = _service(tmp_path, simulator)
+    async with second.running(), Client(create_server(second), mode="legacy") as client:
+        listed = (await client.call_tool("list_generations", {})).structured_content or {}
+        assert [g["task_id"] for g in listed["generations"]] == [task_id]
+        await finish(client, task_id)
+
+        async def saved() -> bool:
+            state = (await client.call_tool("get_generation", {"task_id": task_id})).structured_content or {}
+            return state["download_status"] == "saved"
+
+        await _until(saved)
+        state = (await client.call_tool("get_generation", {"task_id": task_id})).structured_content or {}
+    path = Path(state["files"][0]["path"])
+    assert path.is_file() and path.read_bytes()[4:8] == b"ftyp"
+    assert simulator.service.requests["create"] == 1 and simulator.service.requests["download"] == 1
+
+
+async def test_completed_but_unsaved_videos_are_saved_after_a_restart(tmp_path: Path) -> None:
+    simulator = Simulator(SimulatorConfig(speed=100))
+    async with (
+        running_harness(tmp_path, simulator=simulator, auto_download=False) as harness,
+        harness.client() as client,
+    ):
+        created = await client.call_tool("generate_video", {"prompt": "saved later", "n": 2})
+        task_id = (created.structured_content or {})["task_id"]
+        state = await finish(client, task_id)
+    assert state["download_status"] == "none" and "download_video" in state["advice"]
+    assert simulator.service.requests["download"] == 0
+    service = _service(tmp_path, simulator)
+    async with service.running():
+
+        async def saved() -> bool:
+            return (await service.get(task_id)).download_state == "saved"
+
+        await _until(saved)
+        files = (await service.get(task_id)).files
+    assert sorted(f.index for f in files) == [0, 1] and all(Path(f.path).is_file() for f in files)
+    assert simulator.service.requests["download"] == 2
+
+
+async def test_links_expired_during_downtime_are_marked_once_and_never_fetched(tmp_path: Path) -> None:
+    simulator = Simulator(SimulatorConfig(speed=100))
+    async with (
+        running_harness(tmp_path, simulator=simulator, auto_download=False) as harness,
+        harness.client() as client,
+    ):
+        created = await client.call_tool("generate_video", {"prompt": "too late"})
+        task_id = (created.structured_content or {})["task_id"]
+        await finish(client, task_id)
+    db = sqlite3.connect(tmp_path / "data" / "veo-mcp.sqlite3")
+    db.execute("UPDATE generations SET completed_at = ?", (time.time() - 26 * 3600,))
+    db.commit()
+    db.close()
+    service = _service(tmp_path, simulator)
+    async with service.running(), Client(create_server(service), mode="legacy") as client:
+
+        async def marked() -> bool:
+            return (await service.get(task_id)).download_state == "expired"
+
+        await _until(marked)
+        state = (await client.call_tool("get_generation", {"task_id": task_id})).structured_content or {}
+        retry = await client.call_tool("download_video", {"task_id": task_id})
+    assert state["download_status"] == "expired" and "cannot be fetched" in state["advice"]
+    assert retry.is_error and "expired" in text_of(retry)
+    assert simulator.service.requests["download"] == 0
+
+
+async def test_without_automatic_download_nothing_is_fetched_until_asked(tmp_path: Path) -> None:
+    async with running_harness(tmp_path, auto_download=False) as harness, harness.client() as client:
+        created = await client.call_tool("generate_video", {"prompt": "on demand"})
+        task_id = (created.structured_content or {})["task_id"]
+        await finish(client, task_id)
+        await anyio.sleep(0.2)
+        before = harness.simulator.service.requests["download"]
+        saved = await client.call_tool("download_video", {"task_id": task_id})
+        again = await client.call_tool("download_video", {"task_id": task_id})
+    assert before == 0 and not saved.is_error and not again.is_error
+    assert harness.simulator.service.requests["download"] == 1  # the second call reuses the saved file
+
+
+async def test_soonest_expiring_links_are_saved_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    order: list[str] = []
+
+    async def record(self: Downloader, generation: Generation, subfolder: str | None = None) -> list[VideoInfo]:
+        order.append(generation.task_id)
+        return []
+
+    monkeypatch.setattr(Downloader, "save", record)
+    simulator = Simulator()
+    service = _service(tmp_path, simulator)
+    now = time.time()
+    async with service.running():
+        downloader = service.downloader
+        assert downloader is not None
+        for name, hours_ago in (("mid", 10.0), ("fresh", 1.0), ("oldest", 20.0), ("no-expiry-yet", None)):
+            generation = Generation(task_id=name, model="m", prompt=name, request={}, simulated=True)
+            generation.status = "completed"
+            generation.result_urls = ["https://cdn.example/x.mp4"] if hours_ago is not None else []
+            generation.completed_at = now - hours_ago * 3600 if hours_ago is not None else None
+            downloader.enqueue(generation)  # no await in between: the workers see all four queued at once
+        await _until(lambda: _done(order, 4))
+    assert order == ["oldest", "mid", "fresh", "no-expiry-yet"]
+
+
+async def _done(order: list[str], count: int) -> bool:
+    return len(order) >= count
