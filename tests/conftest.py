@@ -34,6 +34,7 @@ def make_client(simulator: Simulator, *, api_key: str | None = TEST_KEY, **optio
     return EvoLinkClient(
         api_key=api_key,
         base_url=IN_PROCESS_BASE_URL,
+        files_base_url=IN_PROCESS_BASE_URL,
         transport=SimulatorTransport(simulator),
         **settings,  # type: ignore[arg-type]
     )

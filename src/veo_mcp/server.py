@@ -15,6 +15,8 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
 
 from mcp.server.connection import Connection
 from mcp.server.lowlevel.server import NotificationOptions
@@ -61,6 +63,7 @@ from veo_mcp.evolink.costs import CostEstimate
 from veo_mcp.evolink.costs import estimate_cost as estimate_cost_of
 from veo_mcp.evolink.schemas import VideoRequest
 from veo_mcp.generations import URI_PREFIX, Generation, GenerationState
+from veo_mcp.images import LocalImage, placeholder_url
 from veo_mcp.prompts import register_prompts
 from veo_mcp.service import VeoService, VideoInfo
 
@@ -85,6 +88,16 @@ QualityArg = Annotated[Quality, Field(description=_describe("quality"))]
 AudioArg = Annotated[bool, Field(description=_describe("generate_audio"))]
 CountArg = Annotated[int, Field(ge=catalog.MIN_N, le=catalog.MAX_N, description=_describe("n"))]
 ImagesArg = Annotated[list[str] | None, Field(max_length=3, description=_describe("image_urls"))]
+ImageFilesArg = Annotated[
+    list[str] | None,
+    Field(
+        max_length=3,
+        description="Local image files instead of image_urls (absolute paths; JPEG, PNG or WebP, at most 10 MB "
+        "each; same count and order rules: 1 = first frame, 2 = first and last frame, up to 3 for REFERENCE). "
+        "They are uploaded to EvoLink's file service. Only files in the folders your client shares (its roots), "
+        "or in VEO_MCP_IMAGE_DIRS, may be read.",
+    ),
+]
 ModeArg = Annotated[GenerationType | None, Field(description=_describe("generation_type"))]
 NegativeArg = Annotated[str | None, Field(description=_describe("negative_prompt"))]
 SeedArg = Annotated[int | None, Field(ge=catalog.MIN_SEED, le=catalog.MAX_SEED, description=_describe("seed"))]
@@ -258,6 +271,39 @@ def _video_request(arguments: dict[str, Any]) -> VideoRequest:
         raise ToolError(str(error)) from None
 
 
+async def _client_roots(ctx: Context) -> list[Path] | None:
+    """The local folders the client shares (MCP roots), or None when it declares no roots."""
+    capabilities = ctx.session.client_capabilities
+    if capabilities is None or capabilities.roots is None:
+        return None
+    listed = await ctx.session.list_roots()
+    return [
+        Path(url2pathname(urlsplit(str(root.uri)).path)) for root in listed.roots if str(root.uri).startswith("file:")
+    ]
+
+
+async def _prepare_request(
+    ctx: Context, service: VeoService, arguments: dict[str, Any], image_files: list[str] | None
+) -> tuple[VideoRequest, list[LocalImage] | None]:
+    """The request to validate, with local images checked (not uploaded) and standing in as placeholder URLs."""
+    if not image_files:
+        return _video_request(arguments), None
+    if arguments.get("image_urls"):
+        raise ToolError(
+            "Give either image_urls or image_files, not both: the order of first and last frame would be ambiguous. "
+            "Nothing was sent."
+        )
+    images = await _guard(service.inspect_images(image_files, await _client_roots(ctx)))
+    arguments = {
+        **arguments,
+        "image_urls": [placeholder_url(image, service.settings.files_base_url) for image in images],
+    }
+    try:
+        return _video_request(arguments), images
+    except ToolError as error:
+        raise ToolError(str(error).replace("image_urls", "image_files")) from None
+
+
 # --- the server ------------------------------------------------------------------------------------------------
 
 
@@ -414,6 +460,7 @@ def _register_tools(server: MCPServer, service: VeoService, watchers: _Watchers)
         generate_audio: AudioArg = True,
         n: CountArg = 1,
         image_urls: ImagesArg = None,
+        image_files: ImageFilesArg = None,
         generation_type: ModeArg = None,
         negative_prompt: NegativeArg = None,
         seed: SeedArg = None,
@@ -452,7 +499,7 @@ def _register_tools(server: MCPServer, service: VeoService, watchers: _Watchers)
         """
         arguments = {name: value for name, value in locals().items() if name in VideoRequest.model_fields}
         watchers.seen(_connection(ctx.session))
-        request = _video_request(arguments)
+        request, images = await _prepare_request(ctx, service, arguments, image_files)
 
         async def ask_user(question: str) -> bool | None:
             capabilities = ctx.session.client_capabilities
@@ -468,6 +515,7 @@ def _register_tools(server: MCPServer, service: VeoService, watchers: _Watchers)
                 allow_duplicate=allow_duplicate,
                 confirmed=confirm_cost,
                 confirm=ask_user,
+                images=images,
             )
         )
         generation = outcome.generation
@@ -639,6 +687,7 @@ def _register_tools(server: MCPServer, service: VeoService, watchers: _Watchers)
 
     @server.tool(title="Estimate the cost of a video", annotations=read_only)
     async def estimate_cost(
+        ctx: Context,
         prompt: PromptArg,
         model: ModelArg = catalog.DEFAULT_MODEL,
         aspect_ratio: AspectArg = "auto",
@@ -647,6 +696,7 @@ def _register_tools(server: MCPServer, service: VeoService, watchers: _Watchers)
         generate_audio: AudioArg = True,
         n: CountArg = 1,
         image_urls: ImagesArg = None,
+        image_files: ImageFilesArg = None,
         generation_type: ModeArg = None,
         negative_prompt: NegativeArg = None,
         seed: SeedArg = None,
@@ -656,7 +706,8 @@ def _register_tools(server: MCPServer, service: VeoService, watchers: _Watchers)
         callback_url: CallbackArg = None,
     ) -> Annotated[CallToolResult, EstimateResult]:
         """What generate_video with these arguments would cost, without creating anything. Also validates them."""
-        request = _video_request({name: value for name, value in locals().items() if name in VideoRequest.model_fields})
+        arguments = {name: value for name, value in locals().items() if name in VideoRequest.model_fields}
+        request, _ = await _prepare_request(ctx, service, arguments, image_files)
         estimate = estimate_cost_of(request)
         result = EstimateResult(**estimate.model_dump(), notes=request.notes, payload=request.to_api_payload())
         return _result(result, f"Estimated cost: {estimate.summary}")

@@ -10,10 +10,12 @@ recorded as "outcome unknown" and never resent.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -22,7 +24,7 @@ import httpx
 
 from veo_mcp import guards
 from veo_mcp.downloads import Downloader, VideoInfo
-from veo_mcp.evolink import EvoLinkClient, VideoRequest, catalog, estimate_cost
+from veo_mcp.evolink import EvoLinkClient, VideoRequest, catalog, estimate_cost, parse_video_request
 from veo_mcp.evolink.addresses import Resolver, resolved_internal_reason, system_resolver
 from veo_mcp.evolink.errors import (
     AuthenticationError,
@@ -32,9 +34,11 @@ from veo_mcp.evolink.errors import (
     TemporaryError,
 )
 from veo_mcp.evolink.schemas import Task
+from veo_mcp.files import slug
 from veo_mcp.generations import Generation
+from veo_mcp.images import AllowedFolders, LocalImage, inspect_image, read_image
 from veo_mcp.settings import Settings
-from veo_mcp.store import CreateRecord, Store, owner_alive
+from veo_mcp.store import CreateRecord, Store, UploadRecord, owner_alive
 from veo_mcp.tracker import ChangeListener, Tracker
 
 __all__ = ["GenerateOutcome", "NoApiKeyError", "VeoService", "VideoInfo"]
@@ -55,10 +59,13 @@ def _build_client(settings: Settings) -> tuple[EvoLinkClient | None, bool, bool]
     """The upstream client, whether it is simulated, and whether that simulator is embedded in this process; no
     client when there is no key and no simulation."""
 
-    def make(api_key: str, base_url: str, transport: httpx.AsyncBaseTransport | None = None) -> EvoLinkClient:
+    def make(
+        api_key: str, base_url: str, files_base_url: str, transport: httpx.AsyncBaseTransport | None = None
+    ) -> EvoLinkClient:
         return EvoLinkClient(
             api_key=api_key,
             base_url=base_url,
+            files_base_url=files_base_url,
             transport=transport,
             connect_timeout_s=settings.connect_timeout_s,
             request_timeout_s=settings.request_timeout_s,
@@ -71,14 +78,30 @@ def _build_client(settings: Settings) -> tuple[EvoLinkClient | None, bool, bool]
 
         simulator = Simulator(SimulatorConfig(speed=settings.simulator_speed))
         transport = SimulatorTransport(simulator)
-        return make("simulated", IN_PROCESS_BASE_URL, transport), True, True
+        # The embedded simulator serves the file service too, on the same in-process address.
+        return make("simulated", IN_PROCESS_BASE_URL, IN_PROCESS_BASE_URL, transport), True, True
     if settings.simulate:
         # --simulate with EVOLINK_BASE_URL pointing at a `veo-mcp simulator`: any non-empty key works there.
         key = settings.api_key.get_secret_value() if settings.api_key else "simulated"
-        return make(key, settings.base_url), True, False
+        return make(key, settings.base_url, settings.files_base_url), True, False
     if settings.api_key is None:
         return None, False, False
-    return make(settings.api_key.get_secret_value(), settings.base_url), False, False
+    return make(settings.api_key.get_secret_value(), settings.base_url, settings.files_base_url), False, False
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, tz=UTC).isoformat(timespec="seconds")
+
+
+def _parse_time(value: str | None) -> float | None:
+    """An ISO-8601 time from upstream as a timestamp (naive means UTC); None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
 
 
 # Ask the user to confirm a cost: True yes, False no, None when this client cannot ask.
@@ -227,8 +250,13 @@ class VeoService:
         allow_duplicate: bool = False,
         confirmed: bool = False,
         confirm: Confirmer | None = None,
+        images: list[LocalImage] | None = None,
     ) -> GenerateOutcome:
-        """Create a generation unless an earlier one answers this request; see the module docstring."""
+        """Create a generation unless an earlier one answers this request; see the module docstring.
+
+        With `images` (local files, already inspected), `request` carries placeholder URLs; the files are uploaded
+        only once every check has passed and the cost is confirmed, and the real URLs replace the placeholders.
+        """
         self._tracker  # noqa: B018 - raises NoApiKeyError first when there is no upstream
         store = self._store
         if request_id is not None and (earlier := await store.create_for_request(request_id)) is not None:
@@ -236,7 +264,8 @@ class VeoService:
         payload = request.to_api_payload()
         fingerprint = guards.fingerprint(payload)
         estimate = estimate_cost(request)
-        await self._check_addresses(request)
+        if not images:
+            await self._check_addresses(request)
         if (duplicate := await self._recent_duplicate(fingerprint, allow_duplicate)) is not None:
             return await self._earlier_outcome(duplicate, "duplicate")
         guards.check_request_limit(self.settings, estimate)
@@ -247,6 +276,11 @@ class VeoService:
                 raise guards.confirmation_required(self.settings, estimate)
             if not answer:
                 raise guards.declined(estimate)
+        notes = list(request.notes)
+        if images:
+            urls, upload_notes = await self.upload_images(images)
+            request = parse_video_request({**payload, "image_urls": urls})
+            payload, notes = request.to_api_payload(), notes + upload_notes
         async with self._create_lock:  # checks and record are one step for concurrent calls in this process
             duplicate = await self._recent_duplicate(fingerprint, allow_duplicate)
             if duplicate is None:
@@ -271,7 +305,7 @@ class VeoService:
             request=payload,
             simulated=self.simulated,
             estimate=estimate,
-            notes=request.notes,
+            notes=notes,
             request_id=request_id,
             fingerprint=fingerprint,
         )
@@ -280,6 +314,58 @@ class VeoService:
         self._tracker.add(generation)
         await self._tracker.notify(generation)
         return GenerateOutcome(generation)
+
+    # --- local images -------------------------------------------------------------------------------------
+
+    def image_folders(self, roots: list[Path] | None) -> AllowedFolders:
+        """Where local images may come from: the client's roots when it declares any, else VEO_MCP_IMAGE_DIRS."""
+        if roots is not None:
+            return AllowedFolders(
+                folders=[root.resolve() for root in roots],
+                source="the folders your MCP client shares with this server, its roots",
+                how_to_change="Open the image's folder in your client (add it to the workspace or roots) or move the "
+                "image into a shared folder, then call again.",
+            )
+        return AllowedFolders(
+            folders=list(self.settings.image_dirs),
+            source="VEO_MCP_IMAGE_DIRS",
+            how_to_change="Move the image under one of these folders, or add its folder to VEO_MCP_IMAGE_DIRS "
+            f"(folders separated by '{os.pathsep}') in the server's environment and restart it.",
+        )
+
+    async def inspect_images(self, paths: list[str], roots: list[Path] | None) -> list[LocalImage]:
+        """Check every local image before anything is uploaded (see `images.inspect_image`)."""
+        allowed = self.image_folders(roots)
+        return [await anyio.to_thread.run_sync(inspect_image, raw, index, allowed) for index, raw in enumerate(paths)]
+
+    async def upload_images(self, images: list[LocalImage]) -> tuple[list[str], list[str]]:
+        """The `file_url` of each image, uploading only those without a still-valid upload of the same content."""
+        store, urls, notes = self._store, [], []
+        for image in images:
+            cached = await store.upload(image.sha256, valid_after=time.time() + catalog.UPLOAD_REUSE_MARGIN_S)
+            if cached is not None:
+                urls.append(cached.file_url)
+                notes.append(f"{image.path.name}: reused its upload from {_iso(cached.uploaded_at)}.")
+                continue
+            data = await anyio.to_thread.run_sync(read_image, image)
+            uploaded = await self.client.upload_image(
+                data, file_name=f"{slug(image.path.stem)}{image.extension}", mime_type=image.mime_type
+            )
+            now = time.time()
+            await store.save_upload(
+                UploadRecord(
+                    sha256=image.sha256,
+                    file_url=uploaded.file_url,
+                    file_name=image.path.name,
+                    mime_type=image.mime_type,
+                    bytes=image.bytes,
+                    uploaded_at=now,
+                    expires_at=_parse_time(uploaded.expires_at) or now + catalog.UPLOAD_TTL_S,
+                )
+            )
+            urls.append(uploaded.file_url)
+            notes.append(f"{image.path.name}: uploaded to EvoLink's file service (kept there for 72 h).")
+        return urls, notes
 
     async def _recent_duplicate(self, fingerprint: str, allow_duplicate: bool) -> CreateRecord | None:
         window = self.settings.duplicate_window_s

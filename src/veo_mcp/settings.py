@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Self
 
@@ -86,6 +87,12 @@ class Settings(BaseSettings):
         5, ge=1, le=20, validation_alias="VEO_MCP_GET_RETRIES", description="Attempts for a status GET."
     )
 
+    image_dirs: Annotated[list[Path], NoDecode] = Field(
+        default_factory=lambda: [Path.home()],
+        validation_alias="VEO_MCP_IMAGE_DIRS",
+        description="Folders local images (image_files) may be read from when the client declares no MCP roots, "
+        "separated like PATH (default: your home folder).",
+    )
     # --- downloads ---
     auto_download: bool = Field(
         True,
@@ -128,6 +135,18 @@ class Settings(BaseSettings):
         validation_alias="VEO_MCP_ALLOWED_HOSTS",
         description="Extra Host header values accepted over HTTP (comma-separated), e.g. 'veo.example.lan:8000'.",
     )
+
+    @field_validator("image_dirs", mode="before")
+    @classmethod
+    def _path_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part for part in value.split(os.pathsep) if part.strip()]
+        return value
+
+    @field_validator("image_dirs", mode="after")
+    @classmethod
+    def _absolute_folders(cls, folders: list[Path]) -> list[Path]:
+        return [folder.expanduser().resolve() for folder in folders]
 
     @field_validator("allowed_hosts", mode="before")
     @classmethod

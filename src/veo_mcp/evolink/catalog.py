@@ -15,6 +15,19 @@ DEFAULT_BASE_URL: Final = "https://api.evolink.ai"
 DEFAULT_FILES_BASE_URL: Final = "https://files-api.evolink.ai"
 CREATE_PATH: Final = "/v1/videos/generations"
 TASK_PATH: Final = "/v1/tasks/{task_id}"
+# The file service (API doc §7), on its own base URL.
+UPLOAD_STREAM_PATH: Final = "/api/v1/files/upload/stream"
+UPLOAD_BASE64_PATH: Final = "/api/v1/files/upload/base64"
+UPLOAD_TTL_S: Final = 72 * 3600
+# Image types the video API takes by URL (the file service also takes GIF, the video API does not).
+IMAGE_MIME_TYPES: Final = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp"}
+# ASSUMED: a failed upload answers with HTTP status equal to its body's `code`; quota exhaustion says "quota" in
+# `msg`; an unsupported type uses code 415.
+UPLOAD_QUOTA_WORD: Final = "quota"
+UPLOAD_UNSUPPORTED_TYPE_CODE: Final = 415
+# How long an uploaded URL must still be valid for us to reuse it instead of uploading again: long enough for
+# EvoLink to fetch it while the generation is pending.
+UPLOAD_REUSE_MARGIN_S: Final = 3600
 
 # --- enumerations (the API's exact words) --------------------------------------------------------------------
 

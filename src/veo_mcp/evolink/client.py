@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 from pydantic import BaseModel, ValidationError
@@ -48,8 +48,9 @@ from veo_mcp.evolink.errors import (
     NotFoundError,
     OutcomeUnknownError,
     TemporaryError,
+    UploadQuotaError,
 )
-from veo_mcp.evolink.schemas import ErrorBody, Task, VideoRequest
+from veo_mcp.evolink.schemas import ErrorBody, Task, UploadAnswer, UploadedFile, VideoRequest
 
 logger = logging.getLogger(__name__)
 
@@ -159,6 +160,7 @@ class EvoLinkClient:
         *,
         api_key: str | None,
         base_url: str = catalog.DEFAULT_BASE_URL,
+        files_base_url: str = catalog.DEFAULT_FILES_BASE_URL,
         transport: httpx.AsyncBaseTransport | None = None,
         connect_timeout_s: float = 10.0,
         request_timeout_s: float = 30.0,
@@ -179,6 +181,13 @@ class EvoLinkClient:
             timeout=httpx.Timeout(request_timeout_s, connect=connect_timeout_s),
             follow_redirects=False,
         )
+        self._files = httpx.AsyncClient(
+            base_url=files_base_url,
+            headers=headers,
+            transport=transport,
+            timeout=httpx.Timeout(max(request_timeout_s, 60.0), connect=connect_timeout_s),
+            follow_redirects=False,
+        )
         # Result links live on a CDN: no key goes there.
         self._cdn = httpx.AsyncClient(
             headers={"User-Agent": f"veo-mcp/{__version__}"},
@@ -191,6 +200,7 @@ class EvoLinkClient:
         self._wait = _wait_strategy(max_backoff_s)
         self._max_retry_time_s = max_retry_time_s
         self.base_url = base_url
+        self.files_base_url = files_base_url
 
     async def __aenter__(self) -> EvoLinkClient:
         return self
@@ -200,6 +210,7 @@ class EvoLinkClient:
 
     async def aclose(self) -> None:
         await self._api.aclose()
+        await self._files.aclose()
         await self._cdn.aclose()
 
     def _require_key(self) -> None:
@@ -286,6 +297,66 @@ class EvoLinkClient:
             return Task.model_validate_json(response.content)
         except ValidationError:
             raise TemporaryError(f"EvoLink's answer for task {task_id} could not be read.") from None
+
+    # --- upload (file service) ---------------------------------------------------------------------------
+
+    async def upload_image(self, data: bytes, *, file_name: str, mime_type: str) -> UploadedFile:
+        """Upload one image with the stream upload; its `file_url` can go into `image_urls` for 72 hours.
+
+        Retried like a GET: an upload costs no money, at worst a little quota.
+        """
+        self._require_key()
+        async for attempt in self._retrying(self._get_attempts):
+            with attempt:
+                return await self._upload_once(data, file_name, mime_type)
+        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+
+    async def _upload_once(self, data: bytes, file_name: str, mime_type: str) -> UploadedFile:
+        try:
+            response = await self._files.post(
+                catalog.UPLOAD_STREAM_PATH,
+                files={"file": (file_name, data, mime_type)},
+                data={"file_name": file_name},
+            )
+        except httpx.TransportError as error:
+            raise TemporaryError(
+                f"Could not reach EvoLink's file service at {self.files_base_url} ({type(error).__name__})."
+            ) from None
+        try:
+            answer = UploadAnswer.model_validate_json(response.content)
+        except ValidationError:
+            if response.status_code in (401, 402, 403, 429) or response.status_code >= 500:
+                raise error_from_response(response) from None
+            raise TemporaryError(
+                f"EvoLink's file service answered HTTP {response.status_code} with something unreadable."
+            ) from None
+        if answer.success and answer.data is not None:
+            logger.info("uploaded %s as %s", file_name, answer.data.file_id)
+            return answer.data
+        return self._upload_refusal(response, answer)
+
+    def _upload_refusal(self, response: httpx.Response, answer: UploadAnswer) -> NoReturn:
+        message = answer.msg or f"HTTP {response.status_code}"
+        code = answer.code or response.status_code
+        if catalog.UPLOAD_QUOTA_WORD in message.lower():
+            raise UploadQuotaError(f"EvoLink's file service refused the upload: {message}.", status_code=code)
+        if code == catalog.UPLOAD_UNSUPPORTED_TYPE_CODE:
+            raise InvalidRequestError(
+                f"EvoLink's file service refused the image type: {message}.",
+                field="image_files",
+                advice="Convert the image to JPEG, PNG or WebP and try again; nothing was charged.",
+                status_code=code,
+            )
+        if code == 401:
+            raise AuthenticationError(f"EvoLink's file service refused the API key: {message}.", status_code=code)
+        if code == 429 or code >= 500:
+            raise TemporaryError(f"EvoLink's file service is busy: {message}.", status_code=code)
+        raise InvalidRequestError(
+            f"EvoLink's file service refused the upload: {message}.",
+            field="image_files",
+            advice="Check the image (JPEG, PNG or WebP, at most 10 MB) or pass image_urls instead.",
+            status_code=code,
+        )
 
     # --- download -------------------------------------------------------------------------------------------
 

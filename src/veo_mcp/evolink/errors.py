@@ -135,3 +135,13 @@ class DownloadError(TemporaryError):
     """A download arrived incomplete or not as an MP4; nothing was kept under the final name."""
 
     default_advice = "Nothing was saved; try the download again while the link is valid."
+
+
+class UploadQuotaError(EvoLinkError):
+    """EvoLink's file service refused an upload because the account's file quota is used up."""
+
+    default_advice = (
+        "Uploaded files expire after 72 hours, which frees the quota; until then delete old files in the EvoLink "
+        "dashboard, or host the image somewhere public and pass image_urls instead of image_files."
+    )
+    action = "free_quota"

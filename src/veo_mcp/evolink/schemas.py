@@ -366,6 +366,30 @@ class ErrorDetail(_Tolerant):
     fallback_suggestion: str | None = None
 
 
+class UploadedFile(_Tolerant):
+    """`data` of a successful file-service upload (API doc §7)."""
+
+    file_id: str
+    file_name: str | None = None
+    original_name: str | None = None
+    file_size: int | None = None
+    mime_type: str | None = None
+    upload_path: str | None = None
+    file_url: str
+    download_url: str | None = None
+    upload_time: str | None = None
+    expires_at: str | None = None
+
+
+class UploadAnswer(_Tolerant):
+    """The file service's envelope: `{"success", "code", "msg", "data"}`."""
+
+    success: bool
+    code: int | None = None
+    msg: str | None = None
+    data: UploadedFile | None = None
+
+
 class ErrorBody(_Tolerant):
     """`{"error": {...}}`: the body of every non-2xx API answer."""
 

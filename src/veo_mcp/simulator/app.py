@@ -6,12 +6,17 @@ unchanged. Requests are validated with the same schemas the client uses (`veo_mc
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
 from pydantic import ValidationError
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -21,6 +26,7 @@ from veo_mcp.evolink import catalog
 from veo_mcp.evolink.costs import estimate_cost
 from veo_mcp.evolink.errors import InvalidRequestError
 from veo_mcp.evolink.schemas import parse_video_request
+from veo_mcp.images import image_type
 from veo_mcp.simulator.engine import SimTask, SimulatedService, SimulatorConfig
 from veo_mcp.simulator.faults import Fault, FaultQueue
 
@@ -133,6 +139,9 @@ class Simulator:
                 Route(catalog.CREATE_PATH, self._create, methods=["POST"]),
                 Route("/v1/tasks/{task_id}", self._get_task, methods=["GET"]),
                 Route("/files/videos/{task_id}/{index:int}.mp4", self._download, methods=["GET", "HEAD"]),
+                Route(catalog.UPLOAD_STREAM_PATH, self._upload_stream, methods=["POST"]),
+                Route(catalog.UPLOAD_BASE64_PATH, self._upload_base64, methods=["POST"]),
+                Route("/u/{file_id}/{name}", self._uploaded_file, methods=["GET", "HEAD"]),
                 Route("/_sim/ledger", self._ledger, methods=["GET"]),
                 Route("/_sim/faults", self._faults, methods=["GET", "POST", "DELETE"]),
                 Route("/_sim/clock", self._clock, methods=["GET", "POST"]),
@@ -231,6 +240,70 @@ class Simulator:
             return Response(headers={"content-length": str(len(data))}, media_type="video/mp4")
         return Response(data, media_type="video/mp4")
 
+    # --- file service (API doc §7) -------------------------------------------------------------------------
+
+    async def _upload_stream(self, request: Request) -> Response:
+        async def read() -> tuple[bytes, str] | Response:
+            try:
+                form = await request.form(max_files=1, max_fields=8)
+            except (MultiPartException, HTTPException, ValueError):
+                return _upload_error(400, "Request must be multipart/form-data with a 'file' field")
+            upload = form.get("file")
+            if upload is None or isinstance(upload, str):
+                return _upload_error(400, "Missing 'file' field")
+            name = form.get("file_name")
+            data = await upload.read()
+            return data, str(name) if isinstance(name, str) and name else (upload.filename or "upload")
+
+        return await self._upload(request, read)
+
+    async def _upload_base64(self, request: Request) -> Response:
+        async def read() -> tuple[bytes, str] | Response:
+            try:
+                raw = await request.json()
+                data = base64.b64decode(str(raw["base64_data"]).split(",")[-1], validate=True)
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError, binascii.Error):
+                return _upload_error(400, 'Send {"base64_data": "<base64>"} (optionally with file_name)')
+            return data, str(raw.get("file_name") or "upload")
+
+        return await self._upload(request, read)
+
+    async def _upload(self, request: Request, read: Callable[[], Awaitable[tuple[bytes, str] | Response]]) -> Response:
+        self.service.requests["upload"] += 1
+        fault = self.faults.take("upload")
+        if fault is not None and fault.kind == "status":
+            return _upload_error(fault.status, f"Injected error {fault.status}")
+        if fault is not None and fault.kind == "delay":
+            await anyio.sleep(fault.seconds)
+        if (denied := self._auth_error(request)) is not None:
+            return denied
+        quota = self.config.upload_quota_files
+        if quota is not None and len(self.service.uploads) >= quota:
+            return _upload_error(403, f"Upload quota exceeded: {quota} files per user")
+        got = await read()
+        if isinstance(got, Response):
+            return got
+        data, name = got
+        if len(data) > catalog.MAX_IMAGE_BYTES:
+            return _upload_error(413, f"File is {len(data)} bytes; the limit is {catalog.MAX_IMAGE_BYTES}")
+        mime = _sniff_image(data)
+        if mime is None:
+            return _upload_error(catalog.UPLOAD_UNSUPPORTED_TYPE_CODE, "Unsupported file type: jpeg, png, gif or webp")
+        upload = self.service.store_upload(data, name, mime)
+        return JSONResponse(
+            {"success": True, "code": 200, "msg": "File uploaded", "data": self.service.upload_object(upload)}
+        )
+
+    async def _uploaded_file(self, request: Request) -> Response:
+        upload = self.service.uploads.get(request.path_params["file_id"])
+        if upload is None or upload.file_name != request.path_params["name"]:
+            return _cdn_error(404, "NoSuchKey", "The specified key does not exist.")
+        if upload.expired(self.service.clock.now()):
+            return _cdn_error(403, "AccessDenied", "Request has expired")
+        if request.method == "HEAD":
+            return Response(headers={"content-length": str(len(upload.data))}, media_type=upload.mime_type)
+        return Response(upload.data, media_type=upload.mime_type)
+
     # --- simulator controls ---------------------------------------------------------------------------------
 
     async def _ledger(self, request: Request) -> Response:
@@ -261,6 +334,18 @@ class Simulator:
 
     def task(self, task_id: str) -> SimTask:
         return self.service.tasks[task_id]
+
+
+def _upload_error(status: int, message: str) -> Response:
+    """The file service's failure envelope (ASSUMED: HTTP status equal to `code`)."""
+    return JSONResponse({"success": False, "code": status, "msg": message, "data": None}, status_code=status)
+
+
+def _sniff_image(data: bytes) -> str | None:
+    """The file service checks content, not names: the four types it takes."""
+    if data.startswith(b"GIF87a") or data.startswith(b"GIF89a"):
+        return "image/gif"
+    return image_type(data[:16])
 
 
 def _cdn_error(status: int, code: str, message: str) -> Response:

@@ -13,6 +13,7 @@ import string
 import time
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -37,6 +38,14 @@ class SimulatorConfig(BaseModel):
     video_short_side: int = Field(144, ge=16, le=2160, description="Short side of rendered videos, in pixels.")
     video_fps: int = Field(12, ge=1, le=60)
     faults: list[Fault] = Field(default_factory=list)
+    upload_quota_files: int | None = Field(
+        100, ge=0, description="Uploads the file service accepts before answering 'quota exceeded'; None: no limit."
+    )
+    files_public_url: str = Field(
+        "https://files.evolink-simulator.test",
+        description="Where uploaded files say they live (`file_url`). A public-looking name, as EvoLink's CDN has, "
+        "so the create accepts it; the simulator serves the same paths on its own address too.",
+    )
 
 
 class SimClock:
@@ -55,6 +64,20 @@ class SimClock:
 
 
 @dataclass
+class SimUpload:
+    file_id: str
+    file_name: str
+    original_name: str
+    mime_type: str
+    data: bytes
+    uploaded_at: float  # simulated seconds
+    uploaded_wall: float
+
+    def expired(self, now: float) -> bool:
+        return now > self.uploaded_at + catalog.UPLOAD_TTL_S
+
+
+@dataclass
 class SimTask:
     id: str
     request: VideoRequest
@@ -65,6 +88,7 @@ class SimTask:
     cost_usd: float | None
     failure: tuple[str, float] | None = None  # (error code, progress fraction at which it fails)
     results_token: str = field(default_factory=lambda: secrets.token_urlsafe(12))
+    frames: tuple[bytes, ...] = ()  # uploaded images the video starts (and, with two, ends) with
 
     def phase(self, now: float) -> tuple[str, int]:
         """(status, progress) at simulated time `now`."""
@@ -106,6 +130,7 @@ class SimulatedService:
         self.clock = SimClock(config.speed)
         self.tasks: dict[str, SimTask] = {}
         self.requests: Counter[str] = Counter()
+        self.uploads: dict[str, SimUpload] = {}
         self._videos: OrderedDict[tuple[str, int], bytes] = OrderedDict()
         self._video_cache_limit = 64
 
@@ -125,9 +150,64 @@ class SimulatedService:
             pending_s=total * catalog.SIM_PENDING_FRACTION,
             cost_usd=cost,
             failure=(failure.error_code, failure.fraction) if failure else None,
+            frames=self._frames_for(request),
         )
         self.tasks[task_id] = task
         return task
+
+    def _frames_for(self, request: VideoRequest) -> tuple[bytes, ...]:
+        """Uploaded images used as first (and last) frames; REFERENCE images guide style, not frames."""
+        if not request.image_urls or request.resolved_generation_type == "REFERENCE":
+            return ()
+        frames = []
+        for url in request.image_urls:
+            upload = self.upload_for_url(url)
+            if upload is not None:
+                frames.append(upload.data)
+        return tuple(frames)
+
+    def upload_for_url(self, url: str) -> SimUpload | None:
+        """The live upload a `file_url` (on the public name or on our own address) points to."""
+        marker = "/u/"
+        if marker not in url:
+            return None
+        file_id = url.split(marker, 1)[1].split("/", 1)[0]
+        upload = self.uploads.get(file_id)
+        if upload is None or upload.expired(self.clock.now()):
+            return None
+        return upload
+
+    def store_upload(self, data: bytes, original_name: str, mime_type: str) -> SimUpload:
+        file_id = f"file_{secrets.token_hex(8)}"
+        extension = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp", "image/gif": ".gif"}
+        upload = SimUpload(
+            file_id=file_id,
+            file_name=f"{file_id}{extension.get(mime_type, '')}",
+            original_name=original_name,
+            mime_type=mime_type,
+            data=data,
+            uploaded_at=self.clock.now(),
+            uploaded_wall=time.time(),
+        )
+        self.uploads[file_id] = upload
+        return upload
+
+    def upload_object(self, upload: SimUpload) -> dict[str, Any]:
+        """The `data` of an upload answer (API doc §7)."""
+        wall = datetime.fromtimestamp(upload.uploaded_wall, tz=UTC)
+        url = f"{self.config.files_public_url.rstrip('/')}/u/{upload.file_id}/{upload.file_name}"
+        return {
+            "file_id": upload.file_id,
+            "file_name": upload.file_name,
+            "original_name": upload.original_name,
+            "file_size": len(upload.data),
+            "mime_type": upload.mime_type,
+            "upload_path": "",
+            "file_url": url,
+            "download_url": url,
+            "upload_time": wall.isoformat(timespec="seconds"),
+            "expires_at": (wall + timedelta(seconds=catalog.UPLOAD_TTL_S)).isoformat(timespec="seconds"),
+        }
 
     def active_count(self) -> int:
         now = self.clock.now()
@@ -197,6 +277,8 @@ class SimulatedService:
                 fps=self.config.video_fps,
                 audio=request.generate_audio,
                 identity=f"{task.id}/{index}/{request.seed}",
+                first_image=task.frames[0] if task.frames else None,
+                last_image=task.frames[1] if len(task.frames) > 1 else None,
             )
         )
         self._videos[key] = data
@@ -229,4 +311,8 @@ class SimulatedService:
             )
         requests = {name: self.requests.get(name, 0) for name in ("create", "get", "download", "upload")}
         requests.update({name: count for name, count in self.requests.items() if name not in requests})
-        return {"requests": requests, "tasks": tasks, "total_charged_usd": round(total, 4)}
+        uploads = [
+            {"file_id": u.file_id, "bytes": len(u.data), "mime_type": u.mime_type, "original_name": u.original_name}
+            for u in self.uploads.values()
+        ]
+        return {"requests": requests, "tasks": tasks, "uploads": uploads, "total_charged_usd": round(total, 4)}

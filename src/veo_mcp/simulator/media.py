@@ -28,6 +28,8 @@ class VideoSpec:
     fps: int
     audio: bool
     identity: str  # task id + index + seed: what makes this video unique
+    first_image: bytes | None = None  # an uploaded image the video starts with
+    last_image: bytes | None = None  # and one it ends with (FIRST&LAST)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +108,13 @@ def _video_frame(spec: VideoSpec, palette: _Palette, index: int, total: int) -> 
     return frame
 
 
+def still_frame(image: bytes, width: int, height: int) -> av.VideoFrame:
+    """An image (JPEG, PNG, WebP, GIF) decoded and scaled to a `width`×`height` YUV 4:2:0 frame."""
+    with av.open(io.BytesIO(image), mode="r") as container:
+        decoded = next(container.decode(video=0))
+        return decoded.reformat(width=width, height=height, format="yuv420p")
+
+
 def _tone(seconds: int, hz: float) -> bytes:
     count = seconds * AUDIO_RATE
     step = 2 * math.pi * hz / AUDIO_RATE
@@ -124,7 +133,12 @@ def render_mp4(spec: VideoSpec) -> bytes:
         audio = container.add_stream("aac", rate=AUDIO_RATE, layout="mono") if spec.audio else None
         total = spec.seconds * spec.fps
         for index in range(total):
-            frame = _video_frame(spec, palette, index, total)
+            if index == 0 and spec.first_image is not None:
+                frame = still_frame(spec.first_image, spec.width, spec.height)
+            elif index == total - 1 and spec.last_image is not None:
+                frame = still_frame(spec.last_image, spec.width, spec.height)
+            else:
+                frame = _video_frame(spec, palette, index, total)
             frame.pts = index
             frame.time_base = Fraction(1, spec.fps)
             container.mux(video.encode(frame))
