@@ -38,6 +38,9 @@ def _parser() -> argparse.ArgumentParser:
     simulator.add_argument("--api-key", default=None, help="accept only this key (default: any non-empty key)")
     simulator.add_argument("--link-ttl", type=float, default=None, help="result link lifetime in simulated seconds")
     simulator.add_argument("--balance", type=float, default=None, help="credit in USD (default: unlimited)")
+    simulator.add_argument(
+        "--result-bytes", type=int, default=None, help="pad every result MP4 to this many bytes (benchmarks)"
+    )
 
     demo = commands.add_parser("demo", help="generate one video end to end against the built-in simulator")
     demo.add_argument("--prompt", default=None, help="what to generate (a default scene otherwise)")
@@ -64,6 +67,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             api_key=args.api_key,
             link_ttl_s=args.link_ttl,
             balance_usd=args.balance,
+            result_bytes=args.result_bytes,
         )
     elif args.command == "demo":
         from veo_mcp.demo import run_demo

@@ -17,18 +17,21 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import anyio
 from pydantic import BaseModel, Field
 
-from veo_mcp.evolink import EvoLinkClient
 from veo_mcp.evolink.addresses import Resolver, resolved_internal_reason
 from veo_mcp.evolink.errors import EvoLinkError, LinkExpiredError, NotFoundError, TemporaryError
 from veo_mcp.files import confined, video_file_name
 from veo_mcp.generations import Generation, SavedFile
 from veo_mcp.settings import Settings
 from veo_mcp.store import Store
+
+if TYPE_CHECKING:
+    from veo_mcp.evolink.client import EvoLinkClient
 
 logger = logging.getLogger(__name__)
 
@@ -95,14 +98,14 @@ class Downloader:
     def __init__(
         self,
         *,
-        client: EvoLinkClient,
+        client: Callable[[], EvoLinkClient],
         store: Store,
         settings: Settings,
         publish: Publish,
         resolver: Resolver,
         workers: int = 2,
     ) -> None:
-        self._client = client
+        self._make_client = client
         self._store = store
         self._settings = settings
         self._publish = publish
@@ -112,7 +115,6 @@ class Downloader:
         self._queued: dict[str, Generation] = {}
         self._ready = anyio.Event()
         self._locks: dict[str, anyio.Lock] = {}
-        self._trusted_host = (urlsplit(client.base_url).hostname or "").lower()
         self.lease_s = max(600.0, settings.download_timeout_s * 3)
 
     # --- automatic saving --------------------------------------------------------------------------------------
@@ -279,15 +281,15 @@ class Downloader:
             await self._check_host(url)
             target.parent.mkdir(parents=True, exist_ok=True)
             _remove_stale_parts(target)
-            size = (await self._client.download(url, target)).bytes
+            size = (await self._make_client().download(url, target)).bytes
         generation.files = [f for f in generation.files if Path(f.path) != target]
         generation.files.append(SavedFile(path=str(target), bytes=size, index=index))
 
     async def _check_host(self, url: str) -> None:
         """Result links come from upstream; one pointing into this machine's network is never fetched."""
         host = (urlsplit(url).hostname or "").lower()
-        if host == self._trusted_host:
-            return
+        if host == (urlsplit(self._make_client().base_url).hostname or "").lower():
+            return  # the configured upstream itself (a loopback simulator, say)
         reason = await resolved_internal_reason(url, self._resolver)
         if reason is not None:
             raise EvoLinkError(

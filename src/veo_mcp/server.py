@@ -22,7 +22,6 @@ from mcp.server.connection import Connection
 from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
 from mcp.server.session import ServerSession
 from mcp.shared.subscriptions import ResourcesListChanged, ResourceUpdated
 from mcp_types import (
@@ -44,8 +43,7 @@ from mcp_types import (
     ToolAnnotations,
     UnsubscribeRequestParams,
 )
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic import BaseModel, Field
 
 from veo_mcp import __version__
 from veo_mcp.evolink import EvoLinkError, InvalidRequestError, catalog, parse_video_request
@@ -328,7 +326,7 @@ def _instructions(service: VeoService) -> str:
 
 
 def create_server(service: VeoService) -> MCPServer:
-    server: MCPServer = MCPServer(
+    server: MCPServer = VeoMCPServer(
         name="veo-mcp",
         title="Veo 3.1 video generation (EvoLink)",
         description="Generate short videos with Google Veo 3.1 through EvoLink and save them locally.",
@@ -340,44 +338,37 @@ def create_server(service: VeoService) -> MCPServer:
     _register_tools(server, service, watchers)
     _register_resources(server, service, watchers)
     register_prompts(server)
-    _refuse_unknown_arguments(server)
+    _close_tool_schemas(server)
     return server
 
 
-def _refuse_unknown_arguments(server: MCPServer) -> None:
-    """Make every tool refuse arguments it does not declare.
+class VeoMCPServer(MCPServer):
+    """`MCPServer` that refuses arguments a tool does not declare.
 
-    The SDK's argument models ignore extra keys, so a misspelt `durration: 8` would silently become the default
-    4 s video - and be paid for. Each tool's model is swapped for a subclass that names the stray argument and the
-    closest real one, and the published schema says `additionalProperties: false`.
+    The SDK's argument models ignore extra keys, so a misspelt `durration: 8` would silently become the default 4 s
+    video - and be paid for. Checked against each tool's published schema (which says `additionalProperties:
+    false`), with the closest real argument named.
     """
+
+    async def call_tool(self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None) -> Any:
+        tool = self._tool_manager.get_tool(name)
+        if tool is not None:
+            declared = sorted(tool.parameters.get("properties", {}))
+            for key in arguments:
+                if key not in declared:
+                    close = difflib.get_close_matches(key, declared, n=1)
+                    hint = f" Did you mean '{close[0]}'?" if close else ""
+                    raise ToolError(
+                        f"{name} has no argument '{key}'.{hint} Its arguments are: {', '.join(declared)}. "
+                        "Nothing was sent."
+                    )
+        return await super().call_tool(name, arguments, context)
+
+
+def _close_tool_schemas(server: MCPServer) -> None:
+    """Publish that no other arguments are accepted (clients and models then see it in each inputSchema)."""
     for tool in server._tool_manager.list_tools():
-        tool.fn_metadata.arg_model = _strict_arguments(tool.name, tool.fn_metadata.arg_model)
         tool.parameters["additionalProperties"] = False
-
-
-def _strict_arguments(tool_name: str, base: type[ArgModelBase]) -> type[ArgModelBase]:
-    names = sorted(field.alias or name for name, field in base.model_fields.items())
-
-    class StrictArguments(base):  # type: ignore[misc, valid-type]
-        model_config = ConfigDict(arbitrary_types_allowed=True, title=f"{tool_name} arguments")
-
-        @model_validator(mode="before")
-        @classmethod
-        def _declared_only(cls, data: Any) -> Any:
-            if isinstance(data, dict):
-                for key in data:
-                    if key not in names:
-                        close = difflib.get_close_matches(str(key), names, n=1)
-                        hint = f" Did you mean '{close[0]}'?" if close else ""
-                        raise PydanticCustomError(
-                            "unknown_argument",
-                            "{tool} has no argument '{key}'.{hint} Its arguments are: {names}.",
-                            {"tool": tool_name, "key": str(key), "hint": hint, "names": ", ".join(names)},
-                        )
-            return data
-
-    return StrictArguments
 
 
 class _Watchers:

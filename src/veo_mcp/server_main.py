@@ -7,10 +7,8 @@ import sys
 import warnings
 
 import anyio
-import uvicorn
 from mcp.shared.exceptions import MCPDeprecationWarning
 
-from veo_mcp.http_security import HttpSecurityError, require_safe_binding, secured_app, transport_security
 from veo_mcp.server import create_server
 from veo_mcp.service import VeoService
 from veo_mcp.settings import Settings
@@ -48,6 +46,8 @@ def run_server(*, transport: str, host: str, port: int, simulate: bool) -> None:
     if simulate:
         settings = settings.model_copy(update={"simulate": True})
     if transport != "stdio":
+        from veo_mcp.http_security import HttpSecurityError, require_safe_binding
+
         try:
             require_safe_binding(host, settings)
         except HttpSecurityError as error:
@@ -62,6 +62,10 @@ def run_server(*, transport: str, host: str, port: int, simulate: bool) -> None:
             if transport == "stdio":
                 await server.run_stdio_async()
             else:
+                import uvicorn  # only the HTTP transport needs it
+
+                from veo_mcp.http_security import secured_app, transport_security
+
                 app = server.streamable_http_app(host=host, transport_security=transport_security(host, settings))
                 config = uvicorn.Config(
                     secured_app(app, settings), host=host, port=port, log_level="warning", lifespan="on"

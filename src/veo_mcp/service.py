@@ -17,14 +17,13 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import anyio
-import httpx
 
 from veo_mcp import guards
 from veo_mcp.downloads import Downloader, VideoInfo
-from veo_mcp.evolink import EvoLinkClient, VideoRequest, catalog, estimate_cost, parse_video_request
+from veo_mcp.evolink import VideoRequest, catalog, estimate_cost, parse_video_request
 from veo_mcp.evolink.addresses import Resolver, resolved_internal_reason, system_resolver
 from veo_mcp.evolink.errors import (
     AuthenticationError,
@@ -41,6 +40,9 @@ from veo_mcp.settings import Settings
 from veo_mcp.store import CreateRecord, Store, UploadRecord, owner_alive
 from veo_mcp.tracker import ChangeListener, Tracker
 
+if TYPE_CHECKING:
+    from veo_mcp.evolink.client import EvoLinkClient
+
 __all__ = ["GenerateOutcome", "NoApiKeyError", "VeoService", "VideoInfo"]
 
 logger = logging.getLogger(__name__)
@@ -55,31 +57,42 @@ class NoApiKeyError(AuthenticationError):
     )
 
 
-def _build_client(settings: Settings) -> tuple[EvoLinkClient | None, bool, bool]:
-    """The upstream client, whether it is simulated, and whether that simulator is embedded in this process; no
-    client when there is no key and no simulation."""
+ClientFactory = Callable[[], "EvoLinkClient"]
 
-    def make(
-        api_key: str, base_url: str, files_base_url: str, transport: httpx.AsyncBaseTransport | None = None
-    ) -> EvoLinkClient:
-        return EvoLinkClient(
-            api_key=api_key,
-            base_url=base_url,
-            files_base_url=files_base_url,
-            transport=transport,
-            connect_timeout_s=settings.connect_timeout_s,
-            request_timeout_s=settings.request_timeout_s,
-            download_timeout_s=settings.download_timeout_s,
-            get_attempts=settings.get_retry_attempts,
-        )
+
+def _client_factory(settings: Settings) -> tuple[ClientFactory | None, bool, bool]:
+    """How to build the upstream client, whether it is simulated, and whether that simulator is embedded in this
+    process; no factory when there is no key and no simulation. Nothing heavy is imported until it is called."""
+
+    def make(api_key: str, base_url: str, files_base_url: str, embedded: bool = False) -> ClientFactory:
+        def build() -> EvoLinkClient:
+            from veo_mcp.evolink.client import EvoLinkClient
+
+            transport = None
+            if embedded:
+                from veo_mcp.simulator import Simulator, SimulatorConfig, SimulatorTransport
+
+                transport = SimulatorTransport(Simulator(SimulatorConfig(speed=settings.simulator_speed)))
+            return EvoLinkClient(
+                api_key=api_key,
+                base_url=base_url,
+                files_base_url=files_base_url,
+                transport=transport,
+                connect_timeout_s=settings.connect_timeout_s,
+                request_timeout_s=settings.request_timeout_s,
+                download_timeout_s=settings.download_timeout_s,
+                get_attempts=settings.get_retry_attempts,
+            )
+
+        return build
 
     if settings.simulate and settings.base_url == catalog.DEFAULT_BASE_URL:
-        from veo_mcp.simulator import IN_PROCESS_BASE_URL, Simulator, SimulatorConfig, SimulatorTransport
-
-        simulator = Simulator(SimulatorConfig(speed=settings.simulator_speed))
-        transport = SimulatorTransport(simulator)
         # The embedded simulator serves the file service too, on the same in-process address.
-        return make("simulated", IN_PROCESS_BASE_URL, IN_PROCESS_BASE_URL, transport), True, True
+        return (
+            make("simulated", catalog.SIM_IN_PROCESS_BASE_URL, catalog.SIM_IN_PROCESS_BASE_URL, embedded=True),
+            True,
+            True,
+        )
     if settings.simulate:
         # --simulate with EVOLINK_BASE_URL pointing at a `veo-mcp simulator`: any non-empty key works there.
         key = settings.api_key.get_secret_value() if settings.api_key else "simulated"
@@ -126,10 +139,12 @@ class VeoService:
     ) -> None:
         self.settings = settings
         embedded = False
+        factory: ClientFactory | None
         if client is None:
-            client, is_simulated, embedded = _build_client(settings)
+            factory, is_simulated, embedded = _client_factory(settings)
         else:
-            is_simulated = bool(simulated)
+            given = client
+            factory, is_simulated = (lambda: given), bool(simulated)
         self.simulated = is_simulated
         self.resolver = resolver
         # The embedded simulator forgets its tasks when the process ends, so its generations are not worth keeping
@@ -140,9 +155,9 @@ class VeoService:
         self.downloader: Downloader | None = None
         self._create_lock = anyio.Lock()
         self._synced_at = 0.0
-        if client is not None:
+        if factory is not None:
             self.tracker = Tracker(
-                client, min_interval_s=settings.poll_interval_min_s, max_interval_s=settings.poll_interval_max_s
+                factory, min_interval_s=settings.poll_interval_min_s, max_interval_s=settings.poll_interval_max_s
             )
             # Registered first, so a change is on disk before any session hears of it.
             self.tracker.on_change(self._record_change)
@@ -178,14 +193,14 @@ class VeoService:
         tracker = self.tracker
         self.store = await Store.open(self.database_path)
         self.downloader = Downloader(
-            client=tracker.client,
+            client=lambda: tracker.client,
             store=self.store,
             settings=self.settings,
             publish=tracker.notify,
             resolver=self.resolver,
         )
         try:
-            async with tracker.client, tracker.running(), anyio.create_task_group() as group:
+            async with tracker.running(), anyio.create_task_group() as group:
                 group.start_soon(self.downloader.run)
                 await self._resume()
                 try:
@@ -194,6 +209,7 @@ class VeoService:
                     group.cancel_scope.cancel()
         finally:
             with anyio.CancelScope(shield=True):
+                await tracker.aclose()
                 await self.store.aclose()
             self.store = None
             self.downloader = None

@@ -11,14 +11,17 @@ import logging
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 import anyio
 from anyio.abc import TaskGroup
 
-from veo_mcp.evolink import EvoLinkClient
 from veo_mcp.evolink.errors import AuthenticationError, EvoLinkError, NotFoundError
 from veo_mcp.evolink.polling import poll_interval_for
 from veo_mcp.generations import Generation
+
+if TYPE_CHECKING:
+    from veo_mcp.evolink.client import EvoLinkClient
 
 logger = logging.getLogger(__name__)
 
@@ -28,13 +31,14 @@ ChangeListener = Callable[[Generation], Awaitable[None]]
 class Tracker:
     def __init__(
         self,
-        client: EvoLinkClient,
+        client: Callable[[], EvoLinkClient],
         *,
         min_interval_s: float,
         max_interval_s: float,
         max_concurrent_polls: int = 16,
     ) -> None:
-        self.client = client
+        self._make_client = client
+        self._client: EvoLinkClient | None = None
         self.generations: dict[str, Generation] = {}
         self._min = min_interval_s
         self._max = max_interval_s
@@ -44,6 +48,17 @@ class Tracker:
         self._wake = anyio.Event()
         self._listeners: list[ChangeListener] = []
         self._group: TaskGroup | None = None
+
+    @property
+    def client(self) -> EvoLinkClient:
+        """The upstream client, built on first use (see `veo_mcp.evolink`: start-up stays light)."""
+        if self._client is None:
+            self._client = self._make_client()
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
 
     def on_change(self, listener: ChangeListener) -> None:
         self._listeners.append(listener)

@@ -1,9 +1,11 @@
 """The EvoLink Veo 3.1 API: catalog, request schemas, cost estimates, errors and the async client.
 
-Nothing here knows about MCP.
+Nothing here knows about MCP. The client (httpx, tenacity) is imported on first use: a server answers `tools/list`
+before it ever needs to talk to EvoLink, and start-up time matters inside desktop clients.
 """
 
-from veo_mcp.evolink.client import DownloadedFile, EvoLinkClient
+from typing import TYPE_CHECKING, Any
+
 from veo_mcp.evolink.costs import CostEstimate, estimate_cost
 from veo_mcp.evolink.errors import (
     AuthenticationError,
@@ -17,6 +19,18 @@ from veo_mcp.evolink.errors import (
     TemporaryError,
 )
 from veo_mcp.evolink.schemas import Task, VideoRequest, parse_video_request
+
+if TYPE_CHECKING:
+    from veo_mcp.evolink.client import DownloadedFile, EvoLinkClient
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("EvoLinkClient", "DownloadedFile"):
+        from veo_mcp.evolink import client
+
+        return getattr(client, name)
+    raise AttributeError(f"module 'veo_mcp.evolink' has no attribute {name!r}")
+
 
 __all__ = [
     "AuthenticationError",

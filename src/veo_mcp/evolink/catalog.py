@@ -15,6 +15,8 @@ DEFAULT_BASE_URL: Final = "https://api.evolink.ai"
 DEFAULT_FILES_BASE_URL: Final = "https://files-api.evolink.ai"
 CREATE_PATH: Final = "/v1/videos/generations"
 TASK_PATH: Final = "/v1/tasks/{task_id}"
+# The embedded simulator's address inside this process (no network: its transport routes to it in memory).
+SIM_IN_PROCESS_BASE_URL: Final = "http://evolink-simulator"
 # The file service (API doc §7), on its own base URL.
 UPLOAD_STREAM_PATH: Final = "/api/v1/files/upload/stream"
 UPLOAD_BASE64_PATH: Final = "/api/v1/files/upload/base64"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -18,7 +18,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
@@ -236,8 +236,15 @@ class Simulator:
             return _TruncatedBody(data, int(len(data) * fault.fraction))
         if fault is not None and fault.kind == "slow_body" and request.method == "GET":
             return _SlowBody(data, fault.bytes_per_s)
+        padding = max(0, (self.config.result_bytes or 0) - len(data))
+        if padding:
+            padding = max(padding, 8)  # the smallest 'free' box
         if request.method == "HEAD":
-            return Response(headers={"content-length": str(len(data))}, media_type="video/mp4")
+            return Response(headers={"content-length": str(len(data) + padding)}, media_type="video/mp4")
+        if padding:
+            return StreamingResponse(
+                _padded(data, padding), media_type="video/mp4", headers={"content-length": str(len(data) + padding)}
+            )
         return Response(data, media_type="video/mp4")
 
     # --- file service (API doc §7) -------------------------------------------------------------------------
@@ -334,6 +341,16 @@ class Simulator:
 
     def task(self, task_id: str) -> SimTask:
         return self.service.tasks[task_id]
+
+
+async def _padded(data: bytes, padding: int) -> AsyncIterator[bytes]:
+    """The MP4, then a trailing `free` box of `padding` bytes (valid MP4: players skip free boxes), streamed."""
+    yield data
+    yield padding.to_bytes(4, "big") + b"free"
+    left, zeros = padding - 8, bytes(1024 * 1024)
+    while left > 0:
+        yield zeros[: min(left, len(zeros))]
+        left -= len(zeros)
 
 
 def _upload_error(status: int, message: str) -> Response:

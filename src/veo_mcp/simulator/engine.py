@@ -38,6 +38,12 @@ class SimulatorConfig(BaseModel):
     video_short_side: int = Field(144, ge=16, le=2160, description="Short side of rendered videos, in pixels.")
     video_fps: int = Field(12, ge=1, le=60)
     faults: list[Fault] = Field(default_factory=list)
+    result_bytes: int | None = Field(
+        None,
+        ge=0,
+        le=4_000_000_000,
+        description="Pad every result MP4 with a trailing 'free' box to this size (for download benchmarks).",
+    )
     upload_quota_files: int | None = Field(
         100, ge=0, description="Uploads the file service accepts before answering 'quota exceeded'; None: no limit."
     )

@@ -37,8 +37,9 @@ def run_simulator(
     api_key: str | None = None,
     link_ttl_s: float | None = None,
     balance_usd: float | None = None,
+    result_bytes: int | None = None,
 ) -> None:
-    config = SimulatorConfig(speed=speed, api_key=api_key, balance_usd=balance_usd)
+    config = SimulatorConfig(speed=speed, api_key=api_key, balance_usd=balance_usd, result_bytes=result_bytes)
     if link_ttl_s is not None:
         config = config.model_copy(update={"link_ttl_s": link_ttl_s})
     simulator = Simulator(config)

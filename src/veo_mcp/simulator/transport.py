@@ -11,9 +11,10 @@ import math
 import anyio
 import httpx
 
+from veo_mcp.evolink import catalog
 from veo_mcp.simulator.app import SimulatedConnectionDrop, Simulator
 
-IN_PROCESS_BASE_URL = "http://evolink-simulator"
+IN_PROCESS_BASE_URL = catalog.SIM_IN_PROCESS_BASE_URL
 
 
 class SimulatorTransport(httpx.AsyncBaseTransport):
