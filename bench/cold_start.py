@@ -6,14 +6,12 @@ starts in its normal configured mode (a key set, its SQLite store opened, nothin
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from common import arguments, clean_env, emit, median
+from common import StdioSession, arguments, clean_env, emit, median
 
 MINIMAL_SERVER = """
 from mcp.server.mcpserver import MCPServer
@@ -30,40 +28,15 @@ def ping() -> str:
 server.run()
 """
 
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}},
-}
-
 
 def time_to_tools(command: list[str], env: dict[str, str]) -> float:
     started = time.perf_counter()
-    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
-    assert process.stdin is not None and process.stdout is not None
-
-    def send(message: dict[str, object]) -> None:
-        assert process.stdin is not None
-        process.stdin.write(json.dumps(message).encode() + b"\n")
-        process.stdin.flush()
-
-    def answer(request_id: int) -> dict[str, object]:
-        assert process.stdout is not None
-        while True:
-            message = json.loads(process.stdout.readline())
-            if message.get("id") == request_id:
-                return message
-
-    send(INITIALIZE)
-    answer(1)
-    send({"jsonrpc": "2.0", "method": "notifications/initialized"})
-    send({"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}})
-    tools = answer(2)
+    session = StdioSession(command, env)
+    session.initialize()
+    tools = session.request("tools/list", {})
     elapsed = time.perf_counter() - started
-    assert tools.get("result"), tools
-    process.stdin.close()
-    process.wait(timeout=30)
+    assert tools["tools"], tools
+    session.close()
     return elapsed
 
 

@@ -43,3 +43,50 @@ def clean_env(**extra: str) -> dict[str, str]:
 def emit(figures: dict[str, Any]) -> None:
     """The result: one JSON object, always the last line of stdout."""
     print(json.dumps(figures), flush=True)
+
+
+class StdioSession:
+    """A bare MCP client over a server subprocess's stdin/stdout (JSON-RPC lines), cheap enough to not skew."""
+
+    def __init__(self, command: list[str], env: dict[str, str]) -> None:
+        import subprocess
+
+        self.process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env
+        )
+        self._id = 0
+
+    def initialize(self) -> None:
+        self.request(
+            "initialize",
+            {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}},
+        )
+        self.notify("notifications/initialized")
+
+    def notify(self, method: str) -> None:
+        self._send({"jsonrpc": "2.0", "method": method})
+
+    def _send(self, message: dict[str, Any]) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps(message).encode() + b"\n")
+        self.process.stdin.flush()
+
+    def request(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        self._id += 1
+        self._send({"jsonrpc": "2.0", "id": self._id, "method": method, "params": params})
+        assert self.process.stdout is not None
+        while True:
+            line = self.process.stdout.readline()
+            if not line:
+                raise RuntimeError(f"the server exited while answering {method}")
+            message = json.loads(line)
+            if message.get("id") == self._id:
+                if "error" in message:
+                    raise RuntimeError(str(message["error"]))
+                result: dict[str, Any] = message["result"]
+                return result
+
+    def close(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait(timeout=30)

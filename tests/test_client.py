@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from conftest import TEST_KEY, make_client
+from veo_mcp.downloads import probe_video
 from veo_mcp.evolink import (
     AuthenticationError,
     DownloadError,
@@ -269,6 +270,17 @@ async def test_download_streams_a_real_mp4(simulator: Simulator, client: EvoLink
     assert target.read_bytes()[4:8] == b"ftyp"
     assert progress[-1] == saved.bytes
     assert [p.name for p in target.parent.iterdir()] == ["video.mp4"]
+
+
+async def test_padded_results_stream_as_valid_mp4s(tmp_path: Path) -> None:
+    """The benchmark's large results: a real MP4 plus a trailing 'free' box, streamed, still a playable file."""
+    simulator = Simulator(SimulatorConfig(result_bytes=3_000_000))
+    async with make_client(simulator) as client:
+        urls = await _completed(simulator, client)
+        saved = await client.download(urls[0], tmp_path / "big.mp4")
+    assert saved.bytes == (tmp_path / "big.mp4").stat().st_size == 3_000_000
+    duration, width, height, audio = probe_video(tmp_path / "big.mp4")
+    assert duration == pytest.approx(REQUEST.effective_duration, abs=0.2) and (width, height) == (256, 144) and audio
 
 
 async def test_download_does_not_send_the_api_key(simulator: Simulator, client: EvoLinkClient, tmp_path: Path) -> None:

@@ -7,8 +7,8 @@ bounded by settings and jittered so many tasks do not poll in lockstep.
 
 from __future__ import annotations
 
+import heapq
 import logging
-import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
@@ -43,11 +43,11 @@ class Tracker:
         self._min = min_interval_s
         self._max = max_interval_s
         self._next_poll: dict[str, float] = {}  # active task id → when to ask next (anyio clock)
+        self._due: list[tuple[float, str]] = []  # heap of (when, task id); entries not in _next_poll are stale
         self._in_flight: set[str] = set()
         self._limit = anyio.Semaphore(max_concurrent_polls)
         self._wake = anyio.Event()
         self._listeners: list[ChangeListener] = []
-        self._group: TaskGroup | None = None
 
     @property
     def client(self) -> EvoLinkClient:
@@ -68,19 +68,16 @@ class Tracker:
         self.generations[generation.task_id] = generation
         if not generation.finished:
             delay = 0.0 if poll_now else self._interval(generation)
-            self._next_poll[generation.task_id] = anyio.current_time() + delay
-            self._wake.set()
+            self._schedule(generation.task_id, delay)
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Tracker]:
         async with anyio.create_task_group() as group:
-            self._group = group
-            group.start_soon(self._loop)
+            group.start_soon(self._loop, group)
             try:
                 yield self
             finally:
                 group.cancel_scope.cancel()
-                self._group = None
 
     async def notify(self, generation: Generation) -> None:
         """Tell every listener that `generation` changed (the tracker's own polls call this too)."""
@@ -96,22 +93,26 @@ class Tracker:
             return self._min
         return poll_interval_for(generation.last_task, min_s=self._min, max_s=self._max)
 
-    async def _loop(self) -> None:
-        if self._group is None:
-            raise RuntimeError("the tracker loop runs only inside Tracker.running()")
+    def _schedule(self, task_id: str, delay: float) -> None:
+        due = anyio.current_time() + delay
+        self._next_poll[task_id] = due
+        heapq.heappush(self._due, (due, task_id))
+        if self._due[0] == (due, task_id):
+            self._wake.set()  # sooner than what the loop sleeps towards
+
+    async def _loop(self, group: TaskGroup) -> None:
+        """Start every due poll, then sleep until the next one is due (or something sooner is scheduled)."""
         while True:
             now = anyio.current_time()
-            upcoming = math.inf
-            for task_id, due in list(self._next_poll.items()):
-                if task_id in self._in_flight:
-                    continue
-                if due <= now:
-                    self._in_flight.add(task_id)
-                    self._group.start_soon(self._poll, task_id)
-                else:
-                    upcoming = min(upcoming, due)
+            while self._due and self._due[0][0] <= now:
+                due, task_id = heapq.heappop(self._due)
+                if self._next_poll.get(task_id) != due or task_id in self._in_flight:
+                    continue  # stale entry: rescheduled or stopped since
+                self._in_flight.add(task_id)
+                group.start_soon(self._poll, task_id)
             self._wake = anyio.Event()
-            with anyio.move_on_after(upcoming - now if upcoming < math.inf else 3600):
+            wait = self._due[0][0] - now if self._due else 3600.0
+            with anyio.move_on_after(wait):
                 await self._wake.wait()
 
     async def _poll(self, task_id: str) -> None:
@@ -146,8 +147,7 @@ class Tracker:
 
     def _reschedule(self, task_id: str, delay: float) -> None:
         if task_id in self._next_poll:
-            self._next_poll[task_id] = anyio.current_time() + delay
-            self._wake.set()
+            self._schedule(task_id, delay)
 
     def _stop(self, task_id: str) -> None:
         self._next_poll.pop(task_id, None)

@@ -25,7 +25,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
+import anyio
+import httpcore
 import httpx
+from anyio.streams.memory import MemoryObjectReceiveStream
 from pydantic import BaseModel, ValidationError
 from tenacity import (
     AsyncRetrying,
@@ -54,10 +57,14 @@ from veo_mcp.evolink.schemas import ErrorBody, Task, UploadAnswer, UploadedFile,
 
 logger = logging.getLogger(__name__)
 
+# httpcore reads at most 64 KiB per receive on HTTP/1.1; for videos of hundreds of MB the per-read Python overhead
+# then halves throughput (bench/download.py). A class attribute meant for tuning: raised, never lowered.
+_READ_BYTES = 1024 * 1024
+httpcore.AsyncHTTP11Connection.READ_NUM_BYTES = max(httpcore.AsyncHTTP11Connection.READ_NUM_BYTES, _READ_BYTES)
+
 ProgressCallback = Callable[[int, int | None], None]
 
 _MP4_BOX_TYPES = (b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide")
-_CHUNK = 1024 * 1024
 
 
 class DownloadedFile(BaseModel):
@@ -407,14 +414,39 @@ class EvoLinkClient:
                     raise DownloadError(f"The video host answered HTTP {response.status_code}.")
                 length = response.headers.get("Content-Length")
                 expected = int(length) if length and length.isdigit() else None
-                async for chunk in response.aiter_bytes(_CHUNK):
-                    sink.write(chunk)
-                    received += len(chunk)
-                    if on_progress is not None:
-                        on_progress(received, expected)
+                # Receive here, write in a worker thread: the two overlap, and memory stays bounded by the
+                # queue (chunks come as the socket delivers them; re-chunking would copy every byte again).
+                send, receive = anyio.create_memory_object_stream[bytes](_QUEUED_CHUNKS)
+                async with anyio.create_task_group() as group:
+                    group.start_soon(_write_chunks, receive, sink)
+                    async with send:
+                        async for chunk in response.aiter_bytes():
+                            await send.send(chunk)
+                            received += len(chunk)
+                            if on_progress is not None:
+                                on_progress(received, expected)
                 return received, expected, response.headers.get("Content-Type")
         except httpx.TransportError as error:
             raise DownloadError(f"The download broke off after {received} bytes ({type(error).__name__}).") from None
+
+
+_QUEUED_CHUNKS = 8  # socket reads (≤ 1 MiB each) waiting to be written
+_WRITE_BATCH_BYTES = 4 * 1024 * 1024
+
+
+async def _write_chunks(chunks: MemoryObjectReceiveStream[bytes], sink: Any) -> None:
+    """Write what arrives, in batches of up to a few MiB per thread hop, until the sender closes."""
+    async with chunks:
+        async for first in chunks:
+            batch, size = [first], len(first)
+            while size < _WRITE_BATCH_BYTES:
+                try:
+                    more = chunks.receive_nowait()
+                except (anyio.WouldBlock, anyio.EndOfStream):
+                    break
+                batch.append(more)
+                size += len(more)
+            await anyio.to_thread.run_sync(sink.writelines, batch)
 
 
 def _check_video(path: Path, received: int, expected: int | None) -> None:
