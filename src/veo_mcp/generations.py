@@ -66,6 +66,7 @@ class GenerationState(BaseModel):
     )
     download_error: str | None = Field(None, description="Why the videos could not be saved, if so.")
     request_id: str | None = Field(None, description="The request_id given to generate_video, if any.")
+    poster_uri: str | None = Field(None, description="Resource with a JPEG frame of the saved video, once saved.")
     simulated: bool = Field(description="True when produced by the built-in simulator, not a real render.")
     notes: list[str] = Field(default_factory=list)
 
@@ -211,6 +212,7 @@ class Generation:
             download_status=self.download_state,
             download_error=self.download_error,
             request_id=self.request_id,
+            poster_uri=f"{self.uri}/poster" if self.files else None,
             simulated=self.simulated,
             notes=list(self.notes),
         )

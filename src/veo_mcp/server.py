@@ -7,21 +7,24 @@ subscriptions, progress and log messages are enhancements for the clients that s
 
 from __future__ import annotations
 
+import base64
 import difflib
 import json
 import logging
 import weakref
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
+from mcp.server.apps import Apps, ResourceCsp
 from mcp.server.connection import Connection
 from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp.server.session import ServerSession
 from mcp.shared.subscriptions import ResourcesListChanged, ResourceUpdated
 from mcp_types import (
@@ -30,6 +33,7 @@ from mcp_types import (
     CompletionArgument,
     CompletionContext,
     EmptyResult,
+    ImageContent,
     ListResourcesResult,
     LoggingLevel,
     PaginatedRequestParams,
@@ -206,9 +210,19 @@ class ModelsResult(BaseModel):
 # --- helpers ---------------------------------------------------------------------------------------------------
 
 
-def _result(model: BaseModel, text: str, links: list[ResourceLink] | None = None) -> CallToolResult:
-    content: list[Any] = [TextContent(type="text", text=text), *(links or [])]
+def _result(
+    model: BaseModel, text: str, links: list[ResourceLink] | None = None, image: ImageContent | None = None
+) -> CallToolResult:
+    content: list[Any] = [TextContent(type="text", text=text), *([image] if image else []), *(links or [])]
     return CallToolResult(content=content, structured_content=model.model_dump(mode="json"))
+
+
+async def _poster_content(service: VeoService, generation: Generation) -> ImageContent | None:
+    """The saved video's poster frame, so the assistant can see the result (None until a video is saved)."""
+    poster = await service.poster(generation)
+    if poster is None:
+        return None
+    return ImageContent(type="image", data=base64.b64encode(poster).decode(), mime_type="image/jpeg")
 
 
 def _generation_link(generation: Generation) -> ResourceLink:
@@ -325,6 +339,26 @@ def _instructions(service: VeoService) -> str:
     return text
 
 
+PLAYER_URI = "ui://veo-mcp/player.html"
+PLAYER_META: dict[str, Any] = {"ui": {"resourceUri": PLAYER_URI}}
+
+
+def _player_app() -> Apps:
+    """The inline player (MCP Apps): get/wait/download results render as status, progress and the video."""
+    apps = Apps()
+    apps.add_html_resource(
+        PLAYER_URI,
+        (resources.files("veo_mcp") / "player.html").read_text(encoding="utf-8"),
+        name="player",
+        title="Veo generation player",
+        description="Shows a generation's status and progress and plays the finished video.",
+        # Result videos live on EvoLink's CDN (any https host); the page itself loads nothing else.
+        csp=ResourceCsp(resource_domains=["https:"]),
+        prefers_border=True,
+    )
+    return apps
+
+
 def create_server(service: VeoService) -> MCPServer:
     server: MCPServer = VeoMCPServer(
         name="veo-mcp",
@@ -333,6 +367,7 @@ def create_server(service: VeoService) -> MCPServer:
         instructions=_instructions(service),
         version=__version__,
         log_level="WARNING",
+        extensions=[_player_app()],
     )
     watchers = _Watchers(server, service)
     _register_tools(server, service, watchers)
@@ -546,6 +581,7 @@ def _register_tools(server: MCPServer, service: VeoService, watchers: _Watchers)
 
     @server.tool(
         title="Get a generation's state",
+        meta=PLAYER_META,
         annotations=ToolAnnotations(
             read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True
         ),
@@ -558,10 +594,11 @@ def _register_tools(server: MCPServer, service: VeoService, watchers: _Watchers)
         generation = await _guard(service.get(task_id))
         state = generation.state()
         links = [_generation_link(generation), *_file_links([(f.path, f.bytes) for f in state.files])]
-        return _result(state, _state_text(state), links)
+        return _result(state, _state_text(state), links, await _poster_content(service, generation))
 
     @server.tool(
         title="Wait for a generation",
+        meta=PLAYER_META,
         annotations=ToolAnnotations(
             read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True
         ),
@@ -592,10 +629,12 @@ def _register_tools(server: MCPServer, service: VeoService, watchers: _Watchers)
         else:
             next_step = f"Not finished yet: call wait_for_generation with task_id '{task_id}' again."
         result = WaitResult(**state.model_dump(), timed_out=not generation.finished, next_step=next_step)
-        return _result(result, f"{_state_text(state)} {next_step}", [_generation_link(generation)])
+        poster = await _poster_content(service, generation)
+        return _result(result, f"{_state_text(state)} {next_step}", [_generation_link(generation)], poster)
 
     @server.tool(
         title="Download a generation's videos",
+        meta=PLAYER_META,
         annotations=ToolAnnotations(
             read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=True
         ),
@@ -616,7 +655,7 @@ def _register_tools(server: MCPServer, service: VeoService, watchers: _Watchers)
         lines = [f"{f.path} ({f.bytes} bytes, {f.duration_s or 0:.1f} s, {f.width}x{f.height})" for f in files]
         generation = await service.get(task_id)
         links = [_generation_link(generation), *_file_links([(f.path, f.bytes) for f in files])]
-        return _result(result, "Saved " + "; ".join(lines), links)
+        return _result(result, "Saved " + "; ".join(lines), links, await _poster_content(service, generation))
 
     @server.tool(title="List generations", annotations=read_only)
     async def list_generations(
@@ -758,6 +797,22 @@ def _register_resources(server: MCPServer, service: VeoService, watchers: _Watch
     async def generation_resource(task_id: str) -> str:
         generation = await _guard(service.get(task_id))
         return json.dumps(generation.state().model_dump(mode="json"), indent=2)
+
+    @server.resource(
+        URI_PREFIX + "{task_id}/poster",
+        name="poster",
+        title="Poster frame",
+        description="A JPEG frame (≤ 100 KB) of the generation's first saved video.",
+        mime_type="image/jpeg",
+    )
+    async def poster_resource(task_id: str) -> bytes:
+        generation = await _guard(service.get(task_id))
+        poster = await service.poster(generation)
+        if poster is None:
+            raise ResourceError(
+                f"Generation {task_id} has no saved video yet ({generation.status}); wait for it, then read this again."
+            )
+        return poster
 
     async def list_resources(ctx: Any, params: PaginatedRequestParams | None) -> ListResourcesResult:
         watchers.seen(_connection(ctx.session))

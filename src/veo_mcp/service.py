@@ -36,6 +36,7 @@ from veo_mcp.evolink.schemas import Task
 from veo_mcp.files import slug
 from veo_mcp.generations import Generation
 from veo_mcp.images import AllowedFolders, LocalImage, inspect_image, read_image
+from veo_mcp.posters import poster_bytes
 from veo_mcp.settings import Settings
 from veo_mcp.store import CreateRecord, Store, UploadRecord, owner_alive
 from veo_mcp.tracker import ChangeListener, Tracker
@@ -508,6 +509,15 @@ class VeoService:
     async def download(self, task_id: str, subfolder: str | None = None) -> list[VideoInfo]:
         generation = await self.get(task_id)
         return await self._downloader.save(generation, subfolder)
+
+    async def poster(self, generation: Generation) -> bytes | None:
+        """A small JPEG of the generation's first saved video (made once, then cached); None before one is saved."""
+        videos = [Path(f.path) for f in sorted(generation.files, key=lambda f: f.index)]
+        try:
+            return await anyio.to_thread.run_sync(poster_bytes, videos, self.settings.data_dir, generation.task_id)
+        except (OSError, ValueError) as error:
+            logger.warning("no poster for %s: %s", generation.task_id, error)
+            return None
 
     async def listing(self, status: str | None, offset: int, limit: int) -> tuple[list[Generation], int]:
         await self.refresh()

@@ -417,14 +417,25 @@ class EvoLinkClient:
                 # Receive here, write in a worker thread: the two overlap, and memory stays bounded by the
                 # queue (chunks come as the socket delivers them; re-chunking would copy every byte again).
                 send, receive = anyio.create_memory_object_stream[bytes](_QUEUED_CHUNKS)
+                failures: list[Exception] = []  # kept out of the task group, which would wrap them in a group
                 async with anyio.create_task_group() as group:
-                    group.start_soon(_write_chunks, receive, sink)
+                    group.start_soon(_write_chunks, receive, sink, failures)
                     async with send:
-                        async for chunk in response.aiter_bytes():
-                            await send.send(chunk)
-                            received += len(chunk)
-                            if on_progress is not None:
-                                on_progress(received, expected)
+                        try:
+                            async for chunk in response.aiter_bytes():
+                                await send.send(chunk)
+                                received += len(chunk)
+                                if on_progress is not None:
+                                    on_progress(received, expected)
+                        except (httpx.TransportError, anyio.BrokenResourceError) as error:
+                            failures.append(error)
+                for failure in failures:
+                    if isinstance(failure, OSError):
+                        raise DownloadError(f"The video could not be written to disk: {failure}.")
+                    if isinstance(failure, httpx.TransportError):
+                        raise DownloadError(
+                            f"The download broke off after {received} bytes ({type(failure).__name__})."
+                        )
                 return received, expected, response.headers.get("Content-Type")
         except httpx.TransportError as error:
             raise DownloadError(f"The download broke off after {received} bytes ({type(error).__name__}).") from None
@@ -434,8 +445,11 @@ _QUEUED_CHUNKS = 8  # socket reads (≤ 1 MiB each) waiting to be written
 _WRITE_BATCH_BYTES = 4 * 1024 * 1024
 
 
-async def _write_chunks(chunks: MemoryObjectReceiveStream[bytes], sink: Any) -> None:
-    """Write what arrives, in batches of up to a few MiB per thread hop, until the sender closes."""
+async def _write_chunks(chunks: MemoryObjectReceiveStream[bytes], sink: Any, failures: list[Exception]) -> None:
+    """Write what arrives, in batches of up to a few MiB per thread hop, until the sender closes.
+
+    A write error (disk full, say) is recorded in `failures` and closes the stream, which stops the sender.
+    """
     async with chunks:
         async for first in chunks:
             batch, size = [first], len(first)
@@ -446,7 +460,11 @@ async def _write_chunks(chunks: MemoryObjectReceiveStream[bytes], sink: Any) -> 
                     break
                 batch.append(more)
                 size += len(more)
-            await anyio.to_thread.run_sync(sink.writelines, batch)
+            try:
+                await anyio.to_thread.run_sync(sink.writelines, batch)
+            except OSError as error:
+                failures.append(error)
+                return
 
 
 def _check_video(path: Path, received: int, expected: int | None) -> None:
