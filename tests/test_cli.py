@@ -37,9 +37,10 @@ def test_demo_generates_and_saves_a_video(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout.strip().splitlines()[-1])
-    saved = Path(summary["path"])
+    video = summary["videos"][0]
+    saved = Path(video["path"])
     assert saved.parent == tmp_path / "videos"
-    assert saved.stat().st_size == summary["bytes"] > 1000
+    assert saved.stat().st_size == video["bytes"] > 1000
     assert saved.read_bytes()[4:8] == b"ftyp"
     assert summary["simulated"] is True and summary["status"] == "completed"
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import base64
-import io
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -14,36 +12,10 @@ import mcp_types as types
 import pytest
 from mcp.client.context import ClientRequestContext
 
-from conftest import TEST_KEY, finish, make_client, running_harness, text_of
+from conftest import TEST_KEY, finish, make_client, make_image, running_harness, text_of
 from veo_mcp.evolink.errors import UploadQuotaError
 from veo_mcp.simulator import IN_PROCESS_BASE_URL, Simulator, SimulatorConfig, SimulatorTransport
 from veo_mcp.simulator.media import still_frame
-
-CODECS = {"png": ("png", "rgb24"), "jpg": ("mjpeg", "yuvj420p"), "webp": ("libwebp", "yuv420p")}
-
-
-def make_image(path: Path, rgb: tuple[int, int, int], *, stripes: bool = False) -> Path:
-    """A 320×180 image file in the format its suffix names: one colour, or with white stripes."""
-    width, height = 320, 180
-    row = bytearray(bytes(rgb) * width)
-    if stripes:
-        for x in range(0, width, 40):
-            row[x * 3 : (x + 12) * 3] = b"\xff" * 36
-    frame = av.VideoFrame(width, height, "rgb24")
-    plane = frame.planes[0]
-    plane.update(b"".join(bytes(row) + bytes(plane.line_size - width * 3) for _ in range(height)))
-    codec, pixel_format = CODECS[path.suffix.lstrip(".")]
-    buffer = io.BytesIO()
-    with av.open(buffer, "w", format="image2pipe") as container:
-        stream = container.add_stream(codec, rate=1)
-        stream.width, stream.height, stream.pix_fmt = width, height, pixel_format
-        converted = frame.reformat(format=pixel_format)
-        converted.pts, converted.time_base = 0, Fraction(1, 1)
-        container.mux(stream.encode(converted))
-        container.mux(stream.encode(None))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(buffer.getvalue())
-    return path
 
 
 def luma(frame: av.VideoFrame) -> bytes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import sys
 import time
@@ -14,7 +15,7 @@ import pytest
 from mcp.client import Client
 from mcp.client.stdio import StdioServerParameters
 
-from conftest import make_client, running_harness
+from conftest import finish, make_client, running_harness
 from conftest import service_settings as _settings
 from conftest import text_of as _text
 from veo_mcp.evolink import parse_video_request
@@ -317,3 +318,22 @@ async def test_wait_never_outlives_its_timeout_even_when_upstream_hangs(tmp_path
         elapsed = time.monotonic() - started
     assert result.is_error and "within 1 s" in _text(result)
     assert elapsed < 2.0
+
+
+async def test_poster_frames_let_the_assistant_see_the_result(tmp_path: Path) -> None:
+    async with running_harness(tmp_path) as harness, harness.client() as client:
+        created = await client.call_tool("generate_video", {"prompt": "a poster-worthy sunset", "quality": "1080p"})
+        task_id = (created.structured_content or {})["task_id"]
+        before = await client.call_tool("get_generation", {"task_id": task_id})
+        await finish(client, task_id)
+        saved = await client.call_tool("download_video", {"task_id": task_id})
+        state = (await client.call_tool("get_generation", {"task_id": task_id})).structured_content or {}
+        poster = await client.read_resource(state["poster_uri"])
+    assert not any(isinstance(item, types.ImageContent) for item in before.content)  # nothing saved yet
+    images = [item for item in saved.content if isinstance(item, types.ImageContent)]
+    assert len(images) == 1 and images[0].mime_type == "image/jpeg"
+    jpeg = base64.b64decode(images[0].data)
+    assert jpeg[:3] == b"\xff\xd8\xff" and len(jpeg) <= 100_000
+    blob = poster.contents[0]
+    assert isinstance(blob, types.BlobResourceContents) and blob.mime_type == "image/jpeg"
+    assert base64.b64decode(blob.blob) == jpeg  # cached: the same bytes every time

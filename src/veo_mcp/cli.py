@@ -1,4 +1,4 @@
-"""The `veo-mcp` command: `serve`, `simulator`, `demo`.
+"""The `veo-mcp` command: `serve`, `generate`, `doctor`, `demo`, `simulator`.
 
 Heavy imports (the MCP SDK, PyAV, uvicorn) happen inside the subcommand that needs them, so `--help` is instant.
 Only the protocol writes to stdout under `serve`; everything else a person reads goes to stderr there.
@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from veo_mcp import __version__
+from veo_mcp.evolink import catalog
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -41,6 +42,31 @@ def _parser() -> argparse.ArgumentParser:
     simulator.add_argument(
         "--result-bytes", type=int, default=None, help="pad every result MP4 to this many bytes (benchmarks)"
     )
+
+    generate = commands.add_parser(
+        "generate", help="generate one video from the command line and save it (progress bar, summary table)"
+    )
+    generate.add_argument("prompt", help="what the video shows (quote it)")
+    generate.add_argument("--model", default=None, help=f"model (default {catalog.DEFAULT_MODEL})")
+    generate.add_argument("--duration", type=int, choices=catalog.DURATIONS, default=None, help="seconds")
+    generate.add_argument("--quality", choices=catalog.QUALITIES, default=None)
+    generate.add_argument("--aspect-ratio", choices=catalog.ASPECT_RATIOS, default=None)
+    generate.add_argument("-n", "--count", type=int, default=None, help="how many videos (1-4)")
+    generate.add_argument("--no-audio", action="store_true", help="silent video (cheaper)")
+    generate.add_argument("--image-file", action="append", default=None, help="local first/last frame (repeatable)")
+    generate.add_argument("--image-url", action="append", default=None, help="public image URL (repeatable)")
+    generate.add_argument("--generation-type", choices=catalog.GENERATION_TYPES, default=None)
+    generate.add_argument("--negative-prompt", default=None)
+    generate.add_argument("--seed", type=int, default=None)
+    generate.add_argument("--request-id", default=None, help="retry-safe id: the same id never pays twice")
+    generate.add_argument("--output-dir", default=None, help="where to save (default: VEO_MCP_OUTPUT_DIR)")
+    generate.add_argument("-y", "--yes", action="store_true", help="confirm the cost without asking")
+    generate.add_argument("--simulate", action="store_true", help="use the built-in simulator (nothing billed)")
+    generate.add_argument("--json", action="store_true", help="print one JSON summary instead of a table")
+
+    doctor = commands.add_parser("doctor", help="check the key, EvoLink, folders and versions; one line each")
+    doctor.add_argument("--simulate", action="store_true", help="check the simulated setup instead")
+    doctor.add_argument("--json", action="store_true", help="print the checks as JSON")
 
     demo = commands.add_parser("demo", help="generate one video end to end against the built-in simulator")
     demo.add_argument("--prompt", default=None, help="what to generate (a default scene otherwise)")
@@ -73,6 +99,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         from veo_mcp.demo import run_demo
 
         sys.exit(run_demo(prompt=args.prompt, output_dir=args.output_dir, speed=args.speed, as_json=args.json))
+    elif args.command == "generate":
+        sys.exit(_generate(args))
+    elif args.command == "doctor":
+        from veo_mcp.doctor import run_doctor
+
+        sys.exit(run_doctor(simulate=args.simulate, as_json=args.json))
     elif args.command == "serve":
         from veo_mcp.server_main import run_server
 
@@ -80,3 +112,36 @@ def main(argv: Sequence[str] | None = None) -> None:
     else:
         _parser().print_help(sys.stderr)
         sys.exit(2)
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from veo_mcp.runner import run
+    from veo_mcp.settings import Settings
+
+    settings = Settings()
+    updates: dict[str, object] = {}
+    if args.simulate:
+        updates["simulate"] = True
+    if args.output_dir:
+        updates["output_dir"] = Path(args.output_dir).expanduser().resolve()
+    settings = settings.model_copy(update=updates)
+    options = {
+        "model": args.model,
+        "duration": args.duration,
+        "quality": args.quality,
+        "aspect_ratio": args.aspect_ratio,
+        "n": args.count,
+        "image_files": [str(Path(p).expanduser().resolve()) for p in args.image_file] if args.image_file else None,
+        "image_urls": args.image_url,
+        "generation_type": args.generation_type,
+        "negative_prompt": args.negative_prompt,
+        "seed": args.seed,
+        "request_id": args.request_id,
+    }
+    arguments: dict[str, object] = {"prompt": args.prompt, **{k: v for k, v in options.items() if v is not None}}
+    if args.no_audio:
+        arguments["generate_audio"] = False
+    title = "veo-mcp generate" + (" (simulated: nothing was billed)" if settings.simulate else "")
+    return run(settings, arguments, as_json=args.json, assume_yes=args.yes, title=title)

@@ -2,21 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import time
 from pathlib import Path
-from typing import Any
-
-import anyio
-from mcp.client import Client
-from mcp_types import CallToolResult
-from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from veo_mcp.evolink import catalog
-from veo_mcp.server import create_server
-from veo_mcp.service import VeoService
+from veo_mcp.runner import run
 from veo_mcp.settings import Settings
 
 DEFAULT_PROMPT = (
@@ -37,81 +26,7 @@ def run_demo(*, prompt: str | None, output_dir: str | None, speed: float | None,
             "poll_interval_max_s": 2.0,
         }
     )
-    console = Console(stderr=True)
-    try:
-        summary = anyio.run(_demo, prompt or DEFAULT_PROMPT, settings, console)
-    except DemoFailed as failure:
-        console.print(f"[red]demo failed:[/red] {failure}")
-        return 1
-    if as_json:
-        print(json.dumps(summary))
-    else:
-        table = Table(title="veo-mcp demo (simulated: nothing was billed)", show_header=False)
-        table.add_column(overflow="fold")
-        table.add_column(overflow="fold")
-        for key, value in summary.items():
-            table.add_row(key, str(value))
-        Console().print(table)
-    return 0
-
-
-class DemoFailed(Exception):
-    """A tool call of the demo came back as an error."""
-
-
-def _structured(result: CallToolResult) -> dict[str, Any]:
-    if result.is_error or result.structured_content is None:
-        text = " ".join(getattr(item, "text", "") for item in result.content)
-        raise DemoFailed(text or "the tool returned no result")
-    return dict(result.structured_content)
-
-
-async def _demo(prompt: str, settings: Settings, console: Console) -> dict[str, object]:
-    """Drive the real MCP server through an MCP client session, as an assistant would."""
-    service = VeoService(settings)
-    server = create_server(service)
-    started = time.monotonic()
-    async with service.running(), Client(server, mode="legacy") as session:
-        created = _structured(
-            await session.call_tool("generate_video", {"prompt": prompt, "aspect_ratio": "16:9", "duration": 4})
-        )
-        task_id = created["task_id"]
-        with Progress(
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TextColumn("{task.percentage:>3.0f}%"),
-            TimeElapsedColumn(),
-            console=console,
-        ) as bars:
-            bar = bars.add_task(f"{task_id}: {created['status']}", total=100)
-
-            async def on_progress(progress: float, total: float | None, message: str | None) -> None:
-                bars.update(bar, completed=progress, description=f"{task_id}: {message or ''}")
-
-            state: dict[str, Any] = {"finished": False}
-            while not state["finished"]:
-                state = _structured(
-                    await session.call_tool(
-                        "wait_for_generation",
-                        {"task_id": task_id, "timeout_seconds": 30},
-                        progress_callback=on_progress,
-                    )
-                )
-            bars.update(bar, completed=state["progress"], description=f"{task_id}: {state['status']}")
-        if state["status"] != "completed":
-            raise DemoFailed(f"generation {state['status']}: {state.get('error_code')} - {state.get('advice')}")
-        saved = _structured(await session.call_tool("download_video", {"task_id": task_id}))
-    video = saved["files"][0]
-    return {
-        "task_id": task_id,
-        "status": state["status"],
-        "path": video["path"],
-        "bytes": video["bytes"],
-        "duration_s": video["duration_s"],
-        "resolution": f"{video['width']}x{video['height']}",
-        "estimated_cost_usd": created["estimated_cost_usd"],
-        "charged_usd": 0.0,
-        "simulated": created["simulated"],
-        "wall_time_s": round(time.monotonic() - started, 2),
-    }
+    arguments = {"prompt": prompt or DEFAULT_PROMPT, "aspect_ratio": "16:9", "duration": 4, "allow_duplicate": True}
+    return run(
+        settings, arguments, as_json=as_json, assume_yes=False, title="veo-mcp demo (simulated: nothing was billed)"
+    )
