@@ -33,6 +33,8 @@ class Settings(BaseSettings):
         populate_by_name=True,
         validate_by_name=True,
         hide_input_in_errors=True,
+        # A client config that passes "${SOME_VAR:-}" for an unset variable sends an empty string: use the default.
+        env_ignore_empty=True,
     )
 
     api_key: SecretStr | None = Field(None, validation_alias="EVOLINK_API_KEY", description="EvoLink API key (secret).")

@@ -1,0 +1,127 @@
+"""The README's reference tables, generated from the code: tools (with their arguments), resources, prompts and
+settings. `scripts/sync_readme.py` writes them between `<!-- generated:NAME -->` markers; a test fails when the
+README and the code disagree, so the documentation cannot drift.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pydantic_core import PydanticUndefined
+
+from veo_mcp.settings import Settings
+
+# Settings whose default depends on the machine: how to describe it instead of printing this machine's value.
+_MACHINE_DEFAULTS = {
+    "data_dir": "platform data folder (`~/.local/share/veo-mcp`, `~/Library/Application Support/veo-mcp`, …)",
+    "output_dir": "platform videos folder + `/veo-mcp`",
+    "image_dirs": "your home folder",
+    "allowed_hosts": "—",
+}
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ").strip()
+
+
+def _summary(text: str) -> str:
+    """A docstring's first paragraph, on one line."""
+    return " ".join(text.strip().split("\n\n", 1)[0].split())
+
+
+def _first_sentence(text: str) -> str:
+    text = " ".join(text.split())
+    match = re.match(r"(.+?[.!?])(\s|$)", text)
+    return match.group(1) if match else text
+
+
+def _argument(name: str, schema: dict[str, Any], required: bool) -> str:
+    options = schema.get("anyOf", [schema])
+    values = [v for option in options for v in option.get("enum", [])]
+    kinds = sorted({option.get("type", "") for option in options if option.get("type") not in (None, "null")})
+    shown = " \\| ".join(f"`{v}`" for v in values) if values else "/".join(kinds) or "any"
+    bounds = [option for option in options if "minimum" in option or "maximum" in option]
+    if bounds:
+        shown += f" ({bounds[0].get('minimum', '…')}–{bounds[0].get('maximum', '…')})"
+    if "default" in schema and schema["default"] is not None:
+        shown += f", default `{json.dumps(schema['default'])}`"
+    return f"`{name}`{' (required)' if required else ''}: {shown}"
+
+
+def _server() -> Any:
+    from veo_mcp.server import create_server
+    from veo_mcp.service import VeoService
+
+    settings = Settings(_env_file=None, simulate=True, data_dir=Path(tempfile.gettempdir()))
+    return create_server(VeoService(settings))
+
+
+async def tools_table() -> str:
+    tools = await _server().list_tools()
+    lines = ["| tool | what it does | arguments |", "|---|---|---|"]
+    for tool in tools:
+        properties: dict[str, Any] = tool.input_schema.get("properties", {})
+        required = set(tool.input_schema.get("required", []))
+        arguments = "<br>".join(_argument(name, spec, name in required) for name, spec in properties.items())
+        lines.append(f"| `{tool.name}` | {_cell(_summary(tool.description or ''))} | {arguments or '—'} |")
+    return "\n".join(lines)
+
+
+async def resources_table() -> str:
+    server = _server()
+    lines = ["| resource | what it is |", "|---|---|"]
+    for template in await server.list_resource_templates():
+        lines.append(f"| `{template.uri_template}` ({template.mime_type}) | {_cell(template.description or '')} |")
+    for resource in await server.list_resources():
+        lines.append(f"| `{resource.uri}` ({resource.mime_type}) | {_cell(resource.description or '')} |")
+    for prompt in await server.list_prompts():
+        arguments = ", ".join(f"`{a.name}`" for a in prompt.arguments or [])
+        lines.append(f"| prompt `{prompt.name}` ({arguments}) | {_cell(_first_sentence(prompt.description or ''))} |")
+    return "\n".join(lines)
+
+
+def settings_table() -> str:
+    lines = ["| variable | default | meaning |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        variable = str(field.validation_alias)
+        if name in _MACHINE_DEFAULTS:
+            default = _MACHINE_DEFAULTS[name]
+        elif field.default is None or field.default is PydanticUndefined:
+            default = "—"
+        else:
+            default = f"`{field.default}`"
+        lines.append(f"| `{variable}` | {default} | {_cell(field.description or '')} |")
+    return "\n".join(lines)
+
+
+async def generated_blocks() -> dict[str, str]:
+    return {"tools": await tools_table(), "resources": await resources_table(), "settings": settings_table()}
+
+
+def _replacement(body: str) -> Callable[[re.Match[str]], str]:
+    def replace(match: re.Match[str]) -> str:
+        return match.group(1) + body + "\n" + match.group(2)
+
+    return replace
+
+
+def apply_blocks(readme: str, blocks: dict[str, str]) -> str:
+    """`readme` with each `<!-- generated:NAME -->…<!-- /generated:NAME -->` block replaced."""
+    for name, body in blocks.items():
+        pattern = re.compile(rf"(<!-- generated:{name} -->\n)(?:.*?\n)?(<!-- /generated:{name} -->)", re.DOTALL)
+        if not pattern.search(readme):
+            raise ValueError(f"README has no <!-- generated:{name} --> block")
+        readme = pattern.sub(_replacement(body), readme)
+    return readme
+
+
+async def manifest_tools() -> list[dict[str, str]]:
+    """The MCPB manifest's `tools` list: every tool with its one-sentence description."""
+    return [
+        {"name": tool.name, "description": _summary(tool.description or "")} for tool in await _server().list_tools()
+    ]
