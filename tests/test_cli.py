@@ -83,3 +83,14 @@ async def test_simulator_serves_on_loopback_and_prints_base_url(tmp_path: Path) 
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+async def test_bare_command_serves_when_a_client_starts_it(tmp_path: Path) -> None:
+    """`uvx veo-mcp` / `pipx run veo-mcp` in a client config: no subcommand, stdin is a pipe → an MCP server."""
+    from mcp.client import Client
+    from mcp.client.stdio import StdioServerParameters
+
+    env = {**_env(tmp_path), "VEO_MCP_SIMULATE": "1"}
+    params = StdioServerParameters(command=sys.executable, args=["-m", "veo_mcp"], env=env)
+    async with Client(params, mode="legacy") as client:
+        assert "generate_video" in {tool.name for tool in (await client.list_tools()).tools}

@@ -18,7 +18,8 @@ from veo_mcp.evolink import catalog
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="veo-mcp",
-        description="MCP server for Google Veo 3.1 video generation through EvoLink.",
+        description="MCP server for Google Veo 3.1 video generation through EvoLink. Without a command, and with "
+        "stdin not a terminal (an MCP client starting it), it serves MCP over stdio.",
     )
     parser.add_argument("--version", action="version", version=f"veo-mcp {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details to stderr")
@@ -109,9 +110,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         from veo_mcp.server_main import run_server
 
         run_server(transport=args.transport, host=args.host, port=args.port, simulate=args.simulate)
-    else:
+    elif sys.stdin.isatty():
         _parser().print_help(sys.stderr)
         sys.exit(2)
+    else:
+        # Started by an MCP client (`uvx veo-mcp`, `pipx run veo-mcp`): stdin is a pipe, so serve over stdio.
+        from veo_mcp.server_main import run_server
+
+        run_server(transport="stdio", host="127.0.0.1", port=8000, simulate=False)
 
 
 def _generate(args: argparse.Namespace) -> int:
