@@ -83,28 +83,6 @@ class _TruncatedBody(Response):
         await send({"type": "http.response.body", "body": self._data[: self._served], "more_body": False})
 
 
-class _SlowBody(Response):
-    """The whole file, trickled at `bytes_per_s` (a slow link: lets a test interrupt a download midway)."""
-
-    def __init__(self, data: bytes, bytes_per_s: int) -> None:
-        super().__init__(status_code=200)
-        self._data, self._rate = data, bytes_per_s
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [(b"content-type", b"video/mp4"), (b"content-length", str(len(self._data)).encode())],
-            }
-        )
-        chunk = max(1, self._rate // 10)
-        for start in range(0, len(self._data), chunk):
-            await anyio.sleep(0.1)
-            piece = self._data[start : start + chunk]
-            await send({"type": "http.response.body", "body": piece, "more_body": start + chunk < len(self._data)})
-
-
 def api_error(status: int, message: str, *, param: str | None = None, retry_after: float | None = None) -> Response:
     """An error in EvoLink's body shape: `{"error": {"code", "message", "type", "param"?}}`."""
     error: dict[str, Any] = {"code": status, "message": message, "type": ERROR_TYPES.get(status, "api_error")}
@@ -234,17 +212,18 @@ class Simulator:
         data = await anyio.to_thread.run_sync(self.service.video_bytes, task, index)
         if fault is not None and fault.kind == "truncate":
             return _TruncatedBody(data, int(len(data) * fault.fraction))
-        if fault is not None and fault.kind == "slow_body" and request.method == "GET":
-            return _SlowBody(data, fault.bytes_per_s)
         padding = max(0, (self.config.result_bytes or 0) - len(data))
         if padding:
             padding = max(padding, 8)  # the smallest 'free' box
+        size = {"content-length": str(len(data) + padding)}
         if request.method == "HEAD":
-            return Response(headers={"content-length": str(len(data) + padding)}, media_type="video/mp4")
-        if padding:
-            return StreamingResponse(
-                _padded(data, padding), media_type="video/mp4", headers={"content-length": str(len(data) + padding)}
-            )
+            return Response(headers=size, media_type="video/mp4")
+        throttle = fault.bytes_per_s if fault is not None and fault.kind == "slow_body" else None
+        if padding or throttle:
+            body = _padded(data, padding) if padding else _whole(data)
+            if throttle:
+                body = _throttled(body, throttle)
+            return StreamingResponse(body, media_type="video/mp4", headers=size)
         return Response(data, media_type="video/mp4")
 
     # --- file service (API doc §7) -------------------------------------------------------------------------
@@ -341,6 +320,22 @@ class Simulator:
 
     def task(self, task_id: str) -> SimTask:
         return self.service.tasks[task_id]
+
+
+async def _whole(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+async def _throttled(chunks: AsyncIterator[bytes], bytes_per_s: int) -> AsyncIterator[bytes]:
+    """`chunks` re-cut into tenth-of-a-second slices delivered at `bytes_per_s` (a slow or metered link)."""
+    slice_size = max(1, bytes_per_s // 10)
+    started, sent = anyio.current_time(), 0
+    async for chunk in chunks:
+        for start in range(0, len(chunk), slice_size):
+            piece = chunk[start : start + slice_size]
+            sent += len(piece)
+            await anyio.sleep(max(0.0, started + sent / bytes_per_s - anyio.current_time()))
+            yield piece
 
 
 async def _padded(data: bytes, padding: int) -> AsyncIterator[bytes]:
