@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -170,3 +172,33 @@ def make_image(path: Path, rgb: tuple[int, int, int], *, stripes: bool = False) 
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(buffer.getvalue())
     return path
+
+
+# --- a simulator in its own process -----------------------------------------------------------------------------
+
+
+class SimulatorProcess:
+    """A `veo-mcp simulator` on a loopback port in its own process (it outlives the servers a test kills)."""
+
+    def __init__(self, speed: float, api_key: str) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "veo_mcp", "simulator", "--speed", str(speed), "--api-key", api_key],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        self.base_url = self.process.stdout.readline().strip()
+        self.http = httpx.Client(base_url=self.base_url, timeout=10)
+
+    def ledger(self) -> dict[str, Any]:
+        data: dict[str, Any] = self.http.get("/_sim/ledger").json()
+        return data
+
+    def fault(self, **fault: Any) -> None:
+        self.http.post("/_sim/faults", json=fault).raise_for_status()
+
+    def stop(self) -> None:
+        self.http.close()
+        self.process.kill()  # a trickling download would hold a graceful shutdown for seconds
+        self.process.wait(timeout=10)

@@ -15,7 +15,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -26,7 +25,7 @@ import mcp_types as types
 import pytest
 from mcp.client import Client
 
-from conftest import finish, service_settings
+from conftest import SimulatorProcess, finish, service_settings
 from veo_mcp.server import PLAYER_URI, create_server
 from veo_mcp.service import VeoService
 
@@ -87,16 +86,9 @@ frame.addEventListener("load", () => {{
 
 @pytest.fixture
 def loopback_simulator() -> Iterator[str]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "veo_mcp", "simulator", "--speed", "1000", "--api-key", "k"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert process.stdout is not None
-    yield process.stdout.readline().strip()
-    process.kill()
-    process.wait()
+    simulator = SimulatorProcess(speed=1000, api_key="k")
+    yield simulator.base_url
+    simulator.stop()
 
 
 @pytest.fixture

@@ -23,6 +23,8 @@ from typing import Any
 import httpx
 import pytest
 
+from conftest import SimulatorProcess
+
 CANARY = "sk-CANARY-proc-5d1e9a7b3c"
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="uses SIGKILL")
 
@@ -87,34 +89,9 @@ class StdioPeer:
         self._stderr.close()
 
 
-class SimulatorProcess:
-    def __init__(self, speed: float) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "veo_mcp", "simulator", "--speed", str(speed), "--api-key", CANARY],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        assert self.process.stdout is not None
-        self.base_url = self.process.stdout.readline().strip()
-        self.http = httpx.Client(base_url=self.base_url, timeout=10)
-
-    def ledger(self) -> dict[str, Any]:
-        data: dict[str, Any] = self.http.get("/_sim/ledger").json()
-        return data
-
-    def fault(self, **fault: Any) -> None:
-        self.http.post("/_sim/faults", json=fault).raise_for_status()
-
-    def stop(self) -> None:
-        self.http.close()
-        self.process.kill()  # a trickling download would hold a graceful shutdown for seconds
-        self.process.wait(timeout=10)
-
-
 @pytest.fixture
 def simulator() -> Iterator[SimulatorProcess]:
-    process = SimulatorProcess(speed=15)
+    process = SimulatorProcess(speed=15, api_key=CANARY)
     yield process
     process.stop()
 
