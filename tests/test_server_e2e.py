@@ -337,3 +337,20 @@ async def test_poster_frames_let_the_assistant_see_the_result(tmp_path: Path) ->
     blob = poster.contents[0]
     assert isinstance(blob, types.BlobResourceContents) and blob.mime_type == "image/jpeg"
     assert base64.b64decode(blob.blob) == jpeg  # cached: the same bytes every time
+
+
+async def test_2026_clients_listen_for_changes(tmp_path: Path) -> None:
+    """The 2026-07-28 protocol: the same tools, and `subscriptions/listen` instead of resources/subscribe."""
+    async with running_harness(tmp_path) as harness, Client(harness.server, mode="2026-07-28") as client:
+        created = (await client.call_tool("generate_video", {"prompt": "the modern way"})).structured_content or {}
+        events = []
+        with anyio.fail_after(20):
+            async with client.listen(resource_subscriptions=[created["uri"]], resources_list_changed=True) as stream:
+                assert stream.honored.resource_subscriptions == [created["uri"]]
+                async for event in stream:
+                    events.append(event)
+                    state = await client.call_tool("get_generation", {"task_id": created["task_id"]})
+                    if (state.structured_content or {})["finished"]:
+                        break
+    assert events and all(getattr(event, "uri", created["uri"]) == created["uri"] for event in events)
+    assert (state.structured_content or {})["status"] == "completed"
