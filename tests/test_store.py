@@ -9,10 +9,12 @@ import sys
 import textwrap
 from pathlib import Path
 
+import anyio
 import pytest
 
 from veo_mcp.evolink import estimate_cost, parse_video_request
 from veo_mcp.generations import Generation, SavedFile
+from veo_mcp.guards import LimitExceededError
 from veo_mcp.store import MIGRATIONS, SCHEMA_VERSION, Store, StoreError
 
 
@@ -177,3 +179,37 @@ def test_many_processes_racing_for_the_same_request_ids(tmp_path: Path) -> None:
     assert sum(wins) == 50
     assert db.execute("SELECT COUNT(*), COUNT(DISTINCT request_id) FROM creates").fetchone() == (50, 50)
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+async def test_a_budget_holds_across_connections_racing(tmp_path: Path) -> None:
+    """Two store connections (as two server processes have) race to record $0.96 creates under a $1.00 budget."""
+    path = tmp_path / "db.sqlite3"
+    stores = [await Store.open(path), await Store.open(path)]
+    outcomes: list[str] = []
+
+    def within_one_dollar(spent: float) -> None:
+        if spent + 0.96 > 1.0:
+            raise LimitExceededError(f"${spent:.2f} already committed")
+
+    async def attempt(store: Store, index: int) -> None:
+        try:
+            await store.begin_create(
+                request_id=None,
+                fingerprint=f"f{index}",
+                model="m",
+                prompt=f"p{index}",
+                payload={},
+                estimate_usd=0.96,
+                check_spent=within_one_dollar,
+            )
+            outcomes.append("recorded")
+        except LimitExceededError:
+            outcomes.append("refused")
+
+    async with anyio.create_task_group() as group:
+        for index in range(6):
+            group.start_soon(attempt, stores[index % 2], index)
+    spent = await stores[0].committed_usd_since(0)
+    for store in stores:
+        await store.aclose()
+    assert sorted(outcomes) == ["recorded"] + ["refused"] * 5 and spent == pytest.approx(0.96)

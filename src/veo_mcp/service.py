@@ -298,10 +298,9 @@ class VeoService:
             urls, upload_notes = await self.upload_images(images)
             request = parse_video_request({**payload, "image_urls": urls})
             payload, notes = request.to_api_payload(), notes + upload_notes
-        async with self._create_lock:  # checks and record are one step for concurrent calls in this process
+        async with self._create_lock:  # the duplicate check and the record are one step within this process
             duplicate = await self._recent_duplicate(fingerprint, allow_duplicate)
             if duplicate is None:
-                guards.check_daily_budget(self.settings, estimate, await self._spent_today())
                 record, fresh = await store.begin_create(
                     request_id=request_id,
                     fingerprint=fingerprint,
@@ -309,6 +308,8 @@ class VeoService:
                     prompt=request.prompt,
                     payload=payload,
                     estimate_usd=estimate.usd,
+                    check_spent=lambda spent: guards.check_daily_budget(self.settings, estimate, spent),
+                    spent_since=guards.start_of_today(time.time()),
                 )
         if duplicate is not None:
             return await self._earlier_outcome(duplicate, "duplicate")

@@ -322,8 +322,14 @@ class Store:
         prompt: str,
         payload: dict[str, Any],
         estimate_usd: float | None,
+        check_spent: Callable[[float], None] | None = None,
+        spent_since: float = 0.0,
     ) -> tuple[CreateRecord, bool]:
-        """Record a create about to be sent. With a `request_id` already used, returns that record and False."""
+        """Record a create about to be sent. With a `request_id` already used, returns that record and False.
+
+        `check_spent` sees what is committed since `spent_since` inside the same write transaction and may raise
+        to refuse: a budget then holds across every process sharing the database, not just this one.
+        """
         now = time.time()
         key = uuid.uuid4().hex
         owner = process_owner()
@@ -334,6 +340,8 @@ class Store:
                     row = db.execute("SELECT * FROM creates WHERE request_id = ?", (request_id,)).fetchone()
                     if row is not None:
                         return _create_from_row(row), False
+                if check_spent is not None:
+                    check_spent(_committed_since(db, spent_since))
                 db.execute(
                     "INSERT INTO creates (key, request_id, fingerprint, state, model, prompt, payload_json, "
                     "estimate_usd, owner, created_at, updated_at) VALUES (?, ?, ?, 'sending', ?, ?, ?, ?, ?, ?, ?)",
@@ -406,12 +414,7 @@ class Store:
 
     async def committed_usd_since(self, since: float) -> float:
         """Estimated spend of creates since `since` that may be billed (failed generations are not)."""
-        rows = await self._rows(
-            "SELECT COALESCE(SUM(c.estimate_usd), 0) FROM creates c LEFT JOIN generations g ON g.task_id = c.task_id "
-            "WHERE c.created_at >= ? AND (g.status IS NULL OR g.status NOT IN ('failed', 'cancelled'))",
-            (since,),
-        )
-        return float(rows[0][0])
+        return await self._run(lambda db: _committed_since(db, since))
 
     async def unconfirmed_creates(self) -> list[CreateRecord]:
         """Creates whose outcome is unknown or still being sent, newest first."""
@@ -480,6 +483,15 @@ _UPSERT_GENERATION = (
     f"VALUES ({', '.join('?' for _ in _GENERATION_COLUMNS)}) ON CONFLICT (task_id) DO UPDATE SET "
     + ", ".join(f"{name} = excluded.{name}" for name in _GENERATION_COLUMNS[1:])
 )
+
+
+def _committed_since(db: sqlite3.Connection, since: float) -> float:
+    row = db.execute(
+        "SELECT COALESCE(SUM(c.estimate_usd), 0) FROM creates c LEFT JOIN generations g ON g.task_id = c.task_id "
+        "WHERE c.created_at >= ? AND (g.status IS NULL OR g.status NOT IN ('failed', 'cancelled'))",
+        (since,),
+    ).fetchone()
+    return float(row[0])
 
 
 class _transaction:
