@@ -47,6 +47,7 @@ from mcp_types import (
     ToolAnnotations,
     UnsubscribeRequestParams,
 )
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import BaseModel, Field
 
 from veo_mcp import __version__
@@ -442,6 +443,8 @@ class _Watchers:
 
     async def log(self, level: LoggingLevel, message: str) -> None:
         for session in list(self.sessions):
+            if session.protocol_version in MODERN_PROTOCOL_VERSIONS:
+                continue  # 2026-07-28 has no connection-scoped logs; those clients listen for resource changes
             threshold = self.levels.get(session, "info")
             if _LEVELS.index(level) >= _LEVELS.index(threshold):
                 await _quietly(session.log(level, message, logger="veo-mcp"))
