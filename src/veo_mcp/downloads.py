@@ -11,9 +11,7 @@ from __future__ import annotations
 import contextlib
 import heapq
 import logging
-import os
 import shutil
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -25,7 +23,7 @@ from pydantic import BaseModel, Field
 
 from veo_mcp.evolink.addresses import Resolver, resolved_internal_reason
 from veo_mcp.evolink.errors import EvoLinkError, LinkExpiredError, NotFoundError, TemporaryError
-from veo_mcp.files import confined, video_file_name
+from veo_mcp.files import confined, replaced_atomically, video_file_name
 from veo_mcp.generations import Generation, SavedFile
 from veo_mcp.settings import Settings
 from veo_mcp.store import Store
@@ -74,16 +72,8 @@ def _local_copy(generation: Generation, index: int) -> Path | None:
 
 
 def _copy_atomically(source: Path, target: Path) -> int:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    os.close(descriptor)
-    try:
-        shutil.copyfile(source, temp_name)
-        os.replace(temp_name, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp_name)
-        raise
+    with replaced_atomically(target) as sink, source.open("rb") as original:
+        shutil.copyfileobj(original, sink)
     return target.stat().st_size
 
 

@@ -1,10 +1,16 @@
-"""Safe, readable file names for saved videos: no input can steer a path out of the output folder."""
+"""Safe, readable file names for saved videos (no input can steer a path out of the output folder), and writes that
+never show a partial file under its final name."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import tempfile
 import unicodedata
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 _UNSAFE = re.compile(r"[^a-z0-9]+")
 
@@ -30,3 +36,21 @@ def confined(base: Path, *parts: str) -> Path:
     if target != root and root not in target.parents:
         raise ValueError(f"{Path(*parts)} is outside {root}")
     return target
+
+
+@contextlib.contextmanager
+def replaced_atomically(target: Path) -> Iterator[BinaryIO]:
+    """Write `target` through a hidden temporary file beside it, synced and renamed into place only when the block
+    succeeds; on any failure the temporary file is removed and `target` is left as it was."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    try:
+        with os.fdopen(descriptor, "wb") as sink:
+            yield sink
+            sink.flush()
+            os.fsync(sink.fileno())
+        os.replace(temp_name, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp_name)
+        raise

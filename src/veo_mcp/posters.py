@@ -6,15 +6,12 @@ it fits in 100 KB, cached beside the database in `<data dir>/posters/`, and rebu
 
 from __future__ import annotations
 
-import contextlib
 import io
-import os
-import tempfile
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from veo_mcp.files import slug
+from veo_mcp.files import replaced_atomically, slug
 
 MAX_POSTER_BYTES = 100_000
 MAX_WIDTH = 480
@@ -79,14 +76,6 @@ def _jpeg(frame: Any, width: int, height: int, quality: int) -> bytes:
 
 
 def _write_atomically(target: Path, data: bytes) -> Path:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    try:
-        with os.fdopen(descriptor, "wb") as sink:
-            sink.write(data)
-        os.replace(temp_name, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp_name)
-        raise
+    with replaced_atomically(target) as sink:
+        sink.write(data)
     return target
