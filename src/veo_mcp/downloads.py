@@ -38,6 +38,7 @@ MAX_AUTOMATIC_ATTEMPTS = 5
 EXPIRY_GRACE_S = 3600.0
 _RETRY_DELAYS_S = (5.0, 30.0, 120.0, 600.0)
 
+# Records a changed generation in the store and tells every watcher (the service passes the tracker's notify).
 Publish = Callable[[Generation], Awaitable[None]]
 
 
@@ -294,7 +295,7 @@ class Downloader:
         await self._persist(generation)
 
     async def _persist(self, generation: Generation) -> None:
-        await self._store.save_generation(generation)
+        """Record and announce a change: `publish` is the tracker's notify, whose first listener writes the store."""
         await self._publish(generation)
 
     async def _describe(self, targets: list[Path]) -> list[VideoInfo]:
