@@ -21,6 +21,8 @@ from pydantic import BaseModel, ValidationError
 
 from veo_mcp import __version__
 from veo_mcp.evolink import catalog
+from veo_mcp.evolink.client import EvoLinkClient
+from veo_mcp.evolink.errors import AuthenticationError, EvoLinkError, NotFoundError
 from veo_mcp.settings import Settings
 from veo_mcp.store import SCHEMA_VERSION, Store, StoreError
 
@@ -66,40 +68,56 @@ async def _key_and_api(settings: Settings, transport: httpx.AsyncBaseTransport |
                 "server's environment, or run with --simulate.",
             )
         ]
-    key = settings.api_key.get_secret_value()
-    shown = f"set ({len(key)} characters, not shown)"
-    headers = {"Authorization": f"Bearer {key}", "Accept": "application/json"}
-    async with httpx.AsyncClient(base_url=settings.base_url, headers=headers, transport=transport, timeout=10) as http:
+    shown = f"set ({len(settings.api_key.get_secret_value())} characters, not shown)"
+    # The server's own client, asked once (no retries): the same headers and the same reading of every answer.
+    client = EvoLinkClient(
+        api_key=settings.api_key.get_secret_value(),
+        base_url=settings.base_url,
+        transport=transport,
+        connect_timeout_s=10,
+        request_timeout_s=10,
+        get_attempts=1,
+    )
+    async with client:
         try:
-            answer = await http.get(catalog.TASK_PATH.format(task_id=PROBE_TASK_ID))
-        except httpx.HTTPError as error:
+            await client.get_task(PROBE_TASK_ID)
+        except NotFoundError as refused_id:  # the key passed; only the made-up task is unknown
+            answered = refused_id.status_code
+        except AuthenticationError as error:
             return [
-                Check(name="api key", outcome="warn", detail=f"{shown}; not verified (EvoLink unreachable)"),
+                Check(
+                    name="api key",
+                    outcome="fail",
+                    detail=f"{shown}; EvoLink refused it (HTTP {error.status_code})",
+                    fix="Copy the key again from the EvoLink dashboard (no quotes or spaces) into EVOLINK_API_KEY.",
+                ),
+                Check(name="video API", outcome="ok", detail=f"{settings.base_url} answered HTTP {error.status_code}"),
+            ]
+        except EvoLinkError as error:
+            if error.status_code is None:
+                return [
+                    Check(name="api key", outcome="warn", detail=f"{shown}; not verified (EvoLink unreachable)"),
+                    Check(
+                        name="video API",
+                        outcome="fail",
+                        detail=f"{settings.base_url} unreachable ({error.message})",
+                        fix="Check the network, a proxy (HTTPS_PROXY) or EVOLINK_BASE_URL.",
+                    ),
+                ]
+            return [
+                Check(name="api key", outcome="warn", detail=f"{shown}; EvoLink answered HTTP {error.status_code}"),
                 Check(
                     name="video API",
-                    outcome="fail",
-                    detail=f"{settings.base_url} unreachable ({type(error).__name__})",
-                    fix="Check the network, a proxy (HTTPS_PROXY) or EVOLINK_BASE_URL.",
+                    outcome="warn",
+                    detail=f"{settings.base_url} answered HTTP {error.status_code}",
+                    fix="EvoLink may be having trouble; try again in a few minutes.",
                 ),
             ]
-    reachable = Check(name="video API", outcome="ok", detail=f"{settings.base_url} answered HTTP {answer.status_code}")
-    if answer.status_code == 401:
-        return [
-            Check(
-                name="api key",
-                outcome="fail",
-                detail=f"{shown}; EvoLink refused it (HTTP 401)",
-                fix="Copy the key again from the EvoLink dashboard (no quotes or spaces) into EVOLINK_API_KEY.",
-            ),
-            reachable,
-        ]
-    if answer.status_code in (404, 200):
-        return [Check(name="api key", outcome="ok", detail=f"{shown}; accepted by EvoLink"), reachable]
+        else:
+            answered = 200
     return [
-        Check(name="api key", outcome="warn", detail=f"{shown}; EvoLink answered HTTP {answer.status_code}"),
-        reachable.model_copy(
-            update={"outcome": "warn", "fix": "EvoLink may be having trouble; try again in a few minutes."}
-        ),
+        Check(name="api key", outcome="ok", detail=f"{shown}; accepted by EvoLink"),
+        Check(name="video API", outcome="ok", detail=f"{settings.base_url} answered HTTP {answered}"),
     ]
 
 
