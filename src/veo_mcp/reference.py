@@ -5,6 +5,7 @@ README and the code disagree, so the documentation cannot drift.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import tempfile
@@ -53,7 +54,9 @@ def _argument(name: str, schema: dict[str, Any], required: bool) -> str:
     return f"`{name}`{' (required)' if required else ''}: {shown}"
 
 
+@functools.cache
 def _server() -> Any:
+    """One server (never started) whose tools, resources and prompts every table is read from."""
     from veo_mcp.server import create_server
     from veo_mcp.service import VeoService
 
