@@ -19,7 +19,7 @@ from mcp.shared.exceptions import MCPDeprecationWarning
 
 from veo_mcp.evolink.client import EvoLinkClient
 from veo_mcp.evolink.schemas import parse_video_request
-from veo_mcp.server import create_server
+from veo_mcp.mcp.server import create_server
 from veo_mcp.service import VeoService
 from veo_mcp.settings import Settings
 from veo_mcp.simulator import IN_PROCESS_BASE_URL, Simulator, SimulatorConfig, SimulatorTransport

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from conftest import FIGURES, finish, running_harness, text_of
+from tests.helpers import FIGURES, finish, running_harness, text_of
 from veo_mcp.simulator import Fault, Simulator, SimulatorConfig
 
 
@@ -92,7 +92,7 @@ async def test_fault_case(tmp_path: Path, case: Case) -> None:
                     state = (await client.call_tool("get_generation", {"task_id": task_id})).structured_content
                     assert again.is_error and simulator.service.requests["download"] == downloads  # not retried
                     assert state is not None and state["download_status"] == "expired"
-        store = harness.service.store
+        store = harness.app.parts.store
         assert store is not None
         tracked = {g.task_id for g in await store.generations()}
         unknown = [c.prompt for c in await store.unconfirmed_creates() if c.state == "outcome_unknown"]

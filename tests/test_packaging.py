@@ -20,8 +20,8 @@ from mcp.client import Client
 from mcp.client.stdio import StdioServerParameters
 
 from veo_mcp import __version__
+from veo_mcp.mcp.server import PLAYER_URI
 from veo_mcp.reference import apply_blocks, generated_blocks, manifest_tools
-from veo_mcp.server import PLAYER_URI
 from veo_mcp.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,7 +86,7 @@ async def test_the_bundle_runs_from_its_own_files(tmp_path: Path) -> None:
         "icon.png",
         "pyproject.toml",
         "src/veo_mcp/__main__.py",
-        "src/veo_mcp/player.html",
+        "src/veo_mcp/mcp/player.html",
     } <= names
     env = {k: v for k, v in os.environ.items() if not k.startswith(("EVOLINK_", "VEO_MCP_", "PYTHONPATH"))}
     env.update({"PYTHONPATH": str(unpacked / "src"), "VEO_MCP_SIMULATE": "true", "VEO_MCP_DATA_DIR": str(tmp_path)})

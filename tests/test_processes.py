@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import SimulatorProcess
+from tests.helpers import SimulatorProcess
 
 CANARY = "sk-CANARY-proc-5d1e9a7b3c"
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="uses SIGKILL")

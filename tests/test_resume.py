@@ -11,18 +11,16 @@ import anyio
 import pytest
 from mcp.client import Client
 
-from conftest import finish, make_client, no_dns, running_harness, service_settings, text_of
-from veo_mcp.downloads import Downloader, VideoInfo
-from veo_mcp.generations import Generation
-from veo_mcp.server import create_server
-from veo_mcp.service import VeoService
+from tests.helpers import finish, make_client, no_dns, running_harness, service_settings, text_of
+from veo_mcp.app import App
+from veo_mcp.background.downloads import Downloader, VideoInfo
+from veo_mcp.core.generation import Generation
+from veo_mcp.mcp.server import create_server
 from veo_mcp.simulator import Simulator, SimulatorConfig
 
 
-def _service(tmp_path: Path, simulator: Simulator, **settings: Any) -> VeoService:
-    return VeoService(
-        service_settings(tmp_path, **settings), client=make_client(simulator), simulated=True, resolver=no_dns
-    )
+def _service(tmp_path: Path, simulator: Simulator, **settings: Any) -> App:
+    return App(service_settings(tmp_path, **settings), client=make_client(simulator), simulated=True, resolver=no_dns)
 
 
 async def _until(condition: Any, timeout_s: float = 10.0) -> None:
@@ -71,10 +69,10 @@ async def test_completed_but_unsaved_videos_are_saved_after_a_restart(tmp_path: 
     async with service.running():
 
         async def saved() -> bool:
-            return (await service.get(task_id)).download_state == "saved"
+            return (await service.parts.registry.get(task_id)).download_state == "saved"
 
         await _until(saved)
-        files = (await service.get(task_id)).files
+        files = (await service.parts.registry.get(task_id)).files
     assert sorted(f.index for f in files) == [0, 1] and all(Path(f.path).is_file() for f in files)
     assert simulator.service.requests["download"] == 2
 
@@ -96,7 +94,7 @@ async def test_links_expired_during_downtime_are_marked_once_and_never_fetched(t
     async with service.running(), Client(create_server(service), mode="legacy") as client:
 
         async def marked() -> bool:
-            return (await service.get(task_id)).download_state == "expired"
+            return (await service.parts.registry.get(task_id)).download_state == "expired"
 
         await _until(marked)
         state = (await client.call_tool("get_generation", {"task_id": task_id})).structured_content or {}
@@ -131,7 +129,7 @@ async def test_soonest_expiring_links_are_saved_first(tmp_path: Path, monkeypatc
     service = _service(tmp_path, simulator)
     now = time.time()
     async with service.running():
-        downloader = service.downloader
+        downloader = service.parts.downloader
         assert downloader is not None
         for name, hours_ago in (("mid", 10.0), ("fresh", 1.0), ("oldest", 20.0), ("no-expiry-yet", None)):
             generation = Generation(task_id=name, model="m", prompt=name, request={}, simulated=True)

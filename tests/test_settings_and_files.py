@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from veo_mcp.files import confined, slug, video_file_name
+from veo_mcp.local.files import confined, slug, video_file_name
 from veo_mcp.settings import Settings
 
 SECRET = "sk-canary-7f3a9c0e"

@@ -57,11 +57,11 @@ def _argument(name: str, schema: dict[str, Any], required: bool) -> str:
 @functools.cache
 def _server() -> Any:
     """One server (never started) whose tools, resources and prompts every table is read from."""
-    from veo_mcp.server import create_server
-    from veo_mcp.service import VeoService
+    from veo_mcp.app import App
+    from veo_mcp.mcp.server import create_server
 
     settings = Settings(_env_file=None, simulate=True, data_dir=Path(tempfile.gettempdir()))
-    return create_server(VeoService(settings))
+    return create_server(App(settings))
 
 
 async def tools_table() -> str:

@@ -1,4 +1,8 @@
-"""The one place configuration is read: environment variables (and a `.env` file) into a typed `Settings`."""
+"""The one place configuration is read: environment variables (and a `.env` file) into a typed `Settings`.
+
+Build it with `load_settings(...)`: keyword overrides (command-line flags) go through the same validation as the
+environment, and any refusal becomes one `SettingsError` sentence naming the variable (and flag) and the rule.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,10 @@ from pathlib import Path
 from typing import Annotated, Self
 
 import platformdirs
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from veo_mcp.errors import VeoError
 from veo_mcp.evolink import catalog
 
 APP_NAME = "veo-mcp"
@@ -185,3 +190,43 @@ class Settings(BaseSettings):
     @property
     def database_path(self) -> Path:
         return self.data_dir / "veo-mcp.sqlite3"
+
+
+class SettingsError(VeoError):
+    """The configuration cannot be used; the message names the variable (or flag) and what is allowed."""
+
+    default_advice = "Fix it in the server's environment (or on the command line) and start again."
+    action = "fix_settings"
+
+
+def _source_name(field: str, flags: dict[str, str]) -> str:
+    info = Settings.model_fields.get(field)
+    variable = info.validation_alias if info is not None and isinstance(info.validation_alias, str) else field
+    flag = flags.get(field)
+    return f"{flag} ({variable})" if flag else variable
+
+
+def _field_of(location: tuple[int | str, ...]) -> str:
+    """The settings field a validation error points at (errors carry the alias or the field name)."""
+    first = str(location[0]) if location else ""
+    for name, info in Settings.model_fields.items():
+        if first in (name, info.validation_alias):
+            return name
+    return first
+
+
+def load_settings(flags: dict[str, str] | None = None, **overrides: object) -> Settings:
+    """Settings from the environment, with `overrides` (None means "not given") validated like the environment.
+
+    `flags` maps a field to the command-line flag that set it, so an error names what the person typed.
+    """
+    given = {name: value for name, value in overrides.items() if value is not None}
+    try:
+        return Settings(**given)  # type: ignore[arg-type]
+    except ValidationError as error:
+        problems = []
+        for item in error.errors():
+            field = _field_of(item["loc"])
+            shown = f" (given: {given[field]!r})" if field in given and field not in ("api_key", "http_token") else ""
+            problems.append(f"{_source_name(field, flags or {}) if field else 'settings'}: {item['msg']}{shown}.")
+        raise SettingsError(" ".join(problems)) from None

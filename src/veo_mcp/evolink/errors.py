@@ -1,7 +1,7 @@
 """Errors of the EvoLink layer, one class per thing the user must do next.
 
-Every error carries a `message` (what went wrong) and an `advice` (what to do), and `str()` gives both in a form an
-assistant can act on. No error text ever contains the API key: the key lives only in the HTTP client's headers.
+They derive from `veo_mcp.errors.VeoError` (message, advice, action). The advice names no MCP tool: this layer is
+the API boundary, and the layers above add what their own users should call next.
 """
 
 from __future__ import annotations
@@ -10,22 +10,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from veo_mcp.errors import VeoError
 
-class EvoLinkError(Exception):
+
+class EvoLinkError(VeoError):
     """Base class: something stopped a request to EvoLink (or the local check before it)."""
 
     default_advice = "Try again; if it keeps happening, check the EvoLink status page."
-    #: one word for the kind of remedy; stable, usable by programs
     action = "retry"
 
     def __init__(self, message: str, *, advice: str | None = None, status_code: int | None = None) -> None:
-        self.message = message
-        self.advice = advice if advice is not None else self.default_advice
         self.status_code = status_code
-        super().__init__(self.__str__())
-
-    def __str__(self) -> str:
-        return f"{self.message} {self.advice}".strip()
+        super().__init__(message, advice=advice)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +113,7 @@ class OutcomeUnknownError(EvoLinkError):
 class NotFoundError(EvoLinkError):
     """Nothing by that id (404): a typo, another account's task, or a task older than upstream keeps."""
 
-    default_advice = "Check the task id (list_generations shows known ones); it may belong to another account."
+    default_advice = "Check the task id (the list of known generations shows them); it may belong to another account."
     action = "check_id"
 
 
@@ -142,6 +138,6 @@ class UploadQuotaError(EvoLinkError):
 
     default_advice = (
         "Uploaded files expire after 72 hours, which frees the quota; until then delete old files in the EvoLink "
-        "dashboard, or host the image somewhere public and pass image_urls instead of image_files."
+        "dashboard, or host the image somewhere public and pass its address in image_urls instead of uploading it."
     )
     action = "free_quota"

@@ -25,8 +25,8 @@ from starlette.types import Receive, Scope, Send
 from veo_mcp.evolink import catalog
 from veo_mcp.evolink.costs import estimate_cost
 from veo_mcp.evolink.errors import InvalidRequestError
+from veo_mcp.evolink.image_types import image_type
 from veo_mcp.evolink.schemas import parse_video_request
-from veo_mcp.images import image_type
 from veo_mcp.simulator.engine import SimTask, SimulatedService, SimulatorConfig
 from veo_mcp.simulator.faults import Fault, FaultQueue
 

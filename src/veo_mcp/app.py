@@ -1,0 +1,219 @@
+"""The composition root: everything veo-mcp runs is built here from one validated `Settings`.
+
+`App` decides the upstream (EvoLink with the user's key, a `veo-mcp simulator` elsewhere, or the simulator embedded
+in this process), opens the store and wires the data flow one way: pipeline → ledger/store → poller → bus (record,
+then announce) → downloads. It is started once per process with `async with app.running()`, so every MCP session
+shares one poller. The MCP layer and the CLI only ever talk to what this module exposes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import anyio
+
+from veo_mcp.background.downloads import Downloader
+from veo_mcp.background.poller import Poller
+from veo_mcp.core.events import ChangeBus
+from veo_mcp.core.generation import Generation
+from veo_mcp.core.pipeline import GeneratePipeline
+from veo_mcp.core.registry import Registry
+from veo_mcp.errors import NotConfiguredError
+from veo_mcp.evolink import catalog
+from veo_mcp.evolink.addresses import Resolver, system_resolver
+from veo_mcp.evolink.schemas import Task
+from veo_mcp.local.uploads import ImageUploads
+from veo_mcp.money.ledger import CreateLedger
+from veo_mcp.settings import Settings
+from veo_mcp.storage import CreateRecord, Store
+
+if TYPE_CHECKING:
+    from veo_mcp.evolink.client import EvoLinkClient
+
+__all__ = ["App", "Running"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class _Upstream:
+    """How to build the upstream client (nothing heavy is imported until it is), and what it is."""
+
+    build: Callable[[], EvoLinkClient]
+    simulated: bool
+    embedded: bool
+
+
+def _client_builder(settings: Settings, api_key: str, base_url: str, files_base_url: str, embedded: bool) -> _Upstream:
+    def build() -> EvoLinkClient:
+        from veo_mcp.evolink.client import EvoLinkClient
+
+        transport = None
+        if embedded:
+            from veo_mcp.simulator import Simulator, SimulatorConfig, SimulatorTransport
+
+            transport = SimulatorTransport(Simulator(SimulatorConfig(speed=settings.simulator_speed)))
+        return EvoLinkClient(
+            api_key=api_key,
+            base_url=base_url,
+            files_base_url=files_base_url,
+            transport=transport,
+            connect_timeout_s=settings.connect_timeout_s,
+            request_timeout_s=settings.request_timeout_s,
+            download_timeout_s=settings.download_timeout_s,
+            get_attempts=settings.get_retry_attempts,
+        )
+
+    return _Upstream(build, simulated=embedded or settings.simulate, embedded=embedded)
+
+
+def _upstream(settings: Settings) -> _Upstream | None:
+    """EvoLink, a simulator process, or the embedded simulator; None when there is no key and no simulation."""
+    if settings.simulate and settings.base_url == catalog.DEFAULT_BASE_URL:
+        # The embedded simulator serves the file service too, on the same in-process address.
+        address = catalog.SIM_IN_PROCESS_BASE_URL
+        return _client_builder(settings, "simulated", address, address, embedded=True)
+    if settings.simulate:
+        # --simulate with EVOLINK_BASE_URL pointing at a `veo-mcp simulator`: any non-empty key works there.
+        key = settings.api_key.get_secret_value() if settings.api_key else "simulated"
+        return _client_builder(settings, key, settings.base_url, settings.files_base_url, embedded=False)
+    if settings.api_key is None:
+        return None
+    key = settings.api_key.get_secret_value()
+    return _client_builder(settings, key, settings.base_url, settings.files_base_url, embedded=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Running:
+    """What exists while the app runs: the parts the MCP tools and the CLI use."""
+
+    store: Store
+    registry: Registry
+    pipeline: GeneratePipeline
+    ledger: CreateLedger
+    downloader: Downloader
+    poller: Poller
+
+
+class App:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        client: EvoLinkClient | None = None,
+        simulated: bool | None = None,
+        resolver: Resolver = system_resolver,
+    ) -> None:
+        self.settings = settings
+        self.resolver = resolver
+        if client is None:
+            self._upstream = _upstream(settings)
+        else:
+            given = client
+            self._upstream = _Upstream(lambda: given, simulated=bool(simulated), embedded=False)
+        self.simulated = self._upstream is not None and self._upstream.simulated
+        # The embedded simulator forgets its tasks when the process ends, so its generations are not worth keeping
+        # (and must never mix with real ones): they live in an in-memory database.
+        embedded = self._upstream is not None and self._upstream.embedded
+        self.database_path: Path | None = None if embedded else settings.database_path
+        self.bus = ChangeBus()
+        self._client: EvoLinkClient | None = None
+        self._running: Running | None = None
+
+    @property
+    def configured(self) -> bool:
+        """Whether there is an upstream at all (a key, or simulation)."""
+        return self._upstream is not None
+
+    @property
+    def client(self) -> EvoLinkClient:
+        """The upstream client, built on first use (start-up stays light)."""
+        if self._upstream is None:
+            raise NotConfiguredError("No EvoLink API key is configured, so veo-mcp cannot reach EvoLink.")
+        if self._client is None:
+            self._client = self._upstream.build()
+        return self._client
+
+    @property
+    def parts(self) -> Running:
+        """The running parts; raises the 'not configured' advice when there is no upstream."""
+        if self._upstream is None:
+            raise NotConfiguredError("No EvoLink API key is configured, so veo-mcp cannot reach EvoLink.")
+        if self._running is None:
+            raise RuntimeError("veo-mcp is not running: use `async with app.running()`")
+        return self._running
+
+    async def _fetch(self, task_id: str) -> Task:
+        return await self.client.get_task(task_id)
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[App]:
+        if self._upstream is None:
+            yield self
+            return
+        store = await Store.open(self.database_path)
+        try:
+            self._running = self._build(store)
+            async with self._running.poller.running(), anyio.create_task_group() as group:
+                group.start_soon(self._running.downloader.run)
+                await self._running.registry.resume()
+                try:
+                    yield self
+                finally:
+                    group.cancel_scope.cancel()
+        finally:
+            with anyio.CancelScope(shield=True):
+                if self._client is not None:
+                    await self._client.aclose()
+                    self._client = None
+                await store.aclose()
+            self.bus.record_with(None)
+            self._running = None
+
+    def _build(self, store: Store) -> Running:
+        settings, bus = self.settings, self.bus
+        bus.record_with(store.save_generation)
+        downloader = Downloader(
+            client=lambda: self.client, store=store, settings=settings, publish=bus.publish, resolver=self.resolver
+        )
+        poller = Poller(
+            self._fetch, bus, min_interval_s=settings.poll_interval_min_s, max_interval_s=settings.poll_interval_max_s
+        )
+        registry = Registry(
+            store=store,
+            bus=bus,
+            poller=poller,
+            fetch=self._fetch,
+            simulated=self.simulated,
+            on_completed=lambda generation: self._save_automatically(downloader, generation),
+        )
+        ledger = CreateLedger(store, settings)
+        pipeline = GeneratePipeline(
+            settings=settings,
+            ledger=ledger,
+            registry=registry,
+            uploads=ImageUploads(store, lambda: self.client),
+            client=lambda: self.client,
+            resolver=self.resolver,
+            simulated=self.simulated,
+        )
+
+        async def on_change(generation: Generation) -> None:
+            if generation.status == "completed" and generation.download_attempts == 0:
+                self._save_automatically(downloader, generation)
+
+        bus.subscribe(on_change)
+        return Running(store, registry, pipeline, ledger, downloader, poller)
+
+    def _save_automatically(self, downloader: Downloader, generation: Generation) -> None:
+        if self.settings.auto_download and generation.download_state == "none":
+            downloader.enqueue(generation)
+
+    async def unconfirmed(self) -> list[CreateRecord]:
+        """Creates whose outcome is unknown (or being sent right now); none when not configured."""
+        return [] if self._running is None else await self._running.ledger.unconfirmed()

@@ -1,0 +1,131 @@
+"""One poller for all generations: each active task is asked about once per interval, however many watch it.
+
+The poller only schedules: it asks upstream through `fetch`, applies the answer to the generation and publishes the
+change on the bus. Tools, waits and resource subscribers never call upstream themselves; they read the registry's
+records and wait on their `changed` events. The interval follows the task's `estimated_time` and progress (see
+`poll_interval_for`), bounded by settings and jittered so many tasks do not poll in lockstep.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import anyio
+from anyio.abc import TaskGroup
+
+from veo_mcp.core.events import ChangeBus
+from veo_mcp.core.generation import Generation
+from veo_mcp.evolink.errors import AuthenticationError, EvoLinkError, NotFoundError
+from veo_mcp.evolink.polling import poll_interval_for
+from veo_mcp.evolink.schemas import Task
+
+logger = logging.getLogger(__name__)
+
+FetchTask = Callable[[str], Awaitable[Task]]
+
+
+class Poller:
+    def __init__(
+        self,
+        fetch: FetchTask,
+        bus: ChangeBus,
+        *,
+        min_interval_s: float,
+        max_interval_s: float,
+        max_concurrent_polls: int = 16,
+    ) -> None:
+        self._fetch = fetch
+        self._bus = bus
+        self._min = min_interval_s
+        self._max = max_interval_s
+        self._active: dict[str, Generation] = {}
+        self._next_poll: dict[str, float] = {}  # active task id → when to ask next (anyio clock)
+        self._due: list[tuple[float, str]] = []  # heap of (when, task id); entries not in _next_poll are stale
+        self._in_flight: set[str] = set()
+        self._limit = anyio.Semaphore(max_concurrent_polls)
+        self._wake = anyio.Event()
+
+    def track(self, generation: Generation, *, poll_now: bool = False) -> None:
+        """Poll `generation` until it finishes; the first poll follows the task's estimate unless `poll_now`."""
+        if generation.finished:
+            return
+        self._active[generation.task_id] = generation
+        self._schedule(generation.task_id, 0.0 if poll_now else self._interval(generation))
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[Poller]:
+        async with anyio.create_task_group() as group:
+            group.start_soon(self._loop, group)
+            try:
+                yield self
+            finally:
+                group.cancel_scope.cancel()
+
+    def _interval(self, generation: Generation) -> float:
+        """Follow the last answer's estimate; with no answer yet (a resumed record), ask soon."""
+        if generation.last_task is None:
+            return self._min
+        return poll_interval_for(generation.last_task, min_s=self._min, max_s=self._max)
+
+    def _schedule(self, task_id: str, delay: float) -> None:
+        due = anyio.current_time() + delay
+        self._next_poll[task_id] = due
+        heapq.heappush(self._due, (due, task_id))
+        if self._due[0] == (due, task_id):
+            self._wake.set()  # sooner than what the loop sleeps towards
+
+    async def _loop(self, group: TaskGroup) -> None:
+        """Start every due poll, then sleep until the next one is due (or something sooner is scheduled)."""
+        while True:
+            now = anyio.current_time()
+            while self._due and self._due[0][0] <= now:
+                due, task_id = heapq.heappop(self._due)
+                if self._next_poll.get(task_id) != due or task_id in self._in_flight:
+                    continue  # stale entry: rescheduled or stopped since
+                self._in_flight.add(task_id)
+                group.start_soon(self._poll, task_id)
+            self._wake = anyio.Event()
+            wait = self._due[0][0] - now if self._due else 3600.0
+            with anyio.move_on_after(wait):
+                await self._wake.wait()
+
+    async def _poll(self, task_id: str) -> None:
+        generation = self._active[task_id]
+        try:
+            async with self._limit:
+                task = await self._fetch(task_id)
+        except NotFoundError as error:
+            logger.warning("task %s is unknown upstream: %s", task_id, error)
+            generation.error_message = str(error)
+            self._stop(task_id)
+            generation.mark_changed()
+            await self._bus.publish(generation)
+            return
+        except AuthenticationError as error:
+            logger.error("cannot poll %s: %s", task_id, error)
+            self._reschedule(task_id, self._max)
+            return
+        except EvoLinkError as error:
+            logger.warning("poll of %s failed, will retry: %s", task_id, error)
+            self._reschedule(task_id, self._max)
+            return
+        finally:
+            self._in_flight.discard(task_id)
+        changed = generation.apply(task)
+        if generation.finished:
+            self._stop(task_id)
+        else:
+            self._reschedule(task_id, self._interval(generation))
+        if changed:
+            await self._bus.publish(generation)
+
+    def _reschedule(self, task_id: str, delay: float) -> None:
+        if task_id in self._next_poll:
+            self._schedule(task_id, delay)
+
+    def _stop(self, task_id: str) -> None:
+        self._next_poll.pop(task_id, None)
+        self._active.pop(task_id, None)

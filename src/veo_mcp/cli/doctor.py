@@ -1,0 +1,239 @@
+"""`veo-mcp doctor`: is this machine ready? One line per check, each failure with the fix.
+
+The key is checked without being shown and without spending anything: a status request for a task id that cannot
+exist must come back 404 (key accepted) rather than 401 (key refused).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+import sys
+import tempfile
+from importlib import metadata
+from pathlib import Path
+from typing import Literal
+
+import anyio
+import httpx
+from pydantic import BaseModel
+
+from veo_mcp import __version__
+from veo_mcp.evolink import catalog
+from veo_mcp.evolink.client import EvoLinkClient
+from veo_mcp.evolink.errors import AuthenticationError, EvoLinkError, NotFoundError
+from veo_mcp.settings import Settings, SettingsError, load_settings
+from veo_mcp.storage import SCHEMA_VERSION, Store, StoreError
+
+Outcome = Literal["ok", "warn", "fail"]
+PROBE_TASK_ID = "task-veo-mcp-doctor-probe"
+_MARK = {"ok": "[green]✓[/green]", "warn": "[yellow]![/yellow]", "fail": "[red]✗[/red]"}
+
+
+class Check(BaseModel):
+    name: str
+    outcome: Outcome
+    detail: str
+    fix: str | None = None
+
+
+def _versions() -> Check:
+    names = ("mcp", "httpx", "pydantic", "av", "anyio")
+    found = []
+    for name in names:
+        try:
+            found.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            found.append(f"{name} missing")
+    missing = [line for line in found if line.endswith("missing")]
+    return Check(
+        name="versions",
+        outcome="fail" if missing else "ok",
+        detail=f"veo-mcp {__version__}, Python {platform.python_version()}, " + ", ".join(found),
+        fix="Reinstall veo-mcp (pip install --force-reinstall veo-mcp) so its dependencies come back."
+        if missing
+        else None,
+    )
+
+
+async def _key_and_api(settings: Settings, transport: httpx.AsyncBaseTransport | None) -> list[Check]:
+    if settings.api_key is None:
+        return [
+            Check(
+                name="api key",
+                outcome="warn" if settings.simulate else "fail",
+                detail="EVOLINK_API_KEY is not set" + (" (fine while simulating)" if settings.simulate else ""),
+                fix="Create a key at https://evolink.ai (dashboard → API keys) and set EVOLINK_API_KEY in the MCP "
+                "server's environment, or run with --simulate.",
+            )
+        ]
+    shown = f"set ({len(settings.api_key.get_secret_value())} characters, not shown)"
+    # The server's own client, asked once (no retries): the same headers and the same reading of every answer.
+    client = EvoLinkClient(
+        api_key=settings.api_key.get_secret_value(),
+        base_url=settings.base_url,
+        transport=transport,
+        connect_timeout_s=10,
+        request_timeout_s=10,
+        get_attempts=1,
+    )
+    async with client:
+        try:
+            await client.get_task(PROBE_TASK_ID)
+        except NotFoundError as refused_id:  # the key passed; only the made-up task is unknown
+            answered = refused_id.status_code
+        except AuthenticationError as error:
+            return [
+                Check(
+                    name="api key",
+                    outcome="fail",
+                    detail=f"{shown}; EvoLink refused it (HTTP {error.status_code})",
+                    fix="Copy the key again from the EvoLink dashboard (no quotes or spaces) into EVOLINK_API_KEY.",
+                ),
+                Check(name="video API", outcome="ok", detail=f"{settings.base_url} answered HTTP {error.status_code}"),
+            ]
+        except EvoLinkError as error:
+            if error.status_code is None:
+                return [
+                    Check(name="api key", outcome="warn", detail=f"{shown}; not verified (EvoLink unreachable)"),
+                    Check(
+                        name="video API",
+                        outcome="fail",
+                        detail=f"{settings.base_url} unreachable ({error.message})",
+                        fix="Check the network, a proxy (HTTPS_PROXY) or EVOLINK_BASE_URL.",
+                    ),
+                ]
+            return [
+                Check(name="api key", outcome="warn", detail=f"{shown}; EvoLink answered HTTP {error.status_code}"),
+                Check(
+                    name="video API",
+                    outcome="warn",
+                    detail=f"{settings.base_url} answered HTTP {error.status_code}",
+                    fix="EvoLink may be having trouble; try again in a few minutes.",
+                ),
+            ]
+        else:
+            answered = 200
+    return [
+        Check(name="api key", outcome="ok", detail=f"{shown}; accepted by EvoLink"),
+        Check(name="video API", outcome="ok", detail=f"{settings.base_url} answered HTTP {answered}"),
+    ]
+
+
+async def _file_service(settings: Settings, transport: httpx.AsyncBaseTransport | None) -> Check:
+    async with httpx.AsyncClient(transport=transport, timeout=10) as http:
+        try:
+            answer = await http.get(settings.files_base_url)
+        except httpx.HTTPError as error:
+            return Check(
+                name="file service",
+                outcome="warn",
+                detail=f"{settings.files_base_url} unreachable ({type(error).__name__}); only image_files need it",
+                fix="Check the network or EVOLINK_FILES_BASE_URL.",
+            )
+    return Check(
+        name="file service", outcome="ok", detail=f"{settings.files_base_url} answered HTTP {answer.status_code}"
+    )
+
+
+def _writable(folder: Path, name: str, variable: str) -> Check:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".veo-mcp-doctor-"):
+            pass
+    except OSError as error:
+        return Check(
+            name=name,
+            outcome="fail",
+            detail=f"{folder} is not writable ({error.strerror or error})",
+            fix=f"Point {variable} at a folder you can write to.",
+        )
+    free_gb = shutil.disk_usage(folder).free / 1e9
+    if free_gb < 1:
+        return Check(
+            name=name,
+            outcome="warn",
+            detail=f"{folder}: only {free_gb:.2f} GB free",
+            fix=f"Free some space or point {variable} elsewhere (a 4k video can be 100+ MB).",
+        )
+    return Check(name=name, outcome="ok", detail=f"{folder} ({free_gb:.0f} GB free)")
+
+
+async def _database(settings: Settings) -> Check:
+    try:
+        store = await Store.open(settings.database_path)
+    except StoreError as error:
+        return Check(name="database", outcome="fail", detail=str(error), fix="See the message above.")
+    try:
+        generations = await store.generations()
+        unknown = [c for c in await store.unconfirmed_creates() if c.state == "outcome_unknown"]
+    finally:
+        await store.aclose()
+    unfinished = sum(1 for g in generations if not g.finished)
+    check = Check(
+        name="database",
+        outcome="ok",
+        detail=f"{settings.database_path} (schema {SCHEMA_VERSION}): {len(generations)} generation(s), "
+        f"{unfinished} unfinished",
+    )
+    if unknown:
+        check.outcome = "warn"
+        check.detail += f", {len(unknown)} create(s) with unknown outcome"
+        check.fix = "Check them in the EvoLink dashboard (list_generations shows them); veo-mcp never resends them."
+    return check
+
+
+def _image_folders(settings: Settings) -> Check:
+    missing = [str(folder) for folder in settings.image_dirs if not folder.is_dir()]
+    listed = ", ".join(str(folder) for folder in settings.image_dirs) or "(none)"
+    if missing:
+        return Check(
+            name="image folders",
+            outcome="warn",
+            detail=f"not found: {', '.join(missing)}",
+            fix="Fix VEO_MCP_IMAGE_DIRS (folders separated like PATH).",
+        )
+    return Check(name="image folders", outcome="ok", detail=listed)
+
+
+async def diagnose(settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> list[Check]:
+    checks = [_versions()]
+    if settings.simulate and settings.base_url == catalog.DEFAULT_BASE_URL:
+        checks.append(Check(name="upstream", outcome="ok", detail="simulated: the built-in simulator, no key needed"))
+    else:
+        checks.extend(await _key_and_api(settings, transport))
+        if settings.api_key is not None:
+            checks.append(await _file_service(settings, transport))
+    checks.append(_writable(settings.data_dir, "data folder", "VEO_MCP_DATA_DIR"))
+    if checks[-1].outcome != "fail":
+        checks.append(await _database(settings))
+    checks.append(_writable(settings.output_dir, "output folder", "VEO_MCP_OUTPUT_DIR"))
+    checks.append(_image_folders(settings))
+    return checks
+
+
+def run_doctor(*, simulate: bool, as_json: bool) -> int:
+    from rich.console import Console
+
+    try:
+        settings = load_settings({"simulate": "--simulate"}, simulate=True if simulate else None)
+    except SettingsError as error:
+        checks = [Check(name="settings", outcome="fail", detail=error.message, fix="Fix the variable(s) named above.")]
+    else:
+        checks = anyio.run(diagnose, settings)
+    if as_json:
+        print(json.dumps([check.model_dump() for check in checks]))
+    else:
+        console = Console(highlight=False)
+        for check in checks:
+            console.print(f"{_MARK[check.outcome]} {check.name}: {check.detail}")
+            if check.fix and check.outcome != "ok":
+                console.print(f"    → {check.fix}")
+    failed = any(check.outcome == "fail" for check in checks)
+    if not as_json:
+        print(
+            "\nveo-mcp is ready." if not failed else "\nFix the ✗ lines above, then run veo-mcp doctor again.",
+            file=sys.stdout,
+        )
+    return 1 if failed else 0

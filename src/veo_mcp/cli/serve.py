@@ -1,0 +1,73 @@
+"""`veo-mcp serve`: build the service and MCP server, then run it over stdio or streamable HTTP."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import warnings
+
+import anyio
+from mcp.shared.exceptions import MCPDeprecationWarning
+
+from veo_mcp.app import App
+from veo_mcp.mcp.server import create_server
+from veo_mcp.settings import Settings, load_settings
+
+logger = logging.getLogger("veo_mcp")
+
+
+def _announce(app: App, settings: Settings) -> None:
+    """One line on stderr (stdout belongs to the protocol) saying what this server talks to."""
+    if app.simulated:
+        where = "the built-in simulator" if settings.base_url.endswith("api.evolink.ai") else settings.base_url
+        print(
+            f"veo-mcp: SIMULATED mode, upstream is {where}; videos are test patterns, nothing is billed.",
+            file=sys.stderr,
+            flush=True,
+        )
+    elif not app.configured:
+        print(
+            "veo-mcp: no EVOLINK_API_KEY set; tools will explain how to set it (or run with --simulate).",
+            file=sys.stderr,
+            flush=True,
+        )
+    else:
+        print(
+            f"veo-mcp: using EvoLink at {settings.base_url}; videos go to {settings.output_dir}.",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def run_server(*, transport: str, host: str, port: int, simulate: bool) -> None:
+    # Most clients in use speak 2025-era MCP; serving them (legacy subscriptions, logging) is deliberate.
+    warnings.filterwarnings("ignore", category=MCPDeprecationWarning)
+    settings = load_settings({"simulate": "--simulate"}, simulate=True if simulate else None)
+    if transport != "stdio":
+        from veo_mcp.mcp.http_security import HttpSecurityError, require_safe_binding
+
+        try:
+            require_safe_binding(host, settings)
+        except HttpSecurityError as error:
+            print(f"veo-mcp: {error}", file=sys.stderr, flush=True)
+            raise SystemExit(2) from None
+    app = App(settings)
+    server = create_server(app)
+    _announce(app, settings)
+
+    async def main() -> None:
+        async with app.running():
+            if transport == "stdio":
+                await server.run_stdio_async()
+            else:
+                import uvicorn  # only the HTTP transport needs it
+
+                from veo_mcp.mcp.http_security import secured_app, transport_security
+
+                http_app = server.streamable_http_app(host=host, transport_security=transport_security(host, settings))
+                config = uvicorn.Config(
+                    secured_app(http_app, settings), host=host, port=port, log_level="warning", lifespan="on"
+                )
+                await uvicorn.Server(config).serve()
+
+    anyio.run(main)

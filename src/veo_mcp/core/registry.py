@@ -1,0 +1,127 @@
+"""The generations this process knows: looked up, waited on, listed, and kept in step with the shared store.
+
+Every generation lives here once, whatever asked for it first (a create, a restart, another process sharing the
+data folder, a task id typed by the user). Unfinished ones are handed to the poller; completed ones with unsaved
+videos to `on_completed` (the downloader). Waits never poll upstream: they wait on the record's `changed` event.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+import anyio
+
+from veo_mcp.background.poller import FetchTask, Poller
+from veo_mcp.core.events import ChangeBus, ChangeListener
+from veo_mcp.core.generation import Generation
+from veo_mcp.evolink.errors import TemporaryError
+from veo_mcp.storage import Store
+
+logger = logging.getLogger(__name__)
+
+
+class Registry:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        bus: ChangeBus,
+        poller: Poller,
+        fetch: FetchTask,
+        simulated: bool,
+        on_completed: Callable[[Generation], None],
+    ) -> None:
+        self.generations: dict[str, Generation] = {}
+        self._store = store
+        self._bus = bus
+        self._poller = poller
+        self._fetch = fetch
+        self._simulated = simulated
+        self._on_completed = on_completed
+        self._synced_at = 0.0
+
+    async def resume(self) -> None:
+        """After a (re)start: outcome of interrupted creates, tracking of unfinished tasks, pending downloads."""
+        for record in await self._store.recover_interrupted_creates():
+            logger.warning("create %s was interrupted while sending: outcome unknown, not resent", record.key)
+        self._synced_at = time.time()
+        for generation in await self._store.generations():
+            self.take_in(generation, poll_now=True)
+
+    def take_in(self, generation: Generation, *, poll_now: bool) -> None:
+        """Start knowing a stored generation: track it if unfinished, save its videos if due."""
+        if generation.download_state == "saving":
+            generation.download_state = "none"  # the process saving it is gone (or it is us, restarted)
+        if generation.download_state == "failed":
+            generation.download_state, generation.download_attempts = "none", 0
+        self.generations[generation.task_id] = generation
+        self._poller.track(generation, poll_now=poll_now)
+        if generation.status == "completed":
+            self._on_completed(generation)
+
+    async def add(self, generation: Generation) -> None:
+        """A generation just created (or first looked up) here: track it and announce it."""
+        self.generations[generation.task_id] = generation
+        self._poller.track(generation)
+        await self._bus.publish(generation)
+
+    async def refresh(self) -> None:
+        """Take in what other processes sharing the data folder wrote since the last look."""
+        since, self._synced_at = self._synced_at - 1.0, time.time()
+        for stored in await self._store.generations(updated_after=since):
+            known = self.generations.get(stored.task_id)
+            if known is None:
+                self.take_in(stored, poll_now=False)
+            elif known.adopt(stored):
+                await self._bus.publish(known)
+
+    def known(self) -> list[Generation]:
+        """Every generation this process knows, newest first."""
+        return sorted(self.generations.values(), key=lambda g: g.created_at, reverse=True)
+
+    async def listing(self, status: str | None, offset: int, limit: int) -> tuple[list[Generation], int]:
+        await self.refresh()
+        items = self.known()
+        if status:
+            items = [g for g in items if g.status == status]
+        return items[offset : offset + limit], len(items)
+
+    async def get(self, task_id: str) -> Generation:
+        """A generation by id: from memory, from the store (another process made it), or fetched from upstream."""
+        known = self.generations.get(task_id)
+        if known is not None:
+            return known
+        if (stored := await self._store.generation(task_id)) is not None:
+            self.take_in(stored, poll_now=True)
+            return self.generations[task_id]
+        task = await self._fetch(task_id)
+        generation = Generation(
+            task_id=task.id,
+            model=task.model or "unknown",
+            prompt="(created outside this server)",
+            request={},
+            simulated=self._simulated,
+        )
+        generation.apply(task)
+        await self.add(generation)
+        return generation
+
+    async def wait(self, task_id: str, timeout_s: float, on_change: ChangeListener | None = None) -> Generation:
+        """Wait until finished or `timeout_s` passes; never longer. Reports each change through `on_change`."""
+        report: Callable[[Generation], Awaitable[None]] = on_change or _nothing
+        generation: Generation | None = None
+        with anyio.move_on_after(timeout_s):
+            generation = await self.get(task_id)
+            await report(generation)
+            while not generation.finished:
+                await generation.changed.wait()
+                await report(generation)
+        if generation is None:
+            raise TemporaryError(f"EvoLink did not answer about {task_id} within {timeout_s:g} s.")
+        return generation
+
+
+async def _nothing(generation: Generation) -> None:
+    return None

@@ -1,0 +1,47 @@
+"""The one error base of veo-mcp: what went wrong, what to do next, and a stable word for the remedy.
+
+Every error that can reach an assistant or a person derives from `VeoError`:
+
+    VeoError                      message + advice + action
+    ├── evolink.errors.EvoLinkError     the upstream API and the local checks of a request (schemas, addresses)
+    ├── money.guards.MoneyError         limits and cost confirmation (nothing was sent)
+    ├── LocalFileError                  this machine's folders and files (output folder, subfolders, disk)
+    └── NotConfiguredError              no API key and not simulating
+
+No error text ever contains the API key: the key lives only in the HTTP client's headers.
+"""
+
+from __future__ import annotations
+
+
+class VeoError(Exception):
+    """Base class: `str()` gives the message and the advice, in a form an assistant can act on."""
+
+    default_advice = "Try again; if it keeps happening, run `veo-mcp doctor`."
+    #: one word for the kind of remedy; stable, usable by programs
+    action = "retry"
+
+    def __init__(self, message: str, *, advice: str | None = None) -> None:
+        self.message = message
+        self.advice = advice if advice is not None else self.default_advice
+        super().__init__(self.__str__())
+
+    def __str__(self) -> str:
+        return f"{self.message} {self.advice}".strip()
+
+
+class LocalFileError(VeoError):
+    """A folder or file on this machine cannot be used (outside the output folder, not writable, disk full)."""
+
+    default_advice = "Check the folder named above (its permissions and free space) and call again."
+    action = "fix_local_files"
+
+
+class NotConfiguredError(VeoError):
+    """EvoLink is needed but no key is configured and the server is not simulating."""
+
+    default_advice = (
+        "Set EVOLINK_API_KEY in the MCP server's environment (your client's server config 'env' block) and restart "
+        "it, or start the server with --simulate (VEO_MCP_SIMULATE=1) to try everything with the built-in simulator."
+    )
+    action = "set_api_key"

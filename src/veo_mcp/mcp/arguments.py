@@ -1,0 +1,97 @@
+"""The tools' arguments: one annotated type per API parameter, shared by every tool that takes it (their schemas
+cannot drift), and the step from tool arguments to a checked `VideoRequest`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import Field
+
+from veo_mcp.evolink import InvalidRequestError, catalog, parse_video_request
+from veo_mcp.evolink.catalog import (
+    AspectRatio,
+    Duration,
+    GenerationType,
+    ModelId,
+    PersonGeneration,
+    Quality,
+    ResizeMode,
+)
+from veo_mcp.evolink.schemas import VideoRequest
+
+
+def _describe(field: str) -> str:
+    return VideoRequest.model_fields[field].description or field
+
+
+PromptArg = Annotated[str, Field(description=_describe("prompt"))]
+ModelArg = Annotated[ModelId, Field(description=_describe("model"))]
+AspectArg = Annotated[AspectRatio, Field(description=_describe("aspect_ratio"))]
+DurationArg = Annotated[Duration, Field(description=_describe("duration"))]
+QualityArg = Annotated[Quality, Field(description=_describe("quality"))]
+AudioArg = Annotated[bool, Field(description=_describe("generate_audio"))]
+CountArg = Annotated[int, Field(ge=catalog.MIN_N, le=catalog.MAX_N, description=_describe("n"))]
+ImagesArg = Annotated[list[str] | None, Field(max_length=3, description=_describe("image_urls"))]
+ImageFilesArg = Annotated[
+    list[str] | None,
+    Field(
+        max_length=3,
+        description="Local image files instead of image_urls (absolute paths; JPEG, PNG or WebP, at most 10 MB "
+        "each; same count and order rules: 1 = first frame, 2 = first and last frame, up to 3 for REFERENCE). "
+        "They are uploaded to EvoLink's file service. Only files in the folders your client shares (its roots), "
+        "or in VEO_MCP_IMAGE_DIRS, may be read.",
+    ),
+]
+ModeArg = Annotated[GenerationType | None, Field(description=_describe("generation_type"))]
+NegativeArg = Annotated[str | None, Field(description=_describe("negative_prompt"))]
+SeedArg = Annotated[int | None, Field(ge=catalog.MIN_SEED, le=catalog.MAX_SEED, description=_describe("seed"))]
+EnhanceArg = Annotated[bool, Field(description=_describe("enhance_prompt"))]
+PersonArg = Annotated[PersonGeneration, Field(description=_describe("person_generation"))]
+ResizeArg = Annotated[ResizeMode, Field(description=_describe("resize_mode"))]
+CallbackArg = Annotated[str | None, Field(description=_describe("callback_url"))]
+
+
+RequestIdArg = Annotated[
+    str | None,
+    Field(
+        min_length=1,
+        max_length=200,
+        description="Your own id for this request. Calling again with the same request_id (after a timeout, "
+        "a retry, a restart) returns the generation the first call created and never pays twice.",
+    ),
+]
+ConfirmCostArg = Annotated[
+    bool,
+    Field(
+        description="Set true after the user agreed to the estimated cost; needed above the confirmation "
+        "threshold when the client cannot ask the user itself."
+    ),
+]
+AllowDuplicateArg = Annotated[
+    bool,
+    Field(
+        description="Set true to pay for a new generation even though an identical request was made "
+        "recently (by default that earlier generation is returned)."
+    ),
+]
+TaskIdArg = Annotated[str, Field(min_length=1, description="Task id from generate_video.")]
+
+# The tool arguments that are API request fields (the rest steer veo-mcp itself).
+REQUEST_FIELDS: tuple[str, ...] = tuple(VideoRequest.model_fields)
+
+
+def video_request(arguments: dict[str, Any]) -> VideoRequest:
+    """Build the request from the tool's arguments, passing only what differs from the API defaults.
+
+    Defaults left implicit let the schema apply mode-specific rules (REFERENCE's fixed duration, say).
+    """
+    explicit = {
+        name: value
+        for name, value in arguments.items()
+        if name in VideoRequest.model_fields and value is not None and value != VideoRequest.model_fields[name].default
+    }
+    try:
+        return parse_video_request(explicit)
+    except InvalidRequestError as error:
+        raise ToolError(str(error)) from None

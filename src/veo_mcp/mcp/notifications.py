@@ -1,0 +1,82 @@
+"""Telling clients that a generation changed, on both protocol eras.
+
+2026-07-28 clients listen on `subscriptions/listen` streams fed by the `SubscriptionBus` (the SDK's public seam,
+also the one to fan out across replicas). 2025-era clients subscribe with `resources/subscribe` and hear
+`notifications/resources/updated` on their own connection, plus list changes and status log messages.
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from collections.abc import Awaitable
+
+from mcp.server.connection import Connection
+from mcp.server.subscriptions import SubscriptionBus
+from mcp.shared.subscriptions import ResourcesListChanged, ResourceUpdated
+from mcp_types import LoggingLevel
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+
+from veo_mcp.core.generation import Generation
+
+logger = logging.getLogger(__name__)
+
+_LEVELS: tuple[LoggingLevel, ...] = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
+
+
+async def _quietly(send: Awaitable[None]) -> None:
+    """A notification to a session that has gone away must not break the others."""
+    try:
+        await send
+    except Exception as error:
+        logger.debug("notification not delivered: %r", error)
+
+
+def _legacy(connection: Connection) -> bool:
+    return connection.protocol_version not in MODERN_PROTOCOL_VERSIONS
+
+
+class Watchers:
+    """Who to tell about changes: connections subscribed per URI, and every connection seen (list changes, logs)."""
+
+    def __init__(self, bus: SubscriptionBus) -> None:
+        self.bus = bus
+        self.subscriptions: dict[str, weakref.WeakSet[Connection]] = {}
+        self.connections: weakref.WeakSet[Connection] = weakref.WeakSet()
+        self.levels: weakref.WeakKeyDictionary[Connection, LoggingLevel] = weakref.WeakKeyDictionary()
+        self._last_status: dict[str, str] = {}
+
+    def seen(self, connection: Connection) -> None:
+        self.connections.add(connection)
+
+    def subscribe(self, uri: str, connection: Connection) -> None:
+        self.subscriptions.setdefault(uri, weakref.WeakSet()).add(connection)
+
+    def unsubscribe(self, uri: str, connection: Connection) -> None:
+        self.subscriptions.get(uri, weakref.WeakSet()).discard(connection)
+
+    async def changed(self, generation: Generation) -> None:
+        """Change-bus listener: resource updated, list changed (first sight), status log (status change)."""
+        uri = generation.uri
+        first_time = generation.task_id not in self._last_status
+        for connection in list(self.subscriptions.get(uri, ())):
+            await _quietly(connection.send_resource_updated(uri))
+        await self.bus.publish(ResourceUpdated(uri=uri))
+        if first_time:
+            for connection in [c for c in list(self.connections) if _legacy(c)]:
+                await _quietly(connection.send_resource_list_changed())
+            await self.bus.publish(ResourcesListChanged())
+        if self._last_status.get(generation.task_id) != generation.status:
+            self._last_status[generation.task_id] = generation.status
+            level: LoggingLevel = "warning" if generation.status == "failed" else "info"
+            message = f"generation {generation.task_id} is {generation.status}"
+            if generation.error_code:
+                message += f" ({generation.error_code})"
+            await self.log(level, message)
+
+    async def log(self, level: LoggingLevel, message: str) -> None:
+        # 2026-07-28 has no connection-scoped logs; those clients listen for resource changes.
+        for connection in [c for c in list(self.connections) if _legacy(c)]:
+            threshold = self.levels.get(connection, "info")
+            if _LEVELS.index(level) >= _LEVELS.index(threshold):
+                await _quietly(connection.log(level, message, logger="veo-mcp"))

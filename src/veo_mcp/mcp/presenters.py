@@ -1,0 +1,88 @@
+"""How results are shown: structured content plus a short text, resource links and the poster frame.
+
+Also the one place domain errors become tool errors, so every refusal an assistant sees is the error's own
+sentence (what went wrong, what to do), never "Error executing tool".
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Awaitable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp_types import CallToolResult, ImageContent, ResourceLink, TextContent
+from pydantic import BaseModel
+
+from veo_mcp.app import App, Running
+from veo_mcp.core.generation import Generation, GenerationState
+from veo_mcp.errors import VeoError
+from veo_mcp.local.posters import poster_of
+
+_T = TypeVar("_T")
+
+
+def tool_result(
+    model: BaseModel, text: str, links: list[ResourceLink] | None = None, image: ImageContent | None = None
+) -> CallToolResult:
+    content: list[Any] = [TextContent(type="text", text=text), *([image] if image else []), *(links or [])]
+    return CallToolResult(content=content, structured_content=model.model_dump(mode="json"))
+
+
+async def as_tool_error(call: Awaitable[_T]) -> _T:
+    """Turn domain errors into tool errors whose text says what happened and what to do."""
+    try:
+        return await call
+    except VeoError as error:
+        raise ToolError(str(error)) from None
+
+
+def running(app: App) -> Running:
+    """The app's running parts, or the tool error that says how to configure it."""
+    try:
+        return app.parts
+    except VeoError as error:
+        raise ToolError(str(error)) from None
+
+
+async def poster_content(generation: Generation, data_dir: Path) -> ImageContent | None:
+    """The saved video's poster frame, so the assistant can see the result (None until a video is saved)."""
+    poster = await poster_of(generation, data_dir)
+    if poster is None:
+        return None
+    return ImageContent(type="image", data=base64.b64encode(poster).decode(), mime_type="image/jpeg")
+
+
+def generation_link(generation: Generation) -> ResourceLink:
+    return ResourceLink(
+        type="resource_link",
+        uri=generation.uri,
+        name=f"generation {generation.task_id}",
+        description=f"{generation.status} {generation.progress}%: {generation.prompt[:80]}",
+        mime_type="application/json",
+    )
+
+
+def file_links(paths: list[tuple[str, int]]) -> list[ResourceLink]:
+    return [
+        ResourceLink(
+            type="resource_link", uri=Path(path).as_uri(), name=Path(path).name, mime_type="video/mp4", size=size
+        )
+        for path, size in paths
+    ]
+
+
+def state_text(state: GenerationState) -> str:
+    line = f"{state.task_id}: {state.status} {state.progress}%"
+    if state.eta_seconds:
+        line += f", about {state.eta_seconds} s left"
+    if state.files:
+        line += "; saved: " + ", ".join(f.path for f in state.files)
+    elif state.result_urls:
+        line += f"; {len(state.result_urls)} video(s) ready to download"
+    if state.error_code:
+        line += f"; failed with {state.error_code}"
+    if state.simulated:
+        line += " [simulated]"
+    return f"{line}. {state.advice or ''}".strip()

@@ -1,0 +1,88 @@
+"""The MCP server, built with the SDK's public constructor: tools, the change bus, middleware and the player.
+
+The whole job works through tools alone; resources, subscriptions, progress and log messages are enhancements for
+the clients that support them. Each tool group lives in `veo_mcp.mcp.tools` and can be built and tested alone.
+"""
+
+from __future__ import annotations
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.tools import Tool
+from mcp.server.subscriptions import InMemorySubscriptionBus
+
+from veo_mcp import __version__
+from veo_mcp.app import App
+from veo_mcp.mcp.middleware import SessionTracking, UnknownArguments
+from veo_mcp.mcp.notifications import Watchers
+from veo_mcp.mcp.player import PLAYER_URI, player_app
+from veo_mcp.mcp.prompts import register_prompts
+from veo_mcp.mcp.resources import GenerationList, register_resources
+from veo_mcp.mcp.tools.generate import generate_tools
+from veo_mcp.mcp.tools.generations import generation_tools
+from veo_mcp.mcp.tools.models import model_tools
+
+__all__ = ["PLAYER_URI", "create_server", "instructions"]
+
+_TOOL_ORDER = (
+    "generate_video",
+    "get_generation",
+    "wait_for_generation",
+    "download_video",
+    "list_generations",
+    "estimate_cost",
+    "list_models",
+)
+
+
+def instructions(app: App) -> str:
+    text = (
+        "veo-mcp generates short videos (4-8 s, 720p-4k, optional audio) with Google Veo 3.1 through EvoLink. "
+        "Workflow: estimate_cost (optional) → generate_video (returns at once with a task_id; pass a request_id so "
+        "a retried call never pays twice) → wait_for_generation (repeat until finished; each call waits at most "
+        "~45 s) → download_video (returns the saved MP4 paths; finished videos are saved automatically). "
+        "Rendering takes 1-3 minutes. Generations cost real money: requests above the confirmation threshold need "
+        "the user's consent (asked directly, or confirm_cost: true after you asked). Result links expire 24 h "
+        "after completion."
+    )
+    if app.simulated:
+        text = (
+            "SIMULATED MODE: this server uses the built-in EvoLink simulator. Videos are test patterns, not real "
+            "renders, and nothing is billed. " + text
+        )
+    elif not app.configured:
+        text = "NOT CONFIGURED: no EVOLINK_API_KEY is set, so tools that need EvoLink explain how to set it. " + text
+    return text
+
+
+def _tools(app: App) -> list[Tool]:
+    """Every tool, closed to undeclared arguments in its published schema, in the order clients list them."""
+    tools = {tool.name: tool for tool in [*generate_tools(app), *generation_tools(app), *model_tools()]}
+    for tool in tools.values():
+        tool.parameters["additionalProperties"] = False
+    return [tools[name] for name in _TOOL_ORDER]
+
+
+def create_server(app: App) -> MCPServer:
+    tools = _tools(app)
+    bus = InMemorySubscriptionBus()
+    watchers = Watchers(bus)
+    app.bus.subscribe(watchers.changed)
+    server: MCPServer = MCPServer(
+        name="veo-mcp",
+        title="Veo 3.1 video generation (EvoLink)",
+        description="Generate short videos with Google Veo 3.1 through EvoLink and save them locally.",
+        instructions=instructions(app),
+        version=__version__,
+        log_level="WARNING",
+        tools=tools,
+        subscriptions=bus,
+        middleware=[
+            SessionTracking(watchers),
+            UnknownArguments({tool.name: sorted(tool.parameters.get("properties", {})) for tool in tools}),
+            GenerationList(app),
+        ],
+        extensions=[player_app()],
+    )
+    register_resources(server, app, watchers)
+    register_prompts(server)
+    return server

@@ -1,0 +1,171 @@
+"""The tools that follow a generation to a file: `get_generation`, `wait_for_generation`, `download_video` and
+`list_generations`. None of them creates anything or spends money."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.tools import Tool
+from mcp_types import CallToolResult, ToolAnnotations
+from pydantic import Field
+
+from veo_mcp.app import App
+from veo_mcp.core.generation import Generation, GenerationState
+from veo_mcp.evolink.catalog import TaskStatus
+from veo_mcp.mcp.arguments import TaskIdArg
+from veo_mcp.mcp.player import PLAYER_META
+from veo_mcp.mcp.presenters import (
+    as_tool_error,
+    file_links,
+    generation_link,
+    poster_content,
+    running,
+    state_text,
+    tool_result,
+)
+from veo_mcp.mcp.results import DownloadResult, GenerationSummary, ListResult, UnconfirmedCreate, WaitResult
+from veo_mcp.storage import CreateRecord
+
+DEFAULT_WAIT_S = 45.0
+
+_READS_UPSTREAM = ToolAnnotations(
+    read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True
+)
+
+
+def _summary(generation: Generation) -> GenerationSummary:
+    return GenerationSummary(
+        task_id=generation.task_id,
+        uri=generation.uri,
+        status=generation.status,
+        progress=generation.progress,
+        prompt=generation.prompt,
+        created_at=generation.state().created_at,
+        files=[f.path for f in generation.files],
+    )
+
+
+def _unconfirmed(record: CreateRecord) -> UnconfirmedCreate:
+    return UnconfirmedCreate(
+        request_id=record.request_id,
+        prompt=record.prompt,
+        model=record.model,
+        state=record.state,
+        sent_at=datetime.fromtimestamp(record.created_at, tz=UTC).isoformat(timespec="seconds"),
+        estimated_cost_usd=record.estimate_usd,
+        message=record.message,
+        advice="Check the EvoLink dashboard's task list; if it is there, get_generation with its id tracks "
+        "it here. veo-mcp will not resend it.",
+    )
+
+
+def _wait_next_step(generation: Generation) -> str:
+    state = generation.state()
+    if not generation.finished:
+        return f"Not finished yet: call wait_for_generation with task_id '{generation.task_id}' again."
+    if generation.status == "completed" and not state.files:
+        return f"Call download_video with task_id '{generation.task_id}'."
+    return state.advice or "Finished."
+
+
+def _page_offset(cursor: str | None) -> int:
+    try:
+        return int(cursor) if cursor else 0
+    except ValueError:
+        raise ToolError(
+            f"cursor {cursor!r} is not one this tool returned; omit it to start at the first page."
+        ) from None
+
+
+def generation_tools(app: App) -> list[Tool]:
+    data_dir = app.settings.data_dir
+
+    async def get_generation(task_id: TaskIdArg) -> Annotated[CallToolResult, GenerationState]:
+        """Current status, progress, ETA, result links (and their expiry), saved files, or the failure and advice."""
+        generation = await as_tool_error(running(app).registry.get(task_id))
+        state = generation.state()
+        links = [generation_link(generation), *file_links([(f.path, f.bytes) for f in state.files])]
+        return tool_result(state, state_text(state), links, await poster_content(generation, data_dir))
+
+    async def wait_for_generation(
+        ctx: Context,
+        task_id: TaskIdArg,
+        timeout_seconds: Annotated[
+            float,
+            Field(ge=1, le=600, description="Longest wait in seconds; keep under 50 (most clients stop at 60)."),
+        ] = DEFAULT_WAIT_S,
+    ) -> Annotated[CallToolResult, WaitResult]:
+        """Wait until the generation finishes or the timeout passes, reporting progress. A timeout is not an error:
+        call again until finished is true, then download_video."""
+
+        async def report(generation: Generation) -> None:
+            await ctx.report_progress(generation.progress, 100, f"{generation.status} {generation.progress}%")
+
+        generation = await as_tool_error(running(app).registry.wait(task_id, timeout_seconds, report))
+        state = generation.state()
+        next_step = _wait_next_step(generation)
+        result = WaitResult(**state.model_dump(), timed_out=not generation.finished, next_step=next_step)
+        poster = await poster_content(generation, data_dir)
+        return tool_result(result, f"{state_text(state)} {next_step}", [generation_link(generation)], poster)
+
+    async def download_video(
+        task_id: Annotated[str, Field(min_length=1, description="Task id of a completed generation.")],
+        subfolder: Annotated[
+            str | None, Field(description="Optional folder inside the output directory, e.g. 'drafts'.")
+        ] = None,
+    ) -> Annotated[CallToolResult, DownloadResult]:
+        """The generation's video(s) as MP4 files in the output directory (saved automatically on completion; this
+        saves them now if not yet, or copies them into subfolder); returns paths, sizes, duration and resolution.
+        Safe to call again: nothing is fetched twice."""
+        parts = running(app)
+        generation = await as_tool_error(parts.registry.get(task_id))
+        files = await as_tool_error(parts.downloader.save(generation, subfolder))
+        result = DownloadResult(task_id=task_id, files=files, output_dir=str(app.settings.output_dir))
+        lines = [f"{f.path} ({f.bytes} bytes, {f.duration_s or 0:.1f} s, {f.width}x{f.height})" for f in files]
+        links = [generation_link(generation), *file_links([(f.path, f.bytes) for f in files])]
+        return tool_result(result, "Saved " + "; ".join(lines), links, await poster_content(generation, data_dir))
+
+    async def list_generations(
+        status: Annotated[TaskStatus | None, Field(description="Only generations in this status.")] = None,
+        limit: Annotated[int, Field(ge=1, le=100, description="Page size.")] = 20,
+        cursor: Annotated[str | None, Field(description="next_cursor from the previous page.")] = None,
+    ) -> Annotated[CallToolResult, ListResult]:
+        """Generations this server knows, newest first, optionally filtered by status; paginated."""
+        offset = _page_offset(cursor)
+        parts = running(app)
+        page, total = await parts.registry.listing(status, offset, limit)
+        summaries = [_summary(g) for g in page]
+        following = offset + len(page)
+        unconfirmed = [_unconfirmed(r) for r in (await parts.ledger.unconfirmed() if offset == 0 else [])]
+        result = ListResult(
+            generations=summaries,
+            unconfirmed=unconfirmed,
+            total=total,
+            next_cursor=str(following) if following < total else None,
+        )
+        text = f"{total} generation(s)" + "".join(
+            f"\n- {s.task_id}: {s.status} {s.progress}% {s.prompt[:60]}" for s in summaries
+        )
+        if unconfirmed:
+            text += f"\n{len(unconfirmed)} create(s) with unknown outcome (not resent): " + "; ".join(
+                f"{u.sent_at} {u.prompt[:40]!r}" for u in unconfirmed
+            )
+        return tool_result(result, text)
+
+    read_only = ToolAnnotations(
+        read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False
+    )
+    saves = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=True)
+    return [
+        Tool.from_function(
+            get_generation, title="Get a generation's state", meta=PLAYER_META, annotations=_READS_UPSTREAM
+        ),
+        Tool.from_function(
+            wait_for_generation, title="Wait for a generation", meta=PLAYER_META, annotations=_READS_UPSTREAM
+        ),
+        Tool.from_function(download_video, title="Download a generation's videos", meta=PLAYER_META, annotations=saves),
+        Tool.from_function(list_generations, title="List generations", annotations=read_only),
+    ]

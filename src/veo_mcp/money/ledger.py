@@ -1,0 +1,142 @@
+"""The create ledger: a create is recorded before it is sent, and an ambiguous one is never sent again.
+
+Why a module of its own: this is where money is at stake. Every create goes `begin` (a "sending" row, with the
+daily budget checked inside the same write transaction) → `send` (accepted with its task id, forgotten when EvoLink
+certainly refused it, or "outcome unknown" when nobody can tell) — and a later call that matches an earlier create
+(same `request_id`, or an identical recent request) gets that create back through `settled`, never a second send.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal
+
+import anyio
+
+from veo_mcp.core.generation import Generation
+from veo_mcp.evolink.costs import CostEstimate
+from veo_mcp.evolink.errors import EvoLinkError, OutcomeUnknownError, TemporaryError
+from veo_mcp.evolink.schemas import Task
+from veo_mcp.money import guards
+from veo_mcp.settings import Settings
+from veo_mcp.storage import CreateRecord, Store, owner_alive
+
+ReuseReason = Literal["request_id", "duplicate"]
+
+
+class CreateLedger:
+    def __init__(self, store: Store, settings: Settings) -> None:
+        self._store = store
+        self._settings = settings
+        self._lock = anyio.Lock()  # the duplicate check and the record are one step within this process
+
+    async def for_request(self, request_id: str | None) -> CreateRecord | None:
+        return None if request_id is None else await self._store.create_for_request(request_id)
+
+    async def recent_duplicate(self, fingerprint: str, allow_duplicate: bool) -> CreateRecord | None:
+        window = self._settings.duplicate_window_s
+        if allow_duplicate or window <= 0:
+            return None
+        return await self._store.recent_duplicate(fingerprint, time.time() - window)
+
+    async def spent_today(self) -> float:
+        return await self._store.committed_usd_since(guards.start_of_today(time.time()))
+
+    async def unconfirmed(self) -> list[CreateRecord]:
+        """Creates whose outcome is unknown (or that are being sent right now), newest first."""
+        return await self._store.unconfirmed_creates()
+
+    async def begin(
+        self,
+        *,
+        request_id: str | None,
+        fingerprint: str,
+        allow_duplicate: bool,
+        model: str,
+        prompt: str,
+        payload: dict[str, Any],
+        estimate: CostEstimate,
+    ) -> tuple[CreateRecord, ReuseReason | None]:
+        """Record a create about to be sent; or the earlier create that covers it, with why."""
+        async with self._lock:
+            duplicate = await self.recent_duplicate(fingerprint, allow_duplicate)
+            if duplicate is not None:
+                return duplicate, "duplicate"
+            record, fresh = await self._store.begin_create(
+                request_id=request_id,
+                fingerprint=fingerprint,
+                model=model,
+                prompt=prompt,
+                payload=payload,
+                estimate_usd=estimate.usd,
+                check_spent=lambda spent: guards.check_daily_budget(self._settings, estimate, spent),
+                spent_since=guards.start_of_today(time.time()),
+            )
+        return record, None if fresh else "request_id"
+
+    async def send(self, record: CreateRecord, send: Callable[[], Awaitable[Task]]) -> Task:
+        """Send the recorded create once; an unclear outcome is recorded as such and never resent."""
+        store = self._store
+        try:
+            return await send()
+        except OutcomeUnknownError as error:
+            await store.mark_create_unknown(record.key, error.message)
+            raise OutcomeUnknownError(
+                f"{error.message} veo-mcp recorded it as 'outcome unknown' (the list of generations shows it) and "
+                "will not send it again by itself.",
+                sent=error.sent,
+                status_code=error.status_code,
+            ) from None
+        except EvoLinkError:
+            await store.forget_create(record.key)  # certainly refused or never delivered: nothing billed
+            raise
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await store.mark_create_unknown(
+                    record.key, "The create was interrupted while being sent; EvoLink may have accepted it."
+                )
+            raise
+
+    async def accept(self, record: CreateRecord, generation: Generation) -> None:
+        await self._store.accept_create(record.key, generation)
+
+    async def settled(self, record: CreateRecord, reason: ReuseReason) -> str:
+        """The task id of an earlier create that covers this request, once it is no longer being sent.
+
+        Raises `OutcomeUnknownError` when its outcome is unknown (it is not sent again) and `TemporaryError` when
+        another live call is still sending it after the request timeout.
+        """
+        deadline = time.monotonic() + self._settings.request_timeout_s + self._settings.connect_timeout_s
+        while record.state == "sending":
+            if not owner_alive(record.owner):
+                await self._store.recover_interrupted_creates()
+            elif time.monotonic() > deadline:
+                raise TemporaryError(
+                    "An identical request is still being sent by another call; it will not be sent twice.",
+                    advice="Call generate_video again in a few seconds with the same arguments to get its task_id.",
+                )
+            else:
+                await anyio.sleep(0.1)
+            record = await self._store.create_record(record.key) or record
+        if record.state == "outcome_unknown":
+            raise _unknown_outcome(record, reason)
+        if record.task_id is None:  # pragma: no cover - an accepted record always has its task id
+            raise TemporaryError("The earlier request has no task id recorded.")
+        return record.task_id
+
+
+def _unknown_outcome(record: CreateRecord, reason: ReuseReason) -> OutcomeUnknownError:
+    when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(record.created_at))
+    earlier = "A call with this request_id" if reason == "request_id" else "An identical request"
+    return OutcomeUnknownError(
+        f"{earlier} was sent at {when} and its outcome is unknown ({record.message}); it is not sent again, "
+        "so you are not charged twice.",
+        sent=record.payload,
+        advice="Check your EvoLink dashboard's task list: if the task is there, use get_generation with its id; "
+        + (
+            "if not, call again with a new request_id."
+            if reason == "request_id"
+            else "if not, call generate_video again with allow_duplicate: true."
+        ),
+    )

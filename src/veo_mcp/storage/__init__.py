@@ -1,0 +1,20 @@
+"""Durable state in SQLite: creates, generations, uploads."""
+
+from veo_mcp.storage.creates import CreateRecord, CreateState
+from veo_mcp.storage.database import StoreError
+from veo_mcp.storage.owners import owner_alive, process_owner
+from veo_mcp.storage.schema import MIGRATIONS, SCHEMA_VERSION
+from veo_mcp.storage.store import Store
+from veo_mcp.storage.uploads import UploadRecord
+
+__all__ = [
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "CreateRecord",
+    "CreateState",
+    "Store",
+    "StoreError",
+    "UploadRecord",
+    "owner_alive",
+    "process_owner",
+]

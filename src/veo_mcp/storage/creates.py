@@ -1,0 +1,180 @@
+"""The `creates` table carries the money-safety rules.
+
+A row is written *before* a create is sent ("sending"), becomes "accepted" with the task id in the same transaction
+that stores the generation, or "outcome_unknown" when nobody can tell whether EvoLink took it. A row left "sending"
+by a process that died is turned into "outcome_unknown" on the next start; nothing resends it. The client's
+`request_id` is unique here, which is what makes a retried tool call free.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from veo_mcp.core.generation import Generation
+from veo_mcp.storage.database import Database, transaction
+from veo_mcp.storage.generations import UPSERT_GENERATION, generation_values
+from veo_mcp.storage.owners import owner_alive, process_owner
+
+CreateState = Literal["sending", "accepted", "outcome_unknown"]
+
+
+class CreateRecord(BaseModel):
+    """One create we attempted: what was asked, and whether EvoLink took it."""
+
+    key: str
+    request_id: str | None
+    fingerprint: str
+    state: CreateState
+    task_id: str | None
+    model: str
+    prompt: str
+    payload: dict[str, Any]
+    estimate_usd: float | None
+    message: str | None
+    owner: str
+    created_at: float
+    updated_at: float
+
+
+def _create_from_row(row: sqlite3.Row) -> CreateRecord:
+    return CreateRecord(
+        key=row["key"],
+        request_id=row["request_id"],
+        fingerprint=row["fingerprint"],
+        state=row["state"],
+        task_id=row["task_id"],
+        model=row["model"],
+        prompt=row["prompt"],
+        payload=json.loads(row["payload_json"]),
+        estimate_usd=row["estimate_usd"],
+        message=row["message"],
+        owner=row["owner"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+class CreateTable(Database):
+    async def begin_create(
+        self,
+        *,
+        request_id: str | None,
+        fingerprint: str,
+        model: str,
+        prompt: str,
+        payload: dict[str, Any],
+        estimate_usd: float | None,
+        check_spent: Callable[[float], None] | None = None,
+        spent_since: float = 0.0,
+    ) -> tuple[CreateRecord, bool]:
+        """Record a create about to be sent. With a `request_id` already used, returns that record and False.
+
+        `check_spent` sees what is committed since `spent_since` inside the same write transaction and may raise
+        to refuse: a budget then holds across every process sharing the database, not just this one.
+        """
+        now = time.time()
+        key = uuid.uuid4().hex
+        owner = process_owner()
+
+        def work(db: sqlite3.Connection) -> tuple[CreateRecord, bool]:
+            with transaction(db):
+                if request_id is not None:
+                    row = db.execute("SELECT * FROM creates WHERE request_id = ?", (request_id,)).fetchone()
+                    if row is not None:
+                        return _create_from_row(row), False
+                if check_spent is not None:
+                    check_spent(_committed_since(db, spent_since))
+                db.execute(
+                    "INSERT INTO creates (key, request_id, fingerprint, state, model, prompt, payload_json, "
+                    "estimate_usd, owner, created_at, updated_at) VALUES (?, ?, ?, 'sending', ?, ?, ?, ?, ?, ?, ?)",
+                    (key, request_id, fingerprint, model, prompt, json.dumps(payload), estimate_usd, owner, now, now),
+                )
+                row = db.execute("SELECT * FROM creates WHERE key = ?", (key,)).fetchone()
+                return _create_from_row(row), True
+
+        return await self._run(work)
+
+    async def accept_create(self, key: str, generation: Generation) -> None:
+        """The create was accepted: store the generation and link it, in one transaction."""
+        values = generation_values(generation)
+
+        def work(db: sqlite3.Connection) -> None:
+            with transaction(db):
+                db.execute(UPSERT_GENERATION, values)
+                db.execute(
+                    "UPDATE creates SET state = 'accepted', task_id = ?, message = NULL, updated_at = ? WHERE key = ?",
+                    (generation.task_id, time.time(), key),
+                )
+
+        await self._run(work)
+
+    async def mark_create_unknown(self, key: str, message: str) -> None:
+        await self._write(
+            "UPDATE creates SET state = 'outcome_unknown', message = ?, updated_at = ? WHERE key = ?",
+            (message, time.time(), key),
+        )
+
+    async def forget_create(self, key: str) -> None:
+        """EvoLink certainly refused the create (nothing billed): free its request_id for a later try."""
+        await self._write("DELETE FROM creates WHERE key = ? AND state = 'sending'", (key,))
+
+    async def create_for_request(self, request_id: str) -> CreateRecord | None:
+        rows = await self._rows("SELECT * FROM creates WHERE request_id = ?", (request_id,))
+        return _create_from_row(rows[0]) if rows else None
+
+    async def create_record(self, key: str) -> CreateRecord | None:
+        rows = await self._rows("SELECT * FROM creates WHERE key = ?", (key,))
+        return _create_from_row(rows[0]) if rows else None
+
+    async def recover_interrupted_creates(self) -> list[CreateRecord]:
+        """Creates left 'sending' by a process that is gone: their outcome is unknown; never resend them."""
+        message = "veo-mcp stopped while this create was being sent, so nobody knows whether EvoLink accepted it."
+
+        def work(db: sqlite3.Connection) -> list[CreateRecord]:
+            with transaction(db):
+                rows = db.execute("SELECT * FROM creates WHERE state = 'sending'").fetchall()
+                stale = [_create_from_row(row) for row in rows if not owner_alive(row["owner"])]
+                for record in stale:
+                    db.execute(
+                        "UPDATE creates SET state = 'outcome_unknown', message = ?, updated_at = ? WHERE key = ?",
+                        (message, time.time(), record.key),
+                    )
+            return [record.model_copy(update={"state": "outcome_unknown", "message": message}) for record in stale]
+
+        return await self._run(work)
+
+    async def recent_duplicate(self, fingerprint: str, since: float) -> CreateRecord | None:
+        """The newest create of the same request since `since` that may still give (or has given) a video."""
+        rows = await self._rows(
+            "SELECT c.* FROM creates c LEFT JOIN generations g ON g.task_id = c.task_id "
+            "WHERE c.fingerprint = ? AND c.created_at >= ? "
+            "AND (g.status IS NULL OR g.status NOT IN ('failed', 'cancelled')) "
+            "ORDER BY c.created_at DESC LIMIT 1",
+            (fingerprint, since),
+        )
+        return _create_from_row(rows[0]) if rows else None
+
+    async def committed_usd_since(self, since: float) -> float:
+        """Estimated spend of creates since `since` that may be billed (failed generations are not)."""
+        return await self._run(lambda db: _committed_since(db, since))
+
+    async def unconfirmed_creates(self) -> list[CreateRecord]:
+        """Creates whose outcome is unknown or still being sent, newest first."""
+        rows = await self._rows("SELECT * FROM creates WHERE state != 'accepted' ORDER BY created_at DESC")
+        return [_create_from_row(row) for row in rows]
+
+
+def _committed_since(db: sqlite3.Connection, since: float) -> float:
+    row = db.execute(
+        "SELECT COALESCE(SUM(c.estimate_usd), 0) FROM creates c LEFT JOIN generations g ON g.task_id = c.task_id "
+        "WHERE c.created_at >= ? AND (g.status IS NULL OR g.status NOT IN ('failed', 'cancelled'))",
+        (since,),
+    ).fetchone()
+    return float(row[0])

@@ -1,0 +1,105 @@
+"""One SQLite connection shared by every table, used from a worker thread, one statement batch at a time.
+
+Why SQLite: several server processes (Claude Desktop and an IDE, say) may share one data folder, so writes must be
+atomic across processes (WAL + `BEGIN IMMEDIATE`), and a crash at any instant must leave a readable file. Calls run
+in a worker thread, one at a time per process, so the event loop never waits on the disk.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio
+
+from veo_mcp.storage.schema import MIGRATIONS, SCHEMA_VERSION
+
+_T = TypeVar("_T")
+
+
+class StoreError(Exception):
+    """The database cannot be used (newer schema, unreadable file)."""
+
+
+class Database:
+    """Async access to one SQLite connection; the table mixins of `Store` build on `_run`, `_write` and `_rows`."""
+
+    def __init__(self, connection: sqlite3.Connection, path: Path | None) -> None:
+        self._db = connection
+        self.path = path
+        self._lock = anyio.Lock()
+
+    async def aclose(self) -> None:
+        async with self._lock:
+            await anyio.to_thread.run_sync(self._db.close)
+
+    async def _run(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        async with self._lock:
+            return await anyio.to_thread.run_sync(work, self._db)
+
+    async def _write(self, sql: str, parameters: Sequence[Any]) -> None:
+        """One statement in its own write transaction."""
+
+        def work(db: sqlite3.Connection) -> None:
+            with transaction(db):
+                db.execute(sql, tuple(parameters))
+
+        await self._run(work)
+
+    async def _rows(self, sql: str, parameters: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        return await self._run(lambda db: db.execute(sql, tuple(parameters)).fetchall())
+
+    async def dump_text(self) -> str:
+        """Everything stored, as text (tests grep it for secrets)."""
+        return await self._run(lambda db: "\n".join(db.iterdump()))
+
+
+class transaction:
+    """`BEGIN IMMEDIATE` … COMMIT/ROLLBACK: takes the write lock up front, so read-then-write is atomic across
+    processes."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> sqlite3.Connection:
+        self._db.execute("BEGIN IMMEDIATE")
+        return self._db
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        self._db.execute("ROLLBACK" if kind is not None else "COMMIT")
+
+
+def connect(path: Path | None) -> sqlite3.Connection:
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        db = sqlite3.connect(path or ":memory:", timeout=30.0, isolation_level=None, check_same_thread=False)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA synchronous = NORMAL")
+        db.execute("PRAGMA foreign_keys = ON")
+        _migrate(db)
+    except sqlite3.DatabaseError as error:
+        raise StoreError(
+            f"veo-mcp cannot use its database {path}: {error}. Move the file aside (or set VEO_MCP_DATA_DIR to "
+            "another folder) and start again."
+        ) from None
+    return db
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    with transaction(db):
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"The database was written by a newer veo-mcp (schema {version}, this one knows {SCHEMA_VERSION}); "
+                "upgrade veo-mcp or point VEO_MCP_DATA_DIR at another folder."
+            )
+        for number in range(version, SCHEMA_VERSION):
+            for statement in MIGRATIONS[number].split(";"):
+                if statement.strip():
+                    db.execute(statement)
+        if version != SCHEMA_VERSION:
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

@@ -1,0 +1,154 @@
+"""The `generations` table: the last known state of each task plus what we saved, and the download claim (a lease,
+so two processes sharing a data folder never fetch the same video twice)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from typing import Any
+
+from veo_mcp.core.generation import Generation, SavedFile
+from veo_mcp.evolink.costs import CostEstimate
+from veo_mcp.storage.database import Database, transaction
+from veo_mcp.storage.owners import owner_alive, process_owner
+
+GENERATION_COLUMNS = (
+    "task_id",
+    "request_id",
+    "fingerprint",
+    "model",
+    "prompt",
+    "request_json",
+    "simulated",
+    "estimate_json",
+    "status",
+    "progress",
+    "estimated_time_s",
+    "result_urls_json",
+    "error_code",
+    "error_message",
+    "notes_json",
+    "files_json",
+    "created_at",
+    "updated_at",
+    "completed_at",
+    "download_state",
+    "download_error",
+    "download_attempts",
+)
+
+
+def generation_values(generation: Generation) -> tuple[Any, ...]:
+    return (
+        generation.task_id,
+        generation.request_id,
+        generation.fingerprint,
+        generation.model,
+        generation.prompt,
+        json.dumps(generation.request),
+        int(generation.simulated),
+        generation.estimate.model_dump_json() if generation.estimate else None,
+        generation.status,
+        generation.progress,
+        generation.estimated_time_s,
+        json.dumps(generation.result_urls),
+        generation.error_code,
+        generation.error_message,
+        json.dumps(generation.notes),
+        json.dumps([f.model_dump() for f in generation.files]),
+        generation.created_at,
+        generation.updated_at,
+        generation.completed_at,
+        generation.download_state,
+        generation.download_error,
+        generation.download_attempts,
+    )
+
+
+def generation_from_row(row: sqlite3.Row) -> Generation:
+    return Generation(
+        task_id=row["task_id"],
+        request_id=row["request_id"],
+        fingerprint=row["fingerprint"],
+        model=row["model"],
+        prompt=row["prompt"],
+        request=json.loads(row["request_json"]),
+        simulated=bool(row["simulated"]),
+        estimate=CostEstimate.model_validate_json(row["estimate_json"]) if row["estimate_json"] else None,
+        status=row["status"],
+        progress=row["progress"],
+        estimated_time_s=row["estimated_time_s"],
+        result_urls=json.loads(row["result_urls_json"]),
+        error_code=row["error_code"],
+        error_message=row["error_message"],
+        notes=json.loads(row["notes_json"]),
+        files=[SavedFile.model_validate(item) for item in json.loads(row["files_json"])],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        completed_at=row["completed_at"],
+        download_state=row["download_state"],
+        download_error=row["download_error"],
+        download_attempts=row["download_attempts"],
+    )
+
+
+# Built once from the constant column list above (no input reaches it).
+UPSERT_GENERATION = (
+    f"INSERT INTO generations ({', '.join(GENERATION_COLUMNS)}) "  # noqa: S608
+    f"VALUES ({', '.join('?' for _ in GENERATION_COLUMNS)}) ON CONFLICT (task_id) DO UPDATE SET "
+    + ", ".join(f"{name} = excluded.{name}" for name in GENERATION_COLUMNS[1:])
+)
+
+
+class GenerationTable(Database):
+    async def save_generation(self, generation: Generation) -> None:
+        await self._write(UPSERT_GENERATION, generation_values(generation))
+
+    async def generation(self, task_id: str) -> Generation | None:
+        rows = await self._rows("SELECT * FROM generations WHERE task_id = ?", (task_id,))
+        return generation_from_row(rows[0]) if rows else None
+
+    async def generations(self, *, updated_after: float | None = None) -> list[Generation]:
+        """Every generation (or those changed after a time), oldest first."""
+        rows = await self._rows(
+            "SELECT * FROM generations WHERE updated_at > ? ORDER BY created_at",
+            (updated_after if updated_after is not None else float("-inf"),),
+        )
+        return [generation_from_row(row) for row in rows]
+
+    async def claim_download(self, task_id: str, lease_s: float) -> bool:
+        """Take the right to download `task_id`'s videos; False while another live process holds it."""
+        owner = process_owner()
+        now = time.time()
+
+        def work(db: sqlite3.Connection) -> bool:
+            with transaction(db):
+                row = db.execute(
+                    "SELECT download_owner, download_claimed_at FROM generations WHERE task_id = ?", (task_id,)
+                ).fetchone()
+                if row is None:
+                    return False
+                holder, claimed_at = row["download_owner"], row["download_claimed_at"]
+                free = (
+                    holder is None
+                    or holder == owner
+                    or claimed_at is None
+                    or now - claimed_at > lease_s
+                    or not owner_alive(holder)
+                )
+                if free:
+                    db.execute(
+                        "UPDATE generations SET download_owner = ?, download_claimed_at = ? WHERE task_id = ?",
+                        (owner, now, task_id),
+                    )
+                return free
+
+        return await self._run(work)
+
+    async def release_download(self, task_id: str) -> None:
+        await self._write(
+            "UPDATE generations SET download_owner = NULL, download_claimed_at = NULL "
+            "WHERE task_id = ? AND download_owner = ?",
+            (task_id, process_owner()),
+        )

@@ -1,0 +1,66 @@
+"""The database schema: each entry of `MIGRATIONS` upgrades it by one version (`PRAGMA user_version`)."""
+
+from __future__ import annotations
+
+# Each entry upgrades the schema by one version (PRAGMA user_version). Append, never edit a released entry.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE generations (
+        task_id TEXT PRIMARY KEY,
+        request_id TEXT,
+        fingerprint TEXT,
+        model TEXT NOT NULL,
+        prompt TEXT NOT NULL,
+        request_json TEXT NOT NULL,
+        simulated INTEGER NOT NULL,
+        estimate_json TEXT,
+        status TEXT NOT NULL,
+        progress INTEGER NOT NULL,
+        estimated_time_s REAL,
+        result_urls_json TEXT NOT NULL,
+        error_code TEXT,
+        error_message TEXT,
+        notes_json TEXT NOT NULL,
+        files_json TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        completed_at REAL,
+        download_state TEXT NOT NULL DEFAULT 'none',
+        download_error TEXT,
+        download_attempts INTEGER NOT NULL DEFAULT 0,
+        download_owner TEXT,
+        download_claimed_at REAL
+    );
+    CREATE INDEX generations_by_created ON generations (created_at);
+    CREATE TABLE creates (
+        key TEXT PRIMARY KEY,
+        request_id TEXT UNIQUE,
+        fingerprint TEXT NOT NULL,
+        state TEXT NOT NULL,
+        task_id TEXT,
+        model TEXT NOT NULL,
+        prompt TEXT NOT NULL,
+        payload_json TEXT NOT NULL,
+        estimate_usd REAL,
+        message TEXT,
+        owner TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE INDEX creates_by_fingerprint ON creates (fingerprint, created_at);
+    CREATE INDEX creates_by_created ON creates (created_at);
+    """,
+    """
+    CREATE TABLE uploads (
+        sha256 TEXT PRIMARY KEY,
+        file_url TEXT NOT NULL,
+        file_name TEXT NOT NULL,
+        mime_type TEXT NOT NULL,
+        bytes INTEGER NOT NULL,
+        uploaded_at REAL NOT NULL,
+        expires_at REAL NOT NULL
+    );
+    """,
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)

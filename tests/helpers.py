@@ -1,0 +1,177 @@
+"""Shared test helpers: the simulator wired through the real transport seam (no mocks), a started app with an MCP
+client, a simulator in its own process, and image files. Fixtures live in conftest.py and use these."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import httpx
+import mcp_types as types
+from mcp.client import Client
+
+from veo_mcp.app import App
+from veo_mcp.evolink import EvoLinkClient
+from veo_mcp.evolink.addresses import Resolver
+from veo_mcp.mcp.server import create_server
+from veo_mcp.settings import Settings
+from veo_mcp.simulator import IN_PROCESS_BASE_URL, Simulator, SimulatorConfig, SimulatorTransport
+
+TEST_KEY = "sk-test-0123456789abcdef"
+
+
+def make_client(simulator: Simulator, *, api_key: str | None = TEST_KEY, **options: float) -> EvoLinkClient:
+    settings: dict[str, float] = {"max_backoff_s": 0.01, "request_timeout_s": 5.0}
+    settings.update(options)
+    return EvoLinkClient(
+        api_key=api_key,
+        base_url=IN_PROCESS_BASE_URL,
+        files_base_url=IN_PROCESS_BASE_URL,
+        transport=SimulatorTransport(simulator),
+        **settings,  # type: ignore[arg-type]
+    )
+
+
+# --- the MCP server over a started service ------------------------------------------------------------------------
+
+
+async def no_dns(host: str) -> list[str]:
+    """Tests never resolve real names: every host is unknown unless a test maps it."""
+    return []
+
+
+def service_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "output_dir": tmp_path / "videos",
+        "data_dir": tmp_path / "data",
+        "poll_interval_min_s": 0.02,
+        "poll_interval_max_s": 0.1,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+class Harness:
+    def __init__(self, simulator: Simulator, app: App) -> None:
+        self.simulator, self.app = simulator, app
+        self.server = create_server(app)
+        self.notifications: list[types.ServerNotification | Exception] = []
+        self.logs: list[types.LoggingMessageNotificationParams] = []
+
+    def client(self, **options: Any) -> Client:
+        async def on_message(message: types.ServerNotification | Exception) -> None:
+            self.notifications.append(message)
+
+        async def on_log(params: types.LoggingMessageNotificationParams) -> None:
+            self.logs.append(params)
+
+        return Client(self.server, mode="legacy", message_handler=on_message, logging_callback=on_log, **options)
+
+    def ledger(self) -> dict[str, Any]:
+        return self.simulator.service.ledger()
+
+
+@asynccontextmanager
+async def running_harness(
+    tmp_path: Path,
+    *,
+    simulator: Simulator | None = None,
+    resolver: Resolver = no_dns,
+    client_options: dict[str, float] | None = None,
+    **settings: Any,
+) -> AsyncIterator[Harness]:
+    """A started service on a fast simulator (a context manager: the tracker's task group must stay in one task)."""
+    simulator = simulator or Simulator(SimulatorConfig(speed=100))
+    app = App(
+        service_settings(tmp_path, **settings),
+        client=make_client(simulator, **(client_options or {})),
+        simulated=True,
+        resolver=resolver,
+    )
+    async with app.running():
+        yield Harness(simulator, app)
+
+
+def text_of(result: types.CallToolResult) -> str:
+    return " ".join(item.text for item in result.content if isinstance(item, types.TextContent))
+
+
+async def finish(client: Client, task_id: str, timeout_s: float = 10) -> dict[str, Any]:
+    """Call wait_for_generation until the generation is finished; its final state."""
+    state: dict[str, Any] = {"finished": False}
+    while not state["finished"]:
+        result = await client.call_tool("wait_for_generation", {"task_id": task_id, "timeout_seconds": timeout_s})
+        assert not result.is_error, text_of(result)
+        state = result.structured_content or {}
+    return state
+
+
+# Figures the robustness tests count (fault cases, duplicate charges, lost tasks, bad inputs), printed at the end.
+FIGURES: Counter[str] = Counter()
+
+
+# --- images -----------------------------------------------------------------------------------------------------
+
+CODECS = {"png": ("png", "rgb24"), "jpg": ("mjpeg", "yuvj420p"), "webp": ("libwebp", "yuv420p")}
+
+
+def make_image(path: Path, rgb: tuple[int, int, int], *, stripes: bool = False) -> Path:
+    """A 320×180 image file in the format its suffix names: one colour, or with white stripes."""
+    width, height = 320, 180
+    row = bytearray(bytes(rgb) * width)
+    if stripes:
+        for x in range(0, width, 40):
+            row[x * 3 : (x + 12) * 3] = b"\xff" * 36
+    frame = av.VideoFrame(width, height, "rgb24")
+    plane = frame.planes[0]
+    plane.update(b"".join(bytes(row) + bytes(plane.line_size - width * 3) for _ in range(height)))
+    codec, pixel_format = CODECS[path.suffix.lstrip(".")]
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="image2pipe") as container:
+        stream = container.add_stream(codec, rate=1)
+        stream.width, stream.height, stream.pix_fmt = width, height, pixel_format
+        converted = frame.reformat(format=pixel_format)
+        converted.pts, converted.time_base = 0, Fraction(1, 1)
+        container.mux(stream.encode(converted))
+        container.mux(stream.encode(None))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(buffer.getvalue())
+    return path
+
+
+# --- a simulator in its own process -----------------------------------------------------------------------------
+
+
+class SimulatorProcess:
+    """A `veo-mcp simulator` on a loopback port in its own process (it outlives the servers a test kills)."""
+
+    def __init__(self, speed: float, api_key: str) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "veo_mcp", "simulator", "--speed", str(speed), "--api-key", api_key],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        self.base_url = self.process.stdout.readline().strip()
+        self.http = httpx.Client(base_url=self.base_url, timeout=10)
+
+    def ledger(self) -> dict[str, Any]:
+        data: dict[str, Any] = self.http.get("/_sim/ledger").json()
+        return data
+
+    def fault(self, **fault: Any) -> None:
+        self.http.post("/_sim/faults", json=fault).raise_for_status()
+
+    def stop(self) -> None:
+        self.http.close()
+        self.process.kill()  # a trickling download would hold a graceful shutdown for seconds
+        self.process.wait(timeout=10)

@@ -1,0 +1,227 @@
+"""Image-to-video from local files, through the MCP client: checked, uploaded once, and really used as frames."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Any
+
+import av
+import httpx
+import mcp_types as types
+import pytest
+from mcp.client.context import ClientRequestContext
+
+from tests.helpers import TEST_KEY, finish, make_client, make_image, running_harness, text_of
+from veo_mcp.evolink.errors import UploadQuotaError
+from veo_mcp.simulator import IN_PROCESS_BASE_URL, Simulator, SimulatorConfig, SimulatorTransport
+from veo_mcp.simulator.media import still_frame
+
+
+def luma(frame: av.VideoFrame) -> bytes:
+    plane = frame.planes[0]
+    data = bytes(plane)
+    return b"".join(data[y * plane.line_size : y * plane.line_size + frame.width] for y in range(frame.height))
+
+
+def distance(a: bytes, b: bytes) -> float:
+    """Mean absolute difference of two luma planes (0 = identical, 255 = opposite)."""
+    return sum(abs(x - y) for x, y in zip(a, b, strict=True)) / len(a)
+
+
+def first_and_last_frames(video: Path) -> tuple[av.VideoFrame, av.VideoFrame]:
+    with av.open(str(video)) as container:
+        frames = list(container.decode(video=0))
+    return frames[0], frames[-1]
+
+
+@pytest.fixture
+def pictures(tmp_path: Path) -> Path:
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    return folder
+
+
+def counts(simulator: Simulator) -> tuple[int, int]:
+    return simulator.service.requests["upload"], simulator.service.requests["create"]
+
+
+async def _generate_and_save(client: Any, arguments: dict[str, Any]) -> Path:
+    created = await client.call_tool("generate_video", arguments)
+    assert not created.is_error, text_of(created)
+    task_id = (created.structured_content or {})["task_id"]
+    await finish(client, task_id)
+    saved = await client.call_tool("download_video", {"task_id": task_id})
+    assert not saved.is_error, text_of(saved)
+    return Path((saved.structured_content or {})["files"][0]["path"])
+
+
+async def test_one_image_is_the_first_frame(tmp_path: Path, pictures: Path) -> None:
+    image = make_image(pictures / "sunset.png", (230, 90, 20), stripes=True)
+    other = make_image(pictures / "sea.png", (20, 60, 200))
+    async with (
+        running_harness(tmp_path, image_dirs=[pictures]) as harness,
+        harness.client() as client,
+    ):
+        video = await _generate_and_save(client, {"prompt": "the sun sets", "image_files": [str(image)]})
+        payload = next(iter(harness.simulator.service.tasks.values())).request.to_api_payload()
+    first, _ = first_and_last_frames(video)
+    assert distance(luma(first), luma(still_frame(image.read_bytes(), first.width, first.height))) < 6
+    assert distance(luma(first), luma(still_frame(other.read_bytes(), first.width, first.height))) > 30
+    assert payload["image_urls"][0].startswith("https://files.evolink-simulator.test/u/")
+    assert counts(harness.simulator) == (1, 1)
+
+
+async def test_two_images_are_the_first_and_last_frames_in_order(tmp_path: Path, pictures: Path) -> None:
+    start = make_image(pictures / "sketch.jpg", (200, 200, 40), stripes=True)
+    end = make_image(pictures / "final.webp", (30, 30, 160))
+    async with running_harness(tmp_path, image_dirs=[pictures]) as harness, harness.client() as client:
+        video = await _generate_and_save(
+            client, {"prompt": "from sketch to final", "image_files": [str(start), str(end)], "duration": 6}
+        )
+    first, last = first_and_last_frames(video)
+    size = (first.width, first.height)
+    start_luma, end_luma = (luma(still_frame(p.read_bytes(), *size)) for p in (start, end))
+    assert distance(luma(first), start_luma) < 8 < distance(luma(first), end_luma)
+    assert distance(luma(last), end_luma) < 8 < distance(luma(last), start_luma)
+    assert counts(harness.simulator) == (2, 1)
+
+
+async def test_bad_files_are_refused_before_any_upload(tmp_path: Path, pictures: Path) -> None:
+    outside = make_image(tmp_path / "elsewhere" / "a.png", (1, 2, 3))
+    renamed = pictures / "notes.png"
+    renamed.write_text("just some text, not an image\n" * 10)
+    huge = pictures / "huge.png"
+    huge.write_bytes(make_image(tmp_path / "small.png", (9, 9, 9)).read_bytes() + bytes(12 * 1024 * 1024))
+    folder = pictures / "album"
+    folder.mkdir()
+    escape = pictures / "link.png"
+    escape.symlink_to(outside)
+    cases = {
+        "outside the allowed folders": (outside, ["outside the folders", "VEO_MCP_IMAGE_DIRS"]),
+        "a renamed text file": (renamed, ["not a JPEG, PNG or WebP"]),
+        "a 12 MB image": (huge, ["12.0 MB", "at most 10 MB"]),
+        "a missing file": (pictures / "missing.png", ["does not exist"]),
+        "a directory": (folder, ["is a folder"]),
+        "a symlink escaping the folders": (escape, ["outside the folders", str(outside)]),
+        "a relative path": (Path("pictures/a.png"), ["absolute path"]),
+    }
+    async with running_harness(tmp_path, image_dirs=[pictures]) as harness, harness.client() as client:
+        for name, (path, words) in cases.items():
+            for tool in ("generate_video", "estimate_cost"):
+                result = await client.call_tool(tool, {"prompt": "x", "image_files": [str(path)]})
+                assert result.is_error, (name, tool)
+                assert "image_files[0]" in text_of(result), (name, text_of(result))
+                for word in words:
+                    assert word in text_of(result), (name, word, text_of(result))
+    assert counts(harness.simulator) == (0, 0)
+
+
+async def test_system_folders_are_never_read(tmp_path: Path) -> None:
+    system_file = next(p for p in (Path("/etc/hostname"), Path("/etc/passwd")) if p.exists())
+    async with running_harness(tmp_path, image_dirs=[Path("/")]) as harness, harness.client() as client:
+        result = await client.call_tool("generate_video", {"prompt": "x", "image_files": [str(system_file)]})
+    assert result.is_error and "system folder" in text_of(result)
+    assert counts(harness.simulator) == (0, 0)
+
+
+async def test_the_same_image_is_uploaded_once(tmp_path: Path, pictures: Path) -> None:
+    image = make_image(pictures / "frame.png", (120, 40, 200))
+    copy = pictures / "copy-of-frame.png"
+    copy.write_bytes(image.read_bytes())
+    async with running_harness(tmp_path, image_dirs=[pictures]) as harness, harness.client() as client:
+        results = [
+            await client.call_tool("generate_video", {"prompt": f"take {i}", "image_files": [str(path)]})
+            for i, path in enumerate((image, image, copy))
+        ]
+    assert not any(r.is_error for r in results)
+    assert any("reused its upload" in note for note in (results[1].structured_content or {})["notes"])
+    assert counts(harness.simulator) == (1, 3)
+
+
+async def test_roots_decide_when_the_client_declares_them(tmp_path: Path, pictures: Path) -> None:
+    shared = tmp_path / "project"
+    inside = make_image(shared / "shot.png", (10, 200, 10))
+    not_shared = make_image(pictures / "private.png", (10, 10, 10))
+
+    async def roots(context: ClientRequestContext) -> types.ListRootsResult:
+        return types.ListRootsResult(roots=[types.Root(uri=shared.as_uri(), name="project")])
+
+    async with (
+        running_harness(tmp_path, image_dirs=[pictures]) as harness,
+        harness.client(list_roots_callback=roots) as client,
+    ):
+        allowed = await client.call_tool("generate_video", {"prompt": "ok", "image_files": [str(inside)]})
+        refused = await client.call_tool("generate_video", {"prompt": "no", "image_files": [str(not_shared)]})
+    assert not allowed.is_error, text_of(allowed)
+    assert refused.is_error and "roots" in text_of(refused) and str(shared) in text_of(refused)
+    assert counts(harness.simulator) == (1, 1)
+
+
+async def test_mode_rules_speak_of_image_files_and_mixing_is_refused(tmp_path: Path, pictures: Path) -> None:
+    paths = [str(make_image(pictures / f"{i}.png", (i * 60, 0, 0))) for i in range(3)]
+    async with running_harness(tmp_path, image_dirs=[pictures]) as harness, harness.client() as client:
+        too_many = await client.call_tool(
+            "generate_video", {"prompt": "x", "image_files": paths, "generation_type": "FIRST&LAST"}
+        )
+        mixed = await client.call_tool(
+            "generate_video",
+            {"prompt": "x", "image_files": paths[:1], "image_urls": ["https://img.example.com/a.png"]},
+        )
+        estimate = await client.call_tool("estimate_cost", {"prompt": "x", "image_files": paths[:2], "duration": 8})
+    assert too_many.is_error and "image_files: 3 given" in text_of(too_many)
+    assert mixed.is_error and "either image_urls or image_files" in text_of(mixed)
+    assert not estimate.is_error and (estimate.structured_content or {})["usd"] == pytest.approx(0.96)
+    assert counts(harness.simulator) == (0, 0)
+
+
+async def test_an_exhausted_quota_is_explained(tmp_path: Path, pictures: Path) -> None:
+    image = make_image(pictures / "a.png", (50, 50, 50))
+    simulator = Simulator(SimulatorConfig(speed=100, upload_quota_files=0))
+    async with (
+        running_harness(tmp_path, simulator=simulator, image_dirs=[pictures]) as harness,
+        harness.client() as client,
+    ):
+        result = await client.call_tool("generate_video", {"prompt": "x", "image_files": [str(image)]})
+    message = text_of(result)
+    assert result.is_error and "quota" in message.lower() and "72 hours" in message and "image_urls" in message
+    assert counts(simulator) == (1, 0)
+
+
+async def test_file_service_wire_behaviour(tmp_path: Path) -> None:
+    """The simulator's file service: both upload paths, the answer's shape, refusals, serving and expiry."""
+    simulator = Simulator(SimulatorConfig(upload_quota_files=2))
+    image = make_image(tmp_path / "a.webp", (10, 100, 200)).read_bytes()
+    async with httpx.AsyncClient(
+        base_url=IN_PROCESS_BASE_URL,
+        transport=SimulatorTransport(simulator),
+        headers={"Authorization": f"Bearer {TEST_KEY}"},
+    ) as http:
+        streamed = await http.post("/api/v1/files/upload/stream", files={"file": ("a.webp", image, "image/webp")})
+        text = await http.post("/api/v1/files/upload/stream", files={"file": ("a.png", b"hello", "image/png")})
+        anonymous = await http.post(
+            "/api/v1/files/upload/stream", files={"file": ("a.webp", image)}, headers={"Authorization": ""}
+        )
+        encoded = await http.post("/api/v1/files/upload/base64", json={"base64_data": base64.b64encode(image).decode()})
+        over_quota = await http.post("/api/v1/files/upload/stream", files={"file": ("b.webp", image)})
+        data = streamed.json()["data"]
+        served = await http.get(data["file_url"])
+        simulator.service.clock.advance(72 * 3600 + 1)
+        expired = await http.get(data["file_url"])
+    assert streamed.status_code == 200 and streamed.json()["success"] is True
+    assert set(data) >= {"file_id", "file_name", "file_size", "mime_type", "file_url", "download_url", "expires_at"}
+    assert data["mime_type"] == "image/webp" and data["file_size"] == len(image)
+    assert encoded.json()["success"] is True
+    assert text.status_code == 415 and text.json()["success"] is False
+    assert anonymous.status_code == 401
+    assert over_quota.status_code == 403 and "quota" in over_quota.json()["msg"].lower()
+    assert served.content == image and expired.status_code == 403
+    assert simulator.service.ledger()["requests"]["upload"] == 5
+
+
+async def test_client_maps_file_service_refusals(tmp_path: Path) -> None:
+    simulator = Simulator(SimulatorConfig(upload_quota_files=0))
+    async with make_client(simulator) as client:
+        with pytest.raises(UploadQuotaError) as raised:
+            await client.upload_image(b"\x89PNG\r\n\x1a\n" + bytes(64), file_name="a.png", mime_type="image/png")
+    assert raised.value.action == "free_quota" and TEST_KEY not in str(raised.value)

@@ -1,0 +1,108 @@
+"""Random tool calls through the MCP surface: never a crash, never an upstream create for a bad input, always a
+clear error.
+
+One server and one in-memory client session live in a background event loop (an anyio blocking portal) for the
+whole module, so hypothesis can drive hundreds of calls quickly. The validity oracle is the one in
+test_request_property.py, written from the API doc independently of our schemas.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from anyio.from_thread import BlockingPortal, start_blocking_portal
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from mcp.client import Client
+
+from tests.evolink.test_request_property import _field_values, expected_payload
+from tests.helpers import FIGURES, Harness, running_harness, text_of
+from veo_mcp.evolink.schemas import VideoRequest
+
+# JSON-typed values only for the fields a lenient JSON client may send as strings or numbers ("2" for n, 1 for
+# true): the tool accepts those coercions on purpose, while the API oracle is strict about types.
+JSON_TYPED: dict[str, st.SearchStrategy[Any]] = {
+    "enhance_prompt": st.booleans(),
+    "generate_audio": st.booleans(),
+    "n": st.integers(0, 6),
+}
+
+
+@st.composite
+def tool_arguments(draw: st.DrawFn) -> dict[str, Any]:
+    values = {**_field_values(), **JSON_TYPED}
+    chosen = draw(st.sets(st.sampled_from(sorted(values)), max_size=len(values)))
+    body = {name: draw(values[name]) for name in chosen}
+    if draw(st.integers(0, 3)) > 0:
+        body["prompt"] = draw(st.text(min_size=1, max_size=30).filter(str.strip))
+    return body
+
+
+class Session:
+    def __init__(self, portal: BlockingPortal, harness: Harness, client: Client) -> None:
+        self.portal, self.harness, self.client = portal, harness, client
+
+    def call(self, tool: str, arguments: dict[str, Any]) -> Any:
+        return self.portal.call(self.client.call_tool, tool, arguments)
+
+    def creates(self) -> int:
+        return self.harness.simulator.service.requests["create"]
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
+    tmp_path: Path = tmp_path_factory.mktemp("mcp-property")
+    with start_blocking_portal() as portal:
+        harness_scope = portal.wrap_async_context_manager(
+            # No polling during the run: the background loop must not touch `random` while hypothesis draws.
+            running_harness(
+                tmp_path, auto_download=False, duplicate_window_s=0, poll_interval_min_s=900, poll_interval_max_s=900
+            )
+        )
+        with harness_scope as harness, portal.wrap_async_context_manager(harness.client()) as client:
+            yield Session(portal, harness, client)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(arguments=tool_arguments(), tool=st.sampled_from(["generate_video", "estimate_cost"]))
+def test_random_arguments_through_mcp(session: Session, arguments: dict[str, Any], tool: str) -> None:
+    before = session.creates()
+    result = session.call(tool, arguments)
+    text = text_of(result)
+    sent = session.creates() - before
+    FIGURES.update(mcp_inputs_tried=1)
+    if expected_payload(arguments) is None:
+        FIGURES.update(bad_inputs_tried=1)
+        assert result.is_error, (arguments, text)
+        assert sent == 0, arguments
+        named = [name for name in [*arguments, *VideoRequest.model_fields] if name in text]
+        assert named, f"the error names no argument: {text}"
+        assert "Traceback" not in text
+    elif result.is_error:
+        # Valid for the API, refused by a money guard (confirmation above $2.00 or an unknown price): never sent.
+        assert "confirm_cost" in text and sent == 0, (arguments, text)
+    else:
+        assert sent == (1 if tool == "generate_video" else 0)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    tool=st.sampled_from(["get_generation", "wait_for_generation", "download_video", "list_generations"]),
+    arguments=st.dictionaries(
+        st.sampled_from(["task_id", "timeout_seconds", "subfolder", "status", "limit", "cursor", "bogus"]),
+        st.one_of(st.none(), st.text(max_size=12), st.integers(-3, 1000), st.floats(-1, 2), st.booleans()),
+        max_size=4,
+    ),
+)
+def test_random_lookups_never_crash_or_create(session: Session, tool: str, arguments: dict[str, Any]) -> None:
+    if tool == "wait_for_generation" and isinstance(arguments.get("timeout_seconds"), (int, float)):
+        arguments["timeout_seconds"] = min(arguments["timeout_seconds"], 1)
+    before = session.creates()
+    result = session.call(tool, arguments)
+    FIGURES.update(mcp_inputs_tried=1)
+    assert session.creates() == before
+    if result.is_error:
+        assert text_of(result) and "Traceback" not in text_of(result)

@@ -1,0 +1,215 @@
+"""The SQLite store: migrations, round trips, create records, download claims - and several processes at once."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import anyio
+import pytest
+
+from veo_mcp.core.generation import Generation, SavedFile
+from veo_mcp.evolink import estimate_cost, parse_video_request
+from veo_mcp.money.guards import LimitExceededError
+from veo_mcp.storage import MIGRATIONS, SCHEMA_VERSION, Store, StoreError
+
+
+def _generation(task_id: str = "task-unified-1-abc", **changes: object) -> Generation:
+    request = parse_video_request({"prompt": "a heron at dawn", "duration": 6})
+    generation = Generation(
+        task_id=task_id,
+        model=request.model,
+        prompt=request.prompt,
+        request=request.to_api_payload(),
+        simulated=True,
+        estimate=estimate_cost(request),
+        notes=["a note"],
+        request_id="r-1",
+        fingerprint="f" * 64,
+    )
+    for name, value in changes.items():
+        setattr(generation, name, value)
+    return generation
+
+
+async def test_generation_round_trip(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "db.sqlite3")
+    original = _generation(
+        status="completed",
+        progress=100,
+        result_urls=["https://cdn.example/v.mp4"],
+        files=[SavedFile(path="/v/a.mp4", bytes=123, index=0)],
+        completed_at=1_700_000_000.0,
+        download_state="saved",
+    )
+    await store.save_generation(original)
+    original.progress = 100
+    await store.save_generation(original)  # an update, not a second row
+    loaded = await store.generation(original.task_id)
+    everything = await store.generations()
+    await store.aclose()
+    assert loaded is not None and len(everything) == 1
+    assert loaded.state().model_dump(exclude={"eta_seconds"}) == original.state().model_dump(exclude={"eta_seconds"})
+    assert loaded.estimate == original.estimate and loaded.request == original.request
+
+
+async def test_fresh_database_is_at_the_latest_schema_with_wal(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "db.sqlite3")
+    await store.aclose()
+    db = sqlite3.connect(tmp_path / "db.sqlite3")
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == len(MIGRATIONS)
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+async def test_an_old_database_is_migrated_keeping_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    db = sqlite3.connect(path)
+    db.executescript(MIGRATIONS[0])
+    db.execute("PRAGMA user_version = 1")
+    db.commit()
+    db.close()
+    # Write a version-1 row through the current code's column list (version 1 has all of them).
+    store = await Store.open(path)
+    await store.save_generation(_generation())
+    await store.aclose()
+    db = sqlite3.connect(path)
+    db.execute("DROP TABLE uploads")
+    db.execute("PRAGMA user_version = 1")
+    db.commit()
+    db.close()
+    store = await Store.open(path)
+    kept = await store.generation("task-unified-1-abc")
+    assert await store.upload("0" * 64, valid_after=0) is None  # the table migration 2 adds exists again
+    await store.aclose()
+    assert kept is not None and kept.prompt == "a heron at dawn"
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+async def test_newer_or_broken_databases_are_refused_with_a_fix(tmp_path: Path) -> None:
+    newer = tmp_path / "newer.sqlite3"
+    db = sqlite3.connect(newer)
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    db.commit()
+    db.close()
+    with pytest.raises(StoreError, match="newer veo-mcp"):
+        await Store.open(newer)
+    broken = tmp_path / "broken.sqlite3"
+    broken.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError, match="VEO_MCP_DATA_DIR"):
+        await Store.open(broken)
+
+
+async def test_request_ids_are_unique_and_interrupted_creates_become_unknown(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "db.sqlite3")
+    common = {"fingerprint": "f", "model": "m", "prompt": "p", "payload": {"prompt": "p"}, "estimate_usd": 0.5}
+    first, fresh = await store.begin_create(request_id="same", **common)  # type: ignore[arg-type]
+    second, fresh_again = await store.begin_create(request_id="same", **common)  # type: ignore[arg-type]
+    assert fresh and not fresh_again and second.key == first.key
+    assert await store.recover_interrupted_creates() == []  # our own, live: left alone
+    dead_pid = _dead_pid()
+    db = sqlite3.connect(tmp_path / "db.sqlite3")
+    db.execute("UPDATE creates SET owner = ? WHERE key = ?", (f"{os.uname().nodename}|{dead_pid}|gone", first.key))
+    db.commit()
+    db.close()
+    recovered = await store.recover_interrupted_creates()
+    record = await store.create_record(first.key)
+    spent = await store.committed_usd_since(0)
+    await store.aclose()
+    assert [r.key for r in recovered] == [first.key]
+    assert record is not None and record.state == "outcome_unknown" and "stopped" in (record.message or "")
+    assert spent == pytest.approx(0.5)  # an unknown outcome may be billed: it counts against the budget
+
+
+async def test_download_claims_respect_live_processes_only(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "db.sqlite3")
+    await store.save_generation(_generation())
+    db = sqlite3.connect(tmp_path / "db.sqlite3")
+    host = os.uname().nodename
+    db.execute(
+        "UPDATE generations SET download_owner = ?, download_claimed_at = strftime('%s','now')",
+        (f"{host}|{os.getppid()}|other",),
+    )
+    db.commit()
+    held_by_live_process = await store.claim_download("task-unified-1-abc", lease_s=600)
+    db.execute("UPDATE generations SET download_owner = ?", (f"{host}|{_dead_pid()}|other",))
+    db.commit()
+    db.close()
+    taken_from_dead_process = await store.claim_download("task-unified-1-abc", lease_s=600)
+    await store.release_download("task-unified-1-abc")
+    await store.aclose()
+    assert not held_by_live_process and taken_from_dead_process
+
+
+def _dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_many_processes_racing_for_the_same_request_ids(tmp_path: Path) -> None:
+    """Four processes each try to record the same 50 request ids: exactly one record per id, no corruption."""
+    path = tmp_path / "db.sqlite3"
+    script = textwrap.dedent(
+        f"""
+        import anyio, sys
+        from pathlib import Path
+        from veo_mcp.storage import Store
+
+        async def main():
+            store = await Store.open(Path({str(path)!r}))
+            won = 0
+            for i in range(50):
+                _, fresh = await store.begin_create(
+                    request_id=f"id-{{i}}", fingerprint="f", model="m", prompt="p", payload={{}}, estimate_usd=0.1
+                )
+                won += fresh
+            await store.aclose()
+            print(won)
+
+        anyio.run(main)
+        """
+    )
+    processes = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True) for _ in range(4)]
+    wins = [int(p.communicate(timeout=120)[0]) for p in processes]
+    db = sqlite3.connect(path)
+    assert sum(wins) == 50
+    assert db.execute("SELECT COUNT(*), COUNT(DISTINCT request_id) FROM creates").fetchone() == (50, 50)
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+async def test_a_budget_holds_across_connections_racing(tmp_path: Path) -> None:
+    """Two store connections (as two server processes have) race to record $0.96 creates under a $1.00 budget."""
+    path = tmp_path / "db.sqlite3"
+    stores = [await Store.open(path), await Store.open(path)]
+    outcomes: list[str] = []
+
+    def within_one_dollar(spent: float) -> None:
+        if spent + 0.96 > 1.0:
+            raise LimitExceededError(f"${spent:.2f} already committed")
+
+    async def attempt(store: Store, index: int) -> None:
+        try:
+            await store.begin_create(
+                request_id=None,
+                fingerprint=f"f{index}",
+                model="m",
+                prompt=f"p{index}",
+                payload={},
+                estimate_usd=0.96,
+                check_spent=within_one_dollar,
+            )
+            outcomes.append("recorded")
+        except LimitExceededError:
+            outcomes.append("refused")
+
+    async with anyio.create_task_group() as group:
+        for index in range(6):
+            group.start_soon(attempt, stores[index % 2], index)
+    spent = await stores[0].committed_usd_since(0)
+    for store in stores:
+        await store.aclose()
+    assert sorted(outcomes) == ["recorded"] + ["refused"] * 5 and spent == pytest.approx(0.96)
