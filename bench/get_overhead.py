@@ -17,10 +17,10 @@ from common import arguments, emit, median
 from mcp.client import Client
 from mcp.shared.exceptions import MCPDeprecationWarning
 
+from veo_mcp.app import App
 from veo_mcp.evolink.client import EvoLinkClient
 from veo_mcp.evolink.schemas import parse_video_request
 from veo_mcp.mcp.server import create_server
-from veo_mcp.service import VeoService
 from veo_mcp.settings import Settings
 from veo_mcp.simulator import IN_PROCESS_BASE_URL, Simulator, SimulatorConfig, SimulatorTransport
 
@@ -32,12 +32,14 @@ async def run(calls: int, folder: Path) -> dict[str, float]:
     transport = SimulatorTransport(simulator)
     client = EvoLinkClient(api_key=KEY, base_url=IN_PROCESS_BASE_URL, transport=transport)
     settings = Settings(_env_file=None, data_dir=folder / "data", output_dir=folder / "videos")  # type: ignore[call-arg]
-    service = VeoService(settings, client=client, simulated=True)
+    service = App(settings, client=client, simulated=True)
     raw = httpx.AsyncClient(
         base_url=IN_PROCESS_BASE_URL, transport=transport, headers={"Authorization": f"Bearer {KEY}"}
     )
     async with service.running(), raw, Client(create_server(service), mode="legacy") as session:
-        task_id = (await service.generate(parse_video_request({"prompt": "benchmark"}))).generation.task_id
+        task_id = (
+            await service.parts.pipeline.generate(parse_video_request({"prompt": "benchmark"}))
+        ).generation.task_id
         mcp_times, raw_times = [], []
         for _ in range(20):  # warm both paths
             await session.call_tool("get_generation", {"task_id": task_id})

@@ -19,10 +19,10 @@ from common import arguments, emit
 from mcp.client import Client
 from mcp.shared.exceptions import MCPDeprecationWarning
 
+from veo_mcp.app import App
 from veo_mcp.evolink.client import EvoLinkClient
 from veo_mcp.evolink.schemas import parse_video_request
 from veo_mcp.mcp.server import create_server
-from veo_mcp.service import VeoService
 from veo_mcp.settings import Settings
 from veo_mcp.simulator import IN_PROCESS_BASE_URL, Simulator, SimulatorConfig, SimulatorTransport
 
@@ -41,13 +41,13 @@ async def run(speed: float, interval_s: float, folder: Path) -> dict[str, float]
         poll_interval_max_s=interval_s,
         duplicate_window_s=0,
     )
-    service = VeoService(settings, client=client, simulated=True)
+    service = App(settings, client=client, simulated=True)
     server = create_server(service)
     async with service.running():
         ids = []
         for index in range(GENERATIONS):  # 8 s 1080p: renders take ~100 simulated s, longer than the window
             request = parse_video_request({"prompt": f"shot {index}", "duration": 8, "quality": "1080p"})
-            ids.append((await service.generate(request)).generation.task_id)
+            ids.append((await service.parts.pipeline.generate(request)).generation.task_id)
         rng = random.Random(7)
         async with anyio.create_task_group() as group:
             ready = anyio.Event()

@@ -14,7 +14,7 @@ from typing import Any
 from common import arguments, emit, median
 from mcp.server.mcpserver.exceptions import ToolError
 
-from veo_mcp.mcp.server import _video_request
+from veo_mcp.mcp.arguments import video_request as _video_request
 
 COUNT = 10_000
 CHOICES: dict[str, list[Any]] = {

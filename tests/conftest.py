@@ -3,12 +3,12 @@ the shared building blocks."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
 
-from tests.helpers import FIGURES, TEST_KEY, make_client
+from tests.helpers import FIGURES, TEST_KEY, make_client, use_era
 from veo_mcp.evolink import EvoLinkClient
 from veo_mcp.simulator import IN_PROCESS_BASE_URL, Simulator, SimulatorConfig, SimulatorTransport
 
@@ -38,3 +38,21 @@ async def raw_http(simulator: Simulator) -> AsyncIterator[httpx.AsyncClient]:
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if FIGURES:
         terminalreporter.write_line("veo-mcp robustness figures: " + ", ".join(f"{k}={v}" for k, v in FIGURES.items()))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "legacy_era: uses a 2025-era-only feature (resources/subscribe, logging)")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests that ask for `era` run once per protocol era (once, legacy, when marked legacy_era)."""
+    if "era" in metafunc.fixturenames:
+        legacy_only = metafunc.definition.get_closest_marker("legacy_era") is not None
+        metafunc.parametrize("era", ["legacy"] if legacy_only else ["legacy", "auto"], indirect=True)
+
+
+@pytest.fixture
+def era(request: pytest.FixtureRequest) -> Iterator[str]:
+    use_era(request.param)
+    yield request.param
+    use_era("legacy")

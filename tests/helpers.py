@@ -11,12 +11,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import av
 import httpx
 import mcp_types as types
 from mcp.client import Client
+from mcp.shared.dispatcher import ProgressFnT
 
 from veo_mcp.app import App
 from veo_mcp.evolink import EvoLinkClient
@@ -26,6 +27,19 @@ from veo_mcp.settings import Settings
 from veo_mcp.simulator import IN_PROCESS_BASE_URL, Simulator, SimulatorConfig, SimulatorTransport
 
 TEST_KEY = "sk-test-0123456789abcdef"
+
+# The protocol era MCP clients in tests speak: "legacy" (2025-11-25 and older, most apps today) or "auto" (what the
+# SDK client speaks by default: 2026-07-28). The `era` fixture sets it; test packages that face MCP run on both.
+Era = Literal["legacy", "auto"]
+_era: list[Era] = ["legacy"]
+
+
+def current_era() -> Era:
+    return _era[0]
+
+
+def use_era(era: Era) -> None:
+    _era[0] = era
 
 
 def make_client(simulator: Simulator, *, api_key: str | None = TEST_KEY, **options: float) -> EvoLinkClient:
@@ -73,7 +87,7 @@ class Harness:
         async def on_log(params: types.LoggingMessageNotificationParams) -> None:
             self.logs.append(params)
 
-        return Client(self.server, mode="legacy", message_handler=on_message, logging_callback=on_log, **options)
+        return Client(self.server, mode=current_era(), message_handler=on_message, logging_callback=on_log, **options)
 
     def ledger(self) -> dict[str, Any]:
         return self.simulator.service.ledger()
@@ -104,14 +118,20 @@ def text_of(result: types.CallToolResult) -> str:
     return " ".join(item.text for item in result.content if isinstance(item, types.TextContent))
 
 
-async def finish(client: Client, task_id: str, timeout_s: float = 10) -> dict[str, Any]:
-    """Call wait_for_generation until the generation is finished; its final state."""
+async def finish(
+    client: Client, task_id: str, timeout_s: float = 10, *, progress: ProgressFnT | None = None, rounds: int = 30
+) -> dict[str, Any]:
+    """Call wait_for_generation until the generation is finished (at most `rounds` calls); its final state."""
     state: dict[str, Any] = {"finished": False}
-    while not state["finished"]:
-        result = await client.call_tool("wait_for_generation", {"task_id": task_id, "timeout_seconds": timeout_s})
+    for _ in range(rounds):
+        result = await client.call_tool(
+            "wait_for_generation", {"task_id": task_id, "timeout_seconds": timeout_s}, progress_callback=progress
+        )
         assert not result.is_error, text_of(result)
         state = result.structured_content or {}
-    return state
+        if state["finished"]:
+            return state
+    raise AssertionError(f"{task_id} did not finish after {rounds} waits: {state}")
 
 
 # Figures the robustness tests count (fault cases, duplicate charges, lost tasks, bad inputs), printed at the end.

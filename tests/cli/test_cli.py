@@ -94,3 +94,34 @@ async def test_bare_command_serves_when_a_client_starts_it(tmp_path: Path) -> No
     params = StdioServerParameters(command=sys.executable, args=["-m", "veo_mcp"], env=env)
     async with Client(params, mode="legacy") as client:
         assert "generate_video" in {tool.name for tool in (await client.list_tools()).tools}
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "names"),
+    [
+        (["demo", "--speed", "-1"], {}, ["--speed (VEO_MCP_SIMULATOR_SPEED)", "greater than 0", "-1.0"]),
+        (["demo"], {"VEO_MCP_SIMULATOR_SPEED": "fast"}, ["VEO_MCP_SIMULATOR_SPEED", "valid number"]),
+        (["serve"], {"VEO_MCP_POLL_MIN": "5", "VEO_MCP_POLL_MAX": "1"}, ["VEO_MCP_POLL_MIN (5.0)", "VEO_MCP_POLL_MAX"]),
+        (["generate", "x", "--simulate"], {"VEO_MCP_CONFIRM_ABOVE": "-3"}, ["VEO_MCP_CONFIRM_ABOVE", "0"]),
+    ],
+)
+def test_a_bad_setting_ends_in_one_line_and_exit_code_2(
+    tmp_path: Path, argv: list[str], env: dict[str, str], names: list[str]
+) -> None:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("EVOLINK_", "VEO_MCP_"))}
+    environment.update({"VEO_MCP_DATA_DIR": str(tmp_path / "data"), "VEO_MCP_OUTPUT_DIR": str(tmp_path / "out"), **env})
+    done = subprocess.run(
+        [sys.executable, "-m", "veo_mcp", *argv],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2, done.stderr
+    assert len(lines) == 1 and lines[0].startswith("veo-mcp: "), done.stderr
+    assert "Traceback" not in done.stderr and done.stdout == ""
+    for name in names:
+        assert name in lines[0]

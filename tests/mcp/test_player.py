@@ -25,7 +25,7 @@ import mcp_types as types
 import pytest
 from mcp.client import Client
 
-from tests.helpers import SimulatorProcess, finish, service_settings
+from tests.helpers import SimulatorProcess, current_era, finish, service_settings
 from veo_mcp.app import App
 from veo_mcp.mcp.server import PLAYER_URI, create_server
 
@@ -192,7 +192,7 @@ async def test_player_renders_a_completed_generation(
 ) -> None:
     settings = service_settings(tmp_path, api_key="k", base_url=loopback_simulator)
     service = App(settings)
-    async with service.running(), Client(create_server(service), mode="legacy") as client:
+    async with service.running(), Client(create_server(service), mode=current_era()) as client:
         tools = {tool.name: tool for tool in (await client.list_tools()).tools}
         created = await client.call_tool("generate_video", {"prompt": "a lantern festival at night"})
         task_id = (created.structured_content or {})["task_id"]

@@ -15,7 +15,7 @@ import pytest
 import uvicorn
 from mcp.client import Client
 
-from tests.helpers import finish, make_client, running_harness, service_settings, text_of
+from tests.helpers import current_era, finish, make_client, running_harness, service_settings, text_of
 from veo_mcp.app import App
 from veo_mcp.evolink.errors import AuthenticationError
 from veo_mcp.mcp.http_security import HttpSecurityError, require_safe_binding, secured_app, transport_security
@@ -40,12 +40,16 @@ async def test_a_whole_session_never_shows_the_key(tmp_path: Path, caplog: pytes
         produced.append(result.model_dump_json())
         return result.structured_content or {}
 
-    async with service.running(), Client(create_server(service), mode="legacy", message_handler=on_message) as client:
+    async with (
+        service.running(),
+        Client(create_server(service), mode=current_era(), message_handler=on_message) as client,
+    ):
         produced.append(client.instructions or "")
         produced.append(json.dumps([t.model_dump(mode="json") for t in (await client.list_tools()).tools]))
         created = keep(await client.call_tool("generate_video", {"prompt": "a canary in a mine", "n": 2}))
         task_id = created["task_id"]
-        await client.subscribe_resource(created["uri"])
+        if current_era() == "legacy":  # 2026-07-28 clients listen instead (subscriptions/listen)
+            await client.subscribe_resource(created["uri"])
         produced.append(json.dumps(await finish(client, task_id)))
         keep(await client.call_tool("download_video", {"task_id": task_id, "subfolder": "birds"}))
         keep(await client.call_tool("list_generations", {}))

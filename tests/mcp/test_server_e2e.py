@@ -7,7 +7,6 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import anyio
 import mcp_types as types
@@ -15,7 +14,7 @@ import pytest
 from mcp.client import Client
 from mcp.client.stdio import StdioServerParameters
 
-from tests.helpers import finish, make_client, running_harness
+from tests.helpers import current_era, finish, make_client, running_harness
 from tests.helpers import service_settings as _settings
 from tests.helpers import text_of as _text
 from veo_mcp.app import App
@@ -63,6 +62,7 @@ async def test_tools_carry_the_api_schema(tmp_path: Path) -> None:
         assert "files" in tools["download_video"].output_schema["properties"]
 
 
+@pytest.mark.legacy_era
 async def test_generate_subscribe_wait_download_read(tmp_path: Path) -> None:
     async with running_harness(tmp_path) as harness:
         progress: list[tuple[float, float | None, str | None]] = []
@@ -80,12 +80,7 @@ async def test_generate_subscribe_wait_download_read(tmp_path: Path) -> None:
             assert data["simulated"] is True
             assert any(isinstance(item, types.ResourceLink) and item.uri == uri for item in created.content)
             await client.subscribe_resource(uri)
-            state: dict[str, Any] = {"finished": False}
-            while not state["finished"]:
-                result = await client.call_tool(
-                    "wait_for_generation", {"task_id": task_id, "timeout_seconds": 10}, progress_callback=on_progress
-                )
-                state = result.structured_content or {}
+            state = await finish(client, task_id, progress=on_progress)
             assert state["status"] == "completed" and state["progress"] == 100 and len(state["result_urls"]) == 1
             saved = await client.call_tool("download_video", {"task_id": task_id, "subfolder": "boats"})
             assert not saved.is_error, _text(saved)
@@ -144,7 +139,7 @@ async def test_bad_inputs_are_refused_with_field_names_and_nothing_sent(tmp_path
 async def test_upstream_402_is_explained(tmp_path: Path) -> None:
     simulator = Simulator(SimulatorConfig(speed=100, balance_usd=0.1))
     service = App(_settings(tmp_path), client=make_client(simulator), simulated=True)
-    async with service.running(), Client(create_server(service), mode="legacy") as client:
+    async with service.running(), Client(create_server(service), mode=current_era()) as client:
         result = await client.call_tool("generate_video", {"prompt": "x"})
     assert result.is_error and "credit" in _text(result).lower() and "Top up" in _text(result)
 
@@ -155,11 +150,7 @@ async def test_failed_generation_is_explained(tmp_path: Path) -> None:
         async with harness.client() as client:
             created = await client.call_tool("generate_video", {"prompt": "x"})
             task_id = (created.structured_content or {})["task_id"]
-            state: dict[str, Any] = {"finished": False}
-            while not state["finished"]:
-                state = (
-                    await client.call_tool("wait_for_generation", {"task_id": task_id, "timeout_seconds": 10})
-                ).structured_content or {}
+            state = await finish(client, task_id)
             download = await client.call_tool("download_video", {"task_id": task_id})
         assert state["status"] == "failed" and state["error_code"] == "content_policy_violation"
         assert state["retryable"] is False and "rephrase" in state["advice"]
@@ -169,7 +160,7 @@ async def test_failed_generation_is_explained(tmp_path: Path) -> None:
 async def test_wait_times_out_without_error_and_in_time(tmp_path: Path) -> None:
     simulator = Simulator(SimulatorConfig(speed=1))
     service = App(_settings(tmp_path), client=make_client(simulator), simulated=True)
-    async with service.running(), Client(create_server(service), mode="legacy") as client:
+    async with service.running(), Client(create_server(service), mode=current_era()) as client:
         created = await client.call_tool(
             "generate_video", {"prompt": "x", "quality": "4k", "duration": 8, "confirm_cost": True}
         )
@@ -183,6 +174,7 @@ async def test_wait_times_out_without_error_and_in_time(tmp_path: Path) -> None:
     assert 0.9 <= elapsed < 2.0
 
 
+@pytest.mark.legacy_era
 async def test_one_poller_serves_every_watcher(tmp_path: Path) -> None:
     interval = 0.25
     simulator = Simulator(SimulatorConfig(speed=1))
@@ -191,7 +183,7 @@ async def test_one_poller_serves_every_watcher(tmp_path: Path) -> None:
     server = create_server(service)
     subscribers, waits, window = 12, 8, 2.0
     async with service.running():
-        async with Client(server, mode="legacy") as first:
+        async with Client(server, mode=current_era()) as first:
             created = await first.call_tool(
                 "generate_video", {"prompt": "x", "quality": "4k", "duration": 8, "confirm_cost": True}
             )
@@ -201,12 +193,12 @@ async def test_one_poller_serves_every_watcher(tmp_path: Path) -> None:
         async with anyio.create_task_group() as group:
 
             async def subscriber() -> None:
-                async with Client(server, mode="legacy") as client:
+                async with Client(server, mode=current_era()) as client:
                     await client.subscribe_resource(f"veo://generations/{task_id}")
                     await anyio.sleep(window)
 
             async def waiter() -> None:
-                async with Client(server, mode="legacy") as client:
+                async with Client(server, mode=current_era()) as client:
                     await client.call_tool("wait_for_generation", {"task_id": task_id, "timeout_seconds": window})
                     await client.call_tool("get_generation", {"task_id": task_id})
 
@@ -223,7 +215,7 @@ async def test_one_poller_serves_every_watcher(tmp_path: Path) -> None:
 async def test_without_key_tools_explain_how_to_set_it(tmp_path: Path) -> None:
     service = App(_settings(tmp_path))
     assert not service.configured
-    async with service.running(), Client(create_server(service), mode="legacy") as client:
+    async with service.running(), Client(create_server(service), mode=current_era()) as client:
         result = await client.call_tool("generate_video", {"prompt": "x"})
         models = await client.call_tool("list_models", {})
         estimate = await client.call_tool("estimate_cost", {"prompt": "x", "quality": "4k", "duration": 8})
@@ -288,7 +280,7 @@ async def test_stdio_subprocess_does_the_whole_job(tmp_path: Path) -> None:
         }
     )
     params = StdioServerParameters(command=sys.executable, args=["-m", "veo_mcp", "serve", "--simulate"], env=env)
-    async with Client(params, mode="legacy") as client:
+    async with Client(params, mode=current_era()) as client:
         assert "SIMULATED" in (client.instructions or "")
         capabilities = client.server_capabilities
         assert capabilities.resources is not None and capabilities.resources.subscribe is True
@@ -296,11 +288,7 @@ async def test_stdio_subprocess_does_the_whole_job(tmp_path: Path) -> None:
         assert {t.name for t in (await client.list_tools()).tools} == TOOLS
         created = await client.call_tool("generate_video", {"prompt": "a lantern at night"})
         task_id = (created.structured_content or {})["task_id"]
-        state: dict[str, Any] = {"finished": False}
-        while not state["finished"]:
-            state = (
-                await client.call_tool("wait_for_generation", {"task_id": task_id, "timeout_seconds": 20})
-            ).structured_content or {}
+        await finish(client, task_id, 20)
         saved = await client.call_tool("download_video", {"task_id": task_id})
     path = Path((saved.structured_content or {})["files"][0]["path"])
     assert path.parent == tmp_path / "videos" and path.read_bytes()[4:8] == b"ftyp"
@@ -312,7 +300,7 @@ async def test_wait_never_outlives_its_timeout_even_when_upstream_hangs(tmp_path
         foreign = await outside.create_generation(parse_video_request({"prompt": "made elsewhere"}))
     simulator.faults.add(Fault(kind="delay", endpoint="get", seconds=3, count=10))
     service = App(_settings(tmp_path), client=make_client(simulator), simulated=True)
-    async with service.running(), Client(create_server(service), mode="legacy") as client:
+    async with service.running(), Client(create_server(service), mode=current_era()) as client:
         started = time.monotonic()
         result = await client.call_tool("wait_for_generation", {"task_id": foreign.id, "timeout_seconds": 1})
         elapsed = time.monotonic() - started

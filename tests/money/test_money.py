@@ -14,7 +14,7 @@ import pytest
 from mcp.client import Client
 from mcp.client.context import ClientRequestContext
 
-from tests.helpers import finish, make_client, running_harness, service_settings, text_of
+from tests.helpers import current_era, finish, make_client, running_harness, service_settings, text_of
 from veo_mcp.app import App
 from veo_mcp.mcp.server import create_server
 from veo_mcp.simulator import Fault, Simulator, SimulatorConfig
@@ -149,7 +149,7 @@ async def test_request_id_survives_a_restart(tmp_path: Path) -> None:
     results = []
     for _ in range(2):
         service = App(service_settings(tmp_path), client=make_client(simulator), simulated=True)
-        async with service.running(), Client(create_server(service), mode="legacy") as client:
+        async with service.running(), Client(create_server(service), mode=current_era()) as client:
             results.append(await client.call_tool("generate_video", arguments))
     first, second = (result.structured_content or {} for result in results)
     assert second["task_id"] == first["task_id"] and second["reused"] is True

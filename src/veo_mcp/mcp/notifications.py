@@ -47,7 +47,9 @@ class Watchers:
         self._last_status: dict[str, str] = {}
 
     def seen(self, connection: Connection) -> None:
-        self.connections.add(connection)
+        """Remember a 2025-era client (a 2026-07-28 request carries a connection of its own each time)."""
+        if _legacy(connection):
+            self.connections.add(connection)
 
     def subscribe(self, uri: str, connection: Connection) -> None:
         self.subscriptions.setdefault(uri, weakref.WeakSet()).add(connection)
@@ -63,7 +65,7 @@ class Watchers:
             await _quietly(connection.send_resource_updated(uri))
         await self.bus.publish(ResourceUpdated(uri=uri))
         if first_time:
-            for connection in [c for c in list(self.connections) if _legacy(c)]:
+            for connection in list(self.connections):
                 await _quietly(connection.send_resource_list_changed())
             await self.bus.publish(ResourcesListChanged())
         if self._last_status.get(generation.task_id) != generation.status:
@@ -75,8 +77,8 @@ class Watchers:
             await self.log(level, message)
 
     async def log(self, level: LoggingLevel, message: str) -> None:
-        # 2026-07-28 has no connection-scoped logs; those clients listen for resource changes.
-        for connection in [c for c in list(self.connections) if _legacy(c)]:
+        # Only 2025-era connections are kept: 2026-07-28 has no connection-scoped logs.
+        for connection in list(self.connections):
             threshold = self.levels.get(connection, "info")
             if _LEVELS.index(level) >= _LEVELS.index(threshold):
                 await _quietly(connection.log(level, message, logger="veo-mcp"))

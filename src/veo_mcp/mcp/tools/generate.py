@@ -41,6 +41,9 @@ from veo_mcp.mcp.presenters import as_tool_error, generation_link, running, tool
 from veo_mcp.mcp.questions import CostAnswer, Prepared, consent_of, cost_consent, prepared_request
 from veo_mcp.mcp.results import EstimateResult, GenerateResult
 
+_SPENDS = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True)
+_READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
+
 _REUSED_NOTES = {
     "request_id": "Same request_id as an earlier call: this is that call's generation ({status}); nothing new was "
     "created or charged.",
@@ -151,18 +154,6 @@ def generate_tools(app: App) -> list[Tool]:
         return tool_result(result, f"Estimated cost: {estimate.summary}")
 
     return [
-        Tool.from_function(
-            generate_video,
-            title="Generate a video",
-            annotations=ToolAnnotations(
-                read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True
-            ),
-        ),
-        Tool.from_function(
-            estimate_cost,
-            title="Estimate the cost of a video",
-            annotations=ToolAnnotations(
-                read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False
-            ),
-        ),
+        Tool.from_function(generate_video, title="Generate a video", annotations=_SPENDS),
+        Tool.from_function(estimate_cost, title="Estimate the cost of a video", annotations=_READ_ONLY),
     ]

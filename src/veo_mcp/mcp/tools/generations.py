@@ -31,6 +31,8 @@ from veo_mcp.storage import CreateRecord
 
 DEFAULT_WAIT_S = 45.0
 
+_READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
+_SAVES = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=True)
 _READS_UPSTREAM = ToolAnnotations(
     read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True
 )
@@ -69,6 +71,17 @@ def _wait_next_step(generation: Generation) -> str:
     if generation.status == "completed" and not state.files:
         return f"Call download_video with task_id '{generation.task_id}'."
     return state.advice or "Finished."
+
+
+def _list_text(result: ListResult) -> str:
+    text = f"{result.total} generation(s)" + "".join(
+        f"\n- {s.task_id}: {s.status} {s.progress}% {s.prompt[:60]}" for s in result.generations
+    )
+    if result.unconfirmed:
+        text += f"\n{len(result.unconfirmed)} create(s) with unknown outcome (not resent): " + "; ".join(
+            f"{u.sent_at} {u.prompt[:40]!r}" for u in result.unconfirmed
+        )
+    return text
 
 
 def _page_offset(cursor: str | None) -> int:
@@ -146,19 +159,8 @@ def generation_tools(app: App) -> list[Tool]:
             total=total,
             next_cursor=str(following) if following < total else None,
         )
-        text = f"{total} generation(s)" + "".join(
-            f"\n- {s.task_id}: {s.status} {s.progress}% {s.prompt[:60]}" for s in summaries
-        )
-        if unconfirmed:
-            text += f"\n{len(unconfirmed)} create(s) with unknown outcome (not resent): " + "; ".join(
-                f"{u.sent_at} {u.prompt[:40]!r}" for u in unconfirmed
-            )
-        return tool_result(result, text)
+        return tool_result(result, _list_text(result))
 
-    read_only = ToolAnnotations(
-        read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False
-    )
-    saves = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=True)
     return [
         Tool.from_function(
             get_generation, title="Get a generation's state", meta=PLAYER_META, annotations=_READS_UPSTREAM
@@ -166,6 +168,8 @@ def generation_tools(app: App) -> list[Tool]:
         Tool.from_function(
             wait_for_generation, title="Wait for a generation", meta=PLAYER_META, annotations=_READS_UPSTREAM
         ),
-        Tool.from_function(download_video, title="Download a generation's videos", meta=PLAYER_META, annotations=saves),
-        Tool.from_function(list_generations, title="List generations", annotations=read_only),
+        Tool.from_function(
+            download_video, title="Download a generation's videos", meta=PLAYER_META, annotations=_SAVES
+        ),
+        Tool.from_function(list_generations, title="List generations", annotations=_READ_ONLY),
     ]
