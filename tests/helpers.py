@@ -68,6 +68,9 @@ def service_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "data_dir": tmp_path / "data",
         "poll_interval_min_s": 0.02,
         "poll_interval_max_s": 0.1,
+        # The runaway-loop brakes are on by default; tests that exercise them turn them back on.
+        "hourly_budget_usd": 0,
+        "max_creates_per_minute": 0,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

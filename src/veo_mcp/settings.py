@@ -1,4 +1,8 @@
-"""The one place configuration is read: environment variables (and a `.env` file) into a typed `Settings`.
+"""The one place configuration is read: environment variables into a typed `Settings`.
+
+No `.env` file is read from the working directory: a client may start the server in any folder, and a file there
+must not redirect the API key or lift a money limit. A file is read only when the user names it
+(`VEO_MCP_ENV_FILE`) or keeps it in their own config folder (`veo-mcp.env` in the platform config folder).
 
 Build it with `load_settings(...)`: keyword overrides (command-line flags) go through the same validation as the
 environment, and any refusal becomes one `SettingsError` sentence naming the variable (and flag) and the rule.
@@ -9,13 +13,21 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Annotated, Self
+from urllib.parse import urlsplit
 
 import platformdirs
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from veo_mcp.errors import VeoError
 from veo_mcp.evolink import catalog
+from veo_mcp.evolink.addresses import is_loopback_host
 
 APP_NAME = "veo-mcp"
 
@@ -28,11 +40,19 @@ def _default_output_dir() -> Path:
     return Path(platformdirs.user_videos_dir()) / APP_NAME
 
 
+def settings_files() -> list[Path]:
+    """The only files settings are read from: the user's own config folder, then one named by VEO_MCP_ENV_FILE."""
+    files = [Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)) / f"{APP_NAME}.env"]
+    named = os.environ.get("VEO_MCP_ENV_FILE", "").strip()
+    if named:
+        files.append(Path(named).expanduser())
+    return files
+
+
 class Settings(BaseSettings):
     """veo-mcp's settings. The API key is a `SecretStr`: its repr and str are masked."""
 
     model_config = SettingsConfigDict(
-        env_file=".env",
         env_file_encoding="utf-8",
         extra="ignore",
         populate_by_name=True,
@@ -119,6 +139,25 @@ class Settings(BaseSettings):
         validation_alias="VEO_MCP_DAILY_BUDGET",
         description="Refuse requests once today's (UTC) estimated spend would pass this many USD (off by default).",
     )
+    hourly_budget_usd: float = Field(
+        10.0,
+        ge=0,
+        validation_alias="VEO_MCP_HOURLY_BUDGET",
+        description="Refuse requests once the estimated spend of the last 60 minutes would pass this many USD; a "
+        "brake on runaway loops (0: off).",
+    )
+    max_creates_per_minute: int = Field(
+        10,
+        ge=0,
+        validation_alias="VEO_MCP_MAX_CREATES_PER_MINUTE",
+        description="Refuse more than this many new generations in any 60 seconds (0: off).",
+    )
+    decline_window_s: float = Field(
+        600.0,
+        ge=0,
+        validation_alias="VEO_MCP_DECLINE_WINDOW",
+        description="Seconds during which a request the user declined stays declined without asking again (0: off).",
+    )
     confirm_above_usd: float = Field(
         2.0,
         ge=0,
@@ -136,6 +175,18 @@ class Settings(BaseSettings):
         None,
         validation_alias="VEO_MCP_HTTP_TOKEN",
         description="Bearer token HTTP clients must send; required when serving on a non-loopback address.",
+    )
+    http_max_sessions: int = Field(
+        64,
+        ge=1,
+        validation_alias="VEO_MCP_HTTP_MAX_SESSIONS",
+        description="Most MCP sessions the HTTP server keeps at once.",
+    )
+    http_session_idle_s: float = Field(
+        300.0,
+        gt=0,
+        validation_alias="VEO_MCP_HTTP_SESSION_IDLE",
+        description="Seconds after which an idle HTTP session is closed.",
     )
     allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
@@ -164,8 +215,30 @@ class Settings(BaseSettings):
 
     @field_validator("base_url", "files_base_url", mode="after")
     @classmethod
-    def _strip_slash(cls, url: str) -> str:
-        return url.rstrip("/")
+    def _key_only_over_https(cls, url: str) -> str:
+        """The API key travels with every request to these URLs: https, or plain http on this machine only."""
+        parts = urlsplit(url)
+        if parts.scheme == "https" and parts.hostname:
+            return url.rstrip("/")
+        if parts.scheme == "http" and parts.hostname and is_loopback_host(parts.hostname):
+            return url.rstrip("/")
+        raise ValueError(
+            "must be an https URL (the API key travels with every request); plain http is allowed only for a "
+            "loopback address such as a local `veo-mcp simulator`"
+        )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments, then the environment, then only the files of `settings_files()` (never ./.env)."""
+        files = DotEnvSettingsSource(settings_cls, env_file=settings_files(), env_file_encoding="utf-8")
+        return init_settings, env_settings, files
 
     @field_validator("api_key", "http_token", mode="after")
     @classmethod

@@ -22,7 +22,7 @@ from veo_mcp.evolink import (
     parse_video_request,
 )
 from veo_mcp.evolink.catalog import RETRYABLE_TASK_ERROR_CODES, TASK_ERROR_CODES
-from veo_mcp.evolink.client import parse_retry_after
+from veo_mcp.evolink.responses import parse_retry_after
 from veo_mcp.simulator import IN_PROCESS_BASE_URL, Fault, Simulator, SimulatorConfig, SimulatorTransport
 
 REQUEST = parse_video_request({"prompt": "a lighthouse in a storm", "duration": 8, "n": 2})

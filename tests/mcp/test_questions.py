@@ -50,7 +50,7 @@ async def test_a_costly_generation_is_created_after_exactly_one_question(tmp_pat
 async def test_a_declined_cost_creates_nothing_even_with_confirm_cost(tmp_path: Path) -> None:
     asked: list[str] = []
     async with (
-        running_harness(tmp_path) as harness,
+        running_harness(tmp_path, decline_window_s=0) as harness,
         Client(harness.server, mode=current_era(), elicitation_callback=answering("decline", False, asked)) as client,
     ):
         declined = await client.call_tool("generate_video", COSTLY)
@@ -59,6 +59,25 @@ async def test_a_declined_cost_creates_nothing_even_with_confirm_cost(tmp_path: 
     # Where the client can ask its user, only the user's answer counts: the model cannot say yes for them.
     assert overridden.is_error and "did not confirm" in text_of(overridden)
     assert len(asked) == 2
+    assert harness.ledger()["requests"]["create"] == 0
+
+
+async def test_a_declined_request_stays_declined_for_a_while_without_asking_again(tmp_path: Path) -> None:
+    asked: list[str] = []
+    async with (
+        running_harness(tmp_path) as harness,
+        Client(harness.server, mode=current_era(), elicitation_callback=answering("decline", False, asked)) as client,
+    ):
+        await client.call_tool("generate_video", COSTLY)
+        again = await client.call_tool("generate_video", {**COSTLY, "confirm_cost": True})
+        changed = await client.call_tool("generate_video", {**COSTLY, "duration": 6})
+    assert (
+        again.is_error
+        and "declined this exact request" in text_of(again)
+        and "VEO_MCP_DECLINE_WINDOW" in text_of(again)
+    )
+    assert len(asked) == 2  # the first call and the changed request; the repeat was not asked again
+    assert changed.is_error and "did not confirm" in text_of(changed)
     assert harness.ledger()["requests"]["create"] == 0
 
 

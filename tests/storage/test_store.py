@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -15,7 +16,14 @@ import pytest
 from veo_mcp.core.generation import Generation, SavedFile
 from veo_mcp.evolink import estimate_cost, parse_video_request
 from veo_mcp.money.guards import LimitExceededError
-from veo_mcp.storage import MIGRATIONS, SCHEMA_VERSION, Store, StoreError
+from veo_mcp.storage import MIGRATIONS, SCHEMA_VERSION, SpendingWindows, Store, StoreError
+
+# begin_create with no duplicate guard and no limits: the record alone.
+OPEN: dict[str, Any] = {
+    "duplicate_since": None,
+    "windows": SpendingWindows(day=0, hour=0, minute=0),
+    "check": lambda spending: None,
+}
 
 
 def _generation(task_id: str = "task-unified-1-abc", **changes: object) -> Generation:
@@ -77,7 +85,9 @@ async def test_an_old_database_is_migrated_keeping_its_rows(tmp_path: Path) -> N
     await store.save_generation(_generation())
     await store.aclose()
     db = sqlite3.connect(path)
-    db.execute("DROP TABLE uploads")
+    later = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    for table in set(later) - {"generations", "creates"}:  # back to version 1: drop what later migrations add
+        db.execute(f"DROP TABLE {table}")
     db.execute("PRAGMA user_version = 1")
     db.commit()
     db.close()
@@ -106,9 +116,9 @@ async def test_newer_or_broken_databases_are_refused_with_a_fix(tmp_path: Path) 
 async def test_request_ids_are_unique_and_interrupted_creates_become_unknown(tmp_path: Path) -> None:
     store = await Store.open(tmp_path / "db.sqlite3")
     common = {"fingerprint": "f", "model": "m", "prompt": "p", "payload": {"prompt": "p"}, "estimate_usd": 0.5}
-    first, fresh = await store.begin_create(request_id="same", **common)  # type: ignore[arg-type]
-    second, fresh_again = await store.begin_create(request_id="same", **common)  # type: ignore[arg-type]
-    assert fresh and not fresh_again and second.key == first.key
+    first, earlier = await store.begin_create(request_id="same", **OPEN, **common)  # type: ignore[arg-type]
+    second, earlier_again = await store.begin_create(request_id="same", **OPEN, **common)  # type: ignore[arg-type]
+    assert earlier is None and earlier_again == "request_id" and second.key == first.key
     assert await store.recover_interrupted_creates() == []  # our own, live: left alone
     dead_pid = _dead_pid()
     db = sqlite3.connect(tmp_path / "db.sqlite3")
@@ -157,16 +167,17 @@ def test_many_processes_racing_for_the_same_request_ids(tmp_path: Path) -> None:
         f"""
         import anyio, sys
         from pathlib import Path
-        from veo_mcp.storage import Store
+        from veo_mcp.storage import SpendingWindows, Store
 
         async def main():
             store = await Store.open(Path({str(path)!r}))
             won = 0
             for i in range(50):
-                _, fresh = await store.begin_create(
-                    request_id=f"id-{{i}}", fingerprint="f", model="m", prompt="p", payload={{}}, estimate_usd=0.1
+                _, earlier = await store.begin_create(
+                    request_id=f"id-{{i}}", fingerprint="f", model="m", prompt="p", payload={{}}, estimate_usd=0.1,
+                    duplicate_since=None, windows=SpendingWindows(day=0, hour=0, minute=0), check=lambda spent: None,
                 )
-                won += fresh
+                won += earlier is None
             await store.aclose()
             print(won)
 
@@ -200,7 +211,9 @@ async def test_a_budget_holds_across_connections_racing(tmp_path: Path) -> None:
                 prompt=f"p{index}",
                 payload={},
                 estimate_usd=0.96,
-                check_spent=within_one_dollar,
+                duplicate_since=None,
+                windows=SpendingWindows(day=0, hour=0, minute=0),
+                check=lambda spending: within_one_dollar(spending.today_usd),
             )
             outcomes.append("recorded")
         except LimitExceededError:

@@ -79,6 +79,16 @@ def _copy_atomically(source: Path, target: Path) -> int:
     return target.stat().st_size
 
 
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    default = {"https": 443, "http": 80}.get(parts.scheme)
+    try:
+        port = parts.port or default
+    except ValueError:
+        port = None
+    return parts.scheme, (parts.hostname or "").lower(), port
+
+
 def _remove_stale_parts(target: Path) -> None:
     """Temporary files a killed process left for `target` (only called while we hold the download claim)."""
     for leftover in target.parent.glob(f".{target.name}.*.part"):
@@ -270,18 +280,23 @@ class Downloader:
             size = await anyio.to_thread.run_sync(_copy_atomically, local, target)
         else:
             url = generation.result_urls[index]
-            await self._check_host(url)
             target.parent.mkdir(parents=True, exist_ok=True)
             _remove_stale_parts(target)
-            size = (await self._make_client().download(url, target)).bytes
+            size = (await self._make_client().download(url, target, check_url=self._check_link)).bytes
         generation.files = [f for f in generation.files if Path(f.path) != target]
         generation.files.append(SavedFile(path=str(target), bytes=size, index=index))
 
-    async def _check_host(self, url: str) -> None:
-        """Result links come from upstream; one pointing into this machine's network is never fetched."""
-        host = (urlsplit(url).hostname or "").lower()
-        if host == (urlsplit(self._make_client().base_url).hostname or "").lower():
-            return  # the configured upstream itself (a loopback simulator, say)
+    async def _check_link(self, url: str) -> None:
+        """Result links (and every redirect hop) come from upstream; one pointing into this machine's network is
+        never fetched. Only the configured upstream itself (same scheme, host and port) is exempt: a loopback
+        simulator, say."""
+        if _origin(url) == _origin(self._make_client().base_url):
+            return
+        if urlsplit(url).scheme != "https":
+            raise EvoLinkError(
+                f"Refused to download a result link that is not https ({urlsplit(url).scheme or 'no scheme'}).",
+                advice="This is not a normal EvoLink link; check EVOLINK_BASE_URL and report it if it persists.",
+            )
         reason = await resolved_internal_reason(url, self._resolver)
         if reason is not None:
             raise EvoLinkError(

@@ -82,7 +82,8 @@ class GeneratePipeline:
             if not local_images:
                 await self._check_addresses(request)
             guards.check_request_limit(self._settings, estimate)
-            guards.check_daily_budget(self._settings, estimate, await self._ledger.spent_today())
+            await self._ledger.check_spending(estimate)
+            await self._ledger.check_not_declined(fingerprint, estimate)
         question = (
             guards.confirmation_question(self._settings, estimate)
             if earlier is None and guards.needs_confirmation(self._settings, estimate)
@@ -120,6 +121,8 @@ class GeneratePipeline:
         if plan.earlier is not None:
             return await self._earlier_outcome(*plan.earlier)
         if plan.question is not None:
+            if consent == "declined":
+                await self._ledger.record_decline(plan.fingerprint)
             _require_consent(self._settings, plan, consent, confirm_cost)
         notes = list(request.notes)
         payload = plan.payload

@@ -25,6 +25,17 @@ Resolver = Callable[[str], Awaitable[list[str]]]
 RESOLVE_TIMEOUT_S = 3.0
 
 
+def is_loopback_host(host: str) -> bool:
+    """`localhost` or a loopback address (127.0.0.0/8, ::1): this machine only."""
+    name = host.strip("[]").rstrip(".").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
 def internal_address_reason(host: str) -> str | None:
     """Why `host` (a hostname or literal IP) is internal, or None when it may be public."""
     name = host.strip("[]").rstrip(".").lower()

@@ -15,8 +15,14 @@ DEFAULT_BASE_URL: Final = "https://api.evolink.ai"
 DEFAULT_FILES_BASE_URL: Final = "https://files-api.evolink.ai"
 CREATE_PATH: Final = "/v1/videos/generations"
 TASK_PATH: Final = "/v1/tasks/{task_id}"
-# The embedded simulator's address inside this process (no network: its transport routes to it in memory).
-SIM_IN_PROCESS_BASE_URL: Final = "http://evolink-simulator"
+# ASSUMED: task ids use letters, digits, '-' and '_' only (the page shows "task-unified-1756817821-4x3rx6ny"). Anything
+# else is refused before it can reach a URL path ("..?x=1" must never become "GET /v1?x=1").
+TASK_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$"
+# How many redirects a result link may take before the download gives up (each hop is checked like the first).
+MAX_RESULT_REDIRECTS: Final = 5
+# The embedded simulator's address inside this process (no network: its transport routes to it in memory). A
+# loopback port nothing listens on, so that even a client built without that transport sends the key nowhere.
+SIM_IN_PROCESS_BASE_URL: Final = "http://127.0.0.1:1"
 # The file service (API doc §7), on its own base URL.
 UPLOAD_STREAM_PATH: Final = "/api/v1/files/upload/stream"
 UPLOAD_BASE64_PATH: Final = "/api/v1/files/upload/base64"

@@ -15,13 +15,12 @@ The HTTP transport is a constructor argument: tests and the embedded simulator p
 from __future__ import annotations
 
 import contextlib
-import email.utils
+import errno
 import logging
 import os
+import re
 import tempfile
-import time
-from collections.abc import Callable
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -40,12 +39,11 @@ from tenacity import (
 )
 
 from veo_mcp import __version__
+from veo_mcp.errors import LocalFileError
 from veo_mcp.evolink import catalog
 from veo_mcp.evolink.errors import (
     AuthenticationError,
     DownloadError,
-    EvoLinkError,
-    InsufficientCreditError,
     InvalidRequestError,
     LinkExpiredError,
     NotFoundError,
@@ -53,7 +51,8 @@ from veo_mcp.evolink.errors import (
     TemporaryError,
     UploadQuotaError,
 )
-from veo_mcp.evolink.schemas import ErrorBody, Task, UploadAnswer, UploadedFile, VideoRequest
+from veo_mcp.evolink.responses import error_from_response, parse_retry_after, redact
+from veo_mcp.evolink.schemas import Task, UploadAnswer, UploadedFile, VideoRequest
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +62,15 @@ _READ_BYTES = 1024 * 1024
 httpcore.AsyncHTTP11Connection.READ_NUM_BYTES = max(httpcore.AsyncHTTP11Connection.READ_NUM_BYTES, _READ_BYTES)
 
 ProgressCallback = Callable[[int, int | None], None]
+# Checks one URL a download is about to fetch (the link itself and every redirect hop); raises to refuse it.
+UrlCheck = Callable[[str], Awaitable[None]]
+
+_TASK_ID = re.compile(catalog.TASK_ID_PATTERN)
+
+
+def is_task_id(value: str) -> bool:
+    return bool(_TASK_ID.fullmatch(value))
+
 
 _MP4_BOX_TYPES = (b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide")
 
@@ -71,79 +79,6 @@ class DownloadedFile(BaseModel):
     path: Path
     bytes: int
     content_type: str | None = None
-
-
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Seconds to wait from a `Retry-After` header (delta-seconds or HTTP-date), or None."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    current = datetime.fromtimestamp(now if now is not None else time.time(), tz=UTC)
-    return max(0.0, (when - current).total_seconds())
-
-
-def error_from_response(response: httpx.Response) -> EvoLinkError:
-    """Map a non-2xx API answer to the error class that says what the user must do."""
-    status = response.status_code
-    message, param, suggestion = _error_details(response)
-    if status == 400:
-        return InvalidRequestError(
-            f"EvoLink refused the request: {message}",
-            field=param,
-            advice=suggestion or "Fix the parameter named in the message; nothing was charged.",
-            status_code=status,
-        )
-    if status == 401:
-        return AuthenticationError(f"EvoLink refused the API key: {message}", status_code=status)
-    if status == 402:
-        return InsufficientCreditError(f"Not enough EvoLink credit: {message}", status_code=status)
-    if status == 403:
-        return InvalidRequestError(
-            f"This API key may not use that model or resource: {message}",
-            advice="Pick another model (list_models), or enable this one for your key in the EvoLink dashboard.",
-            status_code=status,
-        )
-    if status == 404:
-        return NotFoundError(f"EvoLink does not know it: {message}", status_code=status)
-    if status == 413:
-        return InvalidRequestError(
-            f"The request is too large: {message}",
-            advice="Shorten the prompt or send fewer/shorter image URLs.",
-            status_code=status,
-        )
-    if status == 429:
-        return TemporaryError(
-            f"EvoLink rate limit reached: {message}",
-            retry_after=parse_retry_after(response.headers.get("Retry-After")),
-            status_code=status,
-        )
-    if status >= 500:
-        return TemporaryError(
-            f"EvoLink is having trouble (HTTP {status}): {message}",
-            retry_after=parse_retry_after(response.headers.get("Retry-After")),
-            status_code=status,
-        )
-    return InvalidRequestError(f"EvoLink refused the request (HTTP {status}): {message}", status_code=status)
-
-
-def _error_details(response: httpx.Response) -> tuple[str, str | None, str | None]:
-    try:
-        body = ErrorBody.model_validate_json(response.content)
-    except ValidationError:
-        text = response.text.strip().replace("\n", " ")[:200]
-        return (text or response.reason_phrase or f"HTTP {response.status_code}"), None, None
-    detail = body.error
-    return detail.message or f"HTTP {response.status_code}", detail.param, detail.fallback_suggestion
 
 
 def _wait_strategy(max_backoff_s: float) -> Callable[[RetryCallState], float]:
@@ -178,6 +113,7 @@ class EvoLinkClient:
         max_retry_time_s: float = 120.0,
     ) -> None:
         self._has_key = bool(api_key)
+        self._secrets = (api_key,) if api_key else ()
         headers = {"User-Agent": f"veo-mcp/{__version__}", "Accept": "application/json"}
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
@@ -200,7 +136,7 @@ class EvoLinkClient:
             headers={"User-Agent": f"veo-mcp/{__version__}"},
             transport=transport,
             timeout=httpx.Timeout(download_timeout_s, connect=connect_timeout_s),
-            follow_redirects=True,
+            follow_redirects=False,  # followed hop by hop in `_open_result`, each hop checked
         )
         self._get_attempts = get_attempts
         self._create_attempts = create_attempts
@@ -261,7 +197,7 @@ class EvoLinkClient:
                 f"The create request was sent but no answer came back ({type(error).__name__}).", sent=payload
             ) from None
         if response.status_code == 429:
-            raise error_from_response(response)
+            raise error_from_response(response, self._secrets)
         if response.status_code >= 500:
             raise OutcomeUnknownError(
                 f"EvoLink answered the create with HTTP {response.status_code}; it may still have accepted it.",
@@ -269,7 +205,7 @@ class EvoLinkClient:
                 status_code=response.status_code,
             )
         if not response.is_success:
-            raise error_from_response(response)
+            raise error_from_response(response, self._secrets)
         try:
             task = Task.model_validate_json(response.content)
         except ValidationError:
@@ -286,8 +222,11 @@ class EvoLinkClient:
     async def get_task(self, task_id: str) -> Task:
         """Current state of a task, retried through rate limits and transient trouble."""
         self._require_key()
-        if not task_id or "/" in task_id or task_id in (".", ".."):
-            raise NotFoundError(f"{task_id!r} is not a task id.")
+        if not is_task_id(task_id):
+            raise NotFoundError(
+                f"{task_id[:80]!r} is not a task id.",
+                advice="Task ids look like 'task-unified-1756817821-4x3rx6ny': letters, digits, '-' and '_' only.",
+            )
         async for attempt in self._retrying(self._get_attempts):
             with attempt:
                 return await self._get_once(task_id)
@@ -299,7 +238,7 @@ class EvoLinkClient:
         except httpx.TransportError as error:
             raise TemporaryError(f"Could not reach EvoLink for task {task_id} ({type(error).__name__}).") from None
         if not response.is_success:
-            raise error_from_response(response)
+            raise error_from_response(response, self._secrets)
         try:
             return Task.model_validate_json(response.content)
         except ValidationError:
@@ -333,7 +272,7 @@ class EvoLinkClient:
             answer = UploadAnswer.model_validate_json(response.content)
         except ValidationError:
             if response.status_code in (401, 402, 403, 429) or response.status_code >= 500:
-                raise error_from_response(response) from None
+                raise error_from_response(response, self._secrets) from None
             raise TemporaryError(
                 f"EvoLink's file service answered HTTP {response.status_code} with something unreadable."
             ) from None
@@ -343,7 +282,7 @@ class EvoLinkClient:
         return self._upload_refusal(response, answer)
 
     def _upload_refusal(self, response: httpx.Response, answer: UploadAnswer) -> NoReturn:
-        message = answer.msg or f"HTTP {response.status_code}"
+        message = redact(answer.msg or f"HTTP {response.status_code}", self._secrets)
         code = answer.code or response.status_code
         if catalog.UPLOAD_QUOTA_WORD in message.lower():
             raise UploadQuotaError(f"EvoLink's file service refused the upload: {message}.", status_code=code)
@@ -368,50 +307,72 @@ class EvoLinkClient:
     # --- download -------------------------------------------------------------------------------------------
 
     async def download(
-        self, url: str, destination: Path, *, on_progress: ProgressCallback | None = None, attempts: int = 3
+        self,
+        url: str,
+        destination: Path,
+        *,
+        check_url: UrlCheck | None = None,
+        on_progress: ProgressCallback | None = None,
+        attempts: int = 3,
     ) -> DownloadedFile:
-        """Stream `url` to `destination` atomically; retry transient failures, never keep a partial file."""
+        """Stream `url` to `destination` atomically; retry transient failures, never keep a partial file.
+
+        `check_url` sees the link and every redirect hop before it is fetched (at most `MAX_RESULT_REDIRECTS`).
+        A local write failure (disk full, no permission) is a `LocalFileError` and is not retried: fetching the
+        video again would not help.
+        """
         destination.parent.mkdir(parents=True, exist_ok=True)
         async for attempt in self._retrying(attempts):
             with attempt:
-                return await self._download_once(url, destination, on_progress)
+                return await self._download_once(url, destination, check_url, on_progress)
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
-    async def _download_once(self, url: str, destination: Path, on_progress: ProgressCallback | None) -> DownloadedFile:
+    async def _download_once(
+        self, url: str, destination: Path, check_url: UrlCheck | None, on_progress: ProgressCallback | None
+    ) -> DownloadedFile:
         descriptor, temp_name = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.", suffix=".part")
         temp_path = Path(temp_name)
         try:
             with os.fdopen(descriptor, "wb") as sink:
-                received, expected, content_type = await self._stream_into(url, sink, on_progress)
+                received, expected, content_type = await self._stream_into(url, sink, check_url, on_progress)
                 sink.flush()
                 os.fsync(sink.fileno())
             _check_video(temp_path, received, expected)
             os.replace(temp_path, destination)
+        except OSError as error:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp_path)
+            raise write_failure(error, destination.parent) from None
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp_path)
             raise
         return DownloadedFile(path=destination, bytes=received, content_type=content_type)
 
+    async def _open_result(self, url: str, check_url: UrlCheck | None) -> httpx.Response:
+        """The streamed answer for `url`, following redirects one hop at a time; each hop is checked first."""
+        request = self._cdn.build_request("GET", url)
+        for _ in range(catalog.MAX_RESULT_REDIRECTS + 1):
+            if check_url is not None:
+                await check_url(str(request.url))
+            response = await self._cdn.send(request, stream=True)
+            if not response.is_redirect or response.next_request is None:
+                return response
+            await response.aclose()
+            request = response.next_request
+        raise DownloadError(
+            f"The result link redirected more than {catalog.MAX_RESULT_REDIRECTS} times.",
+            advice="This is not how EvoLink's links behave; try again later, and report it if it persists.",
+        )
+
     async def _stream_into(
-        self, url: str, sink: Any, on_progress: ProgressCallback | None
+        self, url: str, sink: Any, check_url: UrlCheck | None, on_progress: ProgressCallback | None
     ) -> tuple[int, int | None, str | None]:
         received = 0
         try:
-            async with self._cdn.stream("GET", url) as response:
-                if response.status_code in (403, 404, 410):
-                    raise LinkExpiredError(
-                        f"The result link answered HTTP {response.status_code}: it has expired or was removed.",
-                        status_code=response.status_code,
-                    )
-                if response.status_code == 429 or response.status_code >= 500:
-                    raise DownloadError(
-                        f"The video host answered HTTP {response.status_code}.",
-                        retry_after=parse_retry_after(response.headers.get("Retry-After")),
-                        status_code=response.status_code,
-                    )
-                if not response.is_success:
-                    raise DownloadError(f"The video host answered HTTP {response.status_code}.")
+            response = await self._open_result(url, check_url)
+            try:
+                _raise_for_result_status(response)
                 length = response.headers.get("Content-Length")
                 expected = int(length) if length and length.isdigit() else None
                 # Receive here, write in a worker thread: the two overlap, and memory stays bounded by the
@@ -431,14 +392,46 @@ class EvoLinkClient:
                             failures.append(error)
                 for failure in failures:
                     if isinstance(failure, OSError):
-                        raise DownloadError(f"The video could not be written to disk: {failure}.")
+                        raise failure
                     if isinstance(failure, httpx.TransportError):
                         raise DownloadError(
                             f"The download broke off after {received} bytes ({type(failure).__name__})."
                         )
                 return received, expected, response.headers.get("Content-Type")
+            finally:
+                await response.aclose()
         except httpx.TransportError as error:
             raise DownloadError(f"The download broke off after {received} bytes ({type(error).__name__}).") from None
+
+
+def _raise_for_result_status(response: httpx.Response) -> None:
+    if response.status_code in (403, 404, 410):
+        raise LinkExpiredError(
+            f"The result link answered HTTP {response.status_code}: it has expired or was removed.",
+            status_code=response.status_code,
+        )
+    if response.status_code == 429 or response.status_code >= 500:
+        raise DownloadError(
+            f"The video host answered HTTP {response.status_code}.",
+            retry_after=parse_retry_after(response.headers.get("Retry-After")),
+            status_code=response.status_code,
+        )
+    if not response.is_success:
+        raise DownloadError(f"The video host answered HTTP {response.status_code}.")
+
+
+def write_failure(error: OSError, folder: Path) -> LocalFileError:
+    """A local write error as what the user must do: free space, or fix the folder's permissions."""
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return LocalFileError(
+            f"No space left on the disk holding {folder}: the video could not be saved.",
+            advice="Free some space there (or set VEO_MCP_OUTPUT_DIR to a folder on another disk); veo-mcp saves "
+            "the video again by itself once there is room, while the result link is valid.",
+        )
+    return LocalFileError(
+        f"The video could not be written to {folder}: {error.strerror or error}.",
+        advice="Check that the folder exists and is writable (VEO_MCP_OUTPUT_DIR sets it), then download again.",
+    )
 
 
 _QUEUED_CHUNKS = 8  # socket reads (≤ 1 MiB each) waiting to be written

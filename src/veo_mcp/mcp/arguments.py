@@ -3,6 +3,7 @@ cannot drift), and the step from tool arguments to a checked `VideoRequest`."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Annotated, Any
 
 from mcp.server.mcpserver.exceptions import ToolError
@@ -81,15 +82,19 @@ TaskIdArg = Annotated[str, Field(min_length=1, description="Task id from generat
 REQUEST_FIELDS: tuple[str, ...] = tuple(VideoRequest.model_fields)
 
 
-def video_request(arguments: dict[str, Any]) -> VideoRequest:
-    """Build the request from the tool's arguments, passing only what differs from the API defaults.
+def video_request(arguments: dict[str, Any], given: Collection[str] | None = None) -> VideoRequest:
+    """Build the request from the tool's arguments, passing only those the caller gave.
 
-    Defaults left implicit let the schema apply mode-specific rules (REFERENCE's fixed duration, say).
+    Defaults left implicit let the schema apply mode-specific rules (REFERENCE's fixed duration, say), while a value
+    the caller did give is checked even when it equals the default (`duration: 4` with three reference images is
+    refused, not silently turned into 8 s). Without `given`, values that differ from the defaults count as given.
     """
     explicit = {
         name: value
         for name, value in arguments.items()
-        if name in VideoRequest.model_fields and value is not None and value != VideoRequest.model_fields[name].default
+        if name in VideoRequest.model_fields
+        and value is not None
+        and (name in given if given is not None else value != VideoRequest.model_fields[name].default)
     }
     try:
         return parse_video_request(explicit)

@@ -8,12 +8,12 @@ the network could spend the user's credit, so a token is required and compared i
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import json
 
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from veo_mcp.evolink.addresses import is_loopback_host
 from veo_mcp.settings import Settings
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -24,12 +24,7 @@ class HttpSecurityError(Exception):
 
 
 def is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+    return is_loopback_host(host)
 
 
 def transport_security(host: str, settings: Settings) -> TransportSecuritySettings:

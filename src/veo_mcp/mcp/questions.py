@@ -88,6 +88,16 @@ def _by_name(
     return resolver
 
 
+def _given_arguments(ctx: Context) -> set[str] | None:
+    """The argument names the caller actually sent (the validated arguments also hold every default)."""
+    try:
+        params = ctx.request_context.params
+    except ValueError:  # no request: a direct call, not through a session
+        return None
+    arguments = params.get("arguments") if params else None
+    return set(arguments) if isinstance(arguments, dict) else set()
+
+
 def _can_ask_user(ctx: Context) -> bool:
     """Whether the client declared form elicitation (a bare `elicitation: {}` counts, as the SDK reads it)."""
     capabilities = ctx.client_capabilities
@@ -115,9 +125,10 @@ def prepared_request(app: App, names: Sequence[str]) -> Callable[..., Awaitable[
     """The resolver that turns a tool's arguments into a `Prepared` request (see the module docstring)."""
 
     async def prepare_request(ctx: Context, arguments: dict[str, Any], roots: ListRootsResult | None) -> Prepared:
+        given = _given_arguments(ctx)
         image_files = arguments.get("image_files")
         if not image_files:
-            return Prepared(video_request(arguments), None)
+            return Prepared(video_request(arguments, given), None)
         if arguments.get("image_urls"):
             raise ToolError(
                 "Give either image_urls or image_files, not both: the order of first and last frame would be "
@@ -127,7 +138,8 @@ def prepared_request(app: App, names: Sequence[str]) -> Callable[..., Awaitable[
         images = await as_tool_error(inspect_images(image_files, allowed))
         placeholders = [placeholder_url(image, app.settings.files_base_url) for image in images]
         try:
-            return Prepared(video_request({**arguments, "image_urls": placeholders}), images)
+            given = None if given is None else {*given, "image_urls"}
+            return Prepared(video_request({**arguments, "image_urls": placeholders}, given), images)
         except ToolError as error:
             raise ToolError(str(error).replace("image_urls", "image_files")) from None
 

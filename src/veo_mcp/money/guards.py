@@ -2,6 +2,8 @@
 
 The rules (all from settings, all checked locally):
 - a per-request cap and a daily budget (both off by default) refuse a request outright, naming both numbers;
+- a brake on runaway loops, on by default: an hourly budget (VEO_MCP_HOURLY_BUDGET, $10) and a create rate
+  (VEO_MCP_MAX_CREATES_PER_MINUTE, 10); each refusal says which limit, what is left and how to raise it;
 - above `confirm_above_usd` (default $2.00) the user must confirm: through MCP elicitation when the client can ask,
   otherwise by calling again with `confirm_cost: true`;
 - an unknown price counts as "above" for confirmation and is refused when a cap or budget is set (we cannot
@@ -19,6 +21,7 @@ from typing import Any
 from veo_mcp.errors import VeoError
 from veo_mcp.evolink.costs import CostEstimate
 from veo_mcp.settings import Settings
+from veo_mcp.storage import Spending, SpendingWindows
 
 
 class MoneyError(VeoError):
@@ -50,6 +53,50 @@ def start_of_today(now: float) -> float:
     """Midnight UTC of `now`'s day: the daily budget resets then."""
     day = datetime.fromtimestamp(now, tz=UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     return day.timestamp()
+
+
+def windows_at(now: float) -> SpendingWindows:
+    """The spending windows the limits look at: today (UTC), the last 60 minutes, the last 60 seconds."""
+    return SpendingWindows(day=start_of_today(now), hour=now - 3600.0, minute=now - 60.0)
+
+
+def check_spending(settings: Settings, estimate: CostEstimate, spending: Spending) -> None:
+    """Every limit that depends on what was spent before: the daily and hourly budgets and the create rate."""
+    check_daily_budget(settings, estimate, spending.today_usd)
+    check_hourly_budget(settings, estimate, spending.last_hour_usd)
+    check_create_rate(settings, spending.creates_last_minute)
+
+
+def check_hourly_budget(settings: Settings, estimate: CostEstimate, spent_last_hour_usd: float) -> None:
+    budget = settings.hourly_budget_usd
+    if budget <= 0:
+        return
+    if estimate.usd is None:
+        raise LimitExceededError(
+            f"The price of {estimate.model} is not published, and an hourly budget of ${budget:.2f} is set "
+            "(VEO_MCP_HOURLY_BUDGET); veo-mcp cannot prove this request stays within it. Nothing was sent.",
+            advice="Use a model with a known price (list_models), or set VEO_MCP_HOURLY_BUDGET=0 to turn it off.",
+        )
+    if spent_last_hour_usd + estimate.usd > budget + 1e-9:
+        left = max(0.0, budget - spent_last_hour_usd)
+        raise LimitExceededError(
+            f"This request is estimated at ${estimate.usd:.2f}, but only ${left:.2f} of the hourly budget of "
+            f"${budget:.2f} is left (VEO_MCP_HOURLY_BUDGET; ${spent_last_hour_usd:.2f} committed in the last 60 "
+            "minutes). Nothing was sent.",
+            advice="This brake stops runaway loops. Wait until earlier requests leave the 60-minute window, ask "
+            "for a cheaper video, or raise VEO_MCP_HOURLY_BUDGET (0 turns it off) in the server's environment.",
+        )
+
+
+def check_create_rate(settings: Settings, creates_last_minute: int) -> None:
+    limit = settings.max_creates_per_minute
+    if limit > 0 and creates_last_minute >= limit:
+        raise LimitExceededError(
+            f"{creates_last_minute} generations were started in the last 60 seconds; the limit is {limit} per "
+            "minute (VEO_MCP_MAX_CREATES_PER_MINUTE), so none is left right now. Nothing was sent.",
+            advice="This brake stops runaway loops. Wait a minute and call again, or raise "
+            "VEO_MCP_MAX_CREATES_PER_MINUTE (0 turns it off) in the server's environment.",
+        )
 
 
 def check_request_limit(settings: Settings, estimate: CostEstimate) -> None:
@@ -112,4 +159,18 @@ def declined(estimate: CostEstimate) -> ConfirmationRequiredError:
     return ConfirmationRequiredError(
         f"The user did not confirm the cost ({estimate.summary}); nothing was sent.",
         advice="Ask what they would like instead, e.g. a shorter or lower-quality video (estimate_cost).",
+    )
+
+
+def still_declined(
+    settings: Settings, estimate: CostEstimate, declined_at: float, now: float
+) -> ConfirmationRequiredError:
+    """The same request again soon after the user said no: refused without asking them again."""
+    minutes = max(1, round((declined_at + settings.decline_window_s - now) / 60))
+    when = datetime.fromtimestamp(declined_at, tz=UTC).strftime("%H:%M:%S UTC")
+    return ConfirmationRequiredError(
+        f"The user declined this exact request ({estimate.summary}) at {when}; it stays declined for about "
+        f"{minutes} more minute(s) and was not sent or asked again.",
+        advice="Ask the user what they want instead (a shorter, lower-quality or different video); a changed "
+        "request is asked about afresh (VEO_MCP_DECLINE_WINDOW sets how long a no stands).",
     )

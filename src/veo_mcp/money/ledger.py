@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal
+from typing import Any
 
 import anyio
 
@@ -20,32 +20,49 @@ from veo_mcp.evolink.errors import EvoLinkError, OutcomeUnknownError, TemporaryE
 from veo_mcp.evolink.schemas import Task
 from veo_mcp.money import guards
 from veo_mcp.settings import Settings
-from veo_mcp.storage import CreateRecord, Store, owner_alive
+from veo_mcp.storage import CreateRecord, Earlier, Store, owner_alive
 
-ReuseReason = Literal["request_id", "duplicate"]
+ReuseReason = Earlier
 
 
 class CreateLedger:
     def __init__(self, store: Store, settings: Settings) -> None:
         self._store = store
         self._settings = settings
-        self._lock = anyio.Lock()  # the duplicate check and the record are one step within this process
 
     async def for_request(self, request_id: str | None) -> CreateRecord | None:
         return None if request_id is None else await self._store.create_for_request(request_id)
 
-    async def recent_duplicate(self, fingerprint: str, allow_duplicate: bool) -> CreateRecord | None:
+    def _duplicate_since(self, allow_duplicate: bool) -> float | None:
         window = self._settings.duplicate_window_s
-        if allow_duplicate or window <= 0:
-            return None
-        return await self._store.recent_duplicate(fingerprint, time.time() - window)
+        return None if allow_duplicate or window <= 0 else time.time() - window
 
-    async def spent_today(self) -> float:
-        return await self._store.committed_usd_since(guards.start_of_today(time.time()))
+    async def recent_duplicate(self, fingerprint: str, allow_duplicate: bool) -> CreateRecord | None:
+        since = self._duplicate_since(allow_duplicate)
+        return None if since is None else await self._store.recent_duplicate(fingerprint, since)
+
+    async def check_spending(self, estimate: CostEstimate) -> None:
+        """The spending limits as they stand now (checked again inside the create's transaction)."""
+        spending = await self._store.spending(guards.windows_at(time.time()))
+        guards.check_spending(self._settings, estimate, spending)
 
     async def unconfirmed(self) -> list[CreateRecord]:
         """Creates whose outcome is unknown (or that are being sent right now), newest first."""
         return await self._store.unconfirmed_creates()
+
+    async def record_decline(self, fingerprint: str) -> None:
+        if self._settings.decline_window_s > 0:
+            await self._store.record_decline(fingerprint)
+
+    async def check_not_declined(self, fingerprint: str, estimate: CostEstimate) -> None:
+        """Refuse a request the user declined within the decline window (without asking them again)."""
+        window = self._settings.decline_window_s
+        if window <= 0:
+            return
+        now = time.time()
+        declined_at = await self._store.declined_since(fingerprint, now - window)
+        if declined_at is not None:
+            raise guards.still_declined(self._settings, estimate, declined_at, now)
 
     async def begin(
         self,
@@ -58,22 +75,22 @@ class CreateLedger:
         payload: dict[str, Any],
         estimate: CostEstimate,
     ) -> tuple[CreateRecord, ReuseReason | None]:
-        """Record a create about to be sent; or the earlier create that covers it, with why."""
-        async with self._lock:
-            duplicate = await self.recent_duplicate(fingerprint, allow_duplicate)
-            if duplicate is not None:
-                return duplicate, "duplicate"
-            record, fresh = await self._store.begin_create(
-                request_id=request_id,
-                fingerprint=fingerprint,
-                model=model,
-                prompt=prompt,
-                payload=payload,
-                estimate_usd=estimate.usd,
-                check_spent=lambda spent: guards.check_daily_budget(self._settings, estimate, spent),
-                spent_since=guards.start_of_today(time.time()),
-            )
-        return record, None if fresh else "request_id"
+        """Record a create about to be sent; or the earlier create that covers it, with why.
+
+        The request_id lookup, the duplicate guard and every spending limit are decided in the store's write
+        transaction, together with the record itself: two processes sharing the data folder cannot both pass.
+        """
+        return await self._store.begin_create(
+            request_id=request_id,
+            fingerprint=fingerprint,
+            duplicate_since=self._duplicate_since(allow_duplicate),
+            model=model,
+            prompt=prompt,
+            payload=payload,
+            estimate_usd=estimate.usd,
+            windows=guards.windows_at(time.time()),
+            check=lambda spending: guards.check_spending(self._settings, estimate, spending),
+        )
 
     async def send(self, record: CreateRecord, send: Callable[[], Awaitable[Task]]) -> Task:
         """Send the recorded create once; an unclear outcome is recorded as such and never resent."""

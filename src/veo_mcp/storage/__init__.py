@@ -1,6 +1,6 @@
 """Durable state in SQLite: creates, generations, uploads."""
 
-from veo_mcp.storage.creates import CreateRecord, CreateState
+from veo_mcp.storage.creates import CreateRecord, CreateState, Earlier, Spending, SpendingWindows
 from veo_mcp.storage.database import StoreError
 from veo_mcp.storage.owners import owner_alive, process_owner
 from veo_mcp.storage.schema import MIGRATIONS, SCHEMA_VERSION
@@ -12,6 +12,9 @@ __all__ = [
     "SCHEMA_VERSION",
     "CreateRecord",
     "CreateState",
+    "Earlier",
+    "Spending",
+    "SpendingWindows",
     "Store",
     "StoreError",
     "UploadRecord",

@@ -23,6 +23,24 @@ from veo_mcp.storage.generations import UPSERT_GENERATION, generation_values
 from veo_mcp.storage.owners import owner_alive, process_owner
 
 CreateState = Literal["sending", "accepted", "outcome_unknown"]
+# Why `begin_create` recorded nothing new: the request_id was used before, or an identical request is recent.
+Earlier = Literal["request_id", "duplicate"]
+
+
+class SpendingWindows(BaseModel):
+    """Where each spending window starts (timestamps)."""
+
+    day: float
+    hour: float
+    minute: float
+
+
+class Spending(BaseModel):
+    """What the creates recorded so far commit, per window: read inside the create's own write transaction."""
+
+    today_usd: float
+    last_hour_usd: float
+    creates_last_minute: int
 
 
 class CreateRecord(BaseModel):
@@ -67,39 +85,45 @@ class CreateTable(Database):
         *,
         request_id: str | None,
         fingerprint: str,
+        duplicate_since: float | None,
         model: str,
         prompt: str,
         payload: dict[str, Any],
         estimate_usd: float | None,
-        check_spent: Callable[[float], None] | None = None,
-        spent_since: float = 0.0,
-    ) -> tuple[CreateRecord, bool]:
-        """Record a create about to be sent. With a `request_id` already used, returns that record and False.
+        windows: SpendingWindows,
+        check: Callable[[Spending], None],
+    ) -> tuple[CreateRecord, Earlier | None]:
+        """Record a create about to be sent, or return the earlier create that answers it (and why).
 
-        `check_spent` sees what is committed since `spent_since` inside the same write transaction and may raise
-        to refuse: a budget then holds across every process sharing the database, not just this one.
+        Everything that decides whether money is spent happens inside one `BEGIN IMMEDIATE` transaction, so it
+        holds across every process sharing the database: the `request_id` lookup, the duplicate guard (an
+        identical request since `duplicate_since`), and `check`, which sees the spending windows and may raise.
         """
         now = time.time()
         key = uuid.uuid4().hex
         owner = process_owner()
 
-        def work(db: sqlite3.Connection) -> tuple[CreateRecord, bool]:
+        def work(db: sqlite3.Connection) -> tuple[CreateRecord, Earlier | None]:
             with transaction(db):
                 if request_id is not None:
                     row = db.execute("SELECT * FROM creates WHERE request_id = ?", (request_id,)).fetchone()
                     if row is not None:
-                        return _create_from_row(row), False
-                if check_spent is not None:
-                    check_spent(_committed_since(db, spent_since))
+                        return _create_from_row(row), "request_id"
+                if duplicate_since is not None and (row := _duplicate(db, fingerprint, duplicate_since)) is not None:
+                    return _create_from_row(row), "duplicate"
+                check(_spending(db, windows))
                 db.execute(
                     "INSERT INTO creates (key, request_id, fingerprint, state, model, prompt, payload_json, "
                     "estimate_usd, owner, created_at, updated_at) VALUES (?, ?, ?, 'sending', ?, ?, ?, ?, ?, ?, ?)",
                     (key, request_id, fingerprint, model, prompt, json.dumps(payload), estimate_usd, owner, now, now),
                 )
                 row = db.execute("SELECT * FROM creates WHERE key = ?", (key,)).fetchone()
-                return _create_from_row(row), True
+                return _create_from_row(row), None
 
         return await self._run(work)
+
+    async def spending(self, windows: SpendingWindows) -> Spending:
+        return await self._run(lambda db: _spending(db, windows))
 
     async def accept_create(self, key: str, generation: Generation) -> None:
         """The create was accepted: store the generation and link it, in one transaction."""
@@ -152,23 +176,54 @@ class CreateTable(Database):
 
     async def recent_duplicate(self, fingerprint: str, since: float) -> CreateRecord | None:
         """The newest create of the same request since `since` that may still give (or has given) a video."""
-        rows = await self._rows(
-            "SELECT c.* FROM creates c LEFT JOIN generations g ON g.task_id = c.task_id "
-            "WHERE c.fingerprint = ? AND c.created_at >= ? "
-            "AND (g.status IS NULL OR g.status NOT IN ('failed', 'cancelled')) "
-            "ORDER BY c.created_at DESC LIMIT 1",
-            (fingerprint, since),
-        )
-        return _create_from_row(rows[0]) if rows else None
+        row = await self._run(lambda db: _duplicate(db, fingerprint, since))
+        return None if row is None else _create_from_row(row)
 
     async def committed_usd_since(self, since: float) -> float:
         """Estimated spend of creates since `since` that may be billed (failed generations are not)."""
         return await self._run(lambda db: _committed_since(db, since))
 
+    # --- declines ---------------------------------------------------------------------------------------------
+
+    async def record_decline(self, fingerprint: str) -> None:
+        """The user said no to this request's cost: remembered, so the model cannot simply ask again."""
+        await self._write(
+            "INSERT INTO declines (fingerprint, declined_at) VALUES (?, ?) "
+            "ON CONFLICT (fingerprint) DO UPDATE SET declined_at = excluded.declined_at",
+            (fingerprint, time.time()),
+        )
+
+    async def declined_since(self, fingerprint: str, since: float) -> float | None:
+        """When the user declined this request, if they did after `since`."""
+        rows = await self._rows(
+            "SELECT declined_at FROM declines WHERE fingerprint = ? AND declined_at >= ?", (fingerprint, since)
+        )
+        return float(rows[0][0]) if rows else None
+
     async def unconfirmed_creates(self) -> list[CreateRecord]:
         """Creates whose outcome is unknown or still being sent, newest first."""
         rows = await self._rows("SELECT * FROM creates WHERE state != 'accepted' ORDER BY created_at DESC")
         return [_create_from_row(row) for row in rows]
+
+
+def _duplicate(db: sqlite3.Connection, fingerprint: str, since: float) -> sqlite3.Row | None:
+    row: sqlite3.Row | None = db.execute(
+        "SELECT c.* FROM creates c LEFT JOIN generations g ON g.task_id = c.task_id "
+        "WHERE c.fingerprint = ? AND c.created_at >= ? "
+        "AND (g.status IS NULL OR g.status NOT IN ('failed', 'cancelled')) "
+        "ORDER BY c.created_at DESC LIMIT 1",
+        (fingerprint, since),
+    ).fetchone()
+    return row
+
+
+def _spending(db: sqlite3.Connection, windows: SpendingWindows) -> Spending:
+    count = db.execute("SELECT COUNT(*) FROM creates WHERE created_at >= ?", (windows.minute,)).fetchone()[0]
+    return Spending(
+        today_usd=_committed_since(db, windows.day),
+        last_hour_usd=_committed_since(db, windows.hour),
+        creates_last_minute=int(count),
+    )
 
 
 def _committed_since(db: sqlite3.Connection, since: float) -> float:
