@@ -92,7 +92,7 @@ def api_error(status: int, message: str, *, param: str | None = None, retry_afte
     return JSONResponse({"error": error}, status_code=status, headers=headers)
 
 
-def _fault_response(fault: Fault) -> Response:
+def _fault_response(fault: Fault, request: Request | None = None) -> Response:
     retry_after = fault.retry_after if fault.retry_after is not None else (1.0 if fault.status == 429 else None)
     messages = {
         429: "Rate limit exceeded, please retry later",
@@ -100,9 +100,10 @@ def _fault_response(fault: Fault) -> Response:
         502: "Upstream model provider unavailable",
         503: "Service temporarily overloaded",
     }
-    return api_error(
-        fault.status, messages.get(fault.status, f"Injected error {fault.status}"), retry_after=retry_after
-    )
+    message = messages.get(fault.status, f"Injected error {fault.status}")
+    if fault.echo_authorization and request is not None:
+        message += f" (request had Authorization: {request.headers.get('authorization', '')})"
+    return api_error(fault.status, message, retry_after=retry_after)
 
 
 class Simulator:
@@ -143,7 +144,7 @@ class Simulator:
         self.service.requests["create"] += 1
         fault = self.faults.take("create")
         if fault is not None and fault.kind == "status":
-            return _fault_response(fault)
+            return _fault_response(fault, request)
         if fault is not None and fault.kind == "delay" and not fault.after_accept:
             await anyio.sleep(fault.seconds)
         if (denied := self._auth_error(request)) is not None:
@@ -181,7 +182,7 @@ class Simulator:
         self.service.requests["get"] += 1
         fault = self.faults.take("get")
         if fault is not None and fault.kind == "status":
-            return _fault_response(fault)
+            return _fault_response(fault, request)
         if fault is not None and fault.kind == "delay":
             await anyio.sleep(fault.seconds)
         if (denied := self._auth_error(request)) is not None:
@@ -198,6 +199,8 @@ class Simulator:
         fault = self.faults.take("download")
         if fault is not None and fault.kind == "status":
             return _fault_response(fault)
+        if fault is not None and fault.kind == "redirect":
+            return Response(status_code=302, headers={"location": fault.location})
         if fault is not None and fault.kind == "delay":
             await anyio.sleep(fault.seconds)
         task = self.service.tasks.get(request.path_params["task_id"])

@@ -1,0 +1,104 @@
+"""Trust at the edges, tried as an attacker or a careless setup would: where the key may go, what upstream text may
+say, which ids reach a URL path, where a result link may lead."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import TEST_KEY, finish, running_harness, text_of
+from veo_mcp.settings import Settings, SettingsError, load_settings
+from veo_mcp.simulator import Fault, Simulator, SimulatorConfig
+
+
+def test_a_dot_env_in_the_launch_folder_is_ignored(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text(
+        "EVOLINK_BASE_URL=http://127.0.0.1:8999\nVEO_MCP_CONFIRM_ABOVE=1000\nVEO_MCP_IMAGE_DIRS=/\n"
+    )
+    script = (
+        "from veo_mcp.settings import Settings; s = Settings(); print(s.base_url, s.confirm_above_usd, s.image_dirs)"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("EVOLINK_", "VEO_MCP_"))}
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.split()[:2] == ["https://api.evolink.ai", "2.0"]
+
+
+def test_a_settings_file_is_read_only_when_the_user_names_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    named = tmp_path / "veo.env"
+    named.write_text("VEO_MCP_CONFIRM_ABOVE=3.5\n")
+    monkeypatch.delenv("VEO_MCP_CONFIRM_ABOVE", raising=False)
+    monkeypatch.setenv("VEO_MCP_ENV_FILE", str(named))
+    assert Settings().confirm_above_usd == 3.5
+
+
+@pytest.mark.parametrize(
+    "url", ["http://api.evolink.example", "http://192.168.1.20:8080", "ftp://api.evolink.ai", "api.evolink.ai"]
+)
+def test_the_key_goes_over_plain_http_only_to_loopback(url: str) -> None:
+    with pytest.raises(SettingsError, match=r"EVOLINK_BASE_URL: .*https"):
+        load_settings(base_url=url)
+    assert load_settings(base_url="http://127.0.0.1:8123").base_url == "http://127.0.0.1:8123"
+    assert load_settings(base_url="http://localhost:8123/").base_url == "http://localhost:8123"
+
+
+async def test_upstream_text_that_echoes_the_key_is_redacted(tmp_path: Path) -> None:
+    simulator = Simulator(SimulatorConfig(speed=100))
+    simulator.faults.add(Fault(kind="status", endpoint="create", status=400, echo_authorization=True))
+    simulator.faults.add(Fault(kind="status", endpoint="get", status=404, echo_authorization=True))
+    async with running_harness(tmp_path, simulator=simulator) as harness, harness.client() as client:
+        refused = await client.call_tool("generate_video", {"prompt": "a heron"})
+        unknown = await client.call_tool("get_generation", {"task_id": "task-unified-1-abcdef12"})
+    for result in (refused, unknown):
+        text = text_of(result)
+        assert result.is_error and "Authorization: Bearer [redacted]" in text, text
+        assert TEST_KEY not in text and TEST_KEY[8:] not in text
+
+
+@pytest.mark.parametrize("task_id", ["..?x=1", "../v1/videos/generations", "a b", "task/1", "%2e%2e", "x" * 300])
+async def test_a_task_id_outside_the_id_alphabet_never_reaches_upstream(tmp_path: Path, task_id: str) -> None:
+    async with running_harness(tmp_path) as harness, harness.client() as client:
+        result = await client.call_tool("get_generation", {"task_id": task_id})
+    assert result.is_error and "is not a task id" in text_of(result)
+    assert harness.ledger()["requests"]["get"] == 0
+
+
+@pytest.mark.parametrize(
+    ("location", "reason"),
+    [
+        ("http://127.0.0.1:9/latest/meta-data/", "not https"),
+        ("https://169.254.169.254/latest/meta-data/", "internal address"),
+        ("https://cdn.evil.example/video.mp4", "internal address"),
+    ],
+)
+async def test_every_redirect_hop_of_a_result_link_is_checked(tmp_path: Path, location: str, reason: str) -> None:
+    async def resolver(host: str) -> list[str]:
+        return ["192.168.1.10"] if host == "cdn.evil.example" else []
+
+    async with (
+        running_harness(tmp_path, resolver=resolver, auto_download=False) as harness,
+        harness.client() as client,
+    ):
+        created = await client.call_tool("generate_video", {"prompt": "a redirected kite"})
+        task_id = (created.structured_content or {})["task_id"]
+        await finish(client, task_id)
+        harness.simulator.faults.add(Fault(kind="redirect", endpoint="download", location=location, count=10))
+        result = await client.call_tool("download_video", {"task_id": task_id})
+    assert result.is_error and reason in text_of(result), text_of(result)
+    assert not list((tmp_path / "videos").rglob("*.mp4"))
+
+
+def test_redaction_blanks_any_bearer_token_and_the_key_wherever_it_stands() -> None:
+    from veo_mcp.evolink.responses import redact
+
+    assert (
+        redact("proxy saw authorization: BEARER abc.def-123; retry")
+        == "proxy saw authorization: BEARER [redacted]; retry"
+    )
+    assert redact(f"key={TEST_KEY} rejected", [TEST_KEY]) == "key=[redacted] rejected"
+    assert redact("nothing secret here", [TEST_KEY]) == "nothing secret here"
