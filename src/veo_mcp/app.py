@@ -161,6 +161,7 @@ class App:
             self._running = self._build(store)
             async with self._running.poller.running(), anyio.create_task_group() as group:
                 group.start_soon(self._running.downloader.run)
+                group.start_soon(self._running.ledger.keep_recording)
                 await self._running.registry.resume()
                 try:
                     yield self

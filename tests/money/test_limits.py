@@ -7,12 +7,13 @@ from pathlib import Path
 import anyio
 import pytest
 from mcp.client import Client
+from mcp_types import CallToolResult
 
 from tests.helpers import current_era, make_client, running_harness, service_settings, text_of
 from veo_mcp.app import App
 from veo_mcp.mcp.server import create_server
 from veo_mcp.settings import Settings
-from veo_mcp.simulator import Simulator, SimulatorConfig
+from veo_mcp.simulator import Fault, Simulator, SimulatorConfig
 
 CHEAP = {"prompt": "a paper plane", "duration": 8, "allow_duplicate": True}  # $0.96 with audio at 720p
 
@@ -81,3 +82,35 @@ async def test_identical_requests_to_two_processes_at_once_create_one_task(tmp_p
                 group.start_soon(call, two)
     assert simulator.service.requests["create"] == rounds
     assert len(set(created)) == rounds  # both callers of a round got the same task
+
+
+async def test_a_full_disk_after_the_create_still_returns_the_task_id(tmp_path: Path) -> None:
+    """EvoLink accepted (and charges) the task, then the database cannot grow: the caller still gets the task id,
+    and a retry with the same request_id answers with that task instead of hanging on a 'sending' record."""
+    simulator = Simulator(SimulatorConfig(speed=100))
+    simulator.faults.add(Fault(kind="delay", endpoint="create", seconds=3, after_accept=True))
+    arguments = {"prompt": "a lighthouse in a storm, waves breaking " * 120, "request_id": "full-1"}  # ~4.7 KB
+    async with running_harness(tmp_path, simulator=simulator) as harness, harness.client() as client:
+        store = harness.app.parts.store
+        results: list[CallToolResult] = []
+
+        async def create() -> None:
+            results.append(await client.call_tool("generate_video", arguments))
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(create)
+            with anyio.fail_after(10):  # the create is recorded and sent; its answer is held back by the fault
+                while not simulator.service.tasks:  # noqa: ASYNC110 - the simulator has no event for this
+                    await anyio.sleep(0.01)
+            # SQLite's own "database or disk is full": from now on the database may not grow.
+            await store._run(
+                lambda db: db.execute(f"PRAGMA max_page_count = {db.execute('PRAGMA page_count').fetchone()[0]}")
+            )
+        again = await client.call_tool("generate_video", arguments)
+    first = results[0]
+    assert not first.is_error, text_of(first)
+    task_id = (first.structured_content or {})["task_id"]
+    assert "could not record it on disk" in text_of(first) and task_id in text_of(first)
+    assert not again.is_error and (again.structured_content or {})["task_id"] == task_id
+    assert (again.structured_content or {})["reused"] is True
+    assert harness.ledger()["requests"]["create"] == 1

@@ -36,6 +36,8 @@ class GenerateOutcome:
     generation: Generation
     # Why no new create was sent: the same request_id was used before, or an identical request is recent.
     reused: ReuseReason | None = None
+    # Something went wrong locally after EvoLink accepted the create (the task exists all the same).
+    warning: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,9 +157,10 @@ class GeneratePipeline:
             fingerprint=plan.fingerprint,
         )
         generation.apply(task)
-        await self._ledger.accept(record, generation)
+        if (warning := await self._ledger.accept(record, generation)) is not None:
+            generation.notes.insert(0, warning)
         await self._registry.add(generation)
-        return GenerateOutcome(generation)
+        return GenerateOutcome(generation, warning=warning)
 
     async def _earlier_outcome(self, record: CreateRecord, reason: ReuseReason) -> GenerateOutcome:
         """The answer for a request an earlier create already covers; never sends anything."""

@@ -8,6 +8,7 @@ certainly refused it, or "outcome unknown" when nobody can tell) — and a later
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -20,15 +21,20 @@ from veo_mcp.evolink.errors import EvoLinkError, OutcomeUnknownError, TemporaryE
 from veo_mcp.evolink.schemas import Task
 from veo_mcp.money import guards
 from veo_mcp.settings import Settings
-from veo_mcp.storage import CreateRecord, Earlier, Store, owner_alive
+from veo_mcp.storage import CreateRecord, DatabaseWriteError, Earlier, Store, owner_alive
 
 ReuseReason = Earlier
+
+logger = logging.getLogger(__name__)
 
 
 class CreateLedger:
     def __init__(self, store: Store, settings: Settings) -> None:
         self._store = store
         self._settings = settings
+        # Accepted creates whose record could not be written yet (disk full): key → generation. Kept until written,
+        # so a retry in this process still gets the task, and retried by `keep_recording`.
+        self._unrecorded: dict[str, Generation] = {}
 
     async def for_request(self, request_id: str | None) -> CreateRecord | None:
         return None if request_id is None else await self._store.create_for_request(request_id)
@@ -115,8 +121,34 @@ class CreateLedger:
                 )
             raise
 
-    async def accept(self, record: CreateRecord, generation: Generation) -> None:
-        await self._store.accept_create(record.key, generation)
+    async def accept(self, record: CreateRecord, generation: Generation) -> str | None:
+        """Record that EvoLink accepted the create. None when recorded; otherwise a warning for the caller, who must
+        still get the task id: the task exists and is being paid for, whatever happened to our disk."""
+        try:
+            await self._store.accept_create(record.key, generation)
+            return None
+        except DatabaseWriteError as error:
+            failure = error
+        logger.error("accepted task %s could not be recorded: %s", generation.task_id, failure.message)
+        try:
+            await self._store.link_create(record.key, generation.task_id)
+        except DatabaseWriteError:
+            self._unrecorded[record.key] = generation
+        return (
+            f"Warning: EvoLink accepted task {generation.task_id}, but veo-mcp could not record it on disk "
+            f"({failure.message}) It is tracked in memory and recorded as soon as the disk allows; keep the task id."
+        )
+
+    async def keep_recording(self, interval_s: float = 5.0) -> None:
+        """Write the accepted creates that could not be recorded, until there are none (runs in the background)."""
+        while True:
+            await anyio.sleep(interval_s)
+            for key, generation in list(self._unrecorded.items()):
+                try:
+                    await self._store.accept_create(key, generation)
+                except DatabaseWriteError:
+                    break
+                del self._unrecorded[key]
 
     async def settled(self, record: CreateRecord, reason: ReuseReason) -> str:
         """The task id of an earlier create that covers this request, once it is no longer being sent.
@@ -124,6 +156,8 @@ class CreateLedger:
         Raises `OutcomeUnknownError` when its outcome is unknown (it is not sent again) and `TemporaryError` when
         another live call is still sending it after the request timeout.
         """
+        if (unrecorded := self._unrecorded.get(record.key)) is not None:
+            return unrecorded.task_id
         deadline = time.monotonic() + self._settings.request_timeout_s + self._settings.connect_timeout_s
         while record.state == "sending":
             if not owner_alive(record.owner):

@@ -1,7 +1,7 @@
 """Durable state in SQLite: creates, generations, uploads."""
 
 from veo_mcp.storage.creates import CreateRecord, CreateState, Earlier, Spending, SpendingWindows
-from veo_mcp.storage.database import StoreError
+from veo_mcp.storage.database import DatabaseWriteError, StoreError
 from veo_mcp.storage.owners import owner_alive, process_owner
 from veo_mcp.storage.schema import MIGRATIONS, SCHEMA_VERSION
 from veo_mcp.storage.store import Store
@@ -12,6 +12,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "CreateRecord",
     "CreateState",
+    "DatabaseWriteError",
     "Earlier",
     "Spending",
     "SpendingWindows",

@@ -139,6 +139,13 @@ class CreateTable(Database):
 
         await self._run(work)
 
+    async def link_create(self, key: str, task_id: str) -> None:
+        """The smallest write that records an accepted create's task id (when the full record could not be written)."""
+        await self._write(
+            "UPDATE creates SET state = 'accepted', task_id = ?, message = NULL, updated_at = ? WHERE key = ?",
+            (task_id, time.time(), key),
+        )
+
     async def mark_create_unknown(self, key: str, message: str) -> None:
         await self._write(
             "UPDATE creates SET state = 'outcome_unknown', message = ?, updated_at = ? WHERE key = ?",

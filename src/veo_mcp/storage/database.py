@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import anyio
 
+from veo_mcp.errors import LocalFileError
 from veo_mcp.storage.schema import MIGRATIONS, SCHEMA_VERSION
 
 _T = TypeVar("_T")
@@ -21,6 +22,15 @@ _T = TypeVar("_T")
 
 class StoreError(Exception):
     """The database cannot be used (newer schema, unreadable file)."""
+
+
+class DatabaseWriteError(LocalFileError):
+    """A read or write of the database failed (disk full, permissions, I/O): nothing about it was recorded."""
+
+    default_advice = (
+        "Free some space on that disk or fix the folder's permissions (VEO_MCP_DATA_DIR moves it); veo-mcp "
+        "keeps what it could not record in memory and writes it as soon as it can."
+    )
 
 
 class Database:
@@ -37,7 +47,11 @@ class Database:
 
     async def _run(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
         async with self._lock:
-            return await anyio.to_thread.run_sync(work, self._db)
+            try:
+                return await anyio.to_thread.run_sync(work, self._db)
+            except (sqlite3.OperationalError, OSError) as error:
+                where = self.path or "its in-memory database"
+                raise DatabaseWriteError(f"veo-mcp could not use its database {where}: {error}.") from error
 
     async def _write(self, sql: str, parameters: Sequence[Any]) -> None:
         """One statement in its own write transaction."""
@@ -68,7 +82,10 @@ class transaction:
         return self._db
 
     def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
-        self._db.execute("ROLLBACK" if kind is not None else "COMMIT")
+        if kind is None:
+            self._db.execute("COMMIT")
+        elif self._db.in_transaction:  # SQLite may have rolled back already (disk full does)
+            self._db.execute("ROLLBACK")
 
 
 def connect(path: Path | None) -> sqlite3.Connection:

@@ -79,6 +79,8 @@ def generate_result(outcome: GenerateOutcome, request: VideoRequest) -> CallTool
         )
     else:
         text = f"{reused_note} Task {generation.task_id}. {result.next_step}"
+    if outcome.warning:
+        text = f"{outcome.warning} {text}"
     if generation.simulated:
         text += " [simulated: nothing billed]"
     return tool_result(result, text, [generation_link(generation)])
