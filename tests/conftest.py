@@ -3,6 +3,7 @@ the shared building blocks."""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
@@ -45,9 +46,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Tests that ask for `era` run once per protocol era (once, legacy, when marked legacy_era)."""
+    """Tests that ask for `era` run once per protocol era (once, legacy, when marked legacy_era or when the test is
+    not a coroutine: a synchronous test speaks no MCP)."""
     if "era" in metafunc.fixturenames:
-        legacy_only = metafunc.definition.get_closest_marker("legacy_era") is not None
+        legacy_only = metafunc.definition.get_closest_marker(
+            "legacy_era"
+        ) is not None or not inspect.iscoroutinefunction(metafunc.function)
         metafunc.parametrize("era", ["legacy"] if legacy_only else ["legacy", "auto"], indirect=True)
 
 

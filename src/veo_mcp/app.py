@@ -185,15 +185,16 @@ class App:
         poller = Poller(
             self._fetch, bus, min_interval_s=settings.poll_interval_min_s, max_interval_s=settings.poll_interval_max_s
         )
+        ledger = CreateLedger(store, settings)
         registry = Registry(
             store=store,
             bus=bus,
             poller=poller,
             fetch=self._fetch,
+            ledger=ledger,
             simulated=self.simulated,
             on_completed=lambda generation: self._save_automatically(downloader, generation),
         )
-        ledger = CreateLedger(store, settings)
         pipeline = GeneratePipeline(
             settings=settings,
             ledger=ledger,

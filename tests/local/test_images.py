@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import base64
+import contextlib
+import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +16,8 @@ import pytest
 from mcp.client.context import ClientRequestContext
 
 from tests.helpers import TEST_KEY, finish, make_client, make_image, running_harness, text_of
-from veo_mcp.evolink.errors import UploadQuotaError
+from veo_mcp.evolink.errors import InvalidRequestError, UploadQuotaError
+from veo_mcp.local.images import AllowedFolders, inspect_image
 from veo_mcp.simulator import IN_PROCESS_BASE_URL, Simulator, SimulatorConfig, SimulatorTransport
 from veo_mcp.simulator.media import still_frame
 
@@ -103,7 +107,7 @@ async def test_bad_files_are_refused_before_any_upload(tmp_path: Path, pictures:
         "a 12 MB image": (huge, ["12.0 MB", "at most 10 MB"]),
         "a missing file": (pictures / "missing.png", ["does not exist"]),
         "a directory": (folder, ["is a folder"]),
-        "a symlink escaping the folders": (escape, ["outside the folders", str(outside)]),
+        "a symlink escaping the folders": (escape, ["outside the folders"]),
         "a relative path": (Path("pictures/a.png"), ["absolute path"]),
     }
     async with running_harness(tmp_path, image_dirs=[pictures]) as harness, harness.client() as client:
@@ -114,6 +118,8 @@ async def test_bad_files_are_refused_before_any_upload(tmp_path: Path, pictures:
                 assert "image_files[0]" in text_of(result), (name, text_of(result))
                 for word in words:
                     assert word in text_of(result), (name, word, text_of(result))
+                if path == escape:  # the caller's own path is echoed; where a link leads is never told
+                    assert str(outside.parent) not in text_of(result), text_of(result)
     assert counts(harness.simulator) == (0, 0)
 
 
@@ -139,8 +145,8 @@ async def test_the_same_image_is_uploaded_once(tmp_path: Path, pictures: Path) -
     assert counts(harness.simulator) == (1, 3)
 
 
-async def test_roots_decide_when_the_client_declares_them(tmp_path: Path, pictures: Path) -> None:
-    shared = tmp_path / "project"
+async def test_roots_narrow_the_allowed_folders_when_the_client_declares_them(tmp_path: Path, pictures: Path) -> None:
+    shared = pictures / "project"
     inside = make_image(shared / "shot.png", (10, 200, 10))
     not_shared = make_image(pictures / "private.png", (10, 10, 10))
 
@@ -156,6 +162,27 @@ async def test_roots_decide_when_the_client_declares_them(tmp_path: Path, pictur
     assert not allowed.is_error, text_of(allowed)
     assert refused.is_error and "roots" in text_of(refused) and str(shared) in text_of(refused)
     assert counts(harness.simulator) == (1, 1)
+
+
+@pytest.mark.parametrize("root", ["file:///", "file:", "file://otherhost/", "file://otherhost/etc"])
+async def test_roots_never_widen_what_the_server_allows(tmp_path: Path, pictures: Path, root: str) -> None:
+    """A client declaring the whole disk (or something that is not a local folder) still reads only inside
+    VEO_MCP_IMAGE_DIRS."""
+    outside = make_image(tmp_path / "secret" / "a.png", (5, 5, 5))
+    inside = make_image(pictures / "b.png", (200, 5, 5))
+
+    async def roots(context: ClientRequestContext) -> types.ListRootsResult:
+        return types.ListRootsResult(roots=[types.Root(uri=root)])  # type: ignore[arg-type]
+
+    async with (
+        running_harness(tmp_path, image_dirs=[pictures]) as harness,
+        harness.client(list_roots_callback=roots) as client,
+    ):
+        escaped = await client.call_tool("estimate_cost", {"prompt": "x", "image_files": [str(outside)]})
+        kept = await client.call_tool("estimate_cost", {"prompt": "x", "image_files": [str(inside)]})
+    assert escaped.is_error and "outside the folders" in text_of(escaped)
+    # "file:" is the whole disk too (it reads as file:///); another host's folders are no local folders at all.
+    assert kept.is_error is root.startswith("file://otherhost"), text_of(kept)
 
 
 async def test_mode_rules_speak_of_image_files_and_mixing_is_refused(tmp_path: Path, pictures: Path) -> None:
@@ -225,3 +252,83 @@ async def test_client_maps_file_service_refusals(tmp_path: Path) -> None:
         with pytest.raises(UploadQuotaError) as raised:
             await client.upload_image(b"\x89PNG\r\n\x1a\n" + bytes(64), file_name="a.png", mime_type="image/png")
     assert raised.value.action == "free_quota" and TEST_KEY not in str(raised.value)
+
+
+def test_a_folder_swapped_for_a_link_mid_check_never_reads_outside(tmp_path: Path) -> None:
+    """An attacker flips a folder on the checked path between a real folder and a link to a folder outside, as
+    fast as it can, while the image is checked: no outside byte is ever read as the image."""
+    pictures = tmp_path / "pictures"
+    album = pictures / "album"
+    inside = make_image(album / "a.png", (0, 255, 0)).read_bytes()
+    outside = tmp_path / "secret"
+    make_image(outside / "a.png", (255, 0, 0))
+    stash = pictures / ".album-real"
+    allowed = AllowedFolders(folders=[pictures.resolve()], source="test", how_to_change="-")
+    stop = threading.Event()
+
+    def flip() -> None:
+        while not stop.is_set():
+            os.rename(album, stash)
+            os.symlink(outside, album)
+            os.unlink(album)
+            os.rename(stash, album)
+
+    flipper = threading.Thread(target=flip)
+    flipper.start()
+    read: set[bytes] = set()
+    try:
+        for _ in range(400):
+            with contextlib.suppress(InvalidRequestError):
+                read.add(inspect_image(str(album / "a.png"), 0, allowed).data)
+    finally:
+        stop.set()
+        flipper.join(timeout=10)
+    assert read <= {inside}
+
+
+def test_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    pictures = tmp_path / "pictures"
+    pictures.mkdir()
+    fifo = pictures / "frame.png"
+    os.mkfifo(fifo)
+    allowed = AllowedFolders(folders=[pictures.resolve()], source="test", how_to_change="-")
+    outcome: list[str] = []
+    worker = threading.Thread(target=lambda: outcome.append(_refusal(str(fifo), allowed)), daemon=True)
+    worker.start()
+    worker.join(timeout=10)
+    assert outcome and "not a regular file" in outcome[0]
+
+
+@pytest.mark.parametrize(
+    ("raw", "words"),
+    [
+        ("/home/me/a\x00.png", ["NUL character"]),
+        ("/proc/self/environ", ["system folder"]),
+        ("/proc/1/root/etc/passwd", ["system folder"]),
+    ],
+)
+def test_odd_paths_are_refused_in_one_sentence(tmp_path: Path, raw: str, words: list[str]) -> None:
+    allowed = AllowedFolders(folders=[Path("/")], source="test", how_to_change="-")
+    message = _refusal(raw, allowed)
+    for word in words:
+        assert word in message
+    assert str(os.getpid()) not in message
+
+
+def test_missing_and_outside_paths_read_alike(tmp_path: Path) -> None:
+    """Outside the allowed folders, an existing and a missing file get the same words: nothing leaks."""
+    pictures, elsewhere = tmp_path / "pictures", tmp_path / "elsewhere"
+    pictures.mkdir()
+    real = make_image(elsewhere / "real.png", (1, 1, 1))
+    allowed = AllowedFolders(folders=[pictures.resolve()], source="test", how_to_change="-")
+    existing = _refusal(str(real), allowed).replace(str(real), "PATH")
+    missing = _refusal(str(elsewhere / "nope.png"), allowed).replace(str(elsewhere / "nope.png"), "PATH")
+    assert existing == missing and "outside the folders" in existing
+
+
+def _refusal(raw: str, allowed: AllowedFolders) -> str:
+    try:
+        inspect_image(raw, 0, allowed)
+    except InvalidRequestError as error:
+        return str(error)
+    raise AssertionError(f"{raw!r} was accepted")

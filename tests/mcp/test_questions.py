@@ -119,11 +119,11 @@ async def test_nothing_is_asked_below_the_threshold_or_for_a_reused_request(tmp_
 
 
 async def test_a_file_in_a_shared_folder_is_accepted(tmp_path: Path) -> None:
-    shared = tmp_path / "shared"
+    shared = tmp_path / "pictures" / "shared"
     image = make_image(shared / "first.png", (200, 40, 40))
-    elsewhere = make_image(tmp_path / "private" / "other.png", (40, 40, 200))
+    elsewhere = make_image(tmp_path / "pictures" / "private" / "other.png", (40, 40, 200))
     async with (
-        running_harness(tmp_path, image_dirs=[tmp_path / "configured"]) as harness,
+        running_harness(tmp_path, image_dirs=[tmp_path / "pictures"]) as harness,
         Client(harness.server, mode=current_era(), list_roots_callback=sharing(shared)) as client,
     ):
         accepted = await client.call_tool("generate_video", {"prompt": "a red frame", "image_files": [str(image)]})

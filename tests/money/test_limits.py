@@ -114,3 +114,24 @@ async def test_a_full_disk_after_the_create_still_returns_the_task_id(tmp_path: 
     assert not again.is_error and (again.structured_content or {})["task_id"] == task_id
     assert (again.structured_content or {})["reused"] is True
     assert harness.ledger()["requests"]["create"] == 1
+
+
+async def test_an_adopted_outcome_unknown_task_answers_its_request_id_from_then_on(tmp_path: Path) -> None:
+    simulator = Simulator(SimulatorConfig(speed=100))
+    simulator.faults.add(Fault(kind="drop_after_accept", endpoint="create"))
+    arguments = {"prompt": "a fox in fresh snow", "request_id": "fox-1"}
+    async with running_harness(tmp_path, simulator=simulator) as harness, harness.client() as client:
+        dropped = await client.call_tool("generate_video", arguments)
+        before = (await client.call_tool("list_generations", {})).structured_content or {}
+        (charged,) = simulator.service.tasks  # the user finds it in the EvoLink dashboard
+        adopted = await client.call_tool("get_generation", {"task_id": charged})
+        retried = await client.call_tool("generate_video", arguments)
+        after = (await client.call_tool("list_generations", {})).structured_content or {}
+    assert dropped.is_error and "outcome unknown" in text_of(dropped)
+    assert [u["request_id"] for u in before["unconfirmed"]] == ["fox-1"]
+    state = adopted.structured_content or {}
+    assert state["prompt"] == "a fox in fresh snow" and state["request_id"] == "fox-1"
+    assert not retried.is_error and (retried.structured_content or {})["task_id"] == charged
+    assert (retried.structured_content or {})["reused"] is True
+    assert after["unconfirmed"] == []
+    assert harness.ledger()["requests"]["create"] == 1

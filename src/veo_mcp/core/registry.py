@@ -17,6 +17,7 @@ from veo_mcp.background.poller import FetchTask, Poller
 from veo_mcp.core.events import ChangeBus, ChangeListener
 from veo_mcp.core.generation import Generation
 from veo_mcp.evolink.errors import TemporaryError
+from veo_mcp.money.ledger import CreateLedger
 from veo_mcp.storage import Store
 
 logger = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ class Registry:
         bus: ChangeBus,
         poller: Poller,
         fetch: FetchTask,
+        ledger: CreateLedger,
         simulated: bool,
         on_completed: Callable[[Generation], None],
     ) -> None:
@@ -38,6 +40,7 @@ class Registry:
         self._bus = bus
         self._poller = poller
         self._fetch = fetch
+        self._ledger = ledger
         self._simulated = simulated
         self._on_completed = on_completed
         self._synced_at = 0.0
@@ -104,6 +107,12 @@ class Registry:
             request={},
             simulated=self._simulated,
         )
+        if (record := await self._ledger.adopt(task)) is not None:
+            generation.prompt, generation.request = record.prompt, record.payload
+            generation.request_id, generation.fingerprint = record.request_id, record.fingerprint
+            generation.notes.append(
+                "This is the task of a create whose outcome was unknown; its request_id now answers with it."
+            )
         generation.apply(task)
         await self.add(generation)
         return generation

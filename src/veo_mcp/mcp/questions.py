@@ -108,17 +108,31 @@ def _can_ask_user(ctx: Context) -> bool:
 async def client_roots(ctx: Context, image_files: list[str] | None) -> ListRoots | None:
     """Ask for the client's roots only when they matter: local files were given and the client has roots."""
     capabilities = ctx.client_capabilities
-    if not image_files or capabilities is None or capabilities.roots is None:
+    if not image_files or capabilities is None or capabilities.roots is None or _over_http(ctx):
         return None
     return ListRoots()
 
 
+def _over_http(ctx: Context) -> bool:
+    """Over HTTP the client is another machine: its roots describe its disk, not ours, so they are never asked
+    for (and never used to read this server's files)."""
+    try:
+        return ctx.headers is not None
+    except ValueError:  # no request: a direct call
+        return False
+
+
 def _root_folders(listed: ListRootsResult | None) -> list[Path] | None:
+    """The local folders among the client's roots: `file://` URIs of this machine with an absolute path."""
     if listed is None:
         return None
-    return [
-        Path(url2pathname(urlsplit(str(root.uri)).path)) for root in listed.roots if str(root.uri).startswith("file:")
-    ]
+    folders = []
+    for root in listed.roots:
+        parts = urlsplit(str(root.uri))
+        path = url2pathname(parts.path)
+        if parts.scheme == "file" and parts.netloc in ("", "localhost") and Path(path).is_absolute():
+            folders.append(Path(path))
+    return folders
 
 
 def prepared_request(app: App, names: Sequence[str]) -> Callable[..., Awaitable[Prepared]]:

@@ -24,6 +24,9 @@ from veo_mcp.settings import Settings
 from veo_mcp.storage import CreateRecord, DatabaseWriteError, Earlier, Store, owner_alive
 
 ReuseReason = Earlier
+# A task looked up by id answers an outcome-unknown create sent at most this long before upstream created it.
+ADOPT_WINDOW_S = 900.0
+ADOPT_CLOCK_SKEW_S = 60.0
 
 logger = logging.getLogger(__name__)
 
@@ -138,6 +141,27 @@ class CreateLedger:
             f"Warning: EvoLink accepted task {generation.task_id}, but veo-mcp could not record it on disk "
             f"({failure.message}) It is tracked in memory and recorded as soon as the disk allows; keep the task id."
         )
+
+    async def adopt(self, task: Task) -> CreateRecord | None:
+        """The outcome-unknown create that `task` (looked up by id, not created here) most likely answers.
+
+        Linked only when exactly one such create of the same model was sent within `ADOPT_WINDOW_S` before the task
+        was created upstream: from then on its request_id answers with this task and it is no longer "unknown".
+        """
+        if task.created is None:
+            return None
+        candidates = [
+            record
+            for record in await self._store.unconfirmed_creates()
+            if record.state == "outcome_unknown"
+            and record.model == task.model
+            and -ADOPT_CLOCK_SKEW_S <= task.created - record.created_at <= ADOPT_WINDOW_S
+        ]
+        if len(candidates) != 1:
+            return None
+        await self._store.link_create(candidates[0].key, task.id)
+        logger.info("task %s answers the create sent at %s; linked", task.id, candidates[0].created_at)
+        return candidates[0]
 
     async def keep_recording(self, interval_s: float = 5.0) -> None:
         """Write the accepted creates that could not be recorded, until there are none (runs in the background)."""
