@@ -116,7 +116,10 @@ def inspect_image(raw: str, index: int, allowed: AllowedFolders) -> LocalImage:
         raise _refuse(index, raw, "is not an absolute path.", "Give the full path, e.g. /Users/me/Pictures/a.png.")
     if any(_inside(Path(os.path.normpath(given)), folder) for folder in SYSTEM_FOLDERS):
         raise _refuse(index, raw, "is in a system folder; veo-mcp never reads those.", "Copy the image elsewhere.")
-    real = Path(os.path.realpath(given))
+    try:
+        real = Path(os.path.realpath(given))
+    except OSError:  # a link on the path changed while it was being resolved
+        raise _refuse(index, raw, "changed while it was being checked.", "Call again once it stays put.") from None
     if not _allowed(real, allowed):
         raise _outside(index, raw, allowed)
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
@@ -170,7 +173,7 @@ def _read_checked(descriptor: int, index: int, raw: str, allowed: AllowedFolders
             "Convert it to JPEG, PNG or WebP; nothing was uploaded.",
         )
     return LocalImage(
-        path=Path(os.path.realpath(raw)),
+        path=where or Path(os.path.abspath(raw)),
         sha256=hashlib.sha256(data).hexdigest(),
         mime_type=mime,
         bytes=len(data),
