@@ -36,6 +36,14 @@ def synced_manifest() -> dict[str, object]:
     return manifest
 
 
+def tracked_sources() -> list[str]:
+    """The package's files as git tracks them: never a stray local file (a .env, a key, a database) by accident."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "src/veo_mcp"], cwd=ROOT, capture_output=True, check=True, text=True
+    ).stdout
+    return sorted(name for name in listed.split("\0") if name and (ROOT / name).is_file())
+
+
 def build(output: Path) -> Path:
     manifest = synced_manifest()
     MANIFEST.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -45,9 +53,8 @@ def build(output: Path) -> Path:
         bundle.write(ROOT / "manifests" / "icon.png", "icon.png")
         for name in INCLUDED:
             bundle.write(ROOT / name, name)
-        for source in sorted((ROOT / "src" / "veo_mcp").rglob("*")):
-            if source.is_file() and "__pycache__" not in source.parts:
-                bundle.write(source, source.relative_to(ROOT).as_posix())
+        for name in tracked_sources():
+            bundle.write(ROOT / name, name)
     return output
 
 

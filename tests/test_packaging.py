@@ -73,9 +73,14 @@ async def test_the_bundle_runs_from_its_own_files(tmp_path: Path) -> None:
     """Build the .mcpb, unpack it elsewhere, start the server from the unpacked sources only."""
     bundle = tmp_path / "veo-mcp.mcpb"
     manifest_before = (ROOT / "manifests" / "manifest.json").read_text(encoding="utf-8")
-    await anyio.run_process(
-        [sys.executable, str(ROOT / "scripts" / "build_mcpb.py"), "--output", str(bundle), "--no-validate"]
-    )
+    stray = ROOT / "src" / "veo_mcp" / "stray-local-secret.env"  # untracked: must never be packed
+    stray.write_text("EVOLINK_API_KEY=sk-must-not-ship\n")
+    try:
+        await anyio.run_process(
+            [sys.executable, str(ROOT / "scripts" / "build_mcpb.py"), "--output", str(bundle), "--no-validate"]
+        )
+    finally:
+        stray.unlink()
     assert (ROOT / "manifests" / "manifest.json").read_text(encoding="utf-8") == manifest_before  # already in sync
     unpacked = tmp_path / "unpacked"
     with zipfile.ZipFile(bundle) as archive:
@@ -88,6 +93,7 @@ async def test_the_bundle_runs_from_its_own_files(tmp_path: Path) -> None:
         "src/veo_mcp/__main__.py",
         "src/veo_mcp/mcp/player.html",
     } <= names
+    assert not any("stray-local-secret" in name or "__pycache__" in name for name in names)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("EVOLINK_", "VEO_MCP_", "PYTHONPATH"))}
     env.update({"PYTHONPATH": str(unpacked / "src"), "VEO_MCP_SIMULATE": "true", "VEO_MCP_DATA_DIR": str(tmp_path)})
     params = StdioServerParameters(command=sys.executable, args=["-m", "veo_mcp", "serve"], env=env, cwd=str(tmp_path))

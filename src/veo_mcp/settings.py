@@ -177,7 +177,7 @@ class Settings(BaseSettings):
         description="Bearer token HTTP clients must send; required when serving on a non-loopback address.",
     )
     http_max_sessions: int = Field(
-        64,
+        100,
         ge=1,
         validation_alias="VEO_MCP_HTTP_MAX_SESSIONS",
         description="Most MCP sessions the HTTP server keeps at once.",

@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import anyio
 import httpx
 import mcp_types as types
 import pytest
-import uvicorn
 from mcp.client import Client
 
 from tests.helpers import current_era, finish, make_client, running_harness, service_settings, text_of
 from veo_mcp.app import App
 from veo_mcp.evolink.errors import AuthenticationError
-from veo_mcp.mcp.http_security import HttpSecurityError, require_safe_binding, secured_app, transport_security
+from veo_mcp.mcp.http_security import HttpSecurityError, require_safe_binding
 from veo_mcp.mcp.server import create_server
 from veo_mcp.simulator import Fault, Simulator, SimulatorConfig
 
@@ -103,10 +107,6 @@ def test_non_loopback_binding_needs_a_token(tmp_path: Path) -> None:
 
 
 def test_serve_refuses_an_open_address_without_token(tmp_path: Path) -> None:
-    import os
-    import subprocess
-    import sys
-
     env = {k: v for k, v in os.environ.items() if not k.startswith(("EVOLINK_", "VEO_MCP_"))}
     env["VEO_MCP_DATA_DIR"] = str(tmp_path)
     completed = subprocess.run(
@@ -129,37 +129,60 @@ INITIALIZE = {
 MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 
 
-async def test_http_needs_the_token_and_a_local_host_header(tmp_path: Path) -> None:
-    token = "tok-" + "x" * 40
-    settings = service_settings(tmp_path, http_token=token)
-    service = App(settings, client=make_client(Simulator()), simulated=True)
-    server = create_server(service)
-    app = secured_app(
-        server.streamable_http_app(transport_security=transport_security("127.0.0.1", settings)), settings
+@contextmanager
+def serving_http(tmp_path: Path, **env: str) -> Iterator[str]:
+    """The real `veo-mcp serve --transport streamable-http` on a free loopback port; its MCP URL. Always stopped."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("EVOLINK_", "VEO_MCP_"))}
+    environment.update({"VEO_MCP_DATA_DIR": str(tmp_path / "data"), "VEO_MCP_OUTPUT_DIR": str(tmp_path / "out"), **env})
+    command = [sys.executable, "-m", "veo_mcp", "serve", "--simulate", "--transport", "streamable-http"]
+    server = subprocess.Popen(
+        [*command, "--port", str(port)], env=environment, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    web = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    async with service.running(), anyio.create_task_group() as group:
-        group.start_soon(lambda: web.serve(sockets=[sock]))
-        while not web.started:  # noqa: ASYNC110 - uvicorn offers no event for this
-            await anyio.sleep(0.02)
-        url = f"http://127.0.0.1:{port}/mcp"
-        async with httpx.AsyncClient(timeout=10) as http:
-            missing = await http.post(url, json=INITIALIZE, headers=MCP_HEADERS)
-            wrong = await http.post(url, json=INITIALIZE, headers={**MCP_HEADERS, "Authorization": "Bearer nope"})
-            right_headers = {**MCP_HEADERS, "Authorization": f"Bearer {token}"}
-            rebound = await http.post(url, json=INITIALIZE, headers={**right_headers, "Host": "evil.example:80"})
-            foreign_origin = await http.post(
-                url, json=INITIALIZE, headers={**right_headers, "Origin": "http://evil.example"}
-            )
-            accepted = await http.post(url, json=INITIALIZE, headers=right_headers)
-        web.should_exit = True
+    try:
+        deadline = 30.0
+        while deadline > 0:
+            assert server.poll() is None, server.stderr.read() if server.stderr else "the server exited"
+            with socket.socket() as attempt:
+                if attempt.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+            deadline -= 0.05
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        server.kill()
+        server.wait(timeout=10)
+
+
+def test_serve_over_http_needs_the_token_and_a_local_host_header(tmp_path: Path) -> None:
+    token = "tok-" + "x" * 40
+    with (
+        serving_http(tmp_path, VEO_MCP_HTTP_TOKEN=token, VEO_MCP_HTTP_MAX_SESSIONS="3") as url,
+        httpx.Client(timeout=10) as http,
+    ):
+        missing = http.post(url, json=INITIALIZE, headers=MCP_HEADERS)
+        wrong = http.post(url, json=INITIALIZE, headers={**MCP_HEADERS, "Authorization": "Bearer nope"})
+        right_headers = {**MCP_HEADERS, "Authorization": f"Bearer {token}"}
+        rebound = http.post(url, json=INITIALIZE, headers={**right_headers, "Host": "evil.example:80"})
+        foreign_origin = http.post(url, json=INITIALIZE, headers={**right_headers, "Origin": "http://evil.example"})
+        accepted = http.post(url, json=INITIALIZE, headers=right_headers)
+        lower = http.post(url, json=INITIALIZE, headers={**MCP_HEADERS, "Authorization": f"bearer {token}"})
+        upper = http.post(url, json=INITIALIZE, headers={**MCP_HEADERS, "Authorization": f"BEARER  {token}"})
+        over_the_limit = http.post(url, json=INITIALIZE, headers=right_headers)
     assert missing.status_code == 401 and wrong.status_code == 401
     assert "Bearer" in missing.headers["www-authenticate"] and token not in missing.text
     assert rebound.status_code in (400, 421) and foreign_origin.status_code in (400, 403)
     assert accepted.status_code == 200 and "veo-mcp" in accepted.text
+    assert lower.status_code == 200 and upper.status_code == 200  # the scheme is case-insensitive (RFC 7235)
+    assert over_the_limit.status_code == 503  # VEO_MCP_HTTP_MAX_SESSIONS=3 sessions are open
+
+
+def test_serve_over_http_without_a_token_on_loopback_needs_none(tmp_path: Path) -> None:
+    with serving_http(tmp_path) as url, httpx.Client(timeout=10) as http:
+        opened = http.post(url, json=INITIALIZE, headers=MCP_HEADERS)
+    assert opened.status_code == 200
 
 
 # --- addresses and paths -------------------------------------------------------------------------------------------
@@ -217,3 +240,33 @@ async def test_saved_files_stay_in_the_output_folder(tmp_path: Path) -> None:
     output = harness.app.settings.output_dir.resolve()
     assert output in path.resolve().parents and path.name.startswith("etc-passwd-name-")
     assert not (tmp_path / "outside").exists()
+
+
+async def test_the_database_and_saved_videos_are_private_to_their_owner(tmp_path: Path) -> None:
+    async with running_harness(tmp_path) as harness, harness.client() as client:
+        created = await client.call_tool("generate_video", {"prompt": "a private lighthouse"})
+        task_id = (created.structured_content or {})["task_id"]
+        await finish(client, task_id)
+        saved = await client.call_tool("download_video", {"task_id": task_id, "subfolder": "private/deep"})
+    path = Path((saved.structured_content or {})["files"][0]["path"])
+    database = harness.app.settings.database_path
+    assert (database.stat().st_mode & 0o777) == 0o600
+    assert all((f.stat().st_mode & 0o077) == 0 for f in database.parent.glob("veo-mcp.sqlite3*"))
+    assert (database.parent.stat().st_mode & 0o777) == 0o700
+    assert (path.stat().st_mode & 0o777) == 0o600
+    assert (path.parent.stat().st_mode & 0o777) == 0o700 and (path.parent.parent.stat().st_mode & 0o777) == 0o700
+
+
+async def test_copies_into_subfolders_are_links_not_new_bytes(tmp_path: Path) -> None:
+    async with running_harness(tmp_path) as harness, harness.client() as client:
+        created = await client.call_tool("generate_video", {"prompt": "a linked kite"})
+        task_id = (created.structured_content or {})["task_id"]
+        await finish(client, task_id)
+        paths = []
+        for index in range(8):
+            saved = await client.call_tool("download_video", {"task_id": task_id, "subfolder": f"copy{index}"})
+            assert not saved.is_error, text_of(saved)
+            paths.append(Path((saved.structured_content or {})["files"][0]["path"]))
+    inodes = {path.stat().st_ino for path in paths}
+    assert len(inodes) == 1 and paths[0].stat().st_nlink >= 8
+    assert harness.simulator.service.requests["download"] == 1

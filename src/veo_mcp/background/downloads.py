@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import heapq
 import logging
+import os
 import shutil
 import time
 from collections.abc import Awaitable, Callable
@@ -25,7 +26,7 @@ from veo_mcp.core.generation import Generation, SavedFile
 from veo_mcp.errors import LocalFileError
 from veo_mcp.evolink.addresses import Resolver, resolved_internal_reason
 from veo_mcp.evolink.errors import EvoLinkError, LinkExpiredError, NotFoundError, TemporaryError
-from veo_mcp.local.files import confined, replaced_atomically, video_file_name
+from veo_mcp.local.files import confined, private_folder, replaced_atomically, video_file_name
 from veo_mcp.settings import Settings
 from veo_mcp.storage import Store
 
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 MAX_AUTOMATIC_ATTEMPTS = 5
+# Copies of one video into subfolders when the filesystem cannot hard-link them.
+MAX_COPIES = 4
 # A link we believe expired more than this long ago is not even tried (our expiry time is an estimate).
 EXPIRY_GRACE_S = 3600.0
 _RETRY_DELAYS_S = (5.0, 30.0, 120.0, 600.0)
@@ -73,7 +76,24 @@ def _local_copy(generation: Generation, index: int) -> Path | None:
     return next((Path(f.path) for f in generation.files if f.index == index and Path(f.path).is_file()), None)
 
 
-def _copy_atomically(source: Path, target: Path) -> int:
+def _link_or_copy(source: Path, target: Path, copies: int) -> int:
+    """`target` as another name of the saved `source` (a hard link costs no space), renamed into place atomically;
+    where the filesystem cannot link, a copy, at most `MAX_COPIES` per video (copies fill the disk)."""
+    private_folder(target.parent)
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.link.part")
+    try:
+        os.link(source, temporary)
+        os.replace(temporary, target)
+        return target.stat().st_size
+    except OSError:
+        with contextlib.suppress(FileNotFoundError):
+            temporary.unlink()
+    if copies >= MAX_COPIES:
+        raise LocalFileError(
+            f"This video already has {copies} copies in the output folder and this filesystem cannot link files, "
+            "so no further copy was made.",
+            advice=f"Use one of the saved files ({source}) or move it; the output folder is VEO_MCP_OUTPUT_DIR.",
+        )
     with replaced_atomically(target) as sink, source.open("rb") as original:
         shutil.copyfileobj(original, sink)
     return target.stat().st_size
@@ -277,10 +297,11 @@ class Downloader:
     async def _fetch_one(self, generation: Generation, index: int, target: Path) -> None:
         local = _local_copy(generation, index)
         if local is not None:
-            size = await anyio.to_thread.run_sync(_copy_atomically, local, target)
+            copies = sum(1 for f in generation.files if f.index == index)
+            size = await anyio.to_thread.run_sync(_link_or_copy, local, target, copies)
         else:
             url = generation.result_urls[index]
-            target.parent.mkdir(parents=True, exist_ok=True)
+            private_folder(target.parent)
             _remove_stale_parts(target)
             size = (await self._make_client().download(url, target, check_url=self._check_link)).bytes
         generation.files = [f for f in generation.files if Path(f.path) != target]

@@ -64,7 +64,12 @@ def run_server(*, transport: str, host: str, port: int, simulate: bool) -> None:
 
                 from veo_mcp.mcp.http_security import secured_app, transport_security
 
-                http_app = server.streamable_http_app(host=host, transport_security=transport_security(host, settings))
+                http_app = server.streamable_http_app(
+                    host=host,
+                    transport_security=transport_security(host, settings),
+                    max_sessions=settings.http_max_sessions,
+                    session_idle_timeout=settings.http_session_idle_s,
+                )
                 config = uvicorn.Config(
                     secured_app(http_app, settings), host=host, port=port, log_level="warning", lifespan="on"
                 )

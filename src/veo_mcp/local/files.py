@@ -29,6 +29,18 @@ def video_file_name(task_id: str, prompt: str, index: int) -> str:
     return f"{slug(prompt)}-{suffix}{number}.mp4"
 
 
+PRIVATE_FOLDER = 0o700  # what veo-mcp creates holds prompts, result-link tokens and the user's videos
+PRIVATE_FILE = 0o600
+
+
+def private_folder(folder: Path) -> Path:
+    """`folder` and any missing parents, created readable by their owner only (existing folders are left as set)."""
+    missing = [parent for parent in (folder, *folder.parents) if not parent.exists()]
+    for parent in reversed(missing):
+        parent.mkdir(mode=PRIVATE_FOLDER, exist_ok=True)
+    return folder
+
+
 def confined(base: Path, *parts: str) -> Path:
     """`base/parts…`, refusing anything (.., absolute parts, symlinks) that would leave `base`."""
     root = base.resolve()
@@ -42,7 +54,7 @@ def confined(base: Path, *parts: str) -> Path:
 def replaced_atomically(target: Path) -> Iterator[BinaryIO]:
     """Write `target` through a hidden temporary file beside it, synced and renamed into place only when the block
     succeeds; on any failure the temporary file is removed and `target` is left as it was."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+    private_folder(target.parent)
     descriptor, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
     try:
         with os.fdopen(descriptor, "wb") as sink:

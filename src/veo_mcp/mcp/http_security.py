@@ -51,14 +51,16 @@ class BearerTokenMiddleware:
 
     def __init__(self, app: ASGIApp, token: str) -> None:
         self._app = app
-        self._expected = f"Bearer {token}".encode()
+        self._expected = token.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
         provided = next((value for name, value in scope["headers"] if name == b"authorization"), b"")
-        if hmac.compare_digest(provided, self._expected):
+        scheme, _, credentials = provided.strip().partition(b" ")
+        # The scheme is case-insensitive (RFC 7235); the token is compared in constant time.
+        if scheme.lower() == b"bearer" and hmac.compare_digest(credentials.strip(), self._expected):
             await self._app(scope, receive, send)
             return
         body = json.dumps(

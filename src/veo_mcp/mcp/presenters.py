@@ -23,6 +23,15 @@ from veo_mcp.local.posters import poster_of
 _T = TypeVar("_T")
 
 
+def one_line(text: str, limit: int | None = None) -> str:
+    """User text made safe to embed in text a model reads: control characters (newlines included) are shown as
+    escapes, so a prompt cannot forge lines of a listing or of instructions; cut to `limit` characters first."""
+    cut = text[:limit] if limit is not None else text
+    return "".join(
+        char if char.isprintable() or char == " " else char.encode("unicode_escape").decode("ascii") for char in cut
+    )
+
+
 def tool_result(
     model: BaseModel, text: str, links: list[ResourceLink] | None = None, image: ImageContent | None = None
 ) -> CallToolResult:
@@ -59,7 +68,7 @@ def generation_link(generation: Generation) -> ResourceLink:
         type="resource_link",
         uri=generation.uri,
         name=f"generation {generation.task_id}",
-        description=f"{generation.status} {generation.progress}%: {generation.prompt[:80]}",
+        description=f"{generation.status} {generation.progress}%: {one_line(generation.prompt, 80)}",
         mime_type="application/json",
     )
 

@@ -8,6 +8,8 @@ from mcp.server.mcpserver import MCPServer
 from mcp_types import Completion
 from pydantic import Field
 
+from veo_mcp.mcp.presenters import one_line
+
 STYLES = (
     "cinematic",
     "documentary",
@@ -40,6 +42,7 @@ def register_prompts(server: MCPServer) -> None:
         aspect_ratio: Annotated[str, Field(description="16:9 (landscape) or 9:16 (portrait).")] = "16:9",
     ) -> str:
         """Turn a rough idea into a detailed Veo 3.1 prompt (subject, action, camera, light, sound), then generate."""
+        idea, style, aspect_ratio = one_line(idea), one_line(style), one_line(aspect_ratio)
         return (
             f"Write a Veo 3.1 video prompt for this idea: {idea}\n\n"
             f"Style: {style}. Aspect ratio: {aspect_ratio}. Length: one continuous shot of 4, 6 or 8 seconds.\n"
@@ -61,6 +64,7 @@ def register_prompts(server: MCPServer) -> None:
         style: Annotated[str, Field(description="Visual style shared by every shot.")] = "cinematic",
     ) -> str:
         """Plan a sequence of shots with consistent characters and look, each one a separate generation."""
+        concept, shots, style = one_line(concept), one_line(shots), one_line(style)
         return (
             f"Plan a {shots}-shot storyboard for: {concept}\nShared style: {style}.\n\n"
             "For every shot give: a number, its purpose in the story, duration (4, 6 or 8 s), and a complete Veo "

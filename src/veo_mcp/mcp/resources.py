@@ -27,7 +27,7 @@ from veo_mcp.app import App
 from veo_mcp.core.generation import URI_PREFIX
 from veo_mcp.local.posters import poster_of
 from veo_mcp.mcp.notifications import Watchers
-from veo_mcp.mcp.presenters import as_tool_error, running
+from veo_mcp.mcp.presenters import as_tool_error, one_line, running
 from veo_mcp.mcp.prompts import complete_prompt_argument
 from veo_mcp.mcp.sdk_seams import add_legacy_method, advertise_resource_list_changes, connection_of
 
@@ -50,7 +50,7 @@ class GenerationList:
                 Resource(
                     uri=g.uri,
                     name=f"generation {g.task_id}",
-                    title=g.prompt[:60],
+                    title=one_line(g.prompt, 60),
                     description=f"{g.status} {g.progress}%",
                     mime_type="application/json",
                 )

@@ -7,6 +7,7 @@ in a worker thread, one at a time per process, so the event loop never waits on 
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any, TypeVar
 import anyio
 
 from veo_mcp.errors import LocalFileError
+from veo_mcp.local.files import PRIVATE_FILE, private_folder
 from veo_mcp.storage.schema import MIGRATIONS, SCHEMA_VERSION
 
 _T = TypeVar("_T")
@@ -90,7 +92,10 @@ class transaction:
 
 def connect(path: Path | None) -> sqlite3.Connection:
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_folder(path.parent)
+        # Owner-only from the first byte (SQLite gives the -wal and -shm files the database file's permissions).
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE))
+        os.chmod(path, PRIVATE_FILE)
     try:
         db = sqlite3.connect(path or ":memory:", timeout=30.0, isolation_level=None, check_same_thread=False)
         db.row_factory = sqlite3.Row

@@ -21,6 +21,7 @@ from veo_mcp.mcp.presenters import (
     as_tool_error,
     file_links,
     generation_link,
+    one_line,
     poster_content,
     running,
     state_text,
@@ -75,7 +76,7 @@ def _wait_next_step(generation: Generation) -> str:
 
 def _list_text(result: ListResult) -> str:
     text = f"{result.total} generation(s)" + "".join(
-        f"\n- {s.task_id}: {s.status} {s.progress}% {s.prompt[:60]}" for s in result.generations
+        f"\n- {s.task_id}: {s.status} {s.progress}% {one_line(s.prompt, 60)}" for s in result.generations
     )
     if result.unconfirmed:
         text += f"\n{len(result.unconfirmed)} create(s) with unknown outcome (not resent): " + "; ".join(
