@@ -11,7 +11,7 @@ import pytest
 from mcp.client import Client
 from mcp.shared.exceptions import MCPError
 
-from tests.helpers import current_era, running_harness, text_of
+from tests.helpers import current_era, finish, running_harness, text_of
 from tests.mcp.task_client import TaskExtension, create_task, follow, task_request
 from tests.mcp.tasks.test_task_flow import creator, final_of, reader
 from veo_mcp.evolink import catalog
@@ -129,3 +129,19 @@ async def test_a_generation_evolink_forgets_fails_its_task_instead_of_waiting_fo
         state = await follow(making.session, created.task_id)
     assert state["status"] == "failed" and "no longer knows" in state["statusMessage"]
     assert state["error"]["message"] == state["statusMessage"]
+
+
+async def test_a_tasks_video_is_saved_even_with_automatic_saving_off(tmp_path: Path) -> None:
+    async with (
+        running_harness(tmp_path, auto_download=False) as harness,
+        creator(harness) as making,
+        Client(harness.server, mode="auto") as plain_client,
+    ):
+        plain = await plain_client.call_tool("generate_video", {"prompt": "not a task"})
+        created = await create_task(making, {"prompt": "a task"})
+        state = await follow(making.session, created.task_id)
+        await finish(plain_client, (plain.structured_content or {})["task_id"])
+        untouched = harness.app.parts.registry.generations[(plain.structured_content or {})["task_id"]]
+    assert state["status"] == "completed" and Path(state["result"]["structuredContent"]["files"][0]["path"]).is_file()
+    assert untouched.status == "completed" and untouched.download_state == "none"  # still waits for download_video
+    assert harness.ledger()["requests"]["download"] == 1
