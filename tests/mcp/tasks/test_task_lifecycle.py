@@ -77,11 +77,12 @@ async def test_a_restart_between_create_and_result_loses_nothing(tmp_path: Path,
         await task_request(making, "tasks/cancel", {"taskId": cancelled.task_id})
     assert simulator.service.ledger()["tasks"][0]["status"] != "completed"
     async with running_harness(tmp_path, simulator=simulator) as harness, reader(harness) as reading:
+        record = await harness.app.parts.store.mcp_task(cancelled.task_id)
+        assert record is not None  # its generation still renders upstream; the restarted server does not poll it
+        untracked = not harness.app.parts.poller.tracks(record.generation_task_id)
         before = await task_request(reading, "tasks/get", {"taskId": created.task_id})
         state, result = await final_of(reading, created.task_id)
         gone = await task_request(reading, "tasks/get", {"taskId": cancelled.task_id})
-        record = await harness.app.parts.store.mcp_task(cancelled.task_id)
-        untracked = record is not None and not harness.app.parts.poller.tracks(record.generation_task_id)
     assert before["taskId"] == created.task_id and before["status"] in ("working", "completed")
     assert state["status"] == "completed" and Path(result["structuredContent"]["files"][0]["path"]).is_file()
     assert result["structuredContent"]["request_id"] == "train"
