@@ -213,7 +213,7 @@ class App:
         return Running(store, registry, pipeline, ledger, downloader, poller)
 
     def _save_automatically(self, downloader: Downloader, generation: Generation) -> None:
-        if self.settings.auto_download and generation.download_state == "none":
+        if self.settings.auto_download and generation.download_state == "none" and generation.followed:
             downloader.enqueue(generation)
 
     async def unconfirmed(self) -> list[CreateRecord]:

@@ -7,6 +7,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import pytest
 from veo_mcp.core.generation import Generation, SavedFile
 from veo_mcp.evolink import estimate_cost, parse_video_request
 from veo_mcp.money.guards import LimitExceededError
-from veo_mcp.storage import MIGRATIONS, SCHEMA_VERSION, SpendingWindows, Store, StoreError
+from veo_mcp.storage import MIGRATIONS, SCHEMA_VERSION, McpTaskRecord, SpendingWindows, Store, StoreError
 
 # begin_create with no duplicate guard and no limits: the record alone.
 OPEN: dict[str, Any] = {
@@ -65,6 +66,51 @@ async def test_generation_round_trip(tmp_path: Path) -> None:
     assert loaded.estimate == original.estimate and loaded.request == original.request
 
 
+async def test_mcp_tasks_round_trip_page_cancel_and_expire(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "db.sqlite3")
+    now = time.time()
+    for number in range(3):
+        await store.save_mcp_task(
+            McpTaskRecord(
+                task_id=f"t{number}",
+                generation_task_id="g-shared" if number else "g-0",
+                tool="generate_video",
+                call_result={"task_id": "g", "reused": bool(number)},
+                created_at=now - 10 + number,
+                ttl_ms=60_000,
+            )
+        )
+    await store.save_mcp_task(
+        McpTaskRecord(
+            task_id="old",
+            generation_task_id="g-0",
+            tool="generate_video",
+            call_result={},
+            created_at=now - 120,
+            ttl_ms=60_000,
+        )
+    )
+    await store.save_generation(_generation(followed=False))
+    page, total = await store.mcp_tasks(0, 2)
+    await store.cancel_mcp_task("t1", "Cancelled. Said why.")
+    cancelled = await store.mcp_task("t1")
+    of_shared = [r.task_id for r in await store.mcp_tasks_of("g-shared")]
+    expired = await store.mcp_task("old")
+    await store.forget_expired_mcp_tasks()
+    remaining = await store.dump_text()
+    unfollowed = await store.generation("task-unified-1-abc")
+    await store.aclose()
+    assert [r.task_id for r in page] == ["t2", "t1"] and total == 3  # newest first; the expired one is not live
+    assert (
+        cancelled is not None
+        and cancelled.cancelled_at is not None
+        and cancelled.cancel_message == "Cancelled. Said why."
+    )
+    assert of_shared == ["t1", "t2"] and expired is None and "'old'" not in remaining
+    assert cancelled.call_result == {"task_id": "g", "reused": True}
+    assert unfollowed is not None and unfollowed.followed is False
+
+
 async def test_fresh_database_is_at_the_latest_schema_with_wal(tmp_path: Path) -> None:
     store = await Store.open(tmp_path / "db.sqlite3")
     await store.aclose()
@@ -80,7 +126,7 @@ async def test_an_old_database_is_migrated_keeping_its_rows(tmp_path: Path) -> N
     db.execute("PRAGMA user_version = 1")
     db.commit()
     db.close()
-    # Write a version-1 row through the current code's column list (version 1 has all of them).
+    # Write a row through the current code, then take the database back to version 1.
     store = await Store.open(path)
     await store.save_generation(_generation())
     await store.aclose()
@@ -88,14 +134,16 @@ async def test_an_old_database_is_migrated_keeping_its_rows(tmp_path: Path) -> N
     later = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
     for table in set(later) - {"generations", "creates"}:  # back to version 1: drop what later migrations add
         db.execute(f"DROP TABLE {table}")
+    db.execute("ALTER TABLE generations DROP COLUMN followed")  # and the column migration 4 adds
     db.execute("PRAGMA user_version = 1")
     db.commit()
     db.close()
     store = await Store.open(path)
     kept = await store.generation("task-unified-1-abc")
     assert await store.upload("0" * 64, valid_after=0) is None  # the table migration 2 adds exists again
+    assert await store.mcp_tasks(0, 10) == ([], 0)  # and migration 4's
     await store.aclose()
-    assert kept is not None and kept.prompt == "a heron at dawn"
+    assert kept is not None and kept.prompt == "a heron at dawn" and kept.followed  # old rows stay followed
     assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
 

@@ -55,6 +55,14 @@ class Poller:
         self._active[generation.task_id] = generation
         self._schedule(generation.task_id, 0.0 if poll_now else self._interval(generation))
 
+    def tracks(self, task_id: str) -> bool:
+        """Whether `task_id` is being polled."""
+        return task_id in self._next_poll
+
+    def untrack(self, task_id: str) -> None:
+        """Stop polling `task_id` (a poll already under way still reports its answer)."""
+        self._stop(task_id)
+
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Poller]:
         async with anyio.create_task_group() as group:

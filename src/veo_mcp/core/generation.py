@@ -99,6 +99,8 @@ class Generation:
     download_state: DownloadState = "none"
     download_error: str | None = None
     download_attempts: int = 0
+    # False once a cancelled MCP task stopped veo-mcp polling and saving it; asking about it again resumes.
+    followed: bool = True
 
     @property
     def uri(self) -> str:

@@ -60,6 +60,8 @@ class Registry:
         if generation.download_state == "failed":
             generation.download_state, generation.download_attempts = "none", 0
         self.generations[generation.task_id] = generation
+        if not generation.followed:
+            return  # a cancelled MCP task stopped following it; `get` resumes
         self._poller.track(generation, poll_now=poll_now)
         if generation.status == "completed":
             self._on_completed(generation)
@@ -91,14 +93,24 @@ class Registry:
             items = [g for g in items if g.status == status]
         return items[offset : offset + limit], len(items)
 
-    async def get(self, task_id: str) -> Generation:
-        """A generation by id: from memory, from the store (another process made it), or fetched from upstream."""
+    async def peek(self, task_id: str) -> Generation | None:
+        """A known generation by id (from memory or the store), as it is: never fetched, never followed again."""
         known = self.generations.get(task_id)
-        if known is not None:
-            return known
-        if (stored := await self._store.generation(task_id)) is not None:
+        if known is None and (stored := await self._store.generation(task_id)) is not None:
             self.take_in(stored, poll_now=True)
-            return self.generations[task_id]
+            known = self.generations[task_id]
+        return known
+
+    async def get(self, task_id: str) -> Generation:
+        """A generation by id: from memory, from the store (another process made it), or fetched from upstream.
+
+        Asking about a generation nobody follows any more (its MCP task was cancelled) follows it again.
+        """
+        known = await self.peek(task_id)
+        if known is not None:
+            if not known.followed:
+                await self.follow(known, True)
+            return known
         task = await self._fetch(task_id)
         generation = Generation(
             task_id=task.id,
@@ -116,6 +128,18 @@ class Registry:
         generation.apply(task)
         await self.add(generation)
         return generation
+
+    async def follow(self, generation: Generation, followed: bool) -> None:
+        """Start or stop polling and saving `generation` (recorded, so a restart keeps the choice)."""
+        if generation.followed == followed:
+            return
+        generation.followed = followed
+        if followed:
+            self.take_in(generation, poll_now=True)
+        else:
+            self._poller.untrack(generation.task_id)
+        generation.mark_changed()
+        await self._bus.publish(generation)
 
     async def wait(self, task_id: str, timeout_s: float, on_change: ChangeListener | None = None) -> Generation:
         """Wait until finished or `timeout_s` passes; never longer. Reports each change through `on_change`."""

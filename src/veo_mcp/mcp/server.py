@@ -17,6 +17,7 @@ from veo_mcp.mcp.notifications import Watchers
 from veo_mcp.mcp.player import PLAYER_URI, player_app
 from veo_mcp.mcp.prompts import register_prompts
 from veo_mcp.mcp.resources import GenerationList, register_resources
+from veo_mcp.mcp.tasks import task_support
 from veo_mcp.mcp.tools.generate import generate_tools
 from veo_mcp.mcp.tools.generations import generation_tools
 from veo_mcp.mcp.tools.models import model_tools
@@ -67,6 +68,7 @@ def create_server(app: App) -> MCPServer:
     bus = InMemorySubscriptionBus()
     watchers = Watchers(bus)
     app.bus.subscribe(watchers.changed)
+    tasks = task_support(app)  # generate_video as a native MCP task, on both protocol eras
     server: MCPServer = MCPServer(
         name="veo-mcp",
         title="Veo 3.1 video generation (EvoLink)",
@@ -78,10 +80,11 @@ def create_server(app: App) -> MCPServer:
         subscriptions=bus,
         middleware=[
             SessionTracking(watchers),
+            tasks.middleware,
             UnknownArguments({tool.name: sorted(tool.parameters.get("properties", {})) for tool in tools}),
             GenerationList(app),
         ],
-        extensions=[player_app()],
+        extensions=[player_app(), tasks.extension],
     )
     register_resources(server, app, watchers)
     register_prompts(server)

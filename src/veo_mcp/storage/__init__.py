@@ -1,7 +1,8 @@
-"""Durable state in SQLite: creates, generations, uploads."""
+"""Durable state in SQLite: creates, generations, uploads, MCP tasks."""
 
 from veo_mcp.storage.creates import CreateRecord, CreateState, Earlier, Spending, SpendingWindows
 from veo_mcp.storage.database import DatabaseWriteError, StoreError
+from veo_mcp.storage.mcp_tasks import McpTaskRecord
 from veo_mcp.storage.owners import owner_alive, process_owner
 from veo_mcp.storage.schema import MIGRATIONS, SCHEMA_VERSION
 from veo_mcp.storage.store import Store
@@ -14,6 +15,7 @@ __all__ = [
     "CreateState",
     "DatabaseWriteError",
     "Earlier",
+    "McpTaskRecord",
     "Spending",
     "SpendingWindows",
     "Store",

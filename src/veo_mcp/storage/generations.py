@@ -36,6 +36,7 @@ GENERATION_COLUMNS = (
     "download_state",
     "download_error",
     "download_attempts",
+    "followed",
 )
 
 
@@ -63,6 +64,7 @@ def generation_values(generation: Generation) -> tuple[Any, ...]:
         generation.download_state,
         generation.download_error,
         generation.download_attempts,
+        int(generation.followed),
     )
 
 
@@ -90,6 +92,7 @@ def generation_from_row(row: sqlite3.Row) -> Generation:
         download_state=row["download_state"],
         download_error=row["download_error"],
         download_attempts=row["download_attempts"],
+        followed=bool(row["followed"]),
     )
 
 

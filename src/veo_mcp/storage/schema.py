@@ -67,6 +67,23 @@ MIGRATIONS: tuple[str, ...] = (
         declined_at REAL NOT NULL
     );
     """,
+    # MCP tasks (task-augmented tool calls) and the generation each one follows; `followed` = 0 once a cancelled
+    # task stopped veo-mcp polling and saving a generation.
+    """
+    CREATE TABLE mcp_tasks (
+        task_id TEXT PRIMARY KEY,
+        generation_task_id TEXT NOT NULL,
+        tool TEXT NOT NULL,
+        call_result_json TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        ttl_ms INTEGER NOT NULL,
+        cancelled_at REAL,
+        cancel_message TEXT
+    );
+    CREATE INDEX mcp_tasks_by_generation ON mcp_tasks (generation_task_id);
+    CREATE INDEX mcp_tasks_by_created ON mcp_tasks (created_at);
+    ALTER TABLE generations ADD COLUMN followed INTEGER NOT NULL DEFAULT 1;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,7 +1,8 @@
 """The durable record of every create we attempt, every generation we know and every image we uploaded.
 
 `Store` is one SQLite connection (see `storage.database`) with one mixin per table: `creates` (the money-safety
-rules), `generations` (state, saved files, download claims) and `uploads` (the image upload cache).
+rules), `generations` (state, saved files, download claims), `uploads` (the image upload cache) and `mcp_tasks`
+(MCP tasks and the generation each follows).
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ import anyio
 from veo_mcp.storage.creates import CreateTable
 from veo_mcp.storage.database import connect
 from veo_mcp.storage.generations import GenerationTable
+from veo_mcp.storage.mcp_tasks import McpTaskTable
 from veo_mcp.storage.uploads import UploadTable
 
 
-class Store(CreateTable, GenerationTable, UploadTable):
+class Store(CreateTable, GenerationTable, UploadTable, McpTaskTable):
     """Open with `await Store.open(path)`, close with `aclose()`."""
 
     @classmethod
