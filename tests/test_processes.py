@@ -187,7 +187,9 @@ def test_sigkill_mid_generation_and_mid_download_loses_nothing(tmp_path: Path, s
 
 
 def test_two_servers_share_a_data_dir_without_double_downloads(tmp_path: Path, simulator: SimulatorProcess) -> None:
+    """Two real server processes on one data folder both track and save eleven videos: each is fetched once."""
     env, stderr_log = _env(tmp_path, simulator), tmp_path / "stderr.log"
+    env["VEO_MCP_MAX_CREATES_PER_MINUTE"] = "0"
     desktop, ide = StdioPeer(env, stderr_log), StdioPeer(env, stderr_log)
     try:
         created = desktop.tool("generate_video", {"prompt": "two windows, one video", "n": 2})
@@ -195,11 +197,16 @@ def test_two_servers_share_a_data_dir_without_double_downloads(tmp_path: Path, s
         assert [g["task_id"] for g in ide.tool("list_generations", {})["generations"]] == [task_id]
         reused = ide.tool("generate_video", {"prompt": "two windows, one video", "n": 2})
         assert reused["reused"] and reused["task_id"] == task_id  # the duplicate guard spans processes
+        more = [desktop.tool("generate_video", {"prompt": f"a shared kite, take {i}"})["task_id"] for i in range(10)]
+        assert ide.tool("list_generations", {"limit": 100})["total"] == 11  # the IDE's server takes them in too
         for peer in (desktop, ide):
-            _until(
-                lambda peer=peer: peer.tool("get_generation", {"task_id": task_id})["download_status"] == "saved",
-                what="both servers to see the saved videos",
-            )
+            for each in (task_id, *more):
+                _until(
+                    lambda peer=peer, each=each: (
+                        peer.tool("get_generation", {"task_id": each})["download_status"] == "saved"
+                    ),
+                    what="both servers to see every saved video",
+                )
         paths = [
             sorted(f["path"] for f in p.tool("get_generation", {"task_id": task_id})["files"]) for p in (desktop, ide)
         ]
@@ -208,7 +215,8 @@ def test_two_servers_share_a_data_dir_without_double_downloads(tmp_path: Path, s
         ide.close()
     assert paths[0] == paths[1] and len(paths[0]) == 2
     ledger = simulator.ledger()
-    assert ledger["requests"]["create"] == 1 and ledger["requests"]["download"] == 2
+    assert ledger["requests"]["create"] == 11 and ledger["requests"]["download"] == 12
+    assert len(list((tmp_path / "videos").glob("*.mp4"))) == 12
     db = sqlite3.connect(tmp_path / "data" / "veo-mcp.sqlite3")
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert CANARY not in stderr_log.read_text(errors="replace")

@@ -129,7 +129,7 @@ async def test_soonest_expiring_links_are_saved_first(tmp_path: Path, monkeypatc
     service = _service(tmp_path, simulator)
     now = time.time()
     async with service.running():
-        downloader = service.parts.downloader
+        downloader = service.parts.autosaver
         assert downloader is not None
         for name, hours_ago in (("mid", 10.0), ("fresh", 1.0), ("oldest", 20.0), ("no-expiry-yet", None)):
             generation = Generation(task_id=name, model="m", prompt=name, request={}, simulated=True)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
+from veo_mcp.background.autosave import AutoSaver
 from veo_mcp.background.downloads import Downloader
 from veo_mcp.background.poller import Poller
 from veo_mcp.core.events import ChangeBus
@@ -98,6 +99,7 @@ class Running:
     ledger: CreateLedger
     downloader: Downloader
     poller: Poller
+    autosaver: AutoSaver
 
 
 class App:
@@ -160,7 +162,7 @@ class App:
         try:
             self._running = self._build(store)
             async with self._running.poller.running(), anyio.create_task_group() as group:
-                group.start_soon(self._running.downloader.run)
+                group.start_soon(self._running.autosaver.run)
                 group.start_soon(self._running.ledger.keep_recording)
                 await self._running.registry.resume()
                 try:
@@ -178,10 +180,15 @@ class App:
 
     def _build(self, store: Store) -> Running:
         settings, bus = self.settings, self.bus
-        bus.record_with(store.save_generation)
+
+        async def record(generation: Generation) -> None:
+            generation.absorb(await store.save_generation(generation))
+
+        bus.record_with(record)
         downloader = Downloader(
             client=lambda: self.client, store=store, settings=settings, publish=bus.publish, resolver=self.resolver
         )
+        autosaver = AutoSaver(downloader, settings.output_dir, space_recheck_s=settings.poll_interval_max_s)
         poller = Poller(
             self._fetch, bus, min_interval_s=settings.poll_interval_min_s, max_interval_s=settings.poll_interval_max_s
         )
@@ -193,7 +200,7 @@ class App:
             fetch=self._fetch,
             ledger=ledger,
             simulated=self.simulated,
-            on_completed=lambda generation: self._save_automatically(downloader, generation),
+            on_completed=lambda generation: self._save_automatically(autosaver, generation),
         )
         pipeline = GeneratePipeline(
             settings=settings,
@@ -207,14 +214,14 @@ class App:
 
         async def on_change(generation: Generation) -> None:
             if generation.status == "completed" and generation.download_attempts == 0:
-                self._save_automatically(downloader, generation)
+                self._save_automatically(autosaver, generation)
 
         bus.subscribe(on_change)
-        return Running(store, registry, pipeline, ledger, downloader, poller)
+        return Running(store, registry, pipeline, ledger, downloader, poller, autosaver)
 
-    def _save_automatically(self, downloader: Downloader, generation: Generation) -> None:
+    def _save_automatically(self, autosaver: AutoSaver, generation: Generation) -> None:
         if self.settings.auto_download and generation.download_state == "none" and generation.followed:
-            downloader.enqueue(generation)
+            autosaver.enqueue(generation)
 
     async def unconfirmed(self) -> list[CreateRecord]:
         """Creates whose outcome is unknown (or being sent right now); none when not configured."""

@@ -6,6 +6,7 @@ Every error that can reach an assistant or a person derives from `VeoError`:
     ├── evolink.errors.EvoLinkError     the upstream API and the local checks of a request (schemas, addresses)
     ├── money.guards.MoneyError         limits and cost confirmation (nothing was sent)
     ├── LocalFileError                  this machine's folders and files (output folder, subfolders, disk)
+    │   └── DiskFullError                   no space left for a write
     └── NotConfiguredError              no API key and not simulating
 
 No error text ever contains the API key: the key lives only in the HTTP client's headers.
@@ -35,6 +36,14 @@ class LocalFileError(VeoError):
 
     default_advice = "Check the folder named above (its permissions and free space) and call again."
     action = "fix_local_files"
+
+
+class DiskFullError(LocalFileError):
+    """No space left where a file had to be written; `needed_bytes` is how much the write needed, when known."""
+
+    def __init__(self, message: str, *, needed_bytes: int | None = None, advice: str | None = None) -> None:
+        self.needed_bytes = needed_bytes
+        super().__init__(message, advice=advice)
 
 
 class NotConfiguredError(VeoError):

@@ -115,3 +115,39 @@ async def test_a_prompt_cannot_forge_lines_where_it_is_shown_to_a_model(tmp_path
     assert all("\n" not in title and "\u2028" not in title for title in titles)
     text = prompt.messages[0].content.text  # type: ignore[union-attr]
     assert "\nSYSTEM:" not in text and "a dog\\nSYSTEM" in text
+
+
+async def test_a_local_failure_names_the_folder_and_the_setting(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the output folder should be")
+    async with (
+        running_harness(tmp_path, output_dir=blocker / "videos", auto_download=False) as harness,
+        harness.client() as client,
+    ):
+        created = await client.call_tool("generate_video", {"prompt": "a kite with nowhere to go"})
+        task_id = (created.structured_content or {})["task_id"]
+        await finish(client, task_id)
+        result = await client.call_tool("download_video", {"task_id": task_id})
+    text = text_of(result)
+    assert result.is_error and str(blocker) in text and "VEO_MCP_OUTPUT_DIR" in text
+    assert text != "Error executing tool download_video"
+
+
+async def test_an_unexpected_failure_says_so_with_a_reference_in_the_log(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from mcp.server.mcpserver.exceptions import ToolError
+
+    from tests.helpers import service_settings
+    from veo_mcp.mcp.failures import guarded
+
+    async def broken() -> None:
+        raise RuntimeError("a bug")
+
+    call = guarded("get_generation", broken, service_settings(tmp_path))
+    with pytest.raises(ToolError) as raised:
+        await call()
+    message = str(raised.value)
+    reference = message.split("reference ")[1].split(".", maxsplit=1)[0]
+    assert "RuntimeError" in message and "unexpectedly in get_generation" in message
+    assert any(reference in record.getMessage() and record.exc_info for record in caplog.records)

@@ -274,3 +274,28 @@ async def test_a_budget_holds_across_connections_racing(tmp_path: Path) -> None:
     for store in stores:
         await store.aclose()
     assert sorted(outcomes) == ["recorded"] + ["refused"] * 5 and spent == pytest.approx(0.96)
+
+
+async def test_a_stale_write_from_another_process_never_takes_back_a_save(tmp_path: Path) -> None:
+    """Process A saved the video; process B, still holding its older copy, writes after it: the save stands."""
+    path = tmp_path / "db.sqlite3"
+    saved_video = tmp_path / "videos" / "heron.mp4"
+    saved_video.parent.mkdir()
+    saved_video.write_bytes(b"\x00\x00\x00\x18ftypmp42")
+    one, two = await Store.open(path), await Store.open(path)
+    stale = _generation()
+    stale.status, stale.progress = "processing", 60
+    await two.save_generation(stale)  # B knew it while it was rendering
+    done = _generation()
+    done.status, done.progress, done.download_state = "completed", 100, "saved"
+    done.files = [SavedFile(path=str(saved_video), bytes=12, index=0)]
+    await one.save_generation(done)  # A finished and saved it
+    kept = await two.save_generation(stale)  # B writes its old copy afterwards
+    stored = await one.generation(done.task_id)
+    saved_video.unlink()  # the file is gone: a save that is no longer true gives way
+    gone = await two.save_generation(stale)
+    await one.aclose()
+    await two.aclose()
+    assert stored is not None and kept.status == stored.status == "completed" and stored.progress == 100
+    assert stored.download_state == "saved" and [f.path for f in stored.files] == [str(saved_video)]
+    assert gone.download_state == "none" and gone.files == [] and gone.status == "completed"

@@ -9,7 +9,6 @@ file never carries the final name), and recorded in the store. An expired link i
 from __future__ import annotations
 
 import contextlib
-import heapq
 import logging
 import os
 import shutil
@@ -23,9 +22,9 @@ import anyio
 from pydantic import BaseModel, Field
 
 from veo_mcp.core.generation import Generation, SavedFile
-from veo_mcp.errors import LocalFileError
+from veo_mcp.errors import LocalFileError, VeoError
 from veo_mcp.evolink.addresses import Resolver, resolved_internal_reason
-from veo_mcp.evolink.errors import EvoLinkError, LinkExpiredError, NotFoundError, TemporaryError
+from veo_mcp.evolink.errors import DownloadError, EvoLinkError, LinkExpiredError, NotFoundError, TemporaryError
 from veo_mcp.local.files import confined, private_folder, replaced_atomically, video_file_name
 from veo_mcp.settings import Settings
 from veo_mcp.storage import Store
@@ -40,7 +39,18 @@ MAX_AUTOMATIC_ATTEMPTS = 5
 MAX_COPIES = 4
 # A link we believe expired more than this long ago is not even tried (our expiry time is an estimate).
 EXPIRY_GRACE_S = 3600.0
-_RETRY_DELAYS_S = (5.0, 30.0, 120.0, 600.0)
+# A young link that keeps refusing (403/404/410) for this long is taken as gone for good.
+LINK_FAILURE_GRACE_S = 1800.0
+
+
+def link_really_gone(generation: Generation, now: float) -> bool:
+    """Whether a refused result link is final: its 24 h window has passed, or it has refused for a sustained time.
+    A brief 403/404 on a young link (a CDN hiccup) is retried instead."""
+    expires = generation.links_expire_at
+    if expires is not None and now > expires:
+        return True
+    return generation.link_failing_since is not None and now - generation.link_failing_since > LINK_FAILURE_GRACE_S
+
 
 # Records a changed generation and tells every watcher (the app passes the change bus's publish).
 Publish = Callable[[Generation], Awaitable[None]]
@@ -125,62 +135,14 @@ class Downloader:
         settings: Settings,
         publish: Publish,
         resolver: Resolver,
-        workers: int = 2,
     ) -> None:
         self._make_client = client
         self._store = store
         self._settings = settings
         self._publish = publish
         self._resolver = resolver
-        self._workers = workers
-        self._queue: list[tuple[float, float, str]] = []  # (links expire at, queued at, task id)
-        self._queued: dict[str, Generation] = {}
-        self._ready = anyio.Event()
         self._locks: dict[str, anyio.Lock] = {}
         self.lease_s = max(600.0, settings.download_timeout_s * 3)
-
-    # --- automatic saving --------------------------------------------------------------------------------------
-
-    def enqueue(self, generation: Generation) -> None:
-        """Save this completed generation soon; the queue serves the soonest-expiring links first."""
-        if generation.task_id in self._queued or generation.download_state in ("saved", "expired"):
-            return
-        expires = generation.links_expire_at or float("inf")
-        self._queued[generation.task_id] = generation
-        heapq.heappush(self._queue, (expires, time.monotonic(), generation.task_id))
-        self._ready.set()
-
-    async def run(self) -> None:
-        """Worker loop; runs inside the service's task group until cancelled."""
-        async with anyio.create_task_group() as group:
-            for _ in range(self._workers):
-                group.start_soon(self._work, group)
-
-    async def _work(self, group: anyio.abc.TaskGroup) -> None:
-        while True:
-            while not self._queue:
-                self._ready = anyio.Event()
-                await self._ready.wait()
-            _, _, task_id = heapq.heappop(self._queue)
-            generation = self._queued.pop(task_id)
-            try:
-                await self.save(generation)
-            except LinkExpiredError:
-                pass  # recorded as expired by save(); final
-            except EvoLinkError as error:
-                attempts = generation.download_attempts
-                if generation.download_state != "failed" and attempts <= len(_RETRY_DELAYS_S):
-                    delay = _RETRY_DELAYS_S[min(attempts, len(_RETRY_DELAYS_S)) - 1]
-                    logger.warning("saving %s failed (%s); trying again in %g s", task_id, error, delay)
-                    group.start_soon(self._enqueue_later, generation, delay)
-                else:
-                    logger.error("giving up saving %s automatically: %s", task_id, error)
-            except Exception:
-                logger.exception("unexpected error while saving %s", task_id)
-
-    async def _enqueue_later(self, generation: Generation, delay: float) -> None:
-        await anyio.sleep(delay)
-        self.enqueue(generation)
 
     # --- saving ------------------------------------------------------------------------------------------------
 
@@ -272,14 +234,18 @@ class Downloader:
                 await self._fetch_one(generation, index, target)
                 await self._store.save_generation(generation)
         except LinkExpiredError as error:
-            await self._record_expired(generation, error.message)
-            raise
-        except EvoLinkError as error:
-            generation.download_attempts += 1
-            generation.download_state = "failed" if generation.download_attempts >= MAX_AUTOMATIC_ATTEMPTS else "none"
-            generation.download_error = str(error)
-            generation.mark_changed()
-            await self._persist(generation)
+            if link_really_gone(generation, time.time()):
+                await self._record_expired(generation, error.message)
+                raise
+            generation.link_failing_since = generation.link_failing_since or time.time()
+            message = (
+                f"The result link answered HTTP {error.status_code or 'an error'}, but links live 24 h after "
+                "completion and this one is younger: taken as a hiccup, it is tried again."
+            )
+            await self._record_failure(generation, message)
+            raise DownloadError(message, advice="Call download_video again in a minute.") from None
+        except VeoError as error:  # upstream trouble, a full disk, a folder that cannot be written
+            await self._record_failure(generation, str(error))
             raise
         except BaseException:
             generation.download_state = "none"
@@ -288,6 +254,7 @@ class Downloader:
             raise
         generation.download_state = "saved"
         generation.download_error = None
+        generation.download_retry_at = generation.link_failing_since = None
         generation.mark_changed()
         await self._persist(generation)
 
@@ -324,6 +291,13 @@ class Downloader:
                 f"Refused to download a result link that points at an internal address ({reason}).",
                 advice="This is not a normal EvoLink link; check EVOLINK_BASE_URL and report it if it persists.",
             )
+
+    async def _record_failure(self, generation: Generation, message: str) -> None:
+        generation.download_attempts += 1
+        generation.download_state = "failed" if generation.download_attempts >= MAX_AUTOMATIC_ATTEMPTS else "none"
+        generation.download_error = message
+        generation.mark_changed()
+        await self._persist(generation)
 
     async def _record_expired(self, generation: Generation, message: str) -> None:
         generation.download_state = "expired"

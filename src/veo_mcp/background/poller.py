@@ -26,6 +26,9 @@ logger = logging.getLogger(__name__)
 
 FetchTask = Callable[[str], Awaitable[Task]]
 
+# A task upstream answers 404 for, at the longest poll pause this many times in a row, is taken as gone.
+UNKNOWN_POLLS = 20
+
 
 class Poller:
     def __init__(
@@ -106,11 +109,7 @@ class Poller:
             async with self._limit:
                 task = await self._fetch(task_id)
         except NotFoundError as error:
-            logger.warning("task %s is unknown upstream: %s", task_id, error)
-            generation.error_message = str(error)
-            self._stop(task_id)
-            generation.mark_changed()
-            await self._bus.publish(generation)
+            await self._unknown_upstream(generation, error)
             return
         except AuthenticationError as error:
             logger.error("cannot poll %s: %s", task_id, error)
@@ -122,6 +121,7 @@ class Poller:
             return
         finally:
             self._in_flight.discard(task_id)
+        generation.unknown_since = None
         changed = generation.apply(task)
         if generation.finished:
             self._stop(task_id)
@@ -129,6 +129,22 @@ class Poller:
             self._reschedule(task_id, self._interval(generation))
         if changed:
             await self._bus.publish(generation)
+
+    async def _unknown_upstream(self, generation: Generation, error: NotFoundError) -> None:
+        """A 404 for a task we know: brief ones happen (an upstream replica behind), so keep asking at the longest
+        pause; only after `UNKNOWN_POLLS` such pauses in a row is the task taken as gone and tracking stopped."""
+        now = anyio.current_time()
+        if generation.unknown_since is None:
+            generation.unknown_since = now
+        if now - generation.unknown_since < UNKNOWN_POLLS * self._max:
+            logger.warning("task %s is unknown upstream for now (%s); asking again", generation.task_id, error)
+            self._reschedule(generation.task_id, self._max)
+            return
+        logger.warning("task %s has been unknown upstream for a while: %s", generation.task_id, error)
+        generation.error_message = str(error)
+        self._stop(generation.task_id)
+        generation.mark_changed()
+        await self._bus.publish(generation)
 
     def _reschedule(self, task_id: str, delay: float) -> None:
         if task_id in self._next_poll:

@@ -6,10 +6,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Literal
 
 import anyio
@@ -65,6 +67,9 @@ class GenerationState(BaseModel):
         "none", description="none, saving, saved, expired (links died before saving) or failed."
     )
     download_error: str | None = Field(None, description="Why the videos could not be saved, if so.")
+    download_next_attempt_at: str | None = Field(
+        None, description="When veo-mcp tries to save the videos again by itself, after a failed attempt."
+    )
     request_id: str | None = Field(None, description="The request_id given to generate_video, if any.")
     poster_uri: str | None = Field(None, description="Resource with a JPEG frame of the saved video, once saved.")
     simulated: bool = Field(description="True when produced by the built-in simulator, not a real render.")
@@ -99,6 +104,11 @@ class Generation:
     download_state: DownloadState = "none"
     download_error: str | None = None
     download_attempts: int = 0
+    # In memory only: when the next automatic save is due, since when the result link has been refused, and since
+    # when upstream has not known the task (brief 403/404s are retried, sustained ones are final).
+    download_retry_at: float | None = None
+    link_failing_since: float | None = None
+    unknown_since: float | None = None
     # False once a cancelled MCP task stopped veo-mcp polling and saving it; asking about it again resumes.
     followed: bool = True
 
@@ -153,6 +163,33 @@ class Generation:
         self.updated_at = stored.updated_at
         return True
 
+    def absorb(self, stored: Generation) -> None:
+        """Take from what the store kept only what is newer than this record (see `merged`): what another process
+        finished or saved. Nothing this record knows is taken back, even if it changed while the store was written
+        (no change event: the change that caused the write is being announced already)."""
+        final = merged(stored, self)
+        if final.finished and not self.finished:
+            for name in ("status", "progress", "result_urls", "error_code", "error_message", "completed_at"):
+                setattr(self, name, getattr(final, name))
+        known = {f.path for f in self.files}
+        self.files.extend(f for f in final.files if f.path not in known)
+        if final.download_state in ("saved", "expired") and self.download_state not in ("saved", "expired"):
+            self.download_state, self.download_error = final.download_state, final.download_error
+        self.download_attempts = max(self.download_attempts, final.download_attempts)
+
+    def forget_missing_files(self) -> bool:
+        """Drop saved files that no longer exist on disk (moved or deleted by the user); True when any was dropped.
+
+        A video reported as saved must be there; while the links live, it can be fetched again."""
+        present = [f for f in self.files if Path(f.path).is_file()]
+        if len(present) == len(self.files):
+            return False
+        self.files = present
+        if self.download_state == "saved":
+            self.download_state = "none"
+        self.mark_changed()
+        return True
+
     def mark_changed(self) -> None:
         self.updated_at = time.time()
         event, self.changed = self.changed, anyio.Event()
@@ -184,6 +221,12 @@ class Generation:
             )
         elif self.status == "completed" and self.download_state == "saving":
             advice = "The video is being saved now; call get_generation again in a moment for the file path."
+        elif self.status == "completed" and self.download_error and not self.files:
+            advice = f"Saving the video failed: {self.download_error}" + (
+                f" veo-mcp tries again by itself at {_iso(self.download_retry_at)}; call download_video to try now."
+                if self.download_retry_at
+                else " Call download_video to try again."
+            )
         elif self.status == "completed" and not self.files:
             advice = "Call download_video to save the video before the links expire."
         elif self.status == "completed":
@@ -213,8 +256,31 @@ class Generation:
             updated_at=_iso(self.updated_at),
             download_status=self.download_state,
             download_error=self.download_error,
+            download_next_attempt_at=_iso(self.download_retry_at),
             request_id=self.request_id,
             poster_uri=f"{self.uri}/poster" if self.files else None,
             simulated=self.simulated,
             notes=list(self.notes),
         )
+
+
+def merged(stored: Generation, incoming: Generation) -> Generation:
+    """What to store when `incoming` (one process's record) meets `stored` (what any process wrote last).
+
+    Several processes may share one data folder and each holds its own copy of a generation; a write must never
+    take back what another process already knows: a finished status stays finished, saved files stay recorded
+    (while they exist), a saved or expired download stays so. Everything else is the incoming record's.
+    """
+    result = dataclasses.replace(incoming, files=list(incoming.files), notes=list(incoming.notes))
+    if stored.finished and not incoming.finished:
+        for name in ("status", "progress", "result_urls", "error_code", "error_message", "completed_at"):
+            setattr(result, name, getattr(stored, name))
+    known = {f.path for f in result.files}
+    result.files.extend(f for f in stored.files if f.path not in known and Path(f.path).is_file())
+    stored_final = stored.download_state in ("saved", "expired")
+    still_there = stored.download_state == "expired" or all(Path(f.path).is_file() for f in stored.files)
+    if stored_final and incoming.download_state not in ("saved", "expired") and still_there:
+        result.download_state, result.download_error = stored.download_state, stored.download_error
+    result.download_attempts = max(stored.download_attempts, incoming.download_attempts)
+    result.updated_at = max(stored.updated_at, incoming.updated_at)
+    return result

@@ -130,7 +130,7 @@ class GeneratePipeline:
         payload = plan.payload
         if images:
             urls, upload_notes = await self._uploads.file_urls(images)
-            request = parse_video_request({**payload, "image_urls": urls})
+            request = parse_video_request({**payload, "image_urls": urls}, uploaded_image_urls=urls)
             payload, notes = request.to_api_payload(), notes + upload_notes
         record, reused = await self._ledger.begin(
             request_id=request_id,

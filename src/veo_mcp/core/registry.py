@@ -110,6 +110,9 @@ class Registry:
         if known is not None:
             if not known.followed:
                 await self.follow(known, True)
+            if known.forget_missing_files():  # moved or deleted since it was saved: fetched again while links live
+                await self._bus.publish(known)
+                self._on_completed(known)
             return known
         task = await self._fetch(task_id)
         generation = Generation(

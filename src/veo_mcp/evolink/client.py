@@ -39,7 +39,7 @@ from tenacity import (
 )
 
 from veo_mcp import __version__
-from veo_mcp.errors import LocalFileError
+from veo_mcp.errors import DiskFullError, LocalFileError
 from veo_mcp.evolink import catalog
 from veo_mcp.evolink.errors import (
     AuthenticationError,
@@ -334,7 +334,9 @@ class EvoLinkClient:
         temp_path = Path(temp_name)
         try:
             with os.fdopen(descriptor, "wb") as sink:
-                received, expected, content_type = await self._stream_into(url, sink, check_url, on_progress)
+                received, expected, content_type = await self._stream_into(
+                    url, sink, check_url, on_progress, destination.parent
+                )
                 sink.flush()
                 os.fsync(sink.fileno())
             _check_video(temp_path, received, expected)
@@ -366,7 +368,7 @@ class EvoLinkClient:
         )
 
     async def _stream_into(
-        self, url: str, sink: Any, check_url: UrlCheck | None, on_progress: ProgressCallback | None
+        self, url: str, sink: Any, check_url: UrlCheck | None, on_progress: ProgressCallback | None, folder: Path
     ) -> tuple[int, int | None, str | None]:
         received = 0
         try:
@@ -392,7 +394,7 @@ class EvoLinkClient:
                             failures.append(error)
                 for failure in failures:
                     if isinstance(failure, OSError):
-                        raise failure
+                        raise write_failure(failure, folder, expected)
                     if isinstance(failure, httpx.TransportError):
                         raise DownloadError(
                             f"The download broke off after {received} bytes ({type(failure).__name__})."
@@ -420,11 +422,12 @@ def _raise_for_result_status(response: httpx.Response) -> None:
         raise DownloadError(f"The video host answered HTTP {response.status_code}.")
 
 
-def write_failure(error: OSError, folder: Path) -> LocalFileError:
+def write_failure(error: OSError, folder: Path, needed: int | None = None) -> LocalFileError:
     """A local write error as what the user must do: free space, or fix the folder's permissions."""
     if error.errno in (errno.ENOSPC, errno.EDQUOT):
-        return LocalFileError(
+        return DiskFullError(
             f"No space left on the disk holding {folder}: the video could not be saved.",
+            needed_bytes=needed,
             advice="Free some space there (or set VEO_MCP_OUTPUT_DIR to a folder on another disk); veo-mcp saves "
             "the video again by itself once there is room, while the result link is valid.",
         )

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from veo_mcp.evolink import catalog
@@ -130,9 +130,12 @@ class VideoRequest(BaseModel):
 
     @field_validator("image_urls", mode="after")
     @classmethod
-    def _images_fetchable(cls, urls: list[str] | None) -> list[str] | None:
+    def _images_fetchable(cls, urls: list[str] | None, info: ValidationInfo) -> list[str] | None:
         if urls is None:
             return None
+        # Links the file service itself just returned for our uploads are not user input: they skip the rules meant
+        # for user URLs (a local `veo-mcp simulator` serves them on loopback, say).
+        trusted: frozenset[str] = (info.context or {}).get("trusted_image_urls", frozenset())
         if len(urls) > 3:
             raise _refuse(
                 "image_urls",
@@ -140,7 +143,7 @@ class VideoRequest(BaseModel):
                 "last frame, up to 3 for REFERENCE).",
             )
         for index, url in enumerate(urls):
-            problem = image_url_problem(url)
+            problem = None if url in trusted else image_url_problem(url)
             if problem:
                 raise _refuse(f"image_urls[{index}]", f"image_urls[{index}]: {_short(url)} cannot be used: {problem}.")
         return urls
@@ -287,10 +290,14 @@ def describe_validation_error(error: ValidationError) -> tuple[FieldIssue, ...]:
     return tuple(issues)
 
 
-def parse_video_request(data: Mapping[str, Any] | Any) -> VideoRequest:
-    """Validate raw parameters (e.g. a JSON body) into a `VideoRequest`, or raise `InvalidRequestError`."""
+def parse_video_request(data: Mapping[str, Any] | Any, *, uploaded_image_urls: Iterable[str] = ()) -> VideoRequest:
+    """Validate raw parameters (e.g. a JSON body) into a `VideoRequest`, or raise `InvalidRequestError`.
+
+    `uploaded_image_urls` are links EvoLink's file service returned for our own uploads: they are not checked as
+    user URLs are.
+    """
     try:
-        return VideoRequest.model_validate(data)
+        return VideoRequest.model_validate(data, context={"trusted_image_urls": frozenset(uploaded_image_urls)})
     except ValidationError as error:
         raise InvalidRequestError.from_issues(describe_validation_error(error)) from None
 

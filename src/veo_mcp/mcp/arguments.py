@@ -82,12 +82,15 @@ TaskIdArg = Annotated[str, Field(min_length=1, description="Task id from generat
 REQUEST_FIELDS: tuple[str, ...] = tuple(VideoRequest.model_fields)
 
 
-def video_request(arguments: dict[str, Any], given: Collection[str] | None = None) -> VideoRequest:
+def video_request(
+    arguments: dict[str, Any], given: Collection[str] | None = None, *, own_image_urls: Collection[str] = ()
+) -> VideoRequest:
     """Build the request from the tool's arguments, passing only those the caller gave.
 
     Defaults left implicit let the schema apply mode-specific rules (REFERENCE's fixed duration, say), while a value
     the caller did give is checked even when it equals the default (`duration: 4` with three reference images is
     refused, not silently turned into 8 s). Without `given`, values that differ from the defaults count as given.
+    `own_image_urls` are veo-mcp's own stand-ins for local files (never user URLs to judge).
     """
     explicit = {
         name: value
@@ -97,6 +100,6 @@ def video_request(arguments: dict[str, Any], given: Collection[str] | None = Non
         and (name in given if given is not None else value != VideoRequest.model_fields[name].default)
     }
     try:
-        return parse_video_request(explicit)
+        return parse_video_request(explicit, uploaded_image_urls=own_image_urls)
     except InvalidRequestError as error:
         raise ToolError(str(error)) from None

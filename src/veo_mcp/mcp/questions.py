@@ -153,7 +153,8 @@ def prepared_request(app: App, names: Sequence[str]) -> Callable[..., Awaitable[
         placeholders = [placeholder_url(image, app.settings.files_base_url) for image in images]
         try:
             given = None if given is None else {*given, "image_urls"}
-            return Prepared(video_request({**arguments, "image_urls": placeholders}, given), images)
+            request = video_request({**arguments, "image_urls": placeholders}, given, own_image_urls=placeholders)
+            return Prepared(request, images)
         except ToolError as error:
             raise ToolError(str(error).replace("image_urls", "image_files")) from None
 

@@ -12,6 +12,7 @@ from mcp.server.subscriptions import InMemorySubscriptionBus
 
 from veo_mcp import __version__
 from veo_mcp.app import App
+from veo_mcp.mcp.failures import guard_tools
 from veo_mcp.mcp.middleware import SessionTracking, UnknownArguments
 from veo_mcp.mcp.notifications import Watchers
 from veo_mcp.mcp.player import PLAYER_URI, player_app
@@ -60,7 +61,7 @@ def _tools(app: App) -> list[Tool]:
     tools = {tool.name: tool for tool in [*generate_tools(app), *generation_tools(app), *model_tools()]}
     for tool in tools.values():
         tool.parameters["additionalProperties"] = False
-    return [tools[name] for name in _TOOL_ORDER]
+    return guard_tools([tools[name] for name in _TOOL_ORDER], app.settings)
 
 
 def create_server(app: App) -> MCPServer:

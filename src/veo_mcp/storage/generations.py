@@ -8,7 +8,7 @@ import sqlite3
 import time
 from typing import Any
 
-from veo_mcp.core.generation import Generation, SavedFile
+from veo_mcp.core.generation import Generation, SavedFile, merged
 from veo_mcp.evolink.costs import CostEstimate
 from veo_mcp.storage.database import Database, transaction
 from veo_mcp.storage.owners import owner_alive, process_owner
@@ -105,8 +105,18 @@ UPSERT_GENERATION = (
 
 
 class GenerationTable(Database):
-    async def save_generation(self, generation: Generation) -> None:
-        await self._write(UPSERT_GENERATION, generation_values(generation))
+    async def save_generation(self, generation: Generation) -> Generation:
+        """Store `generation` merged with what is stored (see `core.generation.merged`), in one write transaction,
+        so two processes sharing the data folder never take back each other's progress; returns what was stored."""
+
+        def work(db: sqlite3.Connection) -> Generation:
+            with transaction(db):
+                row = db.execute("SELECT * FROM generations WHERE task_id = ?", (generation.task_id,)).fetchone()
+                result = generation if row is None else merged(generation_from_row(row), generation)
+                db.execute(UPSERT_GENERATION, generation_values(result))
+                return result
+
+        return await self._run(work)
 
     async def generation(self, task_id: str) -> Generation | None:
         rows = await self._rows("SELECT * FROM generations WHERE task_id = ?", (task_id,))

@@ -221,7 +221,7 @@ class TaskBook:
         """A task's video is saved even when automatic saving is off: its result is the saved file."""
         due = generation.status == "completed" and generation.download_state == "none"
         if due and generation.followed and generation.download_attempts == 0:
-            self._parts().downloader.enqueue(generation)
+            self._parts().autosaver.enqueue(generation)
 
     def _wake(self) -> None:
         event, self._changed = self._changed, anyio.Event()

@@ -1,0 +1,167 @@
+"""Saving videos when things go wrong: nothing silent, nothing fetched twice, nothing given up while a link lives.
+
+Tried as an unlucky user meets them: a brief 404 or 403 upstream, a save that keeps failing, a full disk, a file
+deleted after it was saved, two server processes sharing one data folder, a simulator run as its own process.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from mcp.client import Client
+
+from tests.helpers import (
+    TEST_KEY,
+    SimulatorProcess,
+    finish,
+    make_image,
+    running_harness,
+    service_settings,
+    text_of,
+)
+from veo_mcp.app import App
+from veo_mcp.mcp.server import create_server
+from veo_mcp.simulator import Fault, Simulator, SimulatorConfig
+
+
+async def _state(client: Client, task_id: str) -> dict[str, Any]:
+    return (await client.call_tool("get_generation", {"task_id": task_id})).structured_content or {}
+
+
+async def _until(client: Client, task_id: str, done: Any, what: str) -> dict[str, Any]:
+    """get_generation until `done(state)`, within a bound (the simulator runs fast; this only guards a hang)."""
+    with anyio.fail_after(20):
+        while not done(state := await _state(client, task_id)):  # noqa: ASYNC110 - waiting on the app's own state
+            await anyio.sleep(0.02)
+    return state
+
+
+async def test_a_brief_404_on_a_status_poll_does_not_stop_tracking(tmp_path: Path) -> None:
+    async with running_harness(tmp_path) as harness, harness.client() as client:
+        created = await client.call_tool("generate_video", {"prompt": "a heron"})
+        harness.simulator.faults.add(Fault(kind="status", endpoint="get", status=404, count=3))
+        state = await finish(client, (created.structured_content or {})["task_id"])
+    assert state["status"] == "completed" and state["error_message"] is None
+
+
+async def test_a_brief_refusal_of_a_young_link_is_retried_not_final(tmp_path: Path) -> None:
+    async with running_harness(tmp_path, auto_download=False) as harness, harness.client() as client:
+        created = await client.call_tool("generate_video", {"prompt": "a kite"})
+        task_id = (created.structured_content or {})["task_id"]
+        await finish(client, task_id)
+        harness.simulator.faults.add(Fault(kind="status", endpoint="download", status=403))
+        refused = await client.call_tool("download_video", {"task_id": task_id})
+        between = await _state(client, task_id)
+        saved = await client.call_tool("download_video", {"task_id": task_id})
+    assert refused.is_error and "tried again" in text_of(refused)
+    assert between["download_status"] == "none" and "403" in between["download_error"]
+    assert "Saving the video failed" in between["advice"] and "download_video" in between["advice"]
+    assert not saved.is_error, text_of(saved)
+
+
+async def test_a_link_past_its_window_is_final_and_never_fetched(tmp_path: Path) -> None:
+    async with running_harness(tmp_path, auto_download=False) as harness, harness.client() as client:
+        created = await client.call_tool("generate_video", {"prompt": "an old kite"})
+        task_id = (created.structured_content or {})["task_id"]
+        await finish(client, task_id)
+        generation = await harness.app.parts.registry.get(task_id)
+        generation.completed_at = time.time() - 26 * 3600  # completed more than 24 h (+ grace) ago
+        refused = await client.call_tool("download_video", {"task_id": task_id})
+        state = await _state(client, task_id)
+    assert refused.is_error and "expired" in text_of(refused)
+    assert state["download_status"] == "expired" and harness.ledger()["requests"]["download"] == 0
+
+
+async def test_a_failed_save_is_shown_with_when_it_is_tried_again(tmp_path: Path) -> None:
+    simulator = Simulator(SimulatorConfig(speed=100))
+    simulator.faults.add(Fault(kind="status", endpoint="download", status=503, count=3))  # one whole attempt
+    async with running_harness(tmp_path, simulator=simulator) as harness, harness.client() as client:
+        created = await client.call_tool("generate_video", {"prompt": "a stubborn kite"})
+        task_id = (created.structured_content or {})["task_id"]
+        await finish(client, task_id)
+        failing = await _until(client, task_id, lambda s: s["download_next_attempt_at"], "a scheduled retry")
+        saved = await _until(client, task_id, lambda s: s["download_status"] == "saved", "the retried save")
+    assert "503" in failing["download_error"] and "tries again by itself at" in failing["advice"]
+    assert failing["files"] == [] and saved["files"]
+
+
+async def test_a_saved_file_that_was_deleted_is_fetched_again(tmp_path: Path) -> None:
+    async with running_harness(tmp_path) as harness, harness.client() as client:
+        created = await client.call_tool("generate_video", {"prompt": "a lost kite"})
+        task_id = (created.structured_content or {})["task_id"]
+        await finish(client, task_id)
+        first = await _until(client, task_id, lambda s: s["download_status"] == "saved", "the first save")
+        Path(first["files"][0]["path"]).unlink()
+        after_delete = await _state(client, task_id)
+        again = await _until(client, task_id, lambda s: s["download_status"] == "saved", "the second save")
+    assert after_delete["files"] == [] or after_delete["download_status"] != "saved"
+    assert Path(again["files"][0]["path"]).is_file() and harness.ledger()["requests"]["download"] == 2
+
+
+@contextmanager
+def tiny_disk(folder: Path, size_kb: int) -> Iterator[Path]:
+    """A real filesystem of `size_kb` KB (tmpfs), so writes really end in ENOSPC; skipped where mounting is not
+    allowed (not root)."""
+    folder.mkdir(parents=True)
+    mounted = subprocess.run(
+        ["/bin/mount", "-t", "tmpfs", "-o", f"size={size_kb}k", "tmpfs", str(folder)], capture_output=True, check=False
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here (needs root): {mounted.stderr.decode().strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["/bin/umount", "-l", str(folder)], check=False)
+
+
+async def test_a_full_disk_waits_for_space_instead_of_refetching(tmp_path: Path) -> None:
+    simulator = Simulator(SimulatorConfig(speed=100, result_bytes=300_000))
+    with tiny_disk(tmp_path / "videos", 600) as videos:
+        filler = videos / "filler.bin"
+        filler.write_bytes(bytes(450_000))
+        async with running_harness(tmp_path, simulator=simulator, output_dir=videos) as harness, harness.client() as c:
+            created = await c.call_tool("generate_video", {"prompt": "a big kite"})
+            task_id = (created.structured_content or {})["task_id"]
+            await finish(c, task_id)
+            full = await _until(c, task_id, lambda s: "until 0.4 MB are free" in (s["download_error"] or ""), "waiting")
+            downloads_while_full = simulator.service.requests["download"]
+            filler.unlink()  # the user frees space
+            saved = await _until(c, task_id, lambda s: s["download_status"] == "saved", "saved after space returned")
+    assert str(videos) in full["download_error"] and full["files"] == []
+    assert downloads_while_full == 1 and simulator.service.requests["download"] == 2
+    assert saved["files"][0]["bytes"] >= 300_000
+
+
+async def test_local_images_work_against_a_simulator_in_its_own_process(tmp_path: Path) -> None:
+    """The file service's own links (on the simulator's loopback address) are not user URLs to refuse."""
+    image = make_image(tmp_path / "pictures" / "frame.png", (30, 120, 200))
+    simulator = SimulatorProcess(speed=100, api_key=TEST_KEY)
+    try:
+        settings = service_settings(
+            tmp_path,
+            simulate=True,
+            api_key=TEST_KEY,
+            base_url=simulator.base_url,
+            files_base_url=simulator.base_url,
+            image_dirs=[tmp_path / "pictures"],
+        )
+        app = App(settings)
+        async with app.running(), Client(create_server(app)) as client:
+            created = await client.call_tool("generate_video", {"prompt": "from a frame", "image_files": [str(image)]})
+        assert not created.is_error, text_of(created)
+        assert simulator.ledger()["requests"]["upload"] == 1 and simulator.ledger()["requests"]["create"] == 1
+    finally:
+        simulator.stop()
+
+
+def test_no_test_here_leaves_a_mount_behind(tmp_path: Path) -> None:
+    mounts = Path("/proc/mounts").read_text() if Path("/proc/mounts").exists() else ""
+    assert str(tmp_path) not in mounts and os.path.ismount(tmp_path) is False
