@@ -8,6 +8,7 @@ real connection to a CDN gives), where the network, not the client, should set t
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -68,25 +69,34 @@ async def ours(url: str, target: Path) -> tuple[float, float]:
     return elapsed, watcher.peak - before
 
 
-def curl(url: str, target: Path) -> float:
+def curl(url: str, target: Path, *, sync: bool = False) -> float:
+    """curl -o; with `sync`, also the fsync ours does before its rename (the honest like-for-like baseline)."""
     started = time.perf_counter()
     subprocess.run(["curl", "-s", "-f", "-o", str(target), url], check=True)
+    if sync:
+        descriptor = os.open(target, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
     elapsed = time.perf_counter() - started
     assert target.stat().st_size == SIZE
     return elapsed
 
 
-def measure(url: str, folder: Path, runs: int) -> tuple[list[float], list[float], list[float]]:
-    ours_s, curl_s, growth = [], [], []
+def measure(url: str, folder: Path, runs: int) -> tuple[list[float], list[float], list[float], list[float]]:
+    """Alternately: ours, curl, curl + fsync; the medians make the ratios."""
+    ours_s, curl_s, synced_s, growth = [], [], [], []
     for run in range(runs):
         elapsed, rss_growth = anyio.run(ours, url, folder / f"ours-{run}.mp4")
         ours_s.append(elapsed)
         growth.append(rss_growth)
         if shutil.which("curl"):
             curl_s.append(curl(url, folder / f"curl-{run}.mp4"))
+            synced_s.append(curl(url, folder / f"synced-{run}.mp4", sync=True))
         for leftover in folder.glob("*.mp4"):
             leftover.unlink()
-    return ours_s, curl_s, growth
+    return ours_s, curl_s, synced_s, growth
 
 
 def main() -> None:
@@ -99,10 +109,10 @@ def main() -> None:
         with tempfile.TemporaryDirectory(dir=Path.home()) as temp:
             folder = Path(temp)
             curl(url, folder / "warm.mp4")  # the simulator renders and caches the video once; untimed
-            ours_s, curl_s, growth = measure(url, folder, runs)
+            ours_s, curl_s, synced_s, growth = measure(url, folder, runs)
             fault = {"kind": "slow_body", "endpoint": "download", "bytes_per_s": METERED_BYTES_PER_S, "count": 100}
             httpx.post(f"{base_url}/_sim/faults", json=fault, timeout=10).raise_for_status()
-            metered_ours, metered_curl, metered_growth = measure(url, folder, metered_runs)
+            metered_ours, metered_curl, _, metered_growth = measure(url, folder, metered_runs)
     finally:
         simulator.terminate()
         simulator.wait(timeout=30)
@@ -116,6 +126,8 @@ def main() -> None:
     if curl_s:
         figures["download_curl_mb_s"] = round(SIZE / 1e6 / median(curl_s), 1)
         figures["download_throughput_ratio"] = round(median(curl_s) / median(ours_s), 3)
+        figures["download_curl_fsync_mb_s"] = round(SIZE / 1e6 / median(synced_s), 1)
+        figures["download_vs_curl_fsync_ratio"] = round(median(synced_s) / median(ours_s), 3)
         figures["download_metered_curl_mb_s"] = round(SIZE / 1e6 / median(metered_curl), 1)
         figures["download_metered_throughput_ratio"] = round(median(metered_curl) / median(metered_ours), 3)
     else:

@@ -48,6 +48,7 @@ TARGETS = [
     Target("get_overhead_ms", "get_generation over MCP minus a raw httpx GET (ms)", 2.0, True),
     Target("poll_fanout_ratio", "upstream GETs / (active tasks × intervals)", 1.0, True),
     Target("download_throughput_ratio", "500 MB download throughput vs curl, bare loopback (ratio)", 0.8, False),
+    Target("download_vs_curl_fsync_ratio", "same vs curl + fsync (like for like: ours syncs too)", 0.8, False),
     Target("download_metered_throughput_ratio", "same over a 100 MB/s link (ratio)", 0.8, False),
     Target("download_rss_growth_mb", "RSS growth during the 500 MB download (MB)", 32, True),
     Target("tracking_rss_growth_mb", "RSS growth tracking 1000 generations (MB)", 100, True),

@@ -127,3 +127,19 @@ def test_doctor_command_exit_codes(tmp_path: Path) -> None:
         check=False,
     )
     assert broken.returncode == 1 and "VEO_MCP_POLL_MIN" in broken.stdout
+
+
+async def test_doctor_names_the_money_limits_and_warns_when_the_brakes_are_off(tmp_path: Path) -> None:
+    base = {"data_dir": tmp_path / "data", "output_dir": tmp_path / "videos", "simulate": True}
+    default = {c.name: c for c in await diagnose(Settings(_env_file=None, **base))}  # type: ignore[call-arg]
+    off = {
+        c.name: c
+        for c in await diagnose(
+            Settings(_env_file=None, hourly_budget_usd=0, max_creates_per_minute=0, **base)  # type: ignore[call-arg]
+        )
+    }
+    limits = default["money limits"]
+    assert limits.outcome == "ok"
+    for words in ("$10.00", "VEO_MCP_HOURLY_BUDGET", "10 per minute", "VEO_MCP_MAX_CREATES_PER_MINUTE", "$2.00"):
+        assert words in limits.detail
+    assert off["money limits"].outcome == "warn" and "runaway" in (off["money limits"].fix or "")

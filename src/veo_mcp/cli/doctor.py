@@ -197,6 +197,32 @@ def _image_folders(settings: Settings) -> Check:
     return Check(name="image folders", outcome="ok", detail=listed)
 
 
+def _money_limits(settings: Settings) -> Check:
+    """The limits that stand between a runaway assistant and the user's credit, each with how to change it."""
+
+    def usd(value: float | None, name: str) -> str:
+        return f"{name} off" if not value else f"{name} ${value:.2f}"
+
+    parts = [
+        usd(settings.hourly_budget_usd, "hourly budget (VEO_MCP_HOURLY_BUDGET)"),
+        f"at most {settings.max_creates_per_minute} per minute (VEO_MCP_MAX_CREATES_PER_MINUTE)"
+        if settings.max_creates_per_minute
+        else "create rate off (VEO_MCP_MAX_CREATES_PER_MINUTE)",
+        usd(settings.daily_budget_usd, "daily budget (VEO_MCP_DAILY_BUDGET)"),
+        usd(settings.max_cost_per_request_usd, "per-request cap (VEO_MCP_MAX_COST_PER_REQUEST)"),
+        f"asks above ${settings.confirm_above_usd:.2f} (VEO_MCP_CONFIRM_ABOVE)",
+    ]
+    brakes_off = not settings.hourly_budget_usd and not settings.max_creates_per_minute
+    return Check(
+        name="money limits",
+        outcome="warn" if brakes_off else "ok",
+        detail="; ".join(parts),
+        fix="Nothing stops a runaway loop: set VEO_MCP_HOURLY_BUDGET or VEO_MCP_MAX_CREATES_PER_MINUTE above 0."
+        if brakes_off
+        else None,
+    )
+
+
 async def diagnose(settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> list[Check]:
     checks = [_versions()]
     if settings.simulate and settings.base_url == catalog.DEFAULT_BASE_URL:
@@ -210,6 +236,7 @@ async def diagnose(settings: Settings, transport: httpx.AsyncBaseTransport | Non
         checks.append(await _database(settings))
     checks.append(_writable(settings.output_dir, "output folder", "VEO_MCP_OUTPUT_DIR"))
     checks.append(_image_folders(settings))
+    checks.append(_money_limits(settings))
     return checks
 
 
