@@ -20,7 +20,7 @@ import logging
 import os
 import re
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -52,6 +52,7 @@ from veo_mcp.evolink.errors import (
     UploadQuotaError,
 )
 from veo_mcp.evolink.responses import error_from_response, parse_retry_after, redact
+from veo_mcp.evolink.results import AiohttpResults, HttpxResults, UrlCheck, broke_off
 from veo_mcp.evolink.schemas import Task, UploadAnswer, UploadedFile, VideoRequest
 
 logger = logging.getLogger(__name__)
@@ -62,8 +63,6 @@ _READ_BYTES = 1024 * 1024
 httpcore.AsyncHTTP11Connection.READ_NUM_BYTES = max(httpcore.AsyncHTTP11Connection.READ_NUM_BYTES, _READ_BYTES)
 
 ProgressCallback = Callable[[int, int | None], None]
-# Checks one URL a download is about to fetch (the link itself and every redirect hop); raises to refuse it.
-UrlCheck = Callable[[str], Awaitable[None]]
 
 _TASK_ID = re.compile(catalog.TASK_ID_PATTERN)
 
@@ -131,13 +130,24 @@ class EvoLinkClient:
             timeout=httpx.Timeout(max(request_timeout_s, 60.0), connect=connect_timeout_s),
             follow_redirects=False,
         )
-        # Result links live on a CDN: no key goes there.
-        self._cdn = httpx.AsyncClient(
-            headers={"User-Agent": f"veo-mcp/{__version__}"},
-            transport=transport,
-            timeout=httpx.Timeout(download_timeout_s, connect=connect_timeout_s),
-            follow_redirects=False,  # followed hop by hop in `_open_result`, each hop checked
-        )
+        # Result links live on a CDN: no key goes there. Over the network aiohttp parses the big bodies (faster);
+        # an in-process transport can only be reached through httpx.
+        self._results: HttpxResults | AiohttpResults
+        if transport is not None:
+            self._results = HttpxResults(
+                httpx.AsyncClient(
+                    headers={"User-Agent": f"veo-mcp/{__version__}"},
+                    transport=transport,
+                    timeout=httpx.Timeout(download_timeout_s, connect=connect_timeout_s),
+                    follow_redirects=False,  # followed hop by hop, each hop checked
+                )
+            )
+        else:
+            self._results = AiohttpResults(
+                user_agent=f"veo-mcp/{__version__}",
+                connect_timeout_s=connect_timeout_s,
+                read_timeout_s=download_timeout_s,
+            )
         self._get_attempts = get_attempts
         self._create_attempts = create_attempts
         self._wait = _wait_strategy(max_backoff_s)
@@ -154,7 +164,7 @@ class EvoLinkClient:
     async def aclose(self) -> None:
         await self._api.aclose()
         await self._files.aclose()
-        await self._cdn.aclose()
+        await self._results.aclose()
 
     def _require_key(self) -> None:
         if not self._has_key:
@@ -351,75 +361,53 @@ class EvoLinkClient:
             raise
         return DownloadedFile(path=destination, bytes=received, content_type=content_type)
 
-    async def _open_result(self, url: str, check_url: UrlCheck | None) -> httpx.Response:
-        """The streamed answer for `url`, following redirects one hop at a time; each hop is checked first."""
-        request = self._cdn.build_request("GET", url)
-        for _ in range(catalog.MAX_RESULT_REDIRECTS + 1):
-            if check_url is not None:
-                await check_url(str(request.url))
-            response = await self._cdn.send(request, stream=True)
-            if not response.is_redirect or response.next_request is None:
-                return response
-            await response.aclose()
-            request = response.next_request
-        raise DownloadError(
-            f"The result link redirected more than {catalog.MAX_RESULT_REDIRECTS} times.",
-            advice="This is not how EvoLink's links behave; try again later, and report it if it persists.",
-        )
-
     async def _stream_into(
         self, url: str, sink: Any, check_url: UrlCheck | None, on_progress: ProgressCallback | None, folder: Path
     ) -> tuple[int, int | None, str | None]:
         received = 0
+        response = await self._results.open(url, check_url)
         try:
-            response = await self._open_result(url, check_url)
-            try:
-                _raise_for_result_status(response)
-                length = response.headers.get("Content-Length")
-                expected = int(length) if length and length.isdigit() else None
-                # Receive here, write in a worker thread: the two overlap, and memory stays bounded by the
-                # queue (chunks come as the socket delivers them; re-chunking would copy every byte again).
-                send, receive = anyio.create_memory_object_stream[bytes](_QUEUED_CHUNKS)
-                failures: list[Exception] = []  # kept out of the task group, which would wrap them in a group
-                async with anyio.create_task_group() as group:
-                    group.start_soon(_write_chunks, receive, sink, failures)
-                    async with send:
-                        try:
-                            async for chunk in response.aiter_bytes():
-                                await send.send(chunk)
-                                received += len(chunk)
-                                if on_progress is not None:
-                                    on_progress(received, expected)
-                        except (httpx.TransportError, anyio.BrokenResourceError) as error:
-                            failures.append(error)
-                for failure in failures:
-                    if isinstance(failure, OSError):
-                        raise write_failure(failure, folder, expected)
-                    if isinstance(failure, httpx.TransportError):
-                        raise DownloadError(
-                            f"The download broke off after {received} bytes ({type(failure).__name__})."
-                        )
-                return received, expected, response.headers.get("Content-Type")
-            finally:
-                await response.aclose()
-        except httpx.TransportError as error:
-            raise DownloadError(f"The download broke off after {received} bytes ({type(error).__name__}).") from None
+            _raise_for_result_status(response.status, response.headers)
+            length = response.headers.get("Content-Length")
+            expected = int(length) if length and length.isdigit() else None
+            # Receive here, write in a worker thread: the two overlap, and memory stays bounded by the
+            # queue (chunks come as the socket delivers them; re-chunking would copy every byte again).
+            send, receive = anyio.create_memory_object_stream[bytes](_QUEUED_CHUNKS)
+            failures: list[Exception] = []  # kept out of the task group, which would wrap them in a group
+            async with anyio.create_task_group() as group:
+                group.start_soon(_write_chunks, receive, sink, failures)
+                async with send:
+                    try:
+                        async for chunk in response.chunks():
+                            await send.send(chunk)
+                            received += len(chunk)
+                            if on_progress is not None:
+                                on_progress(received, expected)
+                    except (DownloadError, anyio.BrokenResourceError) as error:
+                        failures.append(error)
+            for failure in failures:
+                if isinstance(failure, OSError):
+                    raise write_failure(failure, folder, expected)
+                if isinstance(failure, DownloadError):
+                    raise broke_off(received, failure.__cause__ or failure)
+            return received, expected, response.headers.get("Content-Type")
+        finally:
+            await response.aclose()
 
 
-def _raise_for_result_status(response: httpx.Response) -> None:
-    if response.status_code in (403, 404, 410):
+def _raise_for_result_status(status: int, headers: Mapping[str, str]) -> None:
+    if status in (403, 404, 410):
         raise LinkExpiredError(
-            f"The result link answered HTTP {response.status_code}: it has expired or was removed.",
-            status_code=response.status_code,
+            f"The result link answered HTTP {status}: it has expired or was removed.", status_code=status
         )
-    if response.status_code == 429 or response.status_code >= 500:
+    if status == 429 or status >= 500:
         raise DownloadError(
-            f"The video host answered HTTP {response.status_code}.",
-            retry_after=parse_retry_after(response.headers.get("Retry-After")),
-            status_code=response.status_code,
+            f"The video host answered HTTP {status}.",
+            retry_after=parse_retry_after(headers.get("Retry-After")),
+            status_code=status,
         )
-    if not response.is_success:
-        raise DownloadError(f"The video host answered HTTP {response.status_code}.")
+    if not 200 <= status < 300:
+        raise DownloadError(f"The video host answered HTTP {status}.")
 
 
 def write_failure(error: OSError, folder: Path, needed: int | None = None) -> LocalFileError:
