@@ -191,6 +191,7 @@ class App:
             fetch=self._fetch,
             simulated=self.simulated,
             on_completed=lambda generation: self._save_automatically(downloader, generation),
+            stall_after_s=settings.stall_after_s,
         )
         ledger = CreateLedger(store, settings)
         pipeline = GeneratePipeline(

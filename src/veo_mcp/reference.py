@@ -55,21 +55,33 @@ def _argument(name: str, schema: dict[str, Any], required: bool) -> str:
 
 
 @functools.cache
-def _server() -> Any:
-    """One server (never started) whose tools, resources and prompts every table is read from."""
+def _app() -> Any:
     from veo_mcp.app import App
+
+    return App(Settings(_env_file=None, simulate=True, data_dir=Path(tempfile.gettempdir())))
+
+
+@functools.cache
+def _server() -> Any:
+    """One server (never started) whose resources and prompts every table is read from."""
     from veo_mcp.mcp.server import create_server
 
-    settings = Settings(_env_file=None, simulate=True, data_dir=Path(tempfile.gettempdir()))
-    return create_server(App(settings))
+    return create_server(_app())
+
+
+def _tools() -> list[Any]:
+    """The tools in listing order; their full argument schemas (the listing says each definition once)."""
+    from veo_mcp.mcp.server import build_tools
+
+    return build_tools(_app())
 
 
 async def tools_table() -> str:
-    tools = await _server().list_tools()
     lines = ["| tool | what it does | arguments |", "|---|---|---|"]
-    for tool in tools:
-        properties: dict[str, Any] = tool.input_schema.get("properties", {})
-        required = set(tool.input_schema.get("required", []))
+    for tool in _tools():
+        schema = tool.fn_metadata.arg_model.model_json_schema()
+        properties: dict[str, Any] = schema.get("properties", {})
+        required = set(schema.get("required", []))
         arguments = "<br>".join(_argument(name, spec, name in required) for name, spec in properties.items())
         lines.append(f"| `{tool.name}` | {_cell(_summary(tool.description or ''))} | {arguments or '—'} |")
     return "\n".join(lines)
@@ -125,6 +137,4 @@ def apply_blocks(readme: str, blocks: dict[str, str]) -> str:
 
 async def manifest_tools() -> list[dict[str, str]]:
     """The MCPB manifest's `tools` list: every tool with its one-sentence description."""
-    return [
-        {"name": tool.name, "description": _summary(tool.description or "")} for tool in await _server().list_tools()
-    ]
+    return [{"name": tool.name, "description": _summary(tool.description or "")} for tool in _tools()]

@@ -12,16 +12,17 @@ from mcp.server.subscriptions import InMemorySubscriptionBus
 
 from veo_mcp import __version__
 from veo_mcp.app import App
-from veo_mcp.mcp.middleware import SessionTracking, UnknownArguments
+from veo_mcp.mcp.listing import describe
+from veo_mcp.mcp.middleware import PromptArguments, SessionTracking, ToolArguments
 from veo_mcp.mcp.notifications import Watchers
 from veo_mcp.mcp.player import PLAYER_URI, player_app
-from veo_mcp.mcp.prompts import register_prompts
+from veo_mcp.mcp.prompts import prompt_rules, register_prompts
 from veo_mcp.mcp.resources import GenerationList, register_resources
 from veo_mcp.mcp.tools.generate import generate_tools
 from veo_mcp.mcp.tools.generations import generation_tools
 from veo_mcp.mcp.tools.models import model_tools
 
-__all__ = ["PLAYER_URI", "create_server", "instructions"]
+__all__ = ["PLAYER_URI", "build_tools", "create_server", "instructions"]
 
 _TOOL_ORDER = (
     "generate_video",
@@ -54,16 +55,16 @@ def instructions(app: App) -> str:
     return text
 
 
-def _tools(app: App) -> list[Tool]:
-    """Every tool, closed to undeclared arguments in its published schema, in the order clients list them."""
+def build_tools(app: App) -> list[Tool]:
+    """Every tool in the order clients list them, described for the listing (closed to undeclared arguments)."""
     tools = {tool.name: tool for tool in [*generate_tools(app), *generation_tools(app), *model_tools()]}
-    for tool in tools.values():
-        tool.parameters["additionalProperties"] = False
-    return [tools[name] for name in _TOOL_ORDER]
+    ordered = [tools[name] for name in _TOOL_ORDER]
+    describe(ordered)
+    return ordered
 
 
 def create_server(app: App) -> MCPServer:
-    tools = _tools(app)
+    tools = build_tools(app)
     bus = InMemorySubscriptionBus()
     watchers = Watchers(bus)
     app.bus.subscribe(watchers.changed)
@@ -78,7 +79,8 @@ def create_server(app: App) -> MCPServer:
         subscriptions=bus,
         middleware=[
             SessionTracking(watchers),
-            UnknownArguments({tool.name: sorted(tool.parameters.get("properties", {})) for tool in tools}),
+            ToolArguments(tools),
+            PromptArguments(prompt_rules()),
             GenerationList(app),
         ],
         extensions=[player_app()],

@@ -12,7 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from veo_mcp.evolink import catalog
 
 Endpoint = Literal["create", "get", "download", "upload", "any"]
-FaultKind = Literal["status", "delay", "drop_after_accept", "malformed_json", "truncate", "slow_body", "fail_task"]
+FaultKind = Literal[
+    "status", "delay", "drop_after_accept", "malformed_json", "truncate", "slow_body", "fail_task", "stall"
+]
 
 # Which endpoints each fault kind makes sense for.
 _APPLIES_TO: dict[FaultKind, frozenset[str]] = {
@@ -23,6 +25,7 @@ _APPLIES_TO: dict[FaultKind, frozenset[str]] = {
     "truncate": frozenset({"download"}),
     "slow_body": frozenset({"download"}),
     "fail_task": frozenset({"create"}),
+    "stall": frozenset({"create"}),
 }
 
 
@@ -35,7 +38,8 @@ class Fault(BaseModel):
         description="status: answer with `status`; delay: wait `seconds` (after creating the task when "
         "`after_accept`); drop_after_accept: create the task, then drop the connection before the body; "
         "malformed_json: answer 200 with broken JSON (a create still creates the task); truncate: serve only "
-        "`fraction` of a download; slow_body: serve a download at `bytes_per_s`; fail_task: the next created task fails with `error_code` at `fraction` progress."
+        "`fraction` of a download; slow_body: serve a download at `bytes_per_s`; fail_task: the next created task fails with `error_code` at "
+        "`fraction` progress; stall: the next created task stops progressing at `fraction` (it stays processing)."
     )
     endpoint: Endpoint = "any"
     count: int = Field(1, ge=1, le=100_000)
