@@ -1,10 +1,11 @@
-"""The README's reference tables, generated from the code: tools (with their arguments), resources, prompts and
-settings. `scripts/sync_readme.py` writes them between `<!-- generated:NAME -->` markers; a test fails when the
+"""The README's reference tables, generated from the code: tools (with their arguments), resources, prompts,
+settings and the command line (every flag). `scripts/sync_readme.py` writes them between `<!-- generated:NAME -->` markers; a test fails when the
 README and the code disagree, so the documentation cannot drift.
 """
 
 from __future__ import annotations
 
+import argparse
 import functools
 import json
 import re
@@ -114,8 +115,42 @@ def settings_table() -> str:
     return "\n".join(lines)
 
 
+def _flag(action: argparse.Action) -> str:
+    """One flag as typed: `-n/--count N`, `--quality 720p|1080p|4k`, `--simulate`, `PROMPT`."""
+    if action.choices is not None and not isinstance(action.choices, dict):
+        value = "|".join(str(choice) for choice in action.choices)
+    else:
+        value = str(action.metavar or action.dest.upper())
+    if not action.option_strings:
+        return f"`{value}`"
+    names = "/".join(action.option_strings)
+    takes_value = action.nargs != 0
+    return f"`{names} {value}`" if takes_value else f"`{names}`"
+
+
+def commands_table() -> str:
+    """Every subcommand with every flag it takes, from the parser itself."""
+    from veo_mcp.cli.parser import build_parser
+
+    parser = build_parser()
+    lines = ["| command | what it does | flags |", "|---|---|---|"]
+    globals_ = [_flag(a) for a in parser._actions if a.option_strings and a.dest not in ("help", "command")]
+    lines.append(f"| `veo-mcp` | global flags (before or after the command) | {', '.join(globals_)} |")
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    summaries = {choice.dest: choice.help for choice in subparsers._choices_actions}
+    for name, command in subparsers.choices.items():
+        flags = [_flag(a) for a in command._actions if a.dest not in ("help", "verbose")]
+        lines.append(f"| `veo-mcp {name}` | {_cell(summaries.get(name) or '')} | {_cell(', '.join(flags)) or '—'} |")
+    return "\n".join(lines)
+
+
 async def generated_blocks() -> dict[str, str]:
-    return {"tools": await tools_table(), "resources": await resources_table(), "settings": settings_table()}
+    return {
+        "tools": await tools_table(),
+        "resources": await resources_table(),
+        "settings": settings_table(),
+        "commands": commands_table(),
+    }
 
 
 def _replacement(body: str) -> Callable[[re.Match[str]], str]:
