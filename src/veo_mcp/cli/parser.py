@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
@@ -338,9 +339,10 @@ def build_parser() -> argparse.ArgumentParser:
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     """The parsed command line; answers shell completion requests (argcomplete) before anything else."""
     parser = build_parser()
-    import argcomplete
+    if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions (argcomplete answers and exits)
+        import argcomplete
 
-    argcomplete.autocomplete(parser)
+        argcomplete.autocomplete(parser)
     return parser.parse_args(argv)
 
 

@@ -157,10 +157,11 @@ async def follow(session: Session, task_id: str, *, timeout_s: float | None = No
             state = await session.call("wait_for_generation", arguments, progress_callback=on_progress)
             if state.get("stalled") and task_id not in session.stall_noted:
                 session.stall_noted.add(task_id)
+                later = "it ends with this command" if session.embedded else f"`veo-mcp wait {task_id}` resumes later"
                 bars.console.print(
                     f"! {task_id} has made no progress for unusually long (at {state['progress']}% after "
                     f"{spoken_duration(state['elapsed_seconds'])}); EvoLink may be stuck. It may still finish: still "
-                    f"waiting (Ctrl-C stops; `veo-mcp wait {task_id}` resumes later).",
+                    f"waiting (Ctrl-C stops waiting; {later}).",
                     markup=False,
                 )
         bars.update(bar, completed=state["progress"], description=f"{task_id}: {state['status']}")

@@ -118,7 +118,8 @@ def generation_tools(app: App) -> list[Tool]:
         error: follow next_step (call again until finished; if stalled, tell the user)."""
 
         async def report(generation: Generation) -> None:
-            await ctx.report_progress(generation.progress, 100, f"{generation.status} {generation.progress}%")
+            stalled = " (stalled)" if generation.stalled() else ""
+            await ctx.report_progress(generation.progress, 100, f"{generation.status} {generation.progress}%{stalled}")
 
         generation = await as_tool_error(running(app).registry.wait(task_id, timeout_seconds, report))
         state = generation.state()
