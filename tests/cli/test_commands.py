@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import TEST_KEY, make_image
+from tests.helpers import TEST_KEY, line_containing, make_image
 from veo_mcp.cli.doctor import diagnose
 from veo_mcp.settings import Settings
 from veo_mcp.simulator import IN_PROCESS_BASE_URL, Simulator, SimulatorConfig, SimulatorTransport
@@ -110,7 +110,7 @@ def test_ctrl_c_says_what_is_true(tmp_path: Path) -> None:
     )
     try:
         assert process.stderr is not None
-        assert process.stderr.readline().startswith("Started generation task-")
+        assert line_containing(process.stderr, "Started generation task-").startswith("Started generation task-")
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=60)
     finally:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from mcp.client import Client
 
+from tests.helpers import line_containing
 from veo_mcp.cli.parser import build_parser, parse
 
 VENV_BIN = Path(sys.executable).parent
@@ -105,8 +106,7 @@ async def test_http_server_prints_its_endpoint_and_whether_a_token_is_needed(tmp
     )
     try:
         assert process.stderr is not None
-        lines = [process.stderr.readline() for _ in range(2)]
-        endpoint = next(line for line in lines if "MCP endpoint" in line)
+        endpoint = line_containing(process.stderr, "MCP endpoint")
         url = re.search(r"http://127\.0\.0\.1:(\d+)/mcp", endpoint)
         assert url is not None and url.group(1) != "0", endpoint
         if token:
