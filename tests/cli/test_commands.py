@@ -181,3 +181,13 @@ def test_doctor_command_exit_codes(tmp_path: Path) -> None:
         check=False,
     )
     assert broken.returncode == 1 and "VEO_MCP_POLL_MIN" in broken.stdout
+    deep = tmp_path / ("a-folder-with-a-long-name/" * 4) / "data"
+    piped = subprocess.run(
+        [sys.executable, "-m", "veo_mcp", "doctor", "--simulate"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**_env(tmp_path), "VEO_MCP_DATA_DIR": str(deep)},
+        check=False,
+    )
+    assert any(str(deep) in line for line in piped.stdout.splitlines()), piped.stdout  # not wrapped at 80

@@ -66,6 +66,10 @@ def _unconfirmed(record: CreateRecord) -> UnconfirmedCreate:
     )
 
 
+def _progress_message(generation: Generation) -> str:
+    return f"{generation.status} {generation.progress}%" + (" (stalled)" if generation.stalled() else "")
+
+
 def _wait_next_step(generation: Generation, state: GenerationState) -> str:
     if state.stalled:
         return state.advice or generation.stall_advice()
@@ -118,8 +122,7 @@ def generation_tools(app: App) -> list[Tool]:
         error: follow next_step (call again until finished; if stalled, tell the user)."""
 
         async def report(generation: Generation) -> None:
-            stalled = " (stalled)" if generation.stalled() else ""
-            await ctx.report_progress(generation.progress, 100, f"{generation.status} {generation.progress}%{stalled}")
+            await ctx.report_progress(generation.progress, 100, _progress_message(generation))
 
         generation = await as_tool_error(running(app).registry.wait(task_id, timeout_seconds, report))
         state = generation.state()
