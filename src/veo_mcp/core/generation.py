@@ -81,7 +81,7 @@ class GenerationState(BaseModel):
     finished: bool = Field(description="Completed, failed or cancelled.")
     eta_seconds: int | None = Field(None, description="Seconds left (estimate); null when stalled.")
     elapsed_seconds: int = Field(0, description="Seconds since creation (until finished).")
-    stalled: bool = Field(False, description="No progress for unusually long (VEO_MCP_STALL_AFTER); may still finish.")
+    stalled: bool = Field(False, description="No progress for unusually long; it may still finish.")
     estimated_cost_usd: float | None = None
     result_urls: list[str] = Field(default_factory=list, description="Video links, once completed.")
     results_expire_at: str | None = Field(None, description="When the links stop working.")
@@ -89,7 +89,7 @@ class GenerationState(BaseModel):
     error_code: str | None = None
     error_message: str | None = None
     advice: str | None = Field(None, description="What to do next.")
-    retryable: bool | None = Field(None, description="If failed: whether trying again may succeed.")
+    retryable: bool | None = Field(None, description="If failed: may trying again succeed?")
     created_at: str | None = None
     updated_at: str | None = None
     download_status: DownloadState = Field("none", description="expired: the links died before saving.")

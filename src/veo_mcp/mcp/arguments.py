@@ -37,8 +37,8 @@ ImageFilesArg = Annotated[
     list[str] | None,
     Field(
         max_length=3,
-        description="Local images instead of image_urls (absolute paths, same rules), uploaded to EvoLink. Only "
-        "files in the folders the client shares (roots) or VEO_MCP_IMAGE_DIRS are read.",
+        description="Local images instead of image_urls (absolute paths, same rules), uploaded to EvoLink; only "
+        "from the client's roots or VEO_MCP_IMAGE_DIRS.",
     ),
 ]
 ModeArg = Annotated[GenerationType | None, Field(description=_describe("generation_type"))]

@@ -55,7 +55,7 @@ class UnconfirmedCreate(BaseModel):
     request_id: str | None
     prompt: str
     model: str
-    state: str = Field(description="outcome_unknown, or sending (a call is sending it now).")
+    state: str = Field(description="outcome_unknown or sending.")
     sent_at: str
     estimated_cost_usd: float | None
     message: str | None
@@ -66,7 +66,7 @@ class ListResult(BaseModel):
     generations: list[GenerationSummary]
     unconfirmed: list[UnconfirmedCreate] = Field(
         default_factory=list,
-        description="Creates whose outcome is unknown (first page only); never resent.",
+        description="Creates whose outcome is unknown (first page only).",
     )
     total: int = Field(description="How many generations match.")
     next_cursor: str | None = Field(description="cursor for the next page; null: last page.")

@@ -113,8 +113,8 @@ def generate_tools(app: App) -> list[Tool]:
     ) -> Annotated[CallToolResult, GenerateResult]:
         """Start generating a video with Veo 3.1. Returns at once with a task_id; the video takes 1-3 minutes.
 
-        Then call wait_for_generation until finished; the video is saved automatically (download_video returns
-        its path). Costs money (see estimate_cost); a request_id makes a retried call never pay twice.
+        Then call wait_for_generation until finished; the video is saved automatically. Costs money (see
+        estimate_cost); a request_id makes retries safe.
         """
         outcome = await as_tool_error(
             running(app).pipeline.generate(

@@ -104,7 +104,7 @@ def generation_tools(app: App) -> list[Tool]:
     data_dir = app.settings.data_dir
 
     async def get_generation(task_id: TaskIdArg) -> Annotated[CallToolResult, GenerationState]:
-        """Current status, progress, ETA, result links (and their expiry), saved files, or the failure and advice."""
+        """Status, progress, ETA, result links, saved files, or the failure, with what to do next."""
         generation = await as_tool_error(running(app).registry.get(task_id))
         state = generation.state()
         links = [generation_link(generation), *file_links([(f.path, f.bytes) for f in state.files])]
@@ -118,8 +118,8 @@ def generation_tools(app: App) -> list[Tool]:
             Field(ge=1, le=600, description="Longest wait in seconds; keep under 50 (most clients stop at 60)."),
         ] = DEFAULT_WAIT_S,
     ) -> Annotated[CallToolResult, WaitResult]:
-        """Wait until the generation finishes, stalls or the timeout passes, reporting progress. A timeout is not an
-        error: follow next_step (call again until finished; if stalled, tell the user)."""
+        """Wait (reporting progress) until the generation finishes or stalls, or the timeout passes; a timeout is
+        not an error. Then follow next_step."""
 
         async def report(generation: Generation) -> None:
             await ctx.report_progress(generation.progress, 100, _progress_message(generation))
@@ -138,8 +138,8 @@ def generation_tools(app: App) -> list[Tool]:
             str | None, Field(description="Optional folder inside the output directory, e.g. 'drafts'.")
         ] = None,
     ) -> Annotated[CallToolResult, DownloadResult]:
-        """The generation's videos as MP4 files in the output folder (saved automatically on completion; this saves
-        them now if not yet, or copies them into subfolder), with size, duration and resolution. Safe to repeat."""
+        """Save (or copy into subfolder) the generation's videos as MP4 files in the output folder; returns paths,
+        sizes, durations and resolutions. Safe to repeat."""
         parts = running(app)
         generation = await as_tool_error(parts.registry.get(task_id))
         files = await as_tool_error(parts.downloader.save(generation, subfolder))
