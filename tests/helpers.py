@@ -4,14 +4,16 @@ client, a simulator in its own process, and image files. Fixtures live in confte
 from __future__ import annotations
 
 import io
+import select
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
 import av
 import httpx
@@ -198,3 +200,20 @@ class SimulatorProcess:
         self.http.close()
         self.process.kill()  # a trickling download would hold a graceful shutdown for seconds
         self.process.wait(timeout=10)
+
+
+def line_containing(stream: IO[str], needle: str, timeout_s: float = 30) -> str:
+    """The first line of a child's text `stream` that contains `needle`, waiting at most `timeout_s` (never hangs)."""
+    deadline = time.monotonic() + timeout_s
+    seen = []
+    while (left := deadline - time.monotonic()) > 0:
+        ready, _, _ = select.select([stream], [], [], left)
+        if not ready:
+            break
+        line = stream.readline()
+        if not line:
+            break  # the process closed it (ended)
+        if needle in line:
+            return line
+        seen.append(line)
+    raise AssertionError(f"no line with {needle!r} within {timeout_s:g} s; got: {''.join(seen)!r}")

@@ -201,6 +201,7 @@ class App:
             ledger=ledger,
             simulated=self.simulated,
             on_completed=lambda generation: self._save_automatically(autosaver, generation),
+            stall_after_s=settings.stall_after_s,
         )
         pipeline = GeneratePipeline(
             settings=settings,

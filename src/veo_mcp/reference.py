@@ -1,10 +1,11 @@
-"""The README's reference tables, generated from the code: tools (with their arguments), resources, prompts and
-settings. `scripts/sync_readme.py` writes them between `<!-- generated:NAME -->` markers; a test fails when the
+"""The README's reference tables, generated from the code: tools (with their arguments), resources, prompts,
+settings and the command line (every flag). `scripts/sync_readme.py` writes them between `<!-- generated:NAME -->` markers; a test fails when the
 README and the code disagree, so the documentation cannot drift.
 """
 
 from __future__ import annotations
 
+import argparse
 import functools
 import json
 import re
@@ -55,21 +56,33 @@ def _argument(name: str, schema: dict[str, Any], required: bool) -> str:
 
 
 @functools.cache
-def _server() -> Any:
-    """One server (never started) whose tools, resources and prompts every table is read from."""
+def _app() -> Any:
     from veo_mcp.app import App
+
+    return App(Settings(_env_file=None, simulate=True, data_dir=Path(tempfile.gettempdir())))
+
+
+@functools.cache
+def _server() -> Any:
+    """One server (never started) whose resources and prompts every table is read from."""
     from veo_mcp.mcp.server import create_server
 
-    settings = Settings(_env_file=None, simulate=True, data_dir=Path(tempfile.gettempdir()))
-    return create_server(App(settings))
+    return create_server(_app())
+
+
+def _tools() -> list[Any]:
+    """The tools in listing order; their full argument schemas (the listing says each definition once)."""
+    from veo_mcp.mcp.server import build_tools
+
+    return build_tools(_app())
 
 
 async def tools_table() -> str:
-    tools = await _server().list_tools()
     lines = ["| tool | what it does | arguments |", "|---|---|---|"]
-    for tool in tools:
-        properties: dict[str, Any] = tool.input_schema.get("properties", {})
-        required = set(tool.input_schema.get("required", []))
+    for tool in _tools():
+        schema = tool.fn_metadata.arg_model.model_json_schema()
+        properties: dict[str, Any] = schema.get("properties", {})
+        required = set(schema.get("required", []))
         arguments = "<br>".join(_argument(name, spec, name in required) for name, spec in properties.items())
         lines.append(f"| `{tool.name}` | {_cell(_summary(tool.description or ''))} | {arguments or '—'} |")
     return "\n".join(lines)
@@ -102,8 +115,42 @@ def settings_table() -> str:
     return "\n".join(lines)
 
 
+def _flag(action: argparse.Action) -> str:
+    """One flag as typed: `-n/--count N`, `--quality 720p|1080p|4k`, `--simulate`, `PROMPT`."""
+    if action.choices is not None and not isinstance(action.choices, dict):
+        value = "|".join(str(choice) for choice in action.choices)
+    else:
+        value = str(action.metavar or action.dest.upper())
+    if not action.option_strings:
+        return f"`{value}`"
+    names = "/".join(action.option_strings)
+    takes_value = action.nargs != 0
+    return f"`{names} {value}`" if takes_value else f"`{names}`"
+
+
+def commands_table() -> str:
+    """Every subcommand with every flag it takes, from the parser itself."""
+    from veo_mcp.cli.parser import build_parser
+
+    parser = build_parser()
+    lines = ["| command | what it does | flags |", "|---|---|---|"]
+    globals_ = [_flag(a) for a in parser._actions if a.option_strings and a.dest not in ("help", "command")]
+    lines.append(f"| `veo-mcp` | global flags (before or after the command) | {', '.join(globals_)} |")
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    summaries = {choice.dest: choice.help for choice in subparsers._choices_actions}
+    for name, command in subparsers.choices.items():
+        flags = [_flag(a) for a in command._actions if a.dest not in ("help", "verbose")]
+        lines.append(f"| `veo-mcp {name}` | {_cell(summaries.get(name) or '')} | {_cell(', '.join(flags)) or '—'} |")
+    return "\n".join(lines)
+
+
 async def generated_blocks() -> dict[str, str]:
-    return {"tools": await tools_table(), "resources": await resources_table(), "settings": settings_table()}
+    return {
+        "tools": await tools_table(),
+        "resources": await resources_table(),
+        "settings": settings_table(),
+        "commands": commands_table(),
+    }
 
 
 def _replacement(body: str) -> Callable[[re.Match[str]], str]:
@@ -125,6 +172,4 @@ def apply_blocks(readme: str, blocks: dict[str, str]) -> str:
 
 async def manifest_tools() -> list[dict[str, str]]:
     """The MCPB manifest's `tools` list: every tool with its one-sentence description."""
-    return [
-        {"name": tool.name, "description": _summary(tool.description or "")} for tool in await _server().list_tools()
-    ]
+    return [{"name": tool.name, "description": _summary(tool.description or "")} for tool in _tools()]

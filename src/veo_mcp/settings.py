@@ -120,6 +120,13 @@ class Settings(BaseSettings):
         description="Folders local images (image_files) may be read from when the client declares no MCP roots, "
         "separated like PATH (default: your home folder).",
     )
+    stall_after_s: float | None = Field(
+        None,
+        gt=0,
+        validation_alias="VEO_MCP_STALL_AFTER",
+        description="Seconds without progress after which a running generation is reported as stalled (default: "
+        "twice its estimated render time, at least 120; 600 without an estimate).",
+    )
     # --- downloads ---
     auto_download: bool = Field(
         True,

@@ -39,7 +39,7 @@ def test_demo_generates_and_saves_a_video(tmp_path: Path) -> None:
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     video = summary["videos"][0]
     saved = Path(video["path"])
-    assert saved.parent == tmp_path / "videos"
+    assert saved.parent == tmp_path / "videos" / "simulated" and saved.name.endswith("-simulated.mp4")
     assert saved.stat().st_size == video["bytes"] > 1000
     assert saved.read_bytes()[4:8] == b"ftyp"
     assert summary["simulated"] is True and summary["status"] == "completed"

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
-from tests.helpers import TEST_KEY, make_image
+import pytest
+
+from tests.helpers import TEST_KEY, line_containing, make_image
 from veo_mcp.cli.doctor import diagnose
 from veo_mcp.settings import Settings
 from veo_mcp.simulator import IN_PROCESS_BASE_URL, Simulator, SimulatorConfig, SimulatorTransport
@@ -48,7 +52,7 @@ def test_generate_saves_the_video_and_prints_json(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     video = summary["videos"][0]
-    assert Path(video["path"]).parent == tmp_path / "videos" and video["duration_s"] > 5.5
+    assert Path(video["path"]).parent == tmp_path / "videos" / "simulated" and video["duration_s"] > 5.5
     assert summary["status"] == "completed" and summary["estimated_cost_usd"] == 0.72
     assert "100%" in result.stderr  # the progress bar
 
@@ -56,14 +60,64 @@ def test_generate_saves_the_video_and_prints_json(tmp_path: Path) -> None:
 def test_generate_asks_before_an_expensive_video(tmp_path: Path) -> None:
     refused = _generate(tmp_path, "a city at night", "--simulate", "--quality", "4k", "--duration", "8")
     assert refused.returncode == 1 and "--yes" in refused.stderr and "$2.2464" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) <= 2 and "Traceback" not in refused.stderr, refused.stderr
     confirmed = _generate(tmp_path, "a city at night", "--simulate", "--quality", "4k", "--duration", "8", "--yes")
     assert confirmed.returncode == 0, confirmed.stderr
     assert "video 1" in confirmed.stdout and "simulated" in confirmed.stdout
 
 
-def test_generate_explains_a_bad_argument(tmp_path: Path) -> None:
-    result = _generate(tmp_path, "x", "--simulate", "--count", "9")
-    assert result.returncode == 1 and "n" in result.stderr and "9" in result.stderr
+def test_generate_failures_are_one_or_two_lines(tmp_path: Path) -> None:
+    usage = _generate(tmp_path, "x", "--simulate", "--count", "9")
+    assert usage.returncode == 2 and "--count: 9 is not allowed; use a whole number from 1 to 4" in usage.stderr
+    no_key = _generate(tmp_path, "x")
+    as_json = _generate(tmp_path, "x", "--json")
+    usage_json = _generate(tmp_path, "x", "--count", "9", "--json")
+    for result in (usage, no_key):
+        assert len(result.stderr.strip().splitlines()) <= 2, result.stderr
+        assert "Traceback" not in result.stderr and "ExceptionGroup" not in result.stderr and result.stdout == ""
+    assert (
+        no_key.returncode == 1
+        and no_key.stderr.startswith("veo-mcp: No EvoLink API key")
+        and "--simulate" in no_key.stderr
+    )
+    assert as_json.returncode == 1 and as_json.stderr == ""
+    assert json.loads(as_json.stdout) == {"error": no_key.stderr.strip().removeprefix("veo-mcp: "), "exit_code": 1}
+    assert usage_json.returncode == 2 and json.loads(usage_json.stdout)["usage"] is True
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash for the pipeline")
+@pytest.mark.parametrize("reader", ["head -c 1", "true"])  # reads one byte / has left before anything is written
+def test_json_into_a_closed_pipe_ends_quietly(tmp_path: Path, reader: str) -> None:
+    errors = tmp_path / "stderr.txt"
+    script = f"{sys.executable} -m veo_mcp generate 'a quiet pipe' --simulate --json 2>{errors} | {reader}"
+    bash = shutil.which("bash") or "bash"
+    done = subprocess.run(
+        [bash, "-c", script], capture_output=True, text=True, env=_env(tmp_path), timeout=120, check=False
+    )
+    assert done.stdout == ("{" if reader.startswith("head") else "")
+    assert "Traceback" not in errors.read_text() and "BrokenPipe" not in errors.read_text(), errors.read_text()
+
+
+def test_ctrl_c_says_what_is_true(tmp_path: Path) -> None:
+    """With the in-process simulator, the generation ends with the command: the message says so."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "veo_mcp", "generate", "a slow render", "--simulate"],
+        env={**_env(tmp_path), "VEO_MCP_SIMULATOR_SPEED": "1"},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stderr is not None
+        assert line_containing(process.stderr, "Started generation task-").startswith("Started generation task-")
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+        process.wait(timeout=10)
+    assert process.returncode == 130 and out == ""
+    assert "generation ended with it (nothing was billed)" in err and "Traceback" not in err, err
 
 
 async def test_doctor_accepts_a_good_setup(tmp_path: Path) -> None:
@@ -127,6 +181,16 @@ def test_doctor_command_exit_codes(tmp_path: Path) -> None:
         check=False,
     )
     assert broken.returncode == 1 and "VEO_MCP_POLL_MIN" in broken.stdout
+    deep = tmp_path / ("a-folder-with-a-long-name/" * 4) / "data"
+    piped = subprocess.run(
+        [sys.executable, "-m", "veo_mcp", "doctor", "--simulate"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**_env(tmp_path), "VEO_MCP_DATA_DIR": str(deep)},
+        check=False,
+    )
+    assert any(str(deep) in line for line in piped.stdout.splitlines()), piped.stdout  # not wrapped at 80
 
 
 async def test_doctor_names_the_money_limits_and_warns_when_the_brakes_are_off(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ test_request_property.py, written from the API doc independently of our schemas.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,20 +23,55 @@ from tests.evolink.test_request_property import _field_values, expected_payload
 from tests.helpers import FIGURES, Harness, running_harness, text_of
 from veo_mcp.evolink.schemas import VideoRequest
 
-# JSON-typed values only for the fields a lenient JSON client may send as strings or numbers ("2" for n, 1 for
-# true): the tool accepts those coercions on purpose, while the API oracle is strict about types.
-JSON_TYPED: dict[str, st.SearchStrategy[Any]] = {
-    "enhance_prompt": st.booleans(),
-    "generate_audio": st.booleans(),
-    "n": st.integers(0, 6),
+# How a model gets a right value wrong in form: a number or true/false written as text, a choice in another case, a
+# single text where a list of one is meant. The tools read all of these by one rule (veo_mcp.mcp.checking).
+NUMBERS = {"duration", "n", "seed"}
+BOOLEANS = {"enhance_prompt", "generate_audio"}
+CHOICES = {
+    "model": ["veo-3.1-fast-generate-preview", "veo3.1-fast", "veo3.1-pro"],
+    "aspect_ratio": ["auto", "16:9", "9:16"],
+    "quality": ["720p", "1080p", "4k"],
+    "generation_type": ["TEXT", "FIRST&LAST", "REFERENCE"],
+    "person_generation": ["allow_adult", "dont_allow"],
+    "resize_mode": ["pad", "crop"],
 }
+
+
+def misspelt_in_form(draw: st.DrawFn, name: str, value: Any) -> Any:
+    """`value`, sometimes written as a model might write it."""
+    if not draw(st.booleans()):
+        return value
+    if isinstance(value, bool) or (name in NUMBERS and isinstance(value, int)):
+        return json.dumps(value) if isinstance(value, bool) else str(value)
+    if name in CHOICES and isinstance(value, str):
+        return draw(st.sampled_from([value.upper(), value.lower(), f" {value} "]))
+    if name == "image_urls" and isinstance(value, list) and len(value) == 1:
+        return value[0]
+    return value
+
+
+def as_the_rule_reads(arguments: dict[str, Any]) -> dict[str, Any]:
+    """The coercion rule restated from the issue, independently of the code: numeric text for numbers, true/false
+    text for yes/no, choices in any case, a single text for a list of one."""
+    read = {}
+    for name, value in arguments.items():
+        if name in NUMBERS and isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            value = int(value)
+        elif name in BOOLEANS and isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            value = value.strip().lower() == "true"
+        elif name in CHOICES and isinstance(value, str):
+            value = next((c for c in CHOICES[name] if c.lower() == value.strip().lower()), value)
+        elif name == "image_urls" and isinstance(value, str):
+            value = [value]
+        read[name] = value
+    return read
 
 
 @st.composite
 def tool_arguments(draw: st.DrawFn) -> dict[str, Any]:
-    values = {**_field_values(), **JSON_TYPED}
+    values = _field_values()
     chosen = draw(st.sets(st.sampled_from(sorted(values)), max_size=len(values)))
-    body = {name: draw(values[name]) for name in chosen}
+    body = {name: misspelt_in_form(draw, name, draw(values[name])) for name in chosen}
     if draw(st.integers(0, 3)) > 0:
         body["prompt"] = draw(st.text(min_size=1, max_size=30).filter(str.strip))
     return body
@@ -74,18 +110,22 @@ def test_random_arguments_through_mcp(session: Session, arguments: dict[str, Any
     text = text_of(result)
     sent = session.creates() - before
     FIGURES.update(mcp_inputs_tried=1)
-    if expected_payload(arguments) is None:
+    if expected_payload(as_the_rule_reads(arguments)) is None:
         FIGURES.update(bad_inputs_tried=1)
         assert result.is_error, (arguments, text)
         assert sent == 0, arguments
         named = [name for name in [*arguments, *VideoRequest.model_fields] if name in text]
         assert named, f"the error names no argument: {text}"
-        assert "Traceback" not in text
+        assert "Traceback" not in text and "pydantic" not in text and "validation error" not in text, text
+        assert "othing was sent" in text or "othing was charged" in text, text
     elif result.is_error:
         # Valid for the API, refused by a money guard (confirmation above $2.00 or an unknown price): never sent.
         assert "confirm_cost" in text and sent == 0, (arguments, text)
     else:
         assert sent == (1 if tool == "generate_video" else 0)
+        normalised = [name for name, value in arguments.items() if as_the_rule_reads(arguments)[name] != value]
+        notes = (result.structured_content or {}).get("notes", [])
+        assert all(any(note.startswith(f"{name}:") for note in notes) for name in normalised), (arguments, notes)
 
 
 @settings(max_examples=100, deadline=None)

@@ -86,7 +86,8 @@ async def test_generate_subscribe_wait_download_read(tmp_path: Path) -> None:
             assert not saved.is_error, _text(saved)
             files = (saved.structured_content or {})["files"]
             path = Path(files[0]["path"])
-            assert path.parent == harness.app.settings.output_dir / "boats"
+            assert path.parent == harness.app.settings.output_dir / "simulated" / "boats"
+            assert path.name.endswith("-simulated.mp4")
             assert path.stat().st_size == files[0]["bytes"] and files[0]["duration_s"] == pytest.approx(8, abs=0.2)
             assert (files[0]["width"], files[0]["height"]) == (256, 144) and files[0]["has_audio"] is True
             read = await client.read_resource(uri)
@@ -291,7 +292,7 @@ async def test_stdio_subprocess_does_the_whole_job(tmp_path: Path) -> None:
         await finish(client, task_id, 20)
         saved = await client.call_tool("download_video", {"task_id": task_id})
     path = Path((saved.structured_content or {})["files"][0]["path"])
-    assert path.parent == tmp_path / "videos" and path.read_bytes()[4:8] == b"ftyp"
+    assert path.parent == tmp_path / "videos" / "simulated" and path.read_bytes()[4:8] == b"ftyp"
 
 
 async def test_wait_never_outlives_its_timeout_even_when_upstream_hangs(tmp_path: Path) -> None:

@@ -73,7 +73,9 @@ async def test_declined_elicitation_sends_nothing(tmp_path: Path) -> None:
 async def test_unknown_price_needs_confirmation(tmp_path: Path) -> None:
     async with running_harness(tmp_path) as harness, harness.client() as client:
         result = await client.call_tool("generate_video", {"prompt": "x", "model": "veo3.1-pro"})
-        assert result.is_error and "unknown" in text_of(result) and "confirm_cost" in text_of(result)
+        text = text_of(result)
+        assert result.is_error and "publishes no price for veo3.1-pro" in text and "confirm_cost" in text
+        assert "cannot be estimated" in text and "estimated at unknown" not in text
         assert creates(harness.simulator) == 0
 
 

@@ -25,7 +25,7 @@ from veo_mcp.core.generation import Generation, SavedFile
 from veo_mcp.errors import LocalFileError, VeoError
 from veo_mcp.evolink.addresses import Resolver, resolved_internal_reason
 from veo_mcp.evolink.errors import DownloadError, EvoLinkError, LinkExpiredError, NotFoundError, TemporaryError
-from veo_mcp.local.files import confined, private_folder, replaced_atomically, video_file_name
+from veo_mcp.local.files import private_folder, replaced_atomically, video_file_name, video_folder
 from veo_mcp.settings import Settings
 from veo_mcp.storage import Store
 
@@ -146,11 +146,12 @@ class Downloader:
 
     # --- saving ------------------------------------------------------------------------------------------------
 
-    def _folder(self, subfolder: str | None) -> Path:
+    def _folder(self, subfolder: str | None, *, simulated: bool) -> Path:
         try:
             if subfolder and (subfolder.startswith(("/", "\\")) or ":" in subfolder):
                 raise ValueError("absolute")
-            return confined(self._settings.output_dir, *(subfolder.split("/") if subfolder else ()))
+            parts = tuple(subfolder.split("/")) if subfolder else ()
+            return video_folder(self._settings.output_dir, parts, simulated=simulated)
         except ValueError:
             raise LocalFileError(
                 f"subfolder {subfolder!r} points outside the output folder {self._settings.output_dir}.",
@@ -166,16 +167,18 @@ class Downloader:
                 if not generation.finished
                 else "It did not complete, so there is nothing to download; see get_generation for why.",
             )
-        if generation.download_state == "expired" and not self._any_local_copy(generation):
-            raise LinkExpiredError(
-                f"The result links of {generation.task_id} expired before the video was saved: "
-                f"{generation.download_error or 'links live 24 h after completion'}."
-            )
-        folder = self._folder(subfolder)
+        folder = self._folder(subfolder, simulated=generation.simulated)
         lock = self._locks.setdefault(generation.task_id, anyio.Lock())
         async with lock:
+            # Checked under the lock: a save that waited for another one must see the expiry it recorded.
+            if generation.download_state == "expired" and not self._any_local_copy(generation):
+                raise LinkExpiredError(
+                    f"The result links of {generation.task_id} expired before the video was saved: "
+                    f"{generation.download_error or 'links live 24 h after completion'}."
+                )
             targets = [
-                folder / video_file_name(generation.task_id, generation.prompt, i) for i in self._indexes(generation)
+                folder / video_file_name(generation.task_id, generation.prompt, i, simulated=generation.simulated)
+                for i in self._indexes(generation)
             ]
             if all(self._saved_at(generation, target) for target in targets):
                 return await self._describe(targets)

@@ -1,10 +1,11 @@
-"""`veo-mcp demo`: one generation end to end through the real MCP server, against the built-in simulator."""
+"""`veo-mcp demo`: one generation end to end through the real MCP server, against the built-in simulator (the
+test-pattern video lands in the output folder's `simulated` subfolder)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from veo_mcp.cli.run import run
+from veo_mcp.cli.run import generate_command
 from veo_mcp.evolink import catalog
 from veo_mcp.settings import load_settings
 
@@ -25,6 +26,5 @@ def run_demo(*, prompt: str | None, output_dir: str | None, speed: float | None,
         poll_interval_max_s=2.0,
     )
     arguments = {"prompt": prompt or DEFAULT_PROMPT, "aspect_ratio": "16:9", "duration": 4, "allow_duplicate": True}
-    return run(
-        settings, arguments, as_json=as_json, assume_yes=False, title="veo-mcp demo (simulated: nothing was billed)"
-    )
+    title = "veo-mcp demo (simulated: nothing was billed; saved in the 'simulated' folder)"
+    return generate_command(settings, arguments, as_json=as_json, assume_yes=False, title=title)

@@ -241,7 +241,7 @@ async def diagnose(settings: Settings, transport: httpx.AsyncBaseTransport | Non
 
 
 def run_doctor(*, simulate: bool, as_json: bool) -> int:
-    from rich.console import Console
+    from veo_mcp.cli.output import console as output_console
 
     try:
         settings = load_settings({"simulate": "--simulate"}, simulate=True if simulate else None)
@@ -252,7 +252,7 @@ def run_doctor(*, simulate: bool, as_json: bool) -> int:
     if as_json:
         print(json.dumps([check.model_dump() for check in checks]))
     else:
-        console = Console(highlight=False)
+        console = output_console(stderr=False)  # piped: never wrapped, paths stay whole
         for check in checks:
             console.print(f"{_MARK[check.outcome]} {check.name}: {check.detail}")
             if check.fix and check.outcome != "ok":

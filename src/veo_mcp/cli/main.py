@@ -1,7 +1,10 @@
-"""The `veo-mcp` command: `serve`, `generate`, `doctor`, `demo`, `simulator`.
+"""The `veo-mcp` command: `serve`, `generate`, `list`, `status`, `wait`, `download`, `doctor`, `demo`, `simulator`,
+`completion` (the flags are in `parser.py`).
 
 Heavy imports (the MCP SDK, PyAV, uvicorn) happen inside the subcommand that needs them, so `--help` is instant.
-Only the protocol writes to stdout under `serve`; everything else a person reads goes to stderr there.
+Only the protocol writes to stdout under `serve`; everything else a person reads goes to stderr there. No expected
+failure ends in a traceback: a settings error exits 2 with one line, a failed command 1, Ctrl-C 130; anything
+unexpected is one line too (the traceback follows with `-v`).
 """
 
 from __future__ import annotations
@@ -9,92 +12,81 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import traceback
 from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from veo_mcp import __version__
-from veo_mcp.evolink import catalog
+from veo_mcp.cli.output import FAILED, INTERRUPTED, CommandFailed, quiet_broken_pipe, report_failure
+from veo_mcp.cli.parser import USAGE_ERROR, completion_script, parse
 
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="veo-mcp",
-        description="MCP server for Google Veo 3.1 video generation through EvoLink. Without a command, and with "
-        "stdin not a terminal (an MCP client starting it), it serves MCP over stdio.",
-    )
-    parser.add_argument("--version", action="version", version=f"veo-mcp {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details to stderr")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-
-    serve = commands.add_parser("serve", help="run the MCP server (stdio by default)")
-    serve.add_argument("--transport", choices=["stdio", "streamable-http"], default="stdio")
-    serve.add_argument("--host", default="127.0.0.1", help="address for streamable HTTP (default: loopback)")
-    serve.add_argument("--port", type=int, default=8000, help="port for streamable HTTP")
-    serve.add_argument(
-        "--simulate", action="store_true", help="use the built-in simulator as upstream (no key, nothing billed)"
-    )
-
-    simulator = commands.add_parser("simulator", help="run the EvoLink simulator on a loopback port")
-    simulator.add_argument("--host", default="127.0.0.1")
-    simulator.add_argument("--port", type=int, default=0, help="0 picks a free port (the default)")
-    simulator.add_argument("--speed", type=float, default=1.0, help="times faster than real time (default 1)")
-    simulator.add_argument("--api-key", default=None, help="accept only this key (default: any non-empty key)")
-    simulator.add_argument("--link-ttl", type=float, default=None, help="result link lifetime in simulated seconds")
-    simulator.add_argument("--balance", type=float, default=None, help="credit in USD (default: unlimited)")
-    simulator.add_argument(
-        "--result-bytes", type=int, default=None, help="pad every result MP4 to this many bytes (benchmarks)"
-    )
-
-    generate = commands.add_parser(
-        "generate", help="generate one video from the command line and save it (progress bar, summary table)"
-    )
-    generate.add_argument("prompt", help="what the video shows (quote it)")
-    generate.add_argument("--model", default=None, help=f"model (default {catalog.DEFAULT_MODEL})")
-    generate.add_argument("--duration", type=int, choices=catalog.DURATIONS, default=None, help="seconds")
-    generate.add_argument("--quality", choices=catalog.QUALITIES, default=None)
-    generate.add_argument("--aspect-ratio", choices=catalog.ASPECT_RATIOS, default=None)
-    generate.add_argument("-n", "--count", type=int, default=None, help="how many videos (1-4)")
-    generate.add_argument("--no-audio", action="store_true", help="silent video (cheaper)")
-    generate.add_argument("--image-file", action="append", default=None, help="local first/last frame (repeatable)")
-    generate.add_argument("--image-url", action="append", default=None, help="public image URL (repeatable)")
-    generate.add_argument("--generation-type", choices=catalog.GENERATION_TYPES, default=None)
-    generate.add_argument("--negative-prompt", default=None)
-    generate.add_argument("--seed", type=int, default=None)
-    generate.add_argument("--request-id", default=None, help="retry-safe id: the same id never pays twice")
-    generate.add_argument("--output-dir", default=None, help="where to save (default: VEO_MCP_OUTPUT_DIR)")
-    generate.add_argument("-y", "--yes", action="store_true", help="confirm the cost without asking")
-    generate.add_argument("--simulate", action="store_true", help="use the built-in simulator (nothing billed)")
-    generate.add_argument("--json", action="store_true", help="print one JSON summary instead of a table")
-
-    doctor = commands.add_parser("doctor", help="check the key, EvoLink, folders and versions; one line each")
-    doctor.add_argument("--simulate", action="store_true", help="check the simulated setup instead")
-    doctor.add_argument("--json", action="store_true", help="print the checks as JSON")
-
-    demo = commands.add_parser("demo", help="generate one video end to end against the built-in simulator")
-    demo.add_argument("--prompt", default=None, help="what to generate (a default scene otherwise)")
-    demo.add_argument("--output-dir", default=None, help="where to save the video (default: VEO_MCP_OUTPUT_DIR)")
-    demo.add_argument("--speed", type=float, default=None, help="simulator speed (default: VEO_MCP_SIMULATOR_SPEED)")
-    demo.add_argument("--json", action="store_true", help="print one JSON summary instead of a table")
-    return parser
+if TYPE_CHECKING:
+    from veo_mcp.settings import Settings
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    args = _parser().parse_args(argv)
+    args = parse(argv)
+    verbose = bool(getattr(args, "verbose", False))
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
+        level=logging.DEBUG if verbose else logging.WARNING,
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    as_json = bool(getattr(args, "json", False))
+    with quiet_broken_pipe():
+        code = _guarded(args, as_json=as_json, verbose=verbose)
+    sys.exit(code)
+
+
+def _guarded(args: argparse.Namespace, *, as_json: bool, verbose: bool) -> int:
+    from veo_mcp.errors import VeoError
     from veo_mcp.settings import SettingsError
 
     try:
-        _dispatch(args)
+        return _dispatch(args)
     except SettingsError as error:
-        print(f"veo-mcp: {error}", file=sys.stderr, flush=True)
-        sys.exit(2)
+        return report_failure(CommandFailed(str(error), exit_code=USAGE_ERROR), as_json=as_json)
+    except KeyboardInterrupt:
+        print("veo-mcp: stopped.", file=sys.stderr)
+        return INTERRUPTED
+    except (BrokenPipeError, SystemExit):
+        raise
+    except Exception as error:  # the last line of defence: one line, never a traceback unless asked
+        cause = _innermost(error)
+        if isinstance(cause, CommandFailed):
+            return report_failure(cause, as_json=as_json)
+        if isinstance(cause, VeoError):
+            return report_failure(CommandFailed(str(cause)), as_json=as_json)
+        if verbose:
+            traceback.print_exception(error)
+        hint = "" if verbose else " (run again with -v for the details)"
+        message = f"unexpected error: {type(cause).__name__}: {cause}{hint}"
+        return report_failure(CommandFailed(message), as_json=as_json)
 
 
-def _dispatch(args: argparse.Namespace) -> None:
-    if args.command == "simulator":
+def _innermost(error: BaseException) -> BaseException:
+    """The first real exception inside (nested) exception groups."""
+    while isinstance(error, BaseExceptionGroup) and error.exceptions:
+        error = error.exceptions[0]
+    return error
+
+
+def _settings(args: argparse.Namespace, **overrides: object) -> Settings:
+    from veo_mcp.settings import load_settings
+
+    flags = {"simulate": "--simulate", "output_dir": "--output-dir"}
+    output_dir = getattr(args, "output_dir", None)
+    return load_settings(
+        flags,
+        simulate=True if getattr(args, "simulate", False) else None,
+        output_dir=Path(output_dir).expanduser().resolve() if output_dir else None,
+        **overrides,
+    )
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    command = args.command
+    if command == "simulator":
         from veo_mcp.simulator.serve import run_simulator
 
         run_simulator(
@@ -106,41 +98,57 @@ def _dispatch(args: argparse.Namespace) -> None:
             balance_usd=args.balance,
             result_bytes=args.result_bytes,
         )
-    elif args.command == "demo":
+        return 0
+    if command == "completion":
+        print(completion_script(args.shell))
+        return 0
+    if command == "demo":
         from veo_mcp.cli.demo import run_demo
 
-        sys.exit(run_demo(prompt=args.prompt, output_dir=args.output_dir, speed=args.speed, as_json=args.json))
-    elif args.command == "generate":
-        sys.exit(_generate(args))
-    elif args.command == "doctor":
+        return run_demo(prompt=args.prompt, output_dir=args.output_dir, speed=args.speed, as_json=args.json)
+    if command == "doctor":
         from veo_mcp.cli.doctor import run_doctor
 
-        sys.exit(run_doctor(simulate=args.simulate, as_json=args.json))
-    elif args.command == "serve":
+        return run_doctor(simulate=args.simulate, as_json=args.json)
+    if command in ("generate", "list", "status", "wait", "download"):
+        return _follow_or_generate(args)
+    if command == "serve":
         from veo_mcp.cli.serve import run_server
 
         run_server(transport=args.transport, host=args.host, port=args.port, simulate=args.simulate)
-    elif sys.stdin.isatty():
-        _parser().print_help(sys.stderr)
-        sys.exit(2)
-    else:
-        # Started by an MCP client (`uvx veo-mcp`, `pipx run veo-mcp`): stdin is a pipe, so serve over stdio.
-        from veo_mcp.cli.serve import run_server
+        return 0
+    if sys.stdin.isatty():
+        from veo_mcp.cli.parser import build_parser
 
-        run_server(transport="stdio", host="127.0.0.1", port=8000, simulate=False)
+        build_parser().print_help(sys.stderr)
+        return USAGE_ERROR
+    # Started by an MCP client (`uvx veo-mcp`, `pipx run veo-mcp`): stdin is a pipe, so serve over stdio.
+    from veo_mcp.cli.serve import run_server
+
+    run_server(transport="stdio", host="127.0.0.1", port=8000, simulate=False)
+    return 0
+
+
+def _follow_or_generate(args: argparse.Namespace) -> int:
+    from veo_mcp.cli import follow
+
+    if args.command == "generate":
+        return _generate(args)
+    read_only = {"auto_download": False} if args.command in ("list", "status") else {}
+    settings = _settings(args, **read_only)
+    if args.command == "list":
+        return follow.list_command(settings, status=args.status, limit=args.limit, as_json=args.json)
+    if args.command == "status":
+        return follow.status_command(settings, task_id=args.task_id, as_json=args.json)
+    if args.command == "wait":
+        return follow.wait_command(settings, task_id=args.task_id, timeout_s=args.timeout, as_json=args.json)
+    return follow.download_command(settings, task_id=args.task_id, as_json=args.json)
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    from veo_mcp.cli.run import generate_command
 
-    from veo_mcp.cli.run import run
-    from veo_mcp.settings import load_settings
-
-    settings = load_settings(
-        {"simulate": "--simulate", "output_dir": "--output-dir"},
-        simulate=True if args.simulate else None,
-        output_dir=Path(args.output_dir).expanduser().resolve() if args.output_dir else None,
-    )
+    settings = _settings(args)
     options = {
         "model": args.model,
         "duration": args.duration,
@@ -157,5 +165,10 @@ def _generate(args: argparse.Namespace) -> int:
     arguments: dict[str, object] = {"prompt": args.prompt, **{k: v for k, v in options.items() if v is not None}}
     if args.no_audio:
         arguments["generate_audio"] = False
+    if args.allow_duplicate:
+        arguments["allow_duplicate"] = True
     title = "veo-mcp generate" + (" (simulated: nothing was billed)" if settings.simulate else "")
-    return run(settings, arguments, as_json=args.json, assume_yes=args.yes, title=title)
+    return generate_command(settings, arguments, as_json=args.json, assume_yes=args.yes, title=title)
+
+
+__all__ = ["FAILED", "main"]

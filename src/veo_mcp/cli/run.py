@@ -1,140 +1,229 @@
-"""`veo-mcp generate` and `veo-mcp demo`: one generation end to end through the real MCP server, in this process.
+"""The command line as an MCP client: `veo-mcp generate` and `demo` (and the follow-up commands in `follow.py`) call
+the real MCP server's tools on an in-memory session in this process, so a person sees exactly what an assistant gets.
 
-The command line is just another MCP client: it calls generate_video, wait_for_generation and download_video on an
-in-memory session, so what a person sees here is exactly what an assistant gets. Progress is a rich bar on stderr;
-the summary is a table (or one JSON object with `--json`) on stdout.
+Every expected failure becomes a `CommandFailed` inside the session (it never escapes through the session's task
+groups as an exception group); Ctrl-C ends with a sentence that is true for this setup.
 """
 
 from __future__ import annotations
 
-import json
-import sys
 import time
 import warnings
-from typing import Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import anyio
 import mcp_types as types
 from mcp.client import Client
 from mcp.client.context import ClientRequestContext
-from mcp.shared.exceptions import MCPDeprecationWarning
+from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.prompt import Confirm
-from rich.table import Table
 
 from veo_mcp.app import App
+from veo_mcp.cli.output import INTERRUPTED, CommandFailed, console, emit_json, report_failure, table
+from veo_mcp.core.generation import spoken_duration
+from veo_mcp.evolink import catalog
 from veo_mcp.mcp.server import create_server
 from veo_mcp.settings import Settings
 
-
-class RunFailed(Exception):
-    """A tool call came back as an error; its text says what to do."""
-
-
-def run(settings: Settings, arguments: dict[str, Any], *, as_json: bool, assume_yes: bool, title: str) -> int:
-    """Generate, wait, save and summarize; the process exit code (0 when a video was saved)."""
-    # The in-memory session speaks 2025-era MCP (like most clients): its legacy notices are expected here.
-    warnings.filterwarnings("ignore", category=MCPDeprecationWarning)
-    console = Console(stderr=True)
-    try:
-        summary = anyio.run(_run, settings, arguments, console, assume_yes)
-    except RunFailed as failure:
-        console.print(f"[red]✗[/red] {failure}")
-        return 1
-    except KeyboardInterrupt:
-        console.print("[yellow]stopped[/yellow]: the generation keeps running upstream; `veo-mcp serve` tracks it.")
-        return 130
-    if as_json:
-        print(json.dumps(summary))
-    else:
-        Console().print(_table(summary, title))
-    return 0
+_T = TypeVar("_T")
+WAIT_ROUND_S = 30.0
 
 
-def _table(summary: dict[str, Any], title: str) -> Table:
-    table = Table(title=title, show_header=False, title_justify="left")
-    table.add_column(style="bold", no_wrap=True)
-    table.add_column(overflow="fold")
-    for key, value in summary.items():
-        if key == "videos":
-            for video in value:
-                table.add_row(
-                    f"video {video['index'] + 1}",
-                    f"{video['path']}\n{video['bytes']:,} bytes · {video['duration_s']:.1f} s · "
-                    f"{video['width']}x{video['height']} · {'sound' if video['has_audio'] else 'silent'}",
-                )
-        else:
-            table.add_row(key.replace("_", " "), str(value))
-    return table
+@dataclass
+class Session:
+    """One command's MCP session: tool calls that return structured content or raise `CommandFailed`."""
+
+    client: Client
+    settings: Settings
+    messages: Console
+    task_id: str | None = None  # the generation this command is about, once known (for the Ctrl-C message)
+    stall_noted: set[str] = field(default_factory=set)
+
+    @property
+    def embedded(self) -> bool:
+        """The simulator runs inside this process (it and its generations end with the command)."""
+        return self.settings.simulate and self.settings.base_url == catalog.DEFAULT_BASE_URL
+
+    async def call(self, tool: str, arguments: dict[str, Any], **options: Any) -> dict[str, Any]:
+        try:
+            result = await self.client.call_tool(tool, arguments, **options)
+        except MCPError as error:
+            raise CommandFailed(error.message) from None
+        if result.is_error or result.structured_content is None:
+            text = " ".join(getattr(item, "text", "") for item in result.content)
+            raise CommandFailed(text or f"{tool} returned no result", task_id=self.task_id)
+        return dict(result.structured_content)
 
 
-def _structured(result: types.CallToolResult) -> dict[str, Any]:
-    if result.is_error or result.structured_content is None:
-        text = " ".join(getattr(item, "text", "") for item in result.content)
-        raise RunFailed(text or "the tool returned no result")
-    return dict(result.structured_content)
-
-
-def _confirmer(console: Console, assume_yes: bool) -> Any:
+def _confirmer(messages: Console, assume_yes: bool) -> Any:
     """Answers the server's cost question: --yes, or the person at the terminal; never guesses without a TTY."""
+    import sys
 
     async def answer(context: ClientRequestContext, params: types.ElicitRequestParams) -> types.ElicitResult:
         if assume_yes:
             return types.ElicitResult(action="accept", content={"confirm": True})
         if not sys.stdin.isatty():
-            console.print(f"[yellow]{params.message}[/yellow] Pass --yes to confirm from a script.")
+            messages.print(f"{params.message} Pass --yes to confirm from a script.", markup=False)
             return types.ElicitResult(action="decline")
-        agreed = await anyio.to_thread.run_sync(lambda: Confirm.ask(params.message, console=console, default=False))
+        agreed = await anyio.to_thread.run_sync(lambda: Confirm.ask(params.message, console=messages, default=False))
         return types.ElicitResult(action="accept", content={"confirm": agreed})
 
     return answer
 
 
-async def _run(settings: Settings, arguments: dict[str, Any], console: Console, assume_yes: bool) -> dict[str, Any]:
-    app = App(settings)
-    started = time.monotonic()
-    async with (
-        app.running(),
-        Client(create_server(app), mode="legacy", elicitation_callback=_confirmer(console, assume_yes)) as session,
-    ):
-        created = _structured(await session.call_tool("generate_video", arguments))
-        task_id = created["task_id"]
-        if created.get("reused"):
-            console.print(f"[cyan]ℹ[/cyan] {created['reused_reason']}")
-        with Progress(
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TextColumn("{task.percentage:>3.0f}%"),
-            TimeElapsedColumn(),
-            console=console,
-            transient=False,
-        ) as bars:
-            bar = bars.add_task(f"{task_id}: {created['status']}", total=100)
+def interrupted(session: Session | None) -> str:
+    """What is true after Ctrl-C, for this setup and how far the command got."""
+    if session is not None and session.embedded:
+        return (
+            "stopped. The built-in simulator ran inside this command, so its generation ended with it "
+            "(nothing was billed)."
+        )
+    if session is None or session.task_id is None:
+        return "stopped before a generation was known; if a request was being sent, `veo-mcp list` shows it."
+    task_id = session.task_id
+    return (
+        f"stopped waiting. Generation {task_id} keeps rendering at EvoLink (billed when it completes); "
+        f"`veo-mcp wait {task_id}` follows and saves it, `veo-mcp status {task_id}` shows it."
+    )
 
-            async def on_progress(progress: float, total: float | None, message: str | None) -> None:
-                bars.update(bar, completed=progress, description=f"{task_id}: {message or ''}")
 
-            state: dict[str, Any] = {"finished": False}
-            while not state["finished"]:
-                state = _structured(
-                    await session.call_tool(
-                        "wait_for_generation",
-                        {"task_id": task_id, "timeout_seconds": 30},
-                        progress_callback=on_progress,
-                    )
+def run_session(
+    settings: Settings,
+    body: Callable[[Session], Awaitable[_T]],
+    *,
+    as_json: bool,
+    assume_yes: bool = False,
+) -> _T | int:
+    """Run `body` on a fresh app and MCP session; an expected failure or Ctrl-C becomes its exit code."""
+    # The in-memory session speaks 2025-era MCP (like most clients): its legacy notices are expected here.
+    warnings.filterwarnings("ignore", category=MCPDeprecationWarning)
+    messages = console(stderr=True)
+    holder: list[Session] = []
+
+    async def main() -> _T | CommandFailed:
+        app = App(settings)
+        confirm = _confirmer(messages, assume_yes)
+        async with app.running(), Client(create_server(app), mode="legacy", elicitation_callback=confirm) as client:
+            session = Session(client, settings, messages)
+            holder.append(session)
+            try:
+                return await body(session)
+            except CommandFailed as failure:
+                return failure
+
+    try:
+        outcome = anyio.run(main)
+    except KeyboardInterrupt:
+        messages.print(f"veo-mcp: {interrupted(holder[0] if holder else None)}", markup=False)
+        return INTERRUPTED
+    if isinstance(outcome, CommandFailed):
+        return report_failure(outcome, as_json=as_json)
+    return outcome
+
+
+async def follow(session: Session, task_id: str, *, timeout_s: float | None = None) -> dict[str, Any]:
+    """Wait (rich progress bar on stderr) until the generation finishes; a stall is noted once, not fatal."""
+    session.task_id = task_id
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+        console=session.messages,
+        transient=False,
+    ) as bars:
+        bar = bars.add_task(task_id, total=100)
+
+        async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+            bars.update(bar, completed=progress, description=f"{task_id}: {message or ''}")
+
+        state: dict[str, Any] = {"finished": False}
+        while not state["finished"]:
+            left = WAIT_ROUND_S if deadline is None else deadline - time.monotonic()
+            if left <= 0:
+                raise CommandFailed(
+                    f"{task_id} is still {state.get('status', 'running')} ({state.get('progress', 0)}%) after "
+                    f"{spoken_duration(timeout_s or 0)}; it keeps rendering upstream. Run `veo-mcp wait {task_id}` "
+                    "again later.",
+                    task_id=task_id,
                 )
-            bars.update(bar, completed=state["progress"], description=f"{task_id}: {state['status']}")
-        if state["status"] != "completed":
-            raise RunFailed(f"generation {state['status']}: {state.get('error_code')} - {state.get('advice')}")
-        saved = _structured(await session.call_tool("download_video", {"task_id": task_id}))
-    return {
-        "task_id": task_id,
-        "status": state["status"],
-        "prompt": state["prompt"],
-        "estimated_cost_usd": created["estimated_cost_usd"],
-        "simulated": created["simulated"],
-        "videos": saved["files"],
-        "wall_time_s": round(time.monotonic() - started, 2),
-    }
+            arguments = {"task_id": task_id, "timeout_seconds": max(1.0, min(WAIT_ROUND_S, left))}
+            state = await session.call("wait_for_generation", arguments, progress_callback=on_progress)
+            if state.get("stalled") and task_id not in session.stall_noted:
+                session.stall_noted.add(task_id)
+                later = "it ends with this command" if session.embedded else f"`veo-mcp wait {task_id}` resumes later"
+                bars.console.print(
+                    f"! {task_id} has made no progress for unusually long (at {state['progress']}% after "
+                    f"{spoken_duration(state['elapsed_seconds'])}); EvoLink may be stuck. It may still finish: still "
+                    f"waiting (Ctrl-C stops waiting; {later}).",
+                    markup=False,
+                )
+        bars.update(bar, completed=state["progress"], description=f"{task_id}: {state['status']}")
+    return state
+
+
+async def save_finished(session: Session, state: dict[str, Any]) -> dict[str, Any]:
+    """The saved files of a finished generation, or the failure that says why there are none."""
+    task_id = state["task_id"]
+    if state["status"] != "completed":
+        reason = f" ({state['error_code']})" if state.get("error_code") else ""
+        raise CommandFailed(f"generation {task_id} {state['status']}{reason}: {state.get('advice')}", task_id=task_id)
+    return await session.call("download_video", {"task_id": task_id})
+
+
+def video_rows(videos: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    return [
+        (
+            f"video {video['index'] + 1}",
+            f"{video['path']}\n{video['bytes']:,} bytes · {video['duration_s'] or 0:.1f} s · "
+            f"{video['width']}x{video['height']} · {'sound' if video['has_audio'] else 'silent'}",
+        )
+        for video in videos
+    ]
+
+
+def generate_command(
+    settings: Settings, arguments: dict[str, Any], *, as_json: bool, assume_yes: bool, title: str
+) -> int:
+    """Generate, wait, save and summarize; the process exit code (0 when a video was saved)."""
+
+    async def body(session: Session) -> dict[str, Any]:
+        started = time.monotonic()
+        created = await session.call("generate_video", arguments)
+        task_id = session.task_id = created["task_id"]
+        if created.get("reused"):
+            if arguments.get("request_id") and created.get("request_id") == arguments["request_id"]:
+                reason = f"request id {arguments['request_id']!r} was used before"
+            else:
+                reason = "an identical request was made recently; run again with --allow-duplicate for a new take"
+            session.messages.print(f"i {task_id}: {reason} - this is that generation; nothing new was charged.")
+        else:
+            session.messages.print(f"Started generation {task_id} ({created['cost_summary']}).", markup=False)
+        state = await follow(session, task_id)
+        saved = await save_finished(session, state)
+        return {
+            "task_id": task_id,
+            "status": state["status"],
+            "prompt": state["prompt"],
+            "estimated_cost_usd": created["estimated_cost_usd"],
+            "simulated": created["simulated"],
+            "reused": created["reused"],
+            "videos": saved["files"],
+            "wall_time_s": round(time.monotonic() - started, 2),
+        }
+
+    summary = run_session(settings, body, as_json=as_json, assume_yes=assume_yes)
+    if isinstance(summary, int):
+        return summary
+    if as_json:
+        emit_json(summary)
+    else:
+        rows = [(key.replace("_", " "), str(value)) for key, value in summary.items() if key != "videos"]
+        console(stderr=False).print(table([*rows, *video_rows(summary["videos"])], title))
+    return 0

@@ -1,15 +1,19 @@
-"""`veo-mcp serve`: build the service and MCP server, then run it over stdio or streamable HTTP."""
+"""`veo-mcp serve`: build the service and MCP server, then run it over stdio or streamable HTTP (which says on stderr
+where it listens and whether a token is required)."""
 
 from __future__ import annotations
 
 import logging
+import socket
 import sys
 import warnings
 
 import anyio
+from mcp.server.mcpserver import MCPServer
 from mcp.shared.exceptions import MCPDeprecationWarning
 
 from veo_mcp.app import App
+from veo_mcp.cli.output import CommandFailed
 from veo_mcp.mcp.server import create_server
 from veo_mcp.settings import Settings, load_settings
 
@@ -60,19 +64,49 @@ def run_server(*, transport: str, host: str, port: int, simulate: bool) -> None:
             if transport == "stdio":
                 await server.run_stdio_async()
             else:
-                import uvicorn  # only the HTTP transport needs it
-
-                from veo_mcp.mcp.http_security import secured_app, transport_security
-
-                http_app = server.streamable_http_app(
-                    host=host,
-                    transport_security=transport_security(host, settings),
-                    max_sessions=settings.http_max_sessions,
-                    session_idle_timeout=settings.http_session_idle_s,
-                )
-                config = uvicorn.Config(
-                    secured_app(http_app, settings), host=host, port=port, log_level="warning", lifespan="on"
-                )
-                await uvicorn.Server(config).serve()
+                await _serve_http(server, settings, host, port)
 
     anyio.run(main)
+
+
+def endpoint_line(url: str, settings: Settings, host: str) -> str:
+    """Where the HTTP server listens and what a client must send."""
+    if settings.http_token is not None:
+        access = "clients must send 'Authorization: Bearer <VEO_MCP_HTTP_TOKEN>'"
+    else:
+        access = "no token required (loopback only)"
+    where = " (all interfaces: use this machine's name or address)" if host in ("0.0.0.0", "::") else ""  # noqa: S104
+    return f"veo-mcp: MCP endpoint {url}{where}; {access}."
+
+
+def _listening_socket(host: str, port: int) -> socket.socket:
+    """Bound here, not by uvicorn, so the endpoint (port 0 included) is known before the first request."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host, port))
+    except OSError as error:
+        listener.close()
+        raise CommandFailed(f"cannot listen on {host}:{port}: {error.strerror or error}; use another --port.") from None
+    return listener
+
+
+async def _serve_http(server: MCPServer, settings: Settings, host: str, port: int) -> None:
+    import uvicorn  # only the HTTP transport needs it
+
+    from veo_mcp.mcp.http_security import secured_app, transport_security
+
+    http_app = server.streamable_http_app(
+        host=host,
+        transport_security=transport_security(host, settings),
+        max_sessions=settings.http_max_sessions,
+        session_idle_timeout=settings.http_session_idle_s,
+    )
+    config = uvicorn.Config(secured_app(http_app, settings), host=host, port=port, log_level="warning", lifespan="on")
+    listener = _listening_socket(host, port)
+    address = f"[{host}]" if ":" in host else host
+    url = f"http://{address}:{listener.getsockname()[1]}/mcp"
+    print(endpoint_line(url, settings, host), file=sys.stderr, flush=True)
+    with listener:
+        await uvicorn.Server(config).serve(sockets=[listener])

@@ -22,10 +22,39 @@ from veo_mcp.evolink.costs import CostEstimate
 from veo_mcp.evolink.schemas import Task
 
 URI_PREFIX = "veo://generations/"
+EXPIRED_ADVICE = (
+    "The result links expired before the video was saved; it cannot be fetched any more. Generate it again if you "
+    "still need it."
+)
 
 # none: not saved yet; saving: a download is running; saved: every video is on disk; expired: the links died
 # before we saved them (final); failed: gave up after repeated errors (download_video tries again).
 DownloadState = Literal["none", "saving", "saved", "expired", "failed"]
+
+
+# A running generation whose progress has not moved for this long is reported as stalled (VEO_MCP_STALL_AFTER
+# overrides it): twice the render time upstream estimated, but never less than STALL_MIN_S (a queue or a slow
+# start is normal), and STALL_WITHOUT_ESTIMATE_S when upstream gave no estimate.
+STALL_MIN_S = 120.0
+STALL_WITHOUT_ESTIMATE_S = 600.0
+
+
+def stall_threshold(estimated_time_s: float | None, configured_s: float | None) -> float:
+    """Seconds without progress after which a running generation counts as stalled."""
+    if configured_s is not None:
+        return configured_s
+    if estimated_time_s is None:
+        return STALL_WITHOUT_ESTIMATE_S
+    return max(STALL_MIN_S, 2 * estimated_time_s)
+
+
+def spoken_duration(seconds: float) -> str:
+    """`45 s`, `6 min`, `2 h 5 min`: how long something took, for a sentence."""
+    whole = max(0, round(seconds))
+    if whole < 120:
+        return f"{whole} s"
+    minutes = whole // 60
+    return f"{minutes} min" if minutes < 120 else f"{minutes // 60} h {minutes % 60} min"
 
 
 def generation_uri(task_id: str) -> str:
@@ -37,42 +66,40 @@ def _iso(timestamp: float | None) -> str | None:
 
 
 class SavedFile(BaseModel):
-    path: str = Field(description="Absolute path of the saved MP4.")
-    bytes: int = Field(description="File size in bytes.")
-    index: int = Field(0, description="Which of the generation's videos (0-based).")
+    path: str = Field(description="Absolute path of the MP4.")
+    bytes: int
+    index: int = Field(0, description="Which video (0-based).")
 
 
 class GenerationState(BaseModel):
     """Everything known about one generation, as an assistant or a person needs it."""
 
-    task_id: str = Field(description="EvoLink task id.")
-    uri: str = Field(description="MCP resource URI of this generation (subscribe to it for live updates).")
-    status: str = Field(description="Upstream status: pending, processing, completed, failed or cancelled.")
+    task_id: str
+    uri: str
+    status: str = Field(description="pending, processing, completed, failed or cancelled.")
     progress: int = Field(description="Percent complete, 0-100.")
     model: str
     prompt: str
-    finished: bool = Field(description="True once completed, failed or cancelled.")
-    eta_seconds: int | None = Field(None, description="Estimated seconds until done, while running.")
-    estimated_cost_usd: float | None = Field(None, description="Estimated cost in USD (null: price unknown).")
-    result_urls: list[str] = Field(default_factory=list, description="Upstream video links, once completed.")
-    results_expire_at: str | None = Field(None, description="When the result links stop working (24 h).")
-    files: list[SavedFile] = Field(default_factory=list, description="Videos saved on this machine.")
-    error_code: str | None = Field(None, description="Upstream failure code, if failed.")
+    finished: bool = Field(description="Completed, failed or cancelled.")
+    eta_seconds: int | None = Field(None, description="Seconds left (estimate); null when stalled.")
+    elapsed_seconds: int = Field(0, description="Seconds since creation (until finished).")
+    stalled: bool = Field(False, description="No progress for unusually long; it may still finish.")
+    estimated_cost_usd: float | None = None
+    result_urls: list[str] = Field(default_factory=list, description="Video links, once completed.")
+    results_expire_at: str | None = Field(None, description="When the links stop working.")
+    files: list[SavedFile] = Field(default_factory=list, description="Videos saved here.")
+    error_code: str | None = None
     error_message: str | None = None
     advice: str | None = Field(None, description="What to do next.")
-    retryable: bool | None = Field(None, description="If failed: whether a new identical request may succeed.")
+    retryable: bool | None = Field(None, description="If failed: may trying again succeed?")
     created_at: str | None = None
     updated_at: str | None = None
-    download_status: DownloadState = Field(
-        "none", description="none, saving, saved, expired (links died before saving) or failed."
-    )
-    download_error: str | None = Field(None, description="Why the videos could not be saved, if so.")
-    download_next_attempt_at: str | None = Field(
-        None, description="When veo-mcp tries to save the videos again by itself, after a failed attempt."
-    )
-    request_id: str | None = Field(None, description="The request_id given to generate_video, if any.")
-    poster_uri: str | None = Field(None, description="Resource with a JPEG frame of the saved video, once saved.")
-    simulated: bool = Field(description="True when produced by the built-in simulator, not a real render.")
+    download_status: DownloadState = Field("none", description="expired: the links died before saving.")
+    download_error: str | None = None
+    download_next_attempt_at: str | None = Field(None, description="When a failed save is retried by itself.")
+    request_id: str | None = None
+    poster_uri: str | None = Field(None, description="Resource with a JPEG frame, once saved.")
+    simulated: bool
     notes: list[str] = Field(default_factory=list)
 
 
@@ -111,6 +138,10 @@ class Generation:
     unknown_since: float | None = None
     # False once a cancelled MCP task stopped veo-mcp polling and saving it; asking about it again resumes.
     followed: bool = True
+    # When status or progress last moved (None: not seen in this process; the stored updated_at stands in).
+    progress_at: float | None = None
+    # VEO_MCP_STALL_AFTER, set by the registry (None: derived from the estimate).
+    stall_after_s: float | None = None
 
     @property
     def uri(self) -> str:
@@ -137,6 +168,8 @@ class Generation:
             self.completed_at = time.time()
         if before == (self.status, self.progress, tuple(self.result_urls), self.error_code):
             return False
+        if before[:2] != (self.status, self.progress):
+            self.progress_at = time.time()
         self.mark_changed()
         return True
 
@@ -159,6 +192,7 @@ class Generation:
             setattr(self, name, getattr(stored, name))
         known = {f.path for f in self.files}
         self.files.extend(f for f in stored.files if f.path not in known)
+        self.progress_at = stored.updated_at
         self.mark_changed()
         self.updated_at = stored.updated_at
         return True
@@ -195,8 +229,44 @@ class Generation:
         event, self.changed = self.changed, anyio.Event()
         event.set()
 
+    @property
+    def last_progress_at(self) -> float:
+        return self.progress_at if self.progress_at is not None else self.updated_at
+
+    def stalls_at(self) -> float | None:
+        """When this running generation counts as stalled if its progress does not move before (None: finished)."""
+        if self.finished:
+            return None
+        return self.last_progress_at + stall_threshold(self.estimated_time_s, self.stall_after_s)
+
+    def stalled(self, now: float | None = None) -> bool:
+        moment = self.stalls_at()
+        return moment is not None and (time.time() if now is None else now) >= moment
+
+    def elapsed_seconds(self, now: float | None = None) -> int:
+        end = self.completed_at if self.finished and self.completed_at is not None else now or time.time()
+        return max(0, round(end - self.created_at))
+
+    @property
+    def links_expired(self) -> bool:
+        """The result links died before every video was saved: nothing can be fetched any more."""
+        if self.download_state == "expired":
+            return True
+        expires = self.links_expire_at
+        return expires is not None and time.time() > expires and self.download_state != "saved"
+
+    def stall_advice(self) -> str:
+        """What to tell the user about a stalled generation (the same words in every answer that mentions it)."""
+        quiet = spoken_duration(time.time() - self.last_progress_at)
+        return (
+            f"No progress for {quiet} (at {self.progress}% after {spoken_duration(self.elapsed_seconds())}): "
+            "the render looks stuck upstream. It may still finish, and veo-mcp keeps checking and saves it if it "
+            f"does. Tell the user it is taking unusually long; check later with get_generation (task_id "
+            f"'{self.task_id}') instead of waiting now."
+        )
+
     def eta_seconds(self) -> int | None:
-        if self.finished or self.estimated_time_s is None:
+        if self.finished or self.estimated_time_s is None or self.stalled():
             return None
         remaining = self.estimated_time_s * (100 - self.progress) / 100
         elapsed_cap = self.estimated_time_s - (time.time() - self.created_at)
@@ -214,11 +284,8 @@ class Generation:
         if self.status == "failed":
             advice = catalog.advice_for_task_error(self.error_code)
             retryable = self.error_code in catalog.RETRYABLE_TASK_ERROR_CODES
-        elif self.status == "completed" and self.download_state == "expired":
-            advice = (
-                "The result links expired before the video was saved; it cannot be fetched any more. "
-                "Generate it again if you still need it."
-            )
+        elif self.status == "completed" and self.links_expired and not self.files:
+            advice = EXPIRED_ADVICE
         elif self.status == "completed" and self.download_state == "saving":
             advice = "The video is being saved now; call get_generation again in a moment for the file path."
         elif self.status == "completed" and self.download_error and not self.files:
@@ -233,6 +300,8 @@ class Generation:
             advice = "Done: the video is saved at the path in files."
         elif self.status == "cancelled":
             advice = "The generation was cancelled; create a new one if you still want it."
+        elif self.stalled():
+            advice = self.stall_advice()
         else:
             advice = "Still rendering: call wait_for_generation (or get_generation) again."
         return GenerationState(
@@ -244,6 +313,8 @@ class Generation:
             prompt=self.prompt,
             finished=self.finished,
             eta_seconds=self.eta_seconds(),
+            elapsed_seconds=self.elapsed_seconds(),
+            stalled=self.stalled(),
             estimated_cost_usd=self.estimate.usd if self.estimate else None,
             result_urls=list(self.result_urls),
             results_expire_at=_iso(expires),

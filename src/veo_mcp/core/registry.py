@@ -8,6 +8,7 @@ videos to `on_completed` (the downloader). Waits never poll upstream: they wait 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 
@@ -34,6 +35,7 @@ class Registry:
         ledger: CreateLedger,
         simulated: bool,
         on_completed: Callable[[Generation], None],
+        stall_after_s: float | None = None,
     ) -> None:
         self.generations: dict[str, Generation] = {}
         self._store = store
@@ -43,6 +45,7 @@ class Registry:
         self._ledger = ledger
         self._simulated = simulated
         self._on_completed = on_completed
+        self._stall_after_s = stall_after_s
         self._synced_at = 0.0
 
     async def resume(self) -> None:
@@ -59,6 +62,7 @@ class Registry:
             generation.download_state = "none"  # the process saving it is gone (or it is us, restarted)
         if generation.download_state == "failed":
             generation.download_state, generation.download_attempts = "none", 0
+        generation.stall_after_s = self._stall_after_s
         self.generations[generation.task_id] = generation
         if not generation.followed:
             return  # a cancelled MCP task stopped following it; `get` resumes
@@ -68,6 +72,7 @@ class Registry:
 
     async def add(self, generation: Generation) -> None:
         """A generation just created (or first looked up) here: track it and announce it."""
+        generation.stall_after_s = self._stall_after_s
         self.generations[generation.task_id] = generation
         self._poller.track(generation)
         await self._bus.publish(generation)
@@ -121,6 +126,7 @@ class Registry:
             prompt="(created outside this server)",
             request={},
             simulated=self._simulated,
+            created_at=float(task.created) if task.created else time.time(),
         )
         if (record := await self._ledger.adopt(task)) is not None:
             generation.prompt, generation.request = record.prompt, record.payload
@@ -145,15 +151,26 @@ class Registry:
         await self._bus.publish(generation)
 
     async def wait(self, task_id: str, timeout_s: float, on_change: ChangeListener | None = None) -> Generation:
-        """Wait until finished or `timeout_s` passes; never longer. Reports each change through `on_change`."""
+        """Wait until finished, stalled or `timeout_s` passes; never longer. Reports each change through `on_change`.
+
+        A generation that stalls during the wait ends it at once (the caller should tell the user, not keep
+        waiting); one already stalled is waited on for progress until the timeout.
+        """
         report: Callable[[Generation], Awaitable[None]] = on_change or _nothing
         generation: Generation | None = None
         with anyio.move_on_after(timeout_s):
             generation = await self.get(task_id)
             await report(generation)
+            was_stalled = generation.stalled()
             while not generation.finished:
-                await generation.changed.wait()
+                stalls_at = generation.stalls_at()
+                quiet = math.inf if was_stalled or stalls_at is None else max(0.0, stalls_at - time.time())
+                with anyio.move_on_after(quiet) as stalling:
+                    await generation.changed.wait()
+                if stalling.cancelled_caught:
+                    break  # it stalled during this wait
                 await report(generation)
+                was_stalled = generation.stalled()
         if generation is None:
             raise TemporaryError(f"EvoLink did not answer about {task_id} within {timeout_s:g} s.")
         return generation

@@ -12,12 +12,12 @@ class CostEstimate(BaseModel):
     """Price × duration × n. `usd` and `credits` are None when the model's price is not published."""
 
     model: str
-    usd: float | None = Field(description="Estimated cost in US dollars, or null when unknown.")
-    credits: float | None = Field(description="Estimated cost in EvoLink credits (1 credit = $1/72).")
-    usd_per_second: float | None = Field(description="Price per second of one video.")
-    billed_seconds: int = Field(description="Seconds of video billed: duration × n.")
-    known: bool = Field(description="False when EvoLink publishes no price for this model.")
-    summary: str = Field(description="One line a person can read.")
+    usd: float | None = Field(description="Estimated cost in USD; null: unknown.")
+    credits: float | None = Field(description="The same in EvoLink credits.")
+    usd_per_second: float | None = None
+    billed_seconds: int = Field(description="duration × n.")
+    known: bool = Field(description="False: no published price.")
+    summary: str = Field(description="One line for a person.")
 
 
 def estimate_cost(request: VideoRequest) -> CostEstimate:

@@ -96,22 +96,18 @@ class VideoRequest(BaseModel):
     callback_url: str | None = Field(
         None, description="HTTPS URL EvoLink calls when the task finishes (public, ≤ 2048 chars)."
     )
-    quality: Quality = Field(catalog.DEFAULT_QUALITY, description="Resolution: 720p, 1080p or 4k.")
-    duration: Duration = Field(catalog.DEFAULT_DURATION, description="Length in seconds: 4, 6 or 8.")
+    quality: Quality = Field(catalog.DEFAULT_QUALITY, description="Resolution.")
+    duration: Duration = Field(catalog.DEFAULT_DURATION, description="Length in seconds.")
     generate_audio: bool = Field(catalog.DEFAULT_GENERATE_AUDIO, description="Also generate a soundtrack (costs more).")
-    n: int = Field(
-        catalog.DEFAULT_N, ge=catalog.MIN_N, le=catalog.MAX_N, description="How many videos to generate (1-4)."
-    )
+    n: int = Field(catalog.DEFAULT_N, ge=catalog.MIN_N, le=catalog.MAX_N, description="How many videos.")
     negative_prompt: str | None = Field(None, description="What must not appear in the video.")
     seed: int | None = Field(
         None, ge=catalog.MIN_SEED, le=catalog.MAX_SEED, description="Random seed for reproducible output."
     )
     person_generation: PersonGeneration = Field(
-        catalog.DEFAULT_PERSON_GENERATION, description="Whether adults may appear: allow_adult or dont_allow."
+        catalog.DEFAULT_PERSON_GENERATION, description="Whether adults may appear."
     )
-    resize_mode: ResizeMode = Field(
-        catalog.DEFAULT_RESIZE_MODE, description="How input images fit the aspect ratio: pad or crop."
-    )
+    resize_mode: ResizeMode = Field(catalog.DEFAULT_RESIZE_MODE, description="How images fit the aspect ratio.")
 
     @field_validator("prompt", mode="after")
     @classmethod

@@ -22,11 +22,25 @@ def slug(text: str, limit: int = 40) -> str:
     return words[:limit].rstrip("-") or "video"
 
 
-def video_file_name(task_id: str, prompt: str, index: int) -> str:
-    """`<prompt-slug>-<task suffix>[-<index>].mp4`, e.g. `a-red-fox-in-snow-4x3rx6ny.mp4`."""
+# Simulated results (test patterns) never mix with real videos: they go to this subfolder of the output folder, and
+# their names end in SIMULATED_SUFFIX.
+SIMULATED_FOLDER = "simulated"
+SIMULATED_SUFFIX = "-simulated"
+
+
+def video_file_name(task_id: str, prompt: str, index: int, *, simulated: bool = False) -> str:
+    """`<prompt-slug>-<task suffix>[-<index>][-simulated].mp4`, e.g. `a-red-fox-in-snow-4x3rx6ny.mp4`."""
     suffix = slug(task_id.rsplit("-", 1)[-1], 16)
     number = f"-{index + 1}" if index else ""
-    return f"{slug(prompt)}-{suffix}{number}.mp4"
+    marker = SIMULATED_SUFFIX if simulated else ""
+    return f"{slug(prompt)}-{suffix}{number}{marker}.mp4"
+
+
+def video_folder(output_dir: Path, subfolder_parts: tuple[str, ...], *, simulated: bool) -> Path:
+    """Where a generation's videos go: the output folder (its `simulated` subfolder for test patterns), then the
+    requested subfolder, confined to the output folder (to its `simulated` subfolder for test patterns)."""
+    base = confined(output_dir, SIMULATED_FOLDER) if simulated else output_dir
+    return confined(base, *subfolder_parts)
 
 
 PRIVATE_FOLDER = 0o700  # what veo-mcp creates holds prompts, result-link tokens and the user's videos

@@ -38,10 +38,8 @@ ImageFilesArg = Annotated[
     list[str] | None,
     Field(
         max_length=3,
-        description="Local image files instead of image_urls (absolute paths; JPEG, PNG or WebP, at most 10 MB "
-        "each; same count and order rules: 1 = first frame, 2 = first and last frame, up to 3 for REFERENCE). "
-        "They are uploaded to EvoLink's file service. Only files in the folders your client shares (its roots), "
-        "or in VEO_MCP_IMAGE_DIRS, may be read.",
+        description="Local images instead of image_urls (absolute paths, same rules), uploaded to EvoLink; only "
+        "from the client's roots or VEO_MCP_IMAGE_DIRS.",
     ),
 ]
 ModeArg = Annotated[GenerationType | None, Field(description=_describe("generation_type"))]
@@ -58,23 +56,20 @@ RequestIdArg = Annotated[
     Field(
         min_length=1,
         max_length=200,
-        description="Your own id for this request. Calling again with the same request_id (after a timeout, "
-        "a retry, a restart) returns the generation the first call created and never pays twice.",
+        description="Your id for this request: calling again with it (after a timeout or restart) returns the "
+        "first call's generation and never pays twice.",
     ),
 ]
 ConfirmCostArg = Annotated[
     bool,
     Field(
-        description="Set true after the user agreed to the estimated cost; needed above the confirmation "
-        "threshold when the client cannot ask the user itself."
+        description="true once the user agreed to the cost; needed above the confirmation threshold when the "
+        "client cannot ask the user."
     ),
 ]
 AllowDuplicateArg = Annotated[
     bool,
-    Field(
-        description="Set true to pay for a new generation even though an identical request was made "
-        "recently (by default that earlier generation is returned)."
-    ),
+    Field(description="true to pay for a new take of a request made recently (else that generation is returned)."),
 ]
 TaskIdArg = Annotated[str, Field(min_length=1, description="Task id from generate_video.")]
 

@@ -82,16 +82,26 @@ def file_links(paths: list[tuple[str, int]]) -> list[ResourceLink]:
     ]
 
 
-def state_text(state: GenerationState) -> str:
+def state_line(state: GenerationState) -> str:
+    """One line: status, progress and what exists (no advice)."""
     line = f"{state.task_id}: {state.status} {state.progress}%"
-    if state.eta_seconds:
+    if state.stalled:
+        line += ", stalled"
+    elif state.eta_seconds:
         line += f", about {state.eta_seconds} s left"
     if state.files:
         line += "; saved: " + ", ".join(f.path for f in state.files)
+    elif state.download_status == "expired":
+        line += "; the result links expired before the video was saved"
     elif state.result_urls:
-        line += f"; {len(state.result_urls)} video(s) ready to download"
+        line += f"; {len(state.result_urls)} video(s) not saved yet"
     if state.error_code:
         line += f"; failed with {state.error_code}"
     if state.simulated:
         line += " [simulated]"
-    return f"{line}. {state.advice or ''}".strip()
+    return line
+
+
+def state_text(state: GenerationState) -> str:
+    """The state line and what to do next."""
+    return f"{state_line(state)}. {state.advice or ''}".strip()

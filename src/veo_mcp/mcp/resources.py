@@ -8,7 +8,7 @@ from typing import Any
 
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.mcpserver import MCPServer
-from mcp.server.mcpserver.exceptions import ResourceError
+from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 from mcp_types import (
     Completion,
     CompletionArgument,
@@ -24,10 +24,12 @@ from mcp_types import (
 )
 
 from veo_mcp.app import App
-from veo_mcp.core.generation import URI_PREFIX
+from veo_mcp.core.generation import URI_PREFIX, Generation
+from veo_mcp.errors import VeoError
+from veo_mcp.evolink.errors import NotFoundError
 from veo_mcp.local.posters import poster_of
 from veo_mcp.mcp.notifications import Watchers
-from veo_mcp.mcp.presenters import as_tool_error, one_line, running
+from veo_mcp.mcp.presenters import one_line, running
 from veo_mcp.mcp.prompts import complete_prompt_argument
 from veo_mcp.mcp.sdk_seams import add_legacy_method, advertise_resource_list_changes, connection_of
 
@@ -59,6 +61,19 @@ class GenerationList:
         )
 
 
+async def _generation(app: App, task_id: str) -> Generation:
+    """The generation a resource URI names, or a resource error that names the id and says what to do."""
+    try:
+        return await app.parts.registry.get(task_id)
+    except NotFoundError:
+        raise ResourceNotFoundError(
+            f"Unknown generation '{task_id}': neither this server nor EvoLink knows that task id. Use a task_id "
+            "from generate_video or list_generations (resources/list shows the generations known here)."
+        ) from None
+    except VeoError as error:
+        raise ResourceError(f"Generation '{task_id}' cannot be read now: {error}") from None
+
+
 def register_resources(server: MCPServer, app: App, watchers: Watchers) -> None:
     @server.resource(
         URI_PREFIX + "{task_id}",
@@ -68,7 +83,7 @@ def register_resources(server: MCPServer, app: App, watchers: Watchers) -> None:
         mime_type="application/json",
     )
     async def generation_resource(task_id: str) -> str:
-        generation = await as_tool_error(running(app).registry.get(task_id))
+        generation = await _generation(app, task_id)
         return json.dumps(generation.state().model_dump(mode="json"), indent=2)
 
     @server.resource(
@@ -79,7 +94,7 @@ def register_resources(server: MCPServer, app: App, watchers: Watchers) -> None:
         mime_type="image/jpeg",
     )
     async def poster_resource(task_id: str) -> bytes:
-        generation = await as_tool_error(running(app).registry.get(task_id))
+        generation = await _generation(app, task_id)
         poster = await poster_of(generation, app.settings.data_dir)
         if poster is None:
             raise ResourceError(

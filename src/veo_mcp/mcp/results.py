@@ -12,29 +12,29 @@ from veo_mcp.evolink.costs import CostEstimate
 
 
 class GenerateResult(BaseModel):
-    task_id: str = Field(description="EvoLink task id; pass it to the other tools.")
-    uri: str = Field(description="Resource URI of the generation (subscribe for live updates).")
+    task_id: str = Field(description="EvoLink task id, for the other tools.")
+    uri: str = Field(description="Resource URI (subscribe for updates).")
     status: str
-    estimated_cost_usd: float | None = Field(description="Estimated cost in USD; null when the price is unknown.")
+    estimated_cost_usd: float | None = Field(description="Estimated cost in USD; null: price unknown.")
     estimated_cost_credits: float | None
     cost_summary: str
-    eta_seconds: int | None = Field(description="Estimated seconds until the video is ready.")
-    simulated: bool = Field(description="True when the built-in simulator made it (nothing billed).")
-    reused: bool = Field(False, description="True when an earlier generation answers this call (nothing charged).")
-    reused_reason: str | None = Field(None, description="Why the earlier generation was returned.")
-    request_id: str | None = Field(None, description="The request_id this generation was created with.")
-    notes: list[str] = Field(default_factory=list, description="Parameters that were adjusted or ignored.")
+    eta_seconds: int | None = Field(description="Seconds until ready (estimate).")
+    simulated: bool = Field(description="Made by the built-in simulator (nothing billed).")
+    reused: bool = Field(False, description="An earlier generation answers this call (nothing charged).")
+    reused_reason: str | None = None
+    request_id: str | None = None
+    notes: list[str] = Field(default_factory=list, description="Arguments that were normalised, adjusted or ignored.")
     next_step: str
 
 
 class WaitResult(GenerationState):
-    timed_out: bool = Field(description="True when the wait ended before the generation finished.")
-    next_step: str
+    timed_out: bool = Field(description="The timeout passed before it finished or stalled.")
+    next_step: str = Field(description="What to do now.")
 
 
 class DownloadResult(BaseModel):
     task_id: str
-    files: list[VideoInfo] = Field(description="Saved videos: path, bytes, duration, resolution, audio.")
+    files: list[VideoInfo]
     output_dir: str
 
 
@@ -43,6 +43,7 @@ class GenerationSummary(BaseModel):
     uri: str
     status: str
     progress: int
+    stalled: bool
     prompt: str
     created_at: str | None
     files: list[str]
@@ -54,7 +55,7 @@ class UnconfirmedCreate(BaseModel):
     request_id: str | None
     prompt: str
     model: str
-    state: str = Field(description="outcome_unknown, or sending while a call is sending it right now.")
+    state: str = Field(description="outcome_unknown or sending.")
     sent_at: str
     estimated_cost_usd: float | None
     message: str | None
@@ -65,15 +66,16 @@ class ListResult(BaseModel):
     generations: list[GenerationSummary]
     unconfirmed: list[UnconfirmedCreate] = Field(
         default_factory=list,
-        description="Creates whose outcome is unknown (check the EvoLink dashboard); shown on the first page.",
+        description="Creates whose outcome is unknown (first page only).",
     )
     total: int = Field(description="How many generations match.")
-    next_cursor: str | None = Field(description="Pass as cursor to get the next page; null on the last page.")
+    next_cursor: str | None = Field(description="cursor for the next page; null: last page.")
+    notes: list[str] = Field(default_factory=list)
 
 
 class EstimateResult(CostEstimate):
     notes: list[str] = Field(default_factory=list)
-    payload: dict[str, Any] = Field(description="The exact request that generate_video would send.")
+    payload: dict[str, Any] = Field(description="The exact request generate_video would send.")
 
 
 class ModelInfo(BaseModel):
@@ -97,4 +99,4 @@ class ModelInfo(BaseModel):
 class ModelsResult(BaseModel):
     default_model: str
     models: list[ModelInfo]
-    credit_usd: float = Field(description="What one EvoLink credit costs in USD.")
+    credit_usd: float = Field(description="USD per EvoLink credit.")

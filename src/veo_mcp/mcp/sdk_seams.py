@@ -1,7 +1,7 @@
 """The only places veo-mcp touches the MCP SDK's private attributes, each because no public seam exists (mcp 2.3).
 
 Everything else goes through public API: tools via `MCPServer(tools=...)`, resource changes via the
-`SubscriptionBus` passed as `subscriptions=`, unknown-argument refusal and session tracking as `middleware=`,
+`SubscriptionBus` passed as `subscriptions=`, argument checks and session tracking as `middleware=`,
 questions to the client through resolver markers. `tests/mcp/test_sdk_seams.py` pins each touch below so an SDK
 upgrade that moves one fails loudly there instead of silently dropping notifications.
 """

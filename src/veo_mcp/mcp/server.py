@@ -13,17 +13,18 @@ from mcp.server.subscriptions import InMemorySubscriptionBus
 from veo_mcp import __version__
 from veo_mcp.app import App
 from veo_mcp.mcp.failures import guard_tools
-from veo_mcp.mcp.middleware import SessionTracking, UnknownArguments
+from veo_mcp.mcp.listing import describe
+from veo_mcp.mcp.middleware import PromptArguments, SessionTracking, ToolArguments
 from veo_mcp.mcp.notifications import Watchers
 from veo_mcp.mcp.player import PLAYER_URI, player_app
-from veo_mcp.mcp.prompts import register_prompts
+from veo_mcp.mcp.prompts import prompt_rules, register_prompts
 from veo_mcp.mcp.resources import GenerationList, register_resources
 from veo_mcp.mcp.tasks import task_support
 from veo_mcp.mcp.tools.generate import generate_tools
 from veo_mcp.mcp.tools.generations import generation_tools
 from veo_mcp.mcp.tools.models import model_tools
 
-__all__ = ["PLAYER_URI", "create_server", "instructions"]
+__all__ = ["PLAYER_URI", "build_tools", "create_server", "instructions"]
 
 _TOOL_ORDER = (
     "generate_video",
@@ -41,7 +42,8 @@ def instructions(app: App) -> str:
         "veo-mcp generates short videos (4-8 s, 720p-4k, optional audio) with Google Veo 3.1 through EvoLink. "
         "Workflow: estimate_cost (optional) → generate_video (returns at once with a task_id; pass a request_id so "
         "a retried call never pays twice) → wait_for_generation (repeat until finished; each call waits at most "
-        "~45 s) → download_video (returns the saved MP4 paths; finished videos are saved automatically). "
+        "~45 s; if it says stalled, tell the user instead of waiting on) → download_video (returns the saved MP4 "
+        "paths; finished videos are saved automatically). "
         "Rendering takes 1-3 minutes. Generations cost real money: requests above the confirmation threshold need "
         "the user's consent (asked directly, or confirm_cost: true after you asked). Result links expire 24 h "
         "after completion."
@@ -56,16 +58,16 @@ def instructions(app: App) -> str:
     return text
 
 
-def _tools(app: App) -> list[Tool]:
-    """Every tool, closed to undeclared arguments in its published schema, in the order clients list them."""
+def build_tools(app: App) -> list[Tool]:
+    """Every tool in the order clients list them, described for the listing (closed to undeclared arguments)."""
     tools = {tool.name: tool for tool in [*generate_tools(app), *generation_tools(app), *model_tools()]}
-    for tool in tools.values():
-        tool.parameters["additionalProperties"] = False
-    return guard_tools([tools[name] for name in _TOOL_ORDER], app.settings)
+    ordered = [tools[name] for name in _TOOL_ORDER]
+    describe(ordered)
+    return guard_tools(ordered, app.settings)
 
 
 def create_server(app: App) -> MCPServer:
-    tools = _tools(app)
+    tools = build_tools(app)
     bus = InMemorySubscriptionBus()
     watchers = Watchers(bus)
     app.bus.subscribe(watchers.changed)
@@ -82,7 +84,8 @@ def create_server(app: App) -> MCPServer:
         middleware=[
             SessionTracking(watchers),
             tasks.middleware,
-            UnknownArguments({tool.name: sorted(tool.parameters.get("properties", {})) for tool in tools}),
+            ToolArguments(tools),
+            PromptArguments(prompt_rules()),
             GenerationList(app),
         ],
         extensions=[player_app(), tasks.extension],

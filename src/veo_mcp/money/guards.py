@@ -139,6 +139,12 @@ def needs_confirmation(settings: Settings, estimate: CostEstimate) -> bool:
 
 
 def confirmation_question(settings: Settings, estimate: CostEstimate) -> str:
+    if estimate.usd is None:
+        return (
+            f"EvoLink publishes no price for {estimate.model}, so the cost of this video ({estimate.billed_seconds} s "
+            "of video) cannot be estimated and may be above the "
+            f"${settings.confirm_above_usd:.2f} confirmation threshold. Generate it anyway?"
+        )
     return (
         f"This video is estimated at {estimate.summary}, above the ${settings.confirm_above_usd:.2f} "
         "confirmation threshold. Generate it?"

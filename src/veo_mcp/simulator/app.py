@@ -169,7 +169,8 @@ class Simulator:
         if limit is not None and self.service.active_count() >= limit:
             return api_error(429, f"Concurrency limit of {limit} active tasks reached", retry_after=10)
         failure = fault if fault is not None and fault.kind == "fail_task" else None
-        task = self.service.create(video_request, failure=failure)
+        stall = fault if fault is not None and fault.kind == "stall" else None
+        task = self.service.create(video_request, failure=failure, stall=stall)
         if fault is not None and fault.kind == "drop_after_accept":
             return _DroppedConnection()
         if fault is not None and fault.kind == "malformed_json":

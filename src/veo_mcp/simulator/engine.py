@@ -93,6 +93,7 @@ class SimTask:
     pending_s: float
     cost_usd: float | None
     failure: tuple[str, float] | None = None  # (error code, progress fraction at which it fails)
+    stall_at: float | None = None  # progress fraction at which it stops moving, for good
     results_token: str = field(default_factory=lambda: secrets.token_urlsafe(12))
     frames: tuple[bytes, ...] = ()  # uploaded images the video starts (and, with two, ends) with
 
@@ -105,6 +106,8 @@ class SimTask:
         fraction = (elapsed - self.pending_s) / run
         if self.failure is not None and fraction >= self.failure[1]:
             return "failed", int(100 * self.failure[1])
+        if self.stall_at is not None and fraction >= self.stall_at:
+            return "processing", max(1, min(99, int(100 * self.stall_at)))
         if fraction >= 1:
             return "completed", 100
         return "processing", max(1, min(99, int(100 * fraction)))
@@ -142,7 +145,7 @@ class SimulatedService:
 
     # --- lifecycle ----------------------------------------------------------------------------------------
 
-    def create(self, request: VideoRequest, *, failure: Fault | None = None) -> SimTask:
+    def create(self, request: VideoRequest, *, failure: Fault | None = None, stall: Fault | None = None) -> SimTask:
         wall = int(time.time())
         task_id = new_task_id(wall)
         total = render_seconds(request, task_id)
@@ -156,6 +159,7 @@ class SimulatedService:
             pending_s=total * catalog.SIM_PENDING_FRACTION,
             cost_usd=cost,
             failure=(failure.error_code, failure.fraction) if failure else None,
+            stall_at=stall.fraction if stall else None,
             frames=self._frames_for(request),
         )
         self.tasks[task_id] = task

@@ -13,7 +13,15 @@ from veo_mcp.evolink import catalog
 
 Endpoint = Literal["create", "get", "download", "upload", "any"]
 FaultKind = Literal[
-    "status", "delay", "drop_after_accept", "malformed_json", "truncate", "slow_body", "fail_task", "redirect"
+    "status",
+    "delay",
+    "drop_after_accept",
+    "malformed_json",
+    "truncate",
+    "slow_body",
+    "fail_task",
+    "redirect",
+    "stall",
 ]
 
 # Which endpoints each fault kind makes sense for.
@@ -26,6 +34,7 @@ _APPLIES_TO: dict[FaultKind, frozenset[str]] = {
     "slow_body": frozenset({"download"}),
     "fail_task": frozenset({"create"}),
     "redirect": frozenset({"download"}),
+    "stall": frozenset({"create"}),
 }
 
 
@@ -39,9 +48,10 @@ class Fault(BaseModel):
         "`after_accept`); drop_after_accept: create the task, then drop the connection before the body; "
         "malformed_json: answer 200 with broken JSON (a create still creates the task); truncate: serve only "
         "`fraction` of a download; slow_body: serve a download at `bytes_per_s`; fail_task: the next created task fails "
-        "with `error_code` at `fraction` progress; redirect: answer a download with 302 to `location`. A status "
-        "fault with `echo_authorization` puts the request's Authorization header into its error message (a "
-        "careless proxy does that)."
+        "with `error_code` at `fraction` progress; stall: the next created task stops progressing at `fraction` (it "
+        "stays processing); redirect: answer a download with 302 to `location`. A status fault with "
+        "`echo_authorization` puts the request's Authorization header into its error message (a careless proxy does "
+        "that)."
     )
     endpoint: Endpoint = "any"
     count: int = Field(1, ge=1, le=100_000)

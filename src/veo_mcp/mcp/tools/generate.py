@@ -115,8 +115,8 @@ def generate_tools(app: App) -> list[Tool]:
     ) -> Annotated[CallToolResult, GenerateResult]:
         """Start generating a video with Veo 3.1. Returns at once with a task_id; the video takes 1-3 minutes.
 
-        Then call wait_for_generation (repeatedly); the finished video is saved automatically (download_video
-        returns its path). Costs money: see estimate_cost. Pass a request_id so a retried call never pays twice.
+        Then call wait_for_generation until finished; the video is saved automatically. Costs money (see
+        estimate_cost); a request_id makes retries safe.
         """
         outcome = await as_tool_error(
             running(app).pipeline.generate(
@@ -149,7 +149,8 @@ def generate_tools(app: App) -> list[Tool]:
         resize_mode: ResizeArg = "pad",
         callback_url: CallbackArg = None,
     ) -> Annotated[CallToolResult, EstimateResult]:
-        """What generate_video with these arguments would cost, without creating anything. Also validates them."""
+        """What generate_video with the same arguments (described there) would cost, without creating anything.
+        Also checks them."""
         request = prepared.request
         estimate = estimate_cost_of(request)
         result = EstimateResult(**estimate.model_dump(), notes=request.notes, payload=request.to_api_payload())

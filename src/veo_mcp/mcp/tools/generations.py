@@ -24,6 +24,7 @@ from veo_mcp.mcp.presenters import (
     one_line,
     poster_content,
     running,
+    state_line,
     state_text,
     tool_result,
 )
@@ -45,6 +46,7 @@ def _summary(generation: Generation) -> GenerationSummary:
         uri=generation.uri,
         status=generation.status,
         progress=generation.progress,
+        stalled=generation.stalled(),
         prompt=generation.prompt,
         created_at=generation.state().created_at,
         files=[f.path for f in generation.files],
@@ -65,11 +67,16 @@ def _unconfirmed(record: CreateRecord) -> UnconfirmedCreate:
     )
 
 
-def _wait_next_step(generation: Generation) -> str:
-    state = generation.state()
+def _progress_message(generation: Generation) -> str:
+    return f"{generation.status} {generation.progress}%" + (" (stalled)" if generation.stalled() else "")
+
+
+def _wait_next_step(generation: Generation, state: GenerationState) -> str:
+    if state.stalled:
+        return state.advice or generation.stall_advice()
     if not generation.finished:
         return f"Not finished yet: call wait_for_generation with task_id '{generation.task_id}' again."
-    if generation.status == "completed" and not state.files:
+    if generation.status == "completed" and not state.files and not generation.links_expired:
         return f"Call download_video with task_id '{generation.task_id}'."
     return state.advice or "Finished."
 
@@ -98,7 +105,7 @@ def generation_tools(app: App) -> list[Tool]:
     data_dir = app.settings.data_dir
 
     async def get_generation(task_id: TaskIdArg) -> Annotated[CallToolResult, GenerationState]:
-        """Current status, progress, ETA, result links (and their expiry), saved files, or the failure and advice."""
+        """Status, progress, ETA, result links, saved files, or the failure, with what to do next."""
         generation = await as_tool_error(running(app).registry.get(task_id))
         state = generation.state()
         links = [generation_link(generation), *file_links([(f.path, f.bytes) for f in state.files])]
@@ -112,18 +119,19 @@ def generation_tools(app: App) -> list[Tool]:
             Field(ge=1, le=600, description="Longest wait in seconds; keep under 50 (most clients stop at 60)."),
         ] = DEFAULT_WAIT_S,
     ) -> Annotated[CallToolResult, WaitResult]:
-        """Wait until the generation finishes or the timeout passes, reporting progress. A timeout is not an error:
-        call again until finished is true, then download_video."""
+        """Wait (reporting progress) until the generation finishes or stalls, or the timeout passes; a timeout is
+        not an error. Then follow next_step."""
 
         async def report(generation: Generation) -> None:
-            await ctx.report_progress(generation.progress, 100, f"{generation.status} {generation.progress}%")
+            await ctx.report_progress(generation.progress, 100, _progress_message(generation))
 
         generation = await as_tool_error(running(app).registry.wait(task_id, timeout_seconds, report))
         state = generation.state()
-        next_step = _wait_next_step(generation)
-        result = WaitResult(**state.model_dump(), timed_out=not generation.finished, next_step=next_step)
+        next_step = _wait_next_step(generation, state)
+        timed_out = not generation.finished and not state.stalled
+        result = WaitResult(**state.model_dump(), timed_out=timed_out, next_step=next_step)
         poster = await poster_content(generation, data_dir)
-        return tool_result(result, f"{state_text(state)} {next_step}", [generation_link(generation)], poster)
+        return tool_result(result, f"{state_line(state)}. {next_step}", [generation_link(generation)], poster)
 
     async def download_video(
         task_id: Annotated[str, Field(min_length=1, description="Task id of a completed generation.")],
@@ -131,9 +139,8 @@ def generation_tools(app: App) -> list[Tool]:
             str | None, Field(description="Optional folder inside the output directory, e.g. 'drafts'.")
         ] = None,
     ) -> Annotated[CallToolResult, DownloadResult]:
-        """The generation's video(s) as MP4 files in the output directory (saved automatically on completion; this
-        saves them now if not yet, or copies them into subfolder); returns paths, sizes, duration and resolution.
-        Safe to call again: nothing is fetched twice."""
+        """Save (or copy into subfolder) the generation's videos as MP4 files in the output folder; returns paths,
+        sizes, durations and resolutions. Safe to repeat."""
         parts = running(app)
         generation = await as_tool_error(parts.registry.get(task_id))
         files = await as_tool_error(parts.downloader.save(generation, subfolder))
