@@ -36,6 +36,18 @@ async def raw_http(simulator: Simulator) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """On an xdist worker: hand this worker's figures to the controller (see pytest_testnodedown)."""
+    output = getattr(session.config, "workeroutput", None)
+    if output is not None:
+        output["veo_mcp_figures"] = dict(FIGURES)
+
+
+def pytest_testnodedown(node: object, error: object) -> None:
+    """On the xdist controller: add up the figures each worker counted."""
+    FIGURES.update(getattr(node, "workeroutput", {}).get("veo_mcp_figures", {}))
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if FIGURES:
         terminalreporter.write_line("veo-mcp robustness figures: " + ", ".join(f"{k}={v}" for k, v in FIGURES.items()))
