@@ -7,7 +7,7 @@ sentence (what went wrong, what to do), never "Error executing tool".
 from __future__ import annotations
 
 import base64
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -16,6 +16,7 @@ from mcp_types import CallToolResult, ImageContent, ResourceLink, TextContent
 from pydantic import BaseModel
 
 from veo_mcp.app import App, Running
+from veo_mcp.background.downloads import VideoInfo
 from veo_mcp.core.generation import Generation, GenerationState
 from veo_mcp.errors import VeoError
 from veo_mcp.local.posters import poster_of
@@ -100,6 +101,11 @@ def state_line(state: GenerationState) -> str:
     if state.simulated:
         line += " [simulated]"
     return line
+
+
+def saved_files_text(files: Sequence[VideoInfo]) -> str:
+    """One line per saved video: where it is, its size, length and resolution."""
+    return "; ".join(f"{f.path} ({f.bytes} bytes, {f.duration_s or 0:.1f} s, {f.width}x{f.height})" for f in files)
 
 
 def state_text(state: GenerationState) -> str:

@@ -17,7 +17,7 @@ from pydantic import Field
 
 from veo_mcp.background.downloads import VideoInfo
 from veo_mcp.core.generation import Generation
-from veo_mcp.mcp.presenters import file_links, generation_link, state_text, tool_result
+from veo_mcp.mcp.presenters import file_links, generation_link, saved_files_text, state_text, tool_result
 from veo_mcp.mcp.results import GenerateResult
 from veo_mcp.storage import McpTaskRecord
 
@@ -166,11 +166,7 @@ def final_result(
         download_status=state.download_status,
     )
     links = [generation_link(generation), *file_links([(f.path, f.bytes) for f in files])]
-    if view.status == "completed":
-        lines = [f"{f.path} ({f.bytes} bytes, {f.duration_s or 0:.1f} s, {f.width}x{f.height})" for f in files]
-        text = f"{state_text(state)} Saved " + "; ".join(lines)
-    else:
-        text = view.message
+    text = f"{state_text(state)} Saved {saved_files_text(files)}" if view.status == "completed" else view.message
     called = tool_result(result, text, links, poster)
     called.is_error = view.status != "completed"
     return called

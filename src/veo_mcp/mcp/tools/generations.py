@@ -24,6 +24,7 @@ from veo_mcp.mcp.presenters import (
     one_line,
     poster_content,
     running,
+    saved_files_text,
     state_line,
     state_text,
     tool_result,
@@ -145,9 +146,10 @@ def generation_tools(app: App) -> list[Tool]:
         generation = await as_tool_error(parts.registry.get(task_id))
         files = await as_tool_error(parts.downloader.save(generation, subfolder))
         result = DownloadResult(task_id=task_id, files=files, output_dir=str(app.settings.output_dir))
-        lines = [f"{f.path} ({f.bytes} bytes, {f.duration_s or 0:.1f} s, {f.width}x{f.height})" for f in files]
         links = [generation_link(generation), *file_links([(f.path, f.bytes) for f in files])]
-        return tool_result(result, "Saved " + "; ".join(lines), links, await poster_content(generation, data_dir))
+        return tool_result(
+            result, f"Saved {saved_files_text(files)}", links, await poster_content(generation, data_dir)
+        )
 
     async def list_generations(
         status: Annotated[TaskStatus | None, Field(description="Only generations in this status.")] = None,
