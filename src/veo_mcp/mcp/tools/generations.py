@@ -171,15 +171,10 @@ def generation_tools(app: App) -> list[Tool]:
         )
         return tool_result(result, _list_text(result))
 
+    player, upstream = PLAYER_META, _READS_UPSTREAM  # get/wait/download render in the inline player
     return [
-        Tool.from_function(
-            get_generation, title="Get a generation's state", meta=PLAYER_META, annotations=_READS_UPSTREAM
-        ),
-        Tool.from_function(
-            wait_for_generation, title="Wait for a generation", meta=PLAYER_META, annotations=_READS_UPSTREAM
-        ),
-        Tool.from_function(
-            download_video, title="Download a generation's videos", meta=PLAYER_META, annotations=_SAVES
-        ),
+        Tool.from_function(get_generation, title="Get a generation's state", meta=player, annotations=upstream),
+        Tool.from_function(wait_for_generation, title="Wait for a generation", meta=player, annotations=upstream),
+        Tool.from_function(download_video, title="Download a generation's videos", meta=player, annotations=_SAVES),
         Tool.from_function(list_generations, title="List generations", annotations=_READ_ONLY),
     ]
