@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -23,10 +24,12 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from veo_mcp.evolink import catalog
+from veo_mcp.evolink.addresses import is_loopback_host, split_url
 from veo_mcp.evolink.costs import estimate_cost
 from veo_mcp.evolink.errors import InvalidRequestError
 from veo_mcp.evolink.image_types import image_type
 from veo_mcp.evolink.schemas import parse_video_request
+from veo_mcp.simulator.callbacks import CallbackSender
 from veo_mcp.simulator.engine import SimTask, SimulatedService, SimulatorConfig
 from veo_mcp.simulator.faults import Fault, FaultQueue
 
@@ -113,7 +116,9 @@ class Simulator:
         self.config = config or SimulatorConfig()
         self.service = SimulatedService(self.config)
         self.faults = FaultQueue(list(self.config.faults))
+        self.callbacks = CallbackSender(self.service)
         self.app = Starlette(
+            lifespan=self._lifespan,
             routes=[
                 Route(catalog.CREATE_PATH, self._create, methods=["POST"]),
                 Route("/v1/tasks/{task_id}", self._get_task, methods=["GET"]),
@@ -124,8 +129,16 @@ class Simulator:
                 Route("/_sim/ledger", self._ledger, methods=["GET"]),
                 Route("/_sim/faults", self._faults, methods=["GET", "POST", "DELETE"]),
                 Route("/_sim/clock", self._clock, methods=["GET", "POST"]),
-            ]
+            ],
         )
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        """Under a server (uvicorn), callbacks are delivered for as long as it runs."""
+        async with anyio.create_task_group() as group:
+            group.start_soon(self.callbacks.run)
+            yield
+            group.cancel_scope.cancel()
 
     # --- helpers -----------------------------------------------------------------------------------------
 
@@ -137,6 +150,17 @@ class Simulator:
         if self.config.api_key is not None and key.strip() != self.config.api_key:
             return api_error(401, "Invalid API key")
         return None
+
+    def _local_callback(self, raw: Any) -> tuple[Any, str | None]:
+        """A callback URL on this machine, set aside from validation (real EvoLink refuses internal addresses; the
+        simulator runs here, so a loopback server is the only one it can call back)."""
+        url = raw.get("callback_url") if isinstance(raw, dict) else None
+        if not isinstance(url, str) or not self.config.loopback_callbacks:
+            return raw, None
+        parts = split_url(url)
+        if parts is None or parts.scheme not in ("http", "https") or not is_loopback_host(parts.hostname or ""):
+            return raw, None
+        return {name: value for name, value in raw.items() if name != "callback_url"}, url
 
     # --- EvoLink endpoints ----------------------------------------------------------------------------------
 
@@ -156,10 +180,13 @@ class Simulator:
             raw = json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError):
             return api_error(400, "Request body is not valid JSON")
+        raw, local_callback = self._local_callback(raw)
         try:
             video_request = parse_video_request(raw)
         except InvalidRequestError as error:
             return api_error(400, error.message, param=error.field)
+        if local_callback is not None:
+            video_request = video_request.model_copy(update={"callback_url": local_callback})
         cost = estimate_cost(video_request).usd or 0.0
         balance = self.config.balance_usd
         if balance is not None and self.service.committed_usd() + cost > balance + 1e-9:
@@ -171,6 +198,8 @@ class Simulator:
         failure = fault if fault is not None and fault.kind == "fail_task" else None
         stall = fault if fault is not None and fault.kind == "stall" else None
         task = self.service.create(video_request, failure=failure, stall=stall)
+        task.base_url = str(request.base_url)
+        self.callbacks.schedule(task)
         if fault is not None and fault.kind == "drop_after_accept":
             return _DroppedConnection()
         if fault is not None and fault.kind == "malformed_json":

@@ -12,6 +12,7 @@ import secrets
 import string
 import time
 from collections import Counter, OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -35,6 +36,11 @@ class SimulatorConfig(BaseModel):
     )
     balance_usd: float | None = Field(None, description="Credit available; None is unlimited.")
     max_active_tasks: int | None = Field(None, ge=1, description="Concurrency limit (429 beyond it).")
+    loopback_callbacks: bool = Field(
+        True,
+        description="Accept and call callback URLs on this machine (loopback), which real EvoLink refuses: the "
+        "simulator runs here, so only a loopback server can be called back.",
+    )
     video_short_side: int = Field(144, ge=16, le=2160, description="Short side of rendered videos, in pixels.")
     video_fps: int = Field(12, ge=1, le=60)
     faults: list[Fault] = Field(default_factory=list)
@@ -61,12 +67,15 @@ class SimClock:
         self.speed = speed
         self._start = time.monotonic()
         self._offset = 0.0
+        self.on_advance: list[Callable[[], None]] = []  # told when time jumps (callbacks may be due)
 
     def now(self) -> float:
         return (time.monotonic() - self._start) * self.speed + self._offset
 
     def advance(self, seconds: float) -> None:
         self._offset += seconds
+        for listener in self.on_advance:
+            listener()
 
 
 @dataclass
@@ -96,6 +105,9 @@ class SimTask:
     stall_at: float | None = None  # progress fraction at which it stops moving, for good
     results_token: str = field(default_factory=lambda: secrets.token_urlsafe(12))
     frames: tuple[bytes, ...] = ()  # uploaded images the video starts (and, with two, ends) with
+    base_url: str = ""  # the address the create came in on (result links in callbacks point there)
+    callback_attempts: int = 0
+    callback_delivered: bool = False
 
     def phase(self, now: float) -> tuple[str, int]:
         """(status, progress) at simulated time `now`."""
@@ -114,6 +126,14 @@ class SimTask:
 
     def completed_at(self) -> float:
         return self.started_at + self.total_s
+
+    def ends_at(self) -> float:
+        """When (simulated seconds) the task completes or fails; never, for a task that stalls first."""
+        if self.stall_at is not None and (self.failure is None or self.stall_at < self.failure[1]):
+            return math.inf
+        if self.failure is None:
+            return self.completed_at()
+        return self.started_at + self.pending_s + max(self.total_s - self.pending_s, 1e-9) * self.failure[1]
 
 
 _ALPHABET = string.ascii_lowercase + string.digits
@@ -317,9 +337,11 @@ class SimulatedService:
                     "n": task.request.n,
                     "generate_audio": task.request.generate_audio,
                     "prompt": task.request.prompt,
+                    "callback_attempts": task.callback_attempts,
+                    "callback_delivered": task.callback_delivered,
                 }
             )
-        requests = {name: self.requests.get(name, 0) for name in ("create", "get", "download", "upload")}
+        requests = {name: self.requests.get(name, 0) for name in ("create", "get", "download", "upload", "callback")}
         requests.update({name: count for name, count in self.requests.items() if name not in requests})
         uploads = [
             {"file_id": u.file_id, "bytes": len(u.data), "mime_type": u.mime_type, "original_name": u.original_name}

@@ -41,18 +41,28 @@ def run_simulator(
     link_ttl_s: float | None = None,
     balance_usd: float | None = None,
     result_bytes: int | None = None,
+    max_active_tasks: int | None = None,
 ) -> None:
-    config = SimulatorConfig(speed=speed, api_key=api_key, balance_usd=balance_usd, result_bytes=result_bytes)
+    config = SimulatorConfig(
+        speed=speed,
+        api_key=api_key,
+        balance_usd=balance_usd,
+        result_bytes=result_bytes,
+        max_active_tasks=max_active_tasks,
+    )
     if link_ttl_s is not None:
         config = config.model_copy(update={"link_ttl_s": link_ttl_s})
     simulator = Simulator(config)
     sock = bind_socket(host, port)
     print(base_url_of(sock, host), flush=True)
     print(
-        f"EvoLink simulator: speed ×{speed:g}, ledger at /_sim/ledger, faults at /_sim/faults. Ctrl-C to stop.",
+        f"EvoLink simulator: speed ×{speed:g}"
+        + (f", at most {max_active_tasks} active tasks" if max_active_tasks else "")
+        + ", ledger at /_sim/ledger, faults at /_sim/faults. Ctrl-C to stop.",
         file=sys.stderr,
         flush=True,
     )
-    server = uvicorn.Server(uvicorn.Config(simulator.app, log_level="warning", lifespan="off"))
+    # The lifespan runs the callback deliveries.
+    server = uvicorn.Server(uvicorn.Config(simulator.app, log_level="warning", lifespan="on"))
     with contextlib.suppress(KeyboardInterrupt):
         anyio.run(lambda: server.serve(sockets=[sock]))
