@@ -16,7 +16,7 @@ from typing import Annotated, Self
 from urllib.parse import urlsplit
 
 import platformdirs
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     DotEnvSettingsSource,
@@ -27,7 +27,7 @@ from pydantic_settings import (
 
 from veo_mcp.errors import VeoError
 from veo_mcp.evolink import catalog
-from veo_mcp.evolink.addresses import is_loopback_host
+from veo_mcp.evolink.addresses import callback_url_problem, is_loopback_host, split_url
 
 APP_NAME = "veo-mcp"
 
@@ -177,7 +177,22 @@ class Settings(BaseSettings):
         validation_alias="VEO_MCP_DUPLICATE_WINDOW",
         description="Seconds during which an identical request returns the existing generation (0: off).",
     )
+    # --- batches ---
+    max_concurrent: int = Field(
+        4,
+        ge=1,
+        le=50,
+        validation_alias="VEO_MCP_MAX_CONCURRENT",
+        description="Most generations running upstream at once while a batch sends its items (the account's "
+        "concurrency limit; a 429 from EvoLink holds the queue too).",
+    )
     # --- streamable HTTP ---
+    public_url: str | None = Field(
+        None,
+        validation_alias="VEO_MCP_PUBLIC_URL",
+        description="Public https address of this server's HTTP transport: EvoLink then calls back when a task ends "
+        "instead of veo-mcp polling it (loopback only with the simulator).",
+    )
     http_token: SecretStr | None = Field(
         None,
         validation_alias="VEO_MCP_HTTP_TOKEN",
@@ -253,6 +268,29 @@ class Settings(BaseSettings):
         if key is None or not key.get_secret_value().strip():
             return None
         return SecretStr(key.get_secret_value().strip())
+
+    @field_validator("public_url", mode="after")
+    @classmethod
+    def _public_url_reachable(cls, url: str | None, info: ValidationInfo) -> str | None:
+        """EvoLink calls back only public https addresses; a loopback one can only be called by the simulator."""
+        if url is None:
+            return None
+        url = url.strip().rstrip("/")
+        parts = split_url(url)
+        if parts is None or parts.scheme not in ("http", "https") or parts.query or parts.fragment:
+            raise ValueError("use the server's base address, e.g. https://veo.example.com (no query or fragment)")
+        if not is_loopback_host(parts.hostname or ""):
+            problem = callback_url_problem(url)
+            if problem:
+                raise ValueError(f"EvoLink could not call it back: {problem}")
+            return url
+        base = str(info.data.get("base_url", catalog.DEFAULT_BASE_URL))
+        if info.data.get("simulate") or is_loopback_host(urlsplit(base).hostname or ""):
+            return url
+        raise ValueError(
+            "a loopback address can only be called back by the simulator (VEO_MCP_SIMULATE, or EVOLINK_BASE_URL on "
+            "this machine); real EvoLink needs a public https address"
+        )
 
     @model_validator(mode="after")
     def _poll_bounds_ordered(self) -> Self:

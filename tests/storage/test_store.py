@@ -135,6 +135,8 @@ async def test_an_old_database_is_migrated_keeping_its_rows(tmp_path: Path) -> N
     for table in set(later) - {"generations", "creates"}:  # back to version 1: drop what later migrations add
         db.execute(f"DROP TABLE {table}")
     db.execute("ALTER TABLE generations DROP COLUMN followed")  # and the column migration 4 adds
+    db.execute("DROP INDEX creates_by_callback")  # and migration 5's column
+    db.execute("ALTER TABLE creates DROP COLUMN callback_hash")
     db.execute("PRAGMA user_version = 1")
     db.commit()
     db.close()
@@ -142,6 +144,7 @@ async def test_an_old_database_is_migrated_keeping_its_rows(tmp_path: Path) -> N
     kept = await store.generation("task-unified-1-abc")
     assert await store.upload("0" * 64, valid_after=0) is None  # the table migration 2 adds exists again
     assert await store.mcp_tasks(0, 10) == ([], 0)  # and migration 4's
+    assert await store.batches_with_unsent_items() == []  # and migration 5's
     await store.aclose()
     assert kept is not None and kept.prompt == "a heron at dawn" and kept.followed  # old rows stay followed
     assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION

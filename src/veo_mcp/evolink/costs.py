@@ -49,3 +49,32 @@ def estimate_cost(request: VideoRequest) -> CostEstimate:
             f"{audio}, ${per_second:.4f}/s"
         ),
     )
+
+
+def total_estimate(estimates: list[CostEstimate]) -> CostEstimate:
+    """Several requests' estimates as one: the sum, or unknown as soon as one price is unknown."""
+    unknown = next((estimate for estimate in estimates if estimate.usd is None), None)
+    seconds = sum(estimate.billed_seconds for estimate in estimates)
+    count = len(estimates)
+    if unknown is not None:
+        return CostEstimate(
+            model=unknown.model,
+            usd=None,
+            credits=None,
+            usd_per_second=None,
+            billed_seconds=seconds,
+            known=False,
+            summary=f"unknown: EvoLink publishes no price for {unknown.model} ({count} requests, {seconds} s of video)",
+        )
+    usd = round(sum(estimate.usd or 0.0 for estimate in estimates), 4)
+    credits = catalog.usd_to_credits(usd)
+    models = sorted({estimate.model for estimate in estimates})
+    return CostEstimate(
+        model=", ".join(models),
+        usd=usd,
+        credits=credits,
+        usd_per_second=None,
+        billed_seconds=seconds,
+        known=True,
+        summary=f"${usd:.4f} ({credits:g} credits): {count} requests, {seconds} s of video",
+    )

@@ -37,6 +37,10 @@ class LimitExceededError(MoneyError):
     action = "raise_limit"
 
 
+class CreateRateError(LimitExceededError):
+    """The runaway-loop create rate brake: no create is left in the current 60 seconds (more are, a minute later)."""
+
+
 class ConfirmationRequiredError(MoneyError):
     """The request costs more than the confirmation threshold and nobody confirmed it; nothing was sent."""
 
@@ -91,7 +95,7 @@ def check_hourly_budget(settings: Settings, estimate: CostEstimate, spent_last_h
 def check_create_rate(settings: Settings, creates_last_minute: int) -> None:
     limit = settings.max_creates_per_minute
     if limit > 0 and creates_last_minute >= limit:
-        raise LimitExceededError(
+        raise CreateRateError(
             f"{creates_last_minute} generations were started in the last 60 seconds; the limit is {limit} per "
             "minute (VEO_MCP_MAX_CREATES_PER_MINUTE), so none is left right now. Nothing was sent.",
             advice="This brake stops runaway loops. Wait a minute and call again, or raise "
@@ -151,11 +155,26 @@ def confirmation_question(settings: Settings, estimate: CostEstimate) -> str:
     )
 
 
-def confirmation_required(settings: Settings, estimate: CostEstimate) -> ConfirmationRequiredError:
+def batch_confirmation_question(settings: Settings, total: CostEstimate, count: int) -> str:
+    return (
+        f"This batch of {count} generations is estimated at {total.summary} in total, above the "
+        f"${settings.confirm_above_usd:.2f} confirmation threshold. Generate all of them?"
+    )
+
+
+def check_batch_budgets(settings: Settings, total: CostEstimate, spending: Spending) -> None:
+    """The daily and hourly budgets applied to a whole batch before any of it is sent."""
+    check_daily_budget(settings, total, spending.today_usd)
+    check_hourly_budget(settings, total, spending.last_hour_usd)
+
+
+def confirmation_required(
+    settings: Settings, estimate: CostEstimate, question: str | None = None, tool: str = "generate_video"
+) -> ConfirmationRequiredError:
     return ConfirmationRequiredError(
-        f"{confirmation_question(settings, estimate)} Nothing was sent.",
+        f"{question or confirmation_question(settings, estimate)} Nothing was sent.",
         advice=(
-            "Show the user this cost and ask; if they agree, call generate_video again with the same arguments "
+            f"Show the user this cost and ask; if they agree, call {tool} again with the same arguments "
             "and confirm_cost: true (VEO_MCP_CONFIRM_ABOVE sets the threshold)."
         ),
     )

@@ -83,6 +83,7 @@ class CreateLedger:
         prompt: str,
         payload: dict[str, Any],
         estimate: CostEstimate,
+        callback_hash: str | None = None,
     ) -> tuple[CreateRecord, ReuseReason | None]:
         """Record a create about to be sent; or the earlier create that covers it, with why.
 
@@ -99,7 +100,13 @@ class CreateLedger:
             estimate_usd=estimate.usd,
             windows=guards.windows_at(time.time()),
             check=lambda spending: guards.check_spending(self._settings, estimate, spending),
+            callback_hash=callback_hash,
         )
+
+    async def check_batch(self, total: CostEstimate) -> None:
+        """The daily and hourly budgets for a whole batch, before any of it is sent."""
+        spending = await self._store.spending(guards.windows_at(time.time()))
+        guards.check_batch_budgets(self._settings, total, spending)
 
     async def send(self, record: CreateRecord, send: Callable[[], Awaitable[Task]]) -> Task:
         """Send the recorded create once; an unclear outcome is recorded as such and never resent."""

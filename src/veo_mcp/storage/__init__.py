@@ -1,5 +1,6 @@
-"""Durable state in SQLite: creates, generations, uploads, MCP tasks."""
+"""Durable state in SQLite: creates, generations, uploads, MCP tasks, batches."""
 
+from veo_mcp.storage.batches import UNSENT_STATES, BatchItemRecord, BatchRecord, ItemState
 from veo_mcp.storage.creates import CreateRecord, CreateState, Earlier, Spending, SpendingWindows
 from veo_mcp.storage.database import DatabaseWriteError, StoreError
 from veo_mcp.storage.mcp_tasks import McpTaskRecord
@@ -11,10 +12,14 @@ from veo_mcp.storage.uploads import UploadRecord
 __all__ = [
     "MIGRATIONS",
     "SCHEMA_VERSION",
+    "UNSENT_STATES",
+    "BatchItemRecord",
+    "BatchRecord",
     "CreateRecord",
     "CreateState",
     "DatabaseWriteError",
     "Earlier",
+    "ItemState",
     "McpTaskRecord",
     "Spending",
     "SpendingWindows",

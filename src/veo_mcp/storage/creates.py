@@ -92,6 +92,7 @@ class CreateTable(Database):
         estimate_usd: float | None,
         windows: SpendingWindows,
         check: Callable[[Spending], None],
+        callback_hash: str | None = None,
     ) -> tuple[CreateRecord, Earlier | None]:
         """Record a create about to be sent, or return the earlier create that answers it (and why).
 
@@ -114,8 +115,21 @@ class CreateTable(Database):
                 check(_spending(db, windows))
                 db.execute(
                     "INSERT INTO creates (key, request_id, fingerprint, state, model, prompt, payload_json, "
-                    "estimate_usd, owner, created_at, updated_at) VALUES (?, ?, ?, 'sending', ?, ?, ?, ?, ?, ?, ?)",
-                    (key, request_id, fingerprint, model, prompt, json.dumps(payload), estimate_usd, owner, now, now),
+                    "estimate_usd, owner, created_at, updated_at, callback_hash) "
+                    "VALUES (?, ?, ?, 'sending', ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        key,
+                        request_id,
+                        fingerprint,
+                        model,
+                        prompt,
+                        json.dumps(payload),
+                        estimate_usd,
+                        owner,
+                        now,
+                        now,
+                        callback_hash,
+                    ),
                 )
                 row = db.execute("SELECT * FROM creates WHERE key = ?", (key,)).fetchone()
                 return _create_from_row(row), None
@@ -189,6 +203,21 @@ class CreateTable(Database):
     async def committed_usd_since(self, since: float) -> float:
         """Estimated spend of creates since `since` that may be billed (failed generations are not)."""
         return await self._run(lambda db: _committed_since(db, since))
+
+    # --- callbacks ---------------------------------------------------------------------------------------------
+
+    async def callback_create(self, callback_hash: str) -> CreateRecord | None:
+        """The create whose callback URL carries the secret with this hash."""
+        rows = await self._rows("SELECT * FROM creates WHERE callback_hash = ?", (callback_hash,))
+        return _create_from_row(rows[0]) if rows else None
+
+    async def tasks_with_callbacks(self) -> list[str]:
+        """Task ids of unfinished generations whose create carries one of our callback URLs."""
+        rows = await self._rows(
+            "SELECT c.task_id FROM creates c JOIN generations g ON g.task_id = c.task_id "
+            "WHERE c.callback_hash IS NOT NULL AND g.status NOT IN ('completed', 'failed', 'cancelled')"
+        )
+        return [row["task_id"] for row in rows]
 
     # --- declines ---------------------------------------------------------------------------------------------
 

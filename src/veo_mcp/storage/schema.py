@@ -84,6 +84,42 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX mcp_tasks_by_created ON mcp_tasks (created_at);
     ALTER TABLE generations ADD COLUMN followed INTEGER NOT NULL DEFAULT 1;
     """,
+    # Batches (generate_batch, `veo-mcp batch`): the items, their derived request_ids and what became of each;
+    # `owner` is the process running the queue. `callback_hash`: the SHA-256 of the secret in a create's callback URL.
+    """
+    CREATE TABLE batches (
+        batch_id TEXT PRIMARY KEY,
+        request_id TEXT,
+        fingerprint TEXT NOT NULL,
+        label TEXT NOT NULL,
+        estimate_usd REAL,
+        allow_duplicate INTEGER NOT NULL DEFAULT 0,
+        owner TEXT,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        cancelled_at REAL
+    );
+    CREATE INDEX batches_by_fingerprint ON batches (fingerprint, created_at);
+    CREATE TABLE batch_items (
+        batch_id TEXT NOT NULL REFERENCES batches (batch_id),
+        position INTEGER NOT NULL,
+        arguments_json TEXT NOT NULL,
+        payload_json TEXT NOT NULL,
+        notes_json TEXT NOT NULL,
+        request_id TEXT NOT NULL,
+        estimate_usd REAL,
+        duration INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        task_id TEXT,
+        message TEXT,
+        reused INTEGER NOT NULL DEFAULT 0,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (batch_id, position)
+    );
+    CREATE INDEX batch_items_by_task ON batch_items (task_id);
+    ALTER TABLE creates ADD COLUMN callback_hash TEXT;
+    CREATE INDEX creates_by_callback ON creates (callback_hash);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,219 @@
+"""The `batches` and `batch_items` tables: a batch is durable, so its queue survives restarts.
+
+A batch row holds what identifies it (its id, the caller's `request_id`, a fingerprint of all its requests) and which
+process runs its queue (`owner`, a claim like the download claim). Each item row holds the request to send, the
+`request_id` derived for it (the create ledger makes a retried item free) and what became of it: `queued` (not sent
+yet), `sending`, `created` (with its task id), `refused` (a rule or EvoLink said no; nothing billed),
+`outcome_unknown` (never resent) or `cancelled` (never sent).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from veo_mcp.storage.database import Database, transaction
+from veo_mcp.storage.owners import owner_alive, process_owner
+
+ItemState = Literal["queued", "sending", "created", "refused", "outcome_unknown", "cancelled"]
+UNSENT_STATES: tuple[ItemState, ...] = ("queued", "sending")
+
+
+class BatchRecord(BaseModel):
+    batch_id: str
+    request_id: str | None
+    fingerprint: str
+    label: str
+    estimate_usd: float | None
+    allow_duplicate: bool = False
+    owner: str | None = None
+    created_at: float
+    updated_at: float
+    cancelled_at: float | None = None
+
+
+class BatchItemRecord(BaseModel):
+    batch_id: str
+    position: int
+    arguments: dict[str, Any]
+    payload: dict[str, Any]
+    notes: list[str]
+    request_id: str
+    estimate_usd: float | None
+    duration: int
+    state: ItemState = "queued"
+    task_id: str | None = None
+    message: str | None = None
+    reused: bool = False
+    updated_at: float = 0.0
+
+
+def _batch_from_row(row: sqlite3.Row) -> BatchRecord:
+    return BatchRecord.model_validate({**dict(row), "allow_duplicate": bool(row["allow_duplicate"])})
+
+
+def _item_from_row(row: sqlite3.Row) -> BatchItemRecord:
+    values = dict(row)
+    values["arguments"] = json.loads(values.pop("arguments_json"))
+    values["payload"] = json.loads(values.pop("payload_json"))
+    values["notes"] = json.loads(values.pop("notes_json"))
+    values["reused"] = bool(values["reused"])
+    return BatchItemRecord.model_validate(values)
+
+
+def _items(db: sqlite3.Connection, batch_id: str) -> list[BatchItemRecord]:
+    rows = db.execute("SELECT * FROM batch_items WHERE batch_id = ? ORDER BY position", (batch_id,)).fetchall()
+    return [_item_from_row(row) for row in rows]
+
+
+def _insert(db: sqlite3.Connection, batch: BatchRecord, items: list[BatchItemRecord]) -> None:
+    db.execute(
+        "INSERT INTO batches (batch_id, request_id, fingerprint, label, estimate_usd, allow_duplicate, owner, "
+        "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            batch.batch_id,
+            batch.request_id,
+            batch.fingerprint,
+            batch.label,
+            batch.estimate_usd,
+            int(batch.allow_duplicate),
+            batch.owner,
+            batch.created_at,
+            batch.updated_at,
+        ),
+    )
+    db.executemany(
+        "INSERT INTO batch_items (batch_id, position, arguments_json, payload_json, notes_json, request_id, "
+        "estimate_usd, duration, state, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                batch.batch_id,
+                item.position,
+                json.dumps(item.arguments),
+                json.dumps(item.payload),
+                json.dumps(item.notes),
+                item.request_id,
+                item.estimate_usd,
+                item.duration,
+                item.state,
+                batch.created_at,
+            )
+            for item in items
+        ],
+    )
+
+
+class BatchTable(Database):
+    async def add_batch(
+        self, batch: BatchRecord, items: list[BatchItemRecord], *, same_since: float | None
+    ) -> tuple[BatchRecord, list[BatchItemRecord], bool]:
+        """Record a new batch, owned by this process; or the batch that already answers it, and True.
+
+        An earlier batch answers when it has the same id (the same `request_id` and requests), or - when `same_since`
+        is given - the same fingerprint and was made since then (a retried call without a request_id).
+        """
+
+        def work(db: sqlite3.Connection) -> tuple[BatchRecord, list[BatchItemRecord], bool]:
+            with transaction(db):
+                row = db.execute("SELECT * FROM batches WHERE batch_id = ?", (batch.batch_id,)).fetchone()
+                if row is None and same_since is not None:
+                    row = db.execute(
+                        "SELECT * FROM batches WHERE fingerprint = ? AND created_at >= ? AND cancelled_at IS NULL "
+                        "ORDER BY created_at DESC LIMIT 1",
+                        (batch.fingerprint, same_since),
+                    ).fetchone()
+                if row is not None:
+                    earlier = _batch_from_row(row)
+                    return earlier, _items(db, earlier.batch_id), True
+                _insert(db, batch.model_copy(update={"owner": process_owner()}), items)
+                stored = _batch_from_row(
+                    db.execute("SELECT * FROM batches WHERE batch_id = ?", (batch.batch_id,)).fetchone()
+                )
+                return stored, _items(db, batch.batch_id), False
+
+        return await self._run(work)
+
+    async def recent_batch(self, fingerprint: str, since: float) -> BatchRecord | None:
+        """The newest batch of the same requests made since `since` (not cancelled)."""
+        rows = await self._rows(
+            "SELECT * FROM batches WHERE fingerprint = ? AND created_at >= ? AND cancelled_at IS NULL "
+            "ORDER BY created_at DESC LIMIT 1",
+            (fingerprint, since),
+        )
+        return _batch_from_row(rows[0]) if rows else None
+
+    async def batch(self, batch_id: str) -> tuple[BatchRecord, list[BatchItemRecord]] | None:
+        def work(db: sqlite3.Connection) -> tuple[BatchRecord, list[BatchItemRecord]] | None:
+            row = db.execute("SELECT * FROM batches WHERE batch_id = ?", (batch_id,)).fetchone()
+            return None if row is None else (_batch_from_row(row), _items(db, batch_id))
+
+        return await self._run(work)
+
+    async def batches_with_unsent_items(self) -> list[str]:
+        """Batches (oldest first) that still have items to send and were not cancelled."""
+        rows = await self._rows(
+            "SELECT DISTINCT b.batch_id, b.created_at FROM batches b JOIN batch_items i ON i.batch_id = b.batch_id "
+            "WHERE b.cancelled_at IS NULL AND i.state IN ('queued', 'sending') ORDER BY b.created_at"
+        )
+        return [row["batch_id"] for row in rows]
+
+    async def claim_batch(self, batch_id: str) -> bool:
+        """Take the right to run `batch_id`'s queue; False while another live process runs it."""
+        owner = process_owner()
+
+        def work(db: sqlite3.Connection) -> bool:
+            with transaction(db):
+                row = db.execute("SELECT owner FROM batches WHERE batch_id = ?", (batch_id,)).fetchone()
+                if row is None:
+                    return False
+                holder = row["owner"]
+                if holder is not None and holder != owner and owner_alive(holder):
+                    return False
+                db.execute("UPDATE batches SET owner = ? WHERE batch_id = ?", (owner, batch_id))
+                return True
+
+        return await self._run(work)
+
+    async def update_batch_item(self, item: BatchItemRecord) -> None:
+        now = time.time()
+
+        def work(db: sqlite3.Connection) -> None:
+            with transaction(db):
+                db.execute(
+                    "UPDATE batch_items SET state = ?, task_id = ?, message = ?, reused = ?, updated_at = ? "
+                    "WHERE batch_id = ? AND position = ?",
+                    (item.state, item.task_id, item.message, int(item.reused), now, item.batch_id, item.position),
+                )
+                db.execute("UPDATE batches SET updated_at = ? WHERE batch_id = ?", (now, item.batch_id))
+
+        await self._run(work)
+
+    async def cancel_batch(self, batch_id: str, message: str) -> None:
+        """Nothing more is sent: the batch is marked cancelled and its unsent items with it."""
+        now = time.time()
+
+        def work(db: sqlite3.Connection) -> None:
+            with transaction(db):
+                db.execute(
+                    "UPDATE batches SET cancelled_at = ?, updated_at = ? WHERE batch_id = ? AND cancelled_at IS NULL",
+                    (now, now, batch_id),
+                )
+                db.execute(
+                    "UPDATE batch_items SET state = 'cancelled', message = ?, updated_at = ? "
+                    "WHERE batch_id = ? AND state = 'queued'",
+                    (message, now, batch_id),
+                )
+
+        await self._run(work)
+
+    async def batch_task_ids(self, batch_id: str) -> list[str]:
+        """The task ids the batch's items created, in item order."""
+        rows = await self._rows(
+            "SELECT task_id FROM batch_items WHERE batch_id = ? AND task_id IS NOT NULL ORDER BY position",
+            (batch_id,),
+        )
+        return [row["task_id"] for row in rows]
