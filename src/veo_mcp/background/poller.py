@@ -48,6 +48,8 @@ class Poller:
         self._next_poll: dict[str, float] = {}  # active task id → when to ask next (anyio clock)
         self._due: list[tuple[float, str]] = []  # heap of (when, task id); entries not in _next_poll are stale
         self._in_flight: set[str] = set()
+        self._callbacks: dict[str, float] = {}  # task id → safety interval: its end is announced by a callback
+        self._hinted: set[str] = set()  # hinted while a poll was under way: ask once more right after it
         self._limit = anyio.Semaphore(max_concurrent_polls)
         self._wake = anyio.Event()
 
@@ -61,6 +63,22 @@ class Poller:
     def tracks(self, task_id: str) -> bool:
         """Whether `task_id` is being polled."""
         return task_id in self._next_poll
+
+    def expect_callback(self, task_id: str, safety_interval_s: float) -> None:
+        """`task_id` announces its end with a callback: poll it only every `safety_interval_s`, as a safety net."""
+        self._callbacks[task_id] = safety_interval_s
+        if task_id in self._next_poll and task_id not in self._in_flight:
+            self._schedule(task_id, safety_interval_s)
+
+    def poll_now(self, task_id: str) -> bool:
+        """Ask about `task_id` at once (a callback said it changed); False when it is not being polled."""
+        if task_id not in self._next_poll:
+            return False
+        if task_id in self._in_flight:
+            self._hinted.add(task_id)  # the answer on its way may predate the change
+        else:
+            self._schedule(task_id, 0.0)
+        return True
 
     def untrack(self, task_id: str) -> None:
         """Stop polling `task_id` (a poll already under way still reports its answer)."""
@@ -76,7 +94,13 @@ class Poller:
                 group.cancel_scope.cancel()
 
     def _interval(self, generation: Generation) -> float:
-        """Follow the last answer's estimate; with no answer yet (a resumed record), ask soon."""
+        """Follow the last answer's estimate; with no answer yet (a resumed record), ask soon. A task with a
+        callback is asked only at its safety interval (or right away when a callback came during a poll)."""
+        if generation.task_id in self._hinted:
+            self._hinted.discard(generation.task_id)
+            return 0.0
+        if (safety := self._callbacks.get(generation.task_id)) is not None:
+            return safety
         if generation.last_task is None:
             return self._min
         return poll_interval_for(generation.last_task, min_s=self._min, max_s=self._max)
@@ -125,6 +149,7 @@ class Poller:
         changed = generation.apply(task)
         if generation.finished:
             self._stop(task_id)
+            self._callbacks.pop(task_id, None)
         else:
             self._reschedule(task_id, self._interval(generation))
         if changed:

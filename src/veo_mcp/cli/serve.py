@@ -55,7 +55,7 @@ def run_server(*, transport: str, host: str, port: int, simulate: bool) -> None:
         except HttpSecurityError as error:
             print(f"veo-mcp: {error}", file=sys.stderr, flush=True)
             raise SystemExit(2) from None
-    app = App(settings)
+    app = App(settings, serves_http=transport != "stdio")
     server = create_server(app)
     _announce(app, settings)
 
@@ -64,7 +64,7 @@ def run_server(*, transport: str, host: str, port: int, simulate: bool) -> None:
             if transport == "stdio":
                 await server.run_stdio_async()
             else:
-                await _serve_http(server, settings, host, port)
+                await _serve_http(server, app, settings, host, port)
 
     anyio.run(main)
 
@@ -92,9 +92,10 @@ def _listening_socket(host: str, port: int) -> socket.socket:
     return listener
 
 
-async def _serve_http(server: MCPServer, settings: Settings, host: str, port: int) -> None:
+async def _serve_http(server: MCPServer, app: App, settings: Settings, host: str, port: int) -> None:
     import uvicorn  # only the HTTP transport needs it
 
+    from veo_mcp.mcp.callbacks import with_callbacks
     from veo_mcp.mcp.http_security import secured_app, transport_security
 
     http_app = server.streamable_http_app(
@@ -103,7 +104,9 @@ async def _serve_http(server: MCPServer, settings: Settings, host: str, port: in
         max_sessions=settings.http_max_sessions,
         session_idle_timeout=settings.http_session_idle_s,
     )
-    config = uvicorn.Config(secured_app(http_app, settings), host=host, port=port, log_level="warning", lifespan="on")
+    config = uvicorn.Config(
+        with_callbacks(secured_app(http_app, settings), app), host=host, port=port, log_level="warning", lifespan="on"
+    )
     listener = _listening_socket(host, port)
     address = f"[{host}]" if ":" in host else host
     url = f"http://{address}:{listener.getsockname()[1]}/mcp"

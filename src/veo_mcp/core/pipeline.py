@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from veo_mcp.background.callbacks import CallbackHub
 from veo_mcp.core.generation import Generation
 from veo_mcp.core.registry import Registry
 from veo_mcp.evolink import VideoRequest, estimate_cost, parse_video_request
@@ -63,7 +64,9 @@ class GeneratePipeline:
         client: Callable[[], EvoLinkClient],
         resolver: Resolver,
         simulated: bool,
+        callbacks: CallbackHub,
     ) -> None:
+        self._callbacks = callbacks
         self._settings = settings
         self._ledger = ledger
         self._registry = registry
@@ -82,7 +85,7 @@ class GeneratePipeline:
         earlier = await self._earlier(request_id, fingerprint, allow_duplicate)
         if earlier is None:
             if not local_images:
-                await self._check_addresses(request)
+                await self.check_addresses(request)
             guards.check_request_limit(self._settings, estimate)
             await self._ledger.check_spending(estimate)
             await self._ledger.check_not_declined(fingerprint, estimate)
@@ -126,12 +129,8 @@ class GeneratePipeline:
             if consent == "declined":
                 await self._ledger.record_decline(plan.fingerprint)
             _require_consent(self._settings, plan, consent, confirm_cost)
-        notes = list(request.notes)
-        payload = plan.payload
-        if images:
-            urls, upload_notes = await self._uploads.file_urls(images)
-            request = parse_video_request({**payload, "image_urls": urls}, uploaded_image_urls=urls)
-            payload, notes = request.to_api_payload(), notes + upload_notes
+        request, payload, notes = await self.uploaded(request, plan.payload, images)
+        callback = self._callbacks.issue() if request.callback_url is None else None
         record, reused = await self._ledger.begin(
             request_id=request_id,
             fingerprint=plan.fingerprint,
@@ -140,10 +139,12 @@ class GeneratePipeline:
             prompt=request.prompt,
             payload=payload,
             estimate=plan.estimate,
+            callback_hash=callback.hash if callback else None,
         )
         if reused is not None:
             return await self._earlier_outcome(record, reused)
-        sent = request
+        # Our callback URL is not the caller's request: it stays out of the fingerprint and the recorded payload.
+        sent = request if callback is None else request.model_copy(update={"callback_url": callback.url})
         task = await self._ledger.send(record, lambda: self._client().create_generation(sent))
         generation = Generation(
             task_id=task.id,
@@ -159,15 +160,28 @@ class GeneratePipeline:
         generation.apply(task)
         if (warning := await self._ledger.accept(record, generation)) is not None:
             generation.notes.insert(0, warning)
+        if callback is not None:
+            self._callbacks.expect(task.id)
         await self._registry.add(generation)
         return GenerateOutcome(generation, warning=warning)
+
+    async def uploaded(
+        self, request: VideoRequest, payload: dict[str, Any], images: list[LocalImage] | None
+    ) -> tuple[VideoRequest, dict[str, Any], list[str]]:
+        """The request with its local images uploaded (their real URLs replace the placeholders), and its notes."""
+        notes = list(request.notes)
+        if not images:
+            return request, payload, notes
+        urls, upload_notes = await self._uploads.file_urls(images)
+        request = parse_video_request({**payload, "image_urls": urls}, uploaded_image_urls=urls)
+        return request, request.to_api_payload(), notes + upload_notes
 
     async def _earlier_outcome(self, record: CreateRecord, reason: ReuseReason) -> GenerateOutcome:
         """The answer for a request an earlier create already covers; never sends anything."""
         task_id = await self._ledger.settled(record, reason)
         return GenerateOutcome(await self._registry.get(task_id), reason)
 
-    async def _check_addresses(self, request: VideoRequest) -> None:
+    async def check_addresses(self, request: VideoRequest) -> None:
         """Refuse image and callback hosts that resolve into a private network (the lexical rules ran already)."""
         checks = [("image_urls", url) for url in request.image_urls or ()]
         if request.callback_url:
