@@ -2,7 +2,7 @@
 
 Layers, lowest first (a module may import its own layer and the ones below, never above):
 errors → evolink (and the simulator beside it) → settings (and local.files, a leaf the store uses too) → core.generation/core.events → storage → money, local → background →
-core.registry/core.pipeline → app → mcp → cli, reference. The simulator imports only evolink and itself.
+core.registry/core.pipeline/core.batches → app → mcp → cli, reference. The simulator imports only evolink and itself.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("veo_mcp.storage",),
     ("veo_mcp.money", "veo_mcp.local"),
     ("veo_mcp.background",),
-    ("veo_mcp.core.registry", "veo_mcp.core.pipeline"),
+    ("veo_mcp.core.registry", "veo_mcp.core.pipeline", "veo_mcp.core.batches"),
     ("veo_mcp.app",),
     ("veo_mcp.mcp",),
     ("veo_mcp.cli", "veo_mcp.reference", "veo_mcp.__main__"),

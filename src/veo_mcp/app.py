@@ -11,15 +11,18 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio
 
 from veo_mcp.background.autosave import AutoSaver
+from veo_mcp.background.callbacks import CallbackHub
 from veo_mcp.background.downloads import Downloader
 from veo_mcp.background.poller import Poller
+from veo_mcp.core.batches import BatchRunner
+from veo_mcp.core.batches.runner import BatchListener
 from veo_mcp.core.events import ChangeBus
 from veo_mcp.core.generation import Generation
 from veo_mcp.core.pipeline import GeneratePipeline
@@ -35,6 +38,7 @@ from veo_mcp.storage import CreateRecord, Store
 
 if TYPE_CHECKING:
     from veo_mcp.evolink.client import EvoLinkClient
+    from veo_mcp.simulator import Simulator
 
 __all__ = ["App", "Running"]
 
@@ -48,9 +52,12 @@ class _Upstream:
     build: Callable[[], EvoLinkClient]
     simulated: bool
     embedded: bool
+    simulators: list[Simulator] = field(default_factory=list)  # the embedded simulator, once built
 
 
 def _client_builder(settings: Settings, api_key: str, base_url: str, files_base_url: str, embedded: bool) -> _Upstream:
+    simulators: list[Simulator] = []
+
     def build() -> EvoLinkClient:
         from veo_mcp.evolink.client import EvoLinkClient
 
@@ -58,7 +65,8 @@ def _client_builder(settings: Settings, api_key: str, base_url: str, files_base_
         if embedded:
             from veo_mcp.simulator import Simulator, SimulatorConfig, SimulatorTransport
 
-            transport = SimulatorTransport(Simulator(SimulatorConfig(speed=settings.simulator_speed)))
+            simulators.append(Simulator(SimulatorConfig(speed=settings.simulator_speed)))
+            transport = SimulatorTransport(simulators[-1])
         return EvoLinkClient(
             api_key=api_key,
             base_url=base_url,
@@ -70,7 +78,7 @@ def _client_builder(settings: Settings, api_key: str, base_url: str, files_base_
             get_attempts=settings.get_retry_attempts,
         )
 
-    return _Upstream(build, simulated=embedded or settings.simulate, embedded=embedded)
+    return _Upstream(build, simulated=embedded or settings.simulate, embedded=embedded, simulators=simulators)
 
 
 def _upstream(settings: Settings) -> _Upstream | None:
@@ -100,6 +108,8 @@ class Running:
     downloader: Downloader
     poller: Poller
     autosaver: AutoSaver
+    batches: BatchRunner
+    callbacks: CallbackHub
 
 
 class App:
@@ -110,9 +120,12 @@ class App:
         client: EvoLinkClient | None = None,
         simulated: bool | None = None,
         resolver: Resolver = system_resolver,
+        serves_http: bool = False,
     ) -> None:
         self.settings = settings
         self.resolver = resolver
+        # EvoLink can call back only when this process serves HTTP at VEO_MCP_PUBLIC_URL.
+        self.callback_base = settings.public_url if serves_http else None
         if client is None:
             self._upstream = _upstream(settings)
         else:
@@ -124,6 +137,8 @@ class App:
         embedded = self._upstream is not None and self._upstream.embedded
         self.database_path: Path | None = None if embedded else settings.database_path
         self.bus = ChangeBus()
+        # Told about every change of a batch (its items, their generations); shared with the batch runner.
+        self.batch_listeners: list[BatchListener] = []
         self._client: EvoLinkClient | None = None
         self._running: Running | None = None
 
@@ -161,10 +176,15 @@ class App:
         store = await Store.open(self.database_path)
         try:
             self._running = self._build(store)
-            async with self._running.poller.running(), anyio.create_task_group() as group:
-                group.start_soon(self._running.autosaver.run)
-                group.start_soon(self._running.ledger.keep_recording)
-                await self._running.registry.resume()
+            parts = self._running
+            async with parts.poller.running(), anyio.create_task_group() as group:
+                group.start_soon(parts.autosaver.run)
+                group.start_soon(parts.ledger.keep_recording)
+                await parts.callbacks.resume()
+                await parts.registry.resume()
+                await parts.batches.resume()
+                group.start_soon(parts.batches.run)
+                self._start_simulated_callbacks(group)
                 try:
                     yield self
                 finally:
@@ -193,6 +213,7 @@ class App:
             self._fetch, bus, min_interval_s=settings.poll_interval_min_s, max_interval_s=settings.poll_interval_max_s
         )
         ledger = CreateLedger(store, settings)
+        callbacks = CallbackHub(self.callback_base, store, poller)
         registry = Registry(
             store=store,
             bus=bus,
@@ -211,6 +232,7 @@ class App:
             client=lambda: self.client,
             resolver=self.resolver,
             simulated=self.simulated,
+            callbacks=callbacks,
         )
 
         async def on_change(generation: Generation) -> None:
@@ -218,7 +240,25 @@ class App:
                 self._save_automatically(autosaver, generation)
 
         bus.subscribe(on_change)
-        return Running(store, registry, pipeline, ledger, downloader, poller, autosaver)
+        batches = BatchRunner(
+            settings=settings,
+            store=store,
+            pipeline=pipeline,
+            registry=registry,
+            poller=poller,
+            ledger=ledger,
+            bus=bus,
+            listeners=self.batch_listeners,
+        )
+        return Running(store, registry, pipeline, ledger, downloader, poller, autosaver, batches, callbacks)
+
+    def _start_simulated_callbacks(self, group: anyio.abc.TaskGroup) -> None:
+        """The embedded simulator calls back like EvoLink when this server can be reached (HTTP, a public URL)."""
+        if self._upstream is None or not self._upstream.embedded or self.callback_base is None:
+            return
+        _ = self.client  # builds the embedded simulator
+        for simulator in self._upstream.simulators:
+            group.start_soon(simulator.callbacks.run)
 
     def _save_automatically(self, autosaver: AutoSaver, generation: Generation) -> None:
         if self.settings.auto_download and generation.download_state == "none" and generation.followed:

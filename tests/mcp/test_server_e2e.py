@@ -30,6 +30,10 @@ TOOLS = {
     "list_generations",
     "estimate_cost",
     "list_models",
+    "generate_batch",
+    "get_batch",
+    "wait_for_batch",
+    "combine_videos",
 }
 
 
@@ -55,6 +59,10 @@ async def test_tools_carry_the_api_schema(tmp_path: Path) -> None:
         generate = tools["generate_video"].annotations
         assert generate is not None and generate.idempotent_hint is False and generate.open_world_hint is True
         assert generate.read_only_hint is False
+        batch = tools["generate_batch"].annotations
+        assert batch is not None and batch.idempotent_hint is False and batch.read_only_hint is False
+        batch_props = tools["generate_batch"].input_schema["properties"]
+        assert set(props) - {"prompt"} <= set(batch_props) and {"items", "variants"} <= set(batch_props)
         for name in ("get_generation", "wait_for_generation", "list_generations", "estimate_cost", "list_models"):
             annotations = tools[name].annotations
             assert annotations is not None and annotations.read_only_hint is True

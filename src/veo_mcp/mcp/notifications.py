@@ -17,6 +17,7 @@ from mcp.shared.subscriptions import ResourcesListChanged, ResourceUpdated
 from mcp_types import LoggingLevel
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
+from veo_mcp.core.batches import Batch
 from veo_mcp.core.generation import Generation
 
 logger = logging.getLogger(__name__)
@@ -75,6 +76,12 @@ class Watchers:
             if generation.error_code:
                 message += f" ({generation.error_code})"
             await self.log(level, message)
+
+    async def batch_changed(self, batch: Batch) -> None:
+        """Batch listener: the batch's resource changed (its items or their generations)."""
+        for connection in list(self.subscriptions.get(batch.uri, ())):
+            await _quietly(connection.send_resource_updated(batch.uri))
+        await self.bus.publish(ResourceUpdated(uri=batch.uri))
 
     async def log(self, level: LoggingLevel, message: str) -> None:
         # Only 2025-era connections are kept: 2026-07-28 has no connection-scoped logs.

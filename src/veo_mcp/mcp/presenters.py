@@ -7,6 +7,7 @@ sentence (what went wrong, what to do), never "Error executing tool".
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Awaitable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,6 +18,7 @@ from pydantic import BaseModel
 
 from veo_mcp.app import App, Running
 from veo_mcp.background.downloads import VideoInfo
+from veo_mcp.core.batches import BatchState
 from veo_mcp.core.generation import Generation, GenerationState
 from veo_mcp.errors import VeoError
 from veo_mcp.local.posters import poster_of
@@ -111,3 +113,50 @@ def saved_files_text(files: Sequence[VideoInfo]) -> str:
 def state_text(state: GenerationState) -> str:
     """The state line and what to do next."""
     return f"{state_line(state)}. {state.advice or ''}".strip()
+
+
+def batch_counts(state: BatchState) -> str:
+    return ", ".join(f"{count} {status}" for status, count in sorted(state.counts.items()))
+
+
+def batch_next_step(state: BatchState) -> str:
+    if not state.finished:
+        return f"{state.done} of {state.total} finished: call wait_for_batch with batch_id '{state.batch_id}' again."
+    completed = [item.task_id for item in state.items if item.status == "completed" and item.task_id]
+    step = f"All {state.total} items finished ({batch_counts(state)})."
+    if completed:
+        step += (
+            f" combine_videos with task_ids {json.dumps(completed)} joins the completed ones, in order, into one MP4."
+        )
+    if len(completed) < state.total:
+        step += " Items that did not complete say why in their message; a new generate_batch with only those items retries them."
+    return step
+
+
+def batch_text(state: BatchState, lead: str = "") -> str:
+    """A short account of a batch: progress, then one line per item."""
+    lines = [f"{lead}Batch {state.batch_id}: {state.done} of {state.total} finished ({batch_counts(state)})."]
+    if state.queue:
+        lines.append(f"Queue: {state.queue}.")
+    for item in state.items:
+        line = f"- [{item.index}] {item.status}"
+        if item.status in ("pending", "processing"):
+            line += f" {item.progress}%"
+        if item.task_id:
+            line += f" {item.task_id}"
+        if item.files:
+            line += f" saved: {', '.join(item.files)}"
+        elif item.message:
+            line += f": {one_line(item.message, 200)}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def batch_link(state: BatchState) -> ResourceLink:
+    return ResourceLink(
+        type="resource_link",
+        uri=state.uri,
+        name=f"batch {state.batch_id}",
+        description=f"{state.done} of {state.total} finished: {one_line(state.label, 80)}",
+        mime_type="application/json",
+    )

@@ -183,3 +183,10 @@ def cost_consent(app: App, prepare: Callable[..., Awaitable[Prepared]]) -> Calla
     return _by_name(
         ask_about_cost, ["request_id", "allow_duplicate"], {"prepared": Annotated[Prepared, Resolve(prepare)]}
     )
+
+
+# Shared with the batch tools' resolvers (mcp/batch_requests.py), which ask the same questions for many items.
+given_arguments = _given_arguments
+by_name = _by_name
+root_folders = _root_folders
+can_ask_user = _can_ask_user

@@ -1,5 +1,5 @@
 """Generations as MCP resources: `veo://generations/{task_id}` (JSON state) and `.../poster` (JPEG), listed
-dynamically, subscribable on both protocol eras, with task-id completion."""
+dynamically, subscribable on both protocol eras, with task-id completion; and batches, `veo://batches/{batch_id}`."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from mcp_types import (
 )
 
 from veo_mcp.app import App
+from veo_mcp.core.batches import BATCH_URI_PREFIX, UnknownBatchError
 from veo_mcp.core.generation import URI_PREFIX, Generation
 from veo_mcp.errors import VeoError
 from veo_mcp.evolink.errors import NotFoundError
@@ -101,6 +102,23 @@ def register_resources(server: MCPServer, app: App, watchers: Watchers) -> None:
                 f"Generation {task_id} has no saved video yet ({generation.status}); wait for it, then read this again."
             )
         return poster
+
+    @server.resource(
+        BATCH_URI_PREFIX + "{batch_id}",
+        name="batch",
+        title="Video batch",
+        description="Progress of one batch as JSON (the same as get_batch): every item's status. Subscribe for updates.",
+        mime_type="application/json",
+    )
+    async def batch_resource(batch_id: str) -> str:
+        batches = app.parts.batches
+        try:
+            batch = await batches.get(batch_id)
+        except UnknownBatchError:
+            raise ResourceNotFoundError(
+                f"Unknown batch '{batch_id}': use a batch_id from generate_batch (batch ids look like 'batch-…')."
+            ) from None
+        return json.dumps((await batches.state(batch)).model_dump(mode="json"), indent=2)
 
     @server.completion()  # type: ignore[no-untyped-call, untyped-decorator]
     async def complete(

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from veo_mcp.background.downloads import VideoInfo
+from veo_mcp.core.batches import BatchState
 from veo_mcp.core.generation import GenerationState
 from veo_mcp.evolink.costs import CostEstimate
 
@@ -100,3 +101,31 @@ class ModelsResult(BaseModel):
     default_model: str
     models: list[ModelInfo]
     credit_usd: float = Field(description="USD per EvoLink credit.")
+
+
+class BatchReport(BatchState):
+    next_step: str
+
+
+class GenerateBatchResult(BatchReport):
+    reused: bool = Field(False, description="True when an earlier batch answers this call (nothing new was queued).")
+    estimated_cost_credits: float | None = None
+    cost_summary: str
+    simulated: bool = Field(description="True when the built-in simulator makes the videos (nothing billed).")
+    notes: list[str] = Field(default_factory=list)
+
+
+class BatchWaitResult(BatchReport):
+    timed_out: bool = Field(description="True when the wait ended before every item finished.")
+
+
+class CombineResult(BaseModel):
+    path: str = Field(description="The joined MP4.")
+    bytes: int
+    duration: float = Field(description="Length in seconds: the clips' lengths added up.")
+    task_ids: list[str] = Field(description="The generations joined, in order.")
+    clips: list[str] = Field(description="The saved videos that were joined, in order.")
+    method: str = Field(description="remux (streams copied as they are) or reencode (sizes or sound differed).")
+    width: int
+    height: int
+    has_audio: bool

@@ -20,6 +20,7 @@ from veo_mcp.mcp.player import PLAYER_URI, player_app
 from veo_mcp.mcp.prompts import prompt_rules, register_prompts
 from veo_mcp.mcp.resources import GenerationList, register_resources
 from veo_mcp.mcp.tasks import task_support
+from veo_mcp.mcp.tools.batches import batch_tools
 from veo_mcp.mcp.tools.generate import generate_tools
 from veo_mcp.mcp.tools.generations import generation_tools
 from veo_mcp.mcp.tools.models import model_tools
@@ -34,6 +35,10 @@ _TOOL_ORDER = (
     "list_generations",
     "estimate_cost",
     "list_models",
+    "generate_batch",
+    "get_batch",
+    "wait_for_batch",
+    "combine_videos",
 )
 
 
@@ -46,7 +51,8 @@ def instructions(app: App) -> str:
         "paths; finished videos are saved automatically). "
         "Rendering takes 1-3 minutes. Generations cost real money: requests above the confirmation threshold need "
         "the user's consent (asked directly, or confirm_cost: true after you asked). Result links expire 24 h "
-        "after completion."
+        "after completion. Many videos at once (variants, a storyboard's shots): generate_batch (one confirmation, "
+        "then a queue) → wait_for_batch → combine_videos to join clips into one film."
     )
     if app.simulated:
         text = (
@@ -60,7 +66,9 @@ def instructions(app: App) -> str:
 
 def build_tools(app: App) -> list[Tool]:
     """Every tool in the order clients list them, described for the listing (closed to undeclared arguments)."""
-    tools = {tool.name: tool for tool in [*generate_tools(app), *generation_tools(app), *model_tools()]}
+    tools = {
+        tool.name: tool for tool in [*generate_tools(app), *generation_tools(app), *model_tools(), *batch_tools(app)]
+    }
     ordered = [tools[name] for name in _TOOL_ORDER]
     describe(ordered)
     return guard_tools(ordered, app.settings)
@@ -71,6 +79,7 @@ def create_server(app: App) -> MCPServer:
     bus = InMemorySubscriptionBus()
     watchers = Watchers(bus)
     app.bus.subscribe(watchers.changed)
+    app.batch_listeners.append(watchers.batch_changed)
     tasks = task_support(app)  # generate_video as a native MCP task, on both protocol eras
     server: MCPServer = MCPServer(
         name="veo-mcp",

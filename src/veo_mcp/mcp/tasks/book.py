@@ -1,4 +1,5 @@
-"""The MCP tasks this server runs, on every protocol era: each one follows one generation to its saved video.
+"""The MCP tasks this server runs, on every protocol era: each one follows one generation to its saved video (or,
+for generate_batch, one batch to its saved videos; see `batch_outcome.py`).
 
 A task is opened only after its tool call went through everything a plain call goes through (cost confirmation,
 budgets, request_id, the duplicate guard) and started (or reused) a generation; its record is stored, so it outlives
@@ -21,10 +22,12 @@ from mcp_types import CallToolResult
 
 from veo_mcp.app import App, Running
 from veo_mcp.background.downloads import VideoInfo
+from veo_mcp.core.batches import Batch, BatchState, UnknownBatchError
 from veo_mcp.core.generation import Generation
 from veo_mcp.errors import VeoError
 from veo_mcp.evolink.errors import NotFoundError
 from veo_mcp.mcp.presenters import poster_content
+from veo_mcp.mcp.tasks.batch_outcome import BATCH_TOOL, batch_final_result, batch_view_of
 from veo_mcp.mcp.tasks.outcome import TaskView, final_result, view_of
 from veo_mcp.storage import McpTaskRecord
 
@@ -90,6 +93,7 @@ class TaskBook:
         self._listeners: list[TaskListener] = []
         self._changed = anyio.Event()
         app.bus.subscribe(self._on_change)
+        app.batch_listeners.append(self._on_batch)
 
     def subscribe(self, listener: TaskListener) -> None:
         self._listeners.append(listener)
@@ -103,7 +107,8 @@ class TaskBook:
         """A new task following the generation `call_result` (a generate result) names."""
         record = McpTaskRecord(
             task_id=str(uuid.uuid4()),
-            generation_task_id=str(call_result["task_id"]),
+            # What the task follows: the generation, or the batch for generate_batch.
+            generation_task_id=str(call_result["batch_id" if tool == BATCH_TOOL else "task_id"]),
             tool=tool,
             call_result=call_result,
             created_at=time.time(),
@@ -127,6 +132,9 @@ class TaskBook:
             if view.finished:
                 break
             await changed.wait()
+        if record.tool == BATCH_TOOL:
+            found = await self._batch_state(record)
+            return view, batch_final_result(record, view, found[0] if found else None)
         files: list[VideoInfo] = []
         parts = self._parts()
         if view.status == "completed" and generation is not None:
@@ -168,6 +176,8 @@ class TaskBook:
             for other in await parts.store.mcp_tasks_of(record.generation_task_id)
             if other.cancelled_at is None and other.task_id != task_id
         ]
+        if record.tool == BATCH_TOOL:
+            return await self._cancel_batch(record, still_followed=bool(others))
         await parts.store.cancel_mcp_task(task_id, _cancel_message(generation, still_followed=bool(others)))
         record = await self._record(task_id)
         if generation is not None and not others:
@@ -205,7 +215,48 @@ class TaskBook:
         except NotFoundError:
             return None
 
+    async def _cancel_batch(self, record: McpTaskRecord, still_followed: bool) -> TaskView:
+        batch_id = record.generation_task_id
+        if still_followed:
+            message = f"Cancelled. Batch {batch_id} goes on for another task that still wants it."
+        else:
+            message = (
+                f"Cancelled: the queued items of batch {batch_id} will not be sent. Items already created go on "
+                "upstream (EvoLink cannot cancel a render; they are billed as usual) and their videos are saved."
+            )
+        parts = self._parts()
+        await parts.store.cancel_mcp_task(record.task_id, message)
+        if not still_followed:
+            await parts.batches.cancel(batch_id, "Never sent: the batch's MCP task was cancelled.")
+        record = await self._record(record.task_id)
+        self._wake()
+        cancelled, _ = await self._current(record)
+        await self._tell(cancelled)
+        return cancelled
+
+    async def _batch_state(self, record: McpTaskRecord) -> tuple[BatchState, float] | None:
+        """The batch the task follows, and when it last changed; None when it is unknown."""
+        batches = self._parts().batches
+        try:
+            batch = await batches.get(record.generation_task_id)
+        except UnknownBatchError:
+            return None
+        return await batches.state(batch), batch.record.updated_at
+
+    async def _current_batch(self, record: McpTaskRecord) -> TaskView:
+        found = await self._batch_state(record)
+        state, updated_at = found if found is not None else (None, 0.0)
+        if state is not None and record.cancelled_at is None:
+            for item in state.items:
+                if item.status == "completed" and item.task_id is not None:
+                    generation = self._parts().registry.generations.get(item.task_id)
+                    if generation is not None:
+                        self._save_when_due(generation)
+        return batch_view_of(record, state, updated_at)
+
     async def _current(self, record: McpTaskRecord) -> tuple[TaskView, Generation | None]:
+        if record.tool == BATCH_TOOL:
+            return await self._current_batch(record), None
         generation = await self._generation(record)
         if generation is not None and record.cancelled_at is None:
             self._save_when_due(generation)
@@ -238,6 +289,17 @@ class TaskBook:
             if record.cancelled_at is None:
                 self._save_when_due(generation)
             await self._tell(view_of(record, generation, lost=self._lost(generation)))
+
+    async def _on_batch(self, batch: Batch) -> None:
+        """Batch listener: wake the waiting results and tell the listeners about the batch's tasks."""
+        self._wake()
+        now = time.time()
+        for task_id in sorted(self._of_generation.get(batch.batch_id, ())):
+            record = self._records.get(task_id)
+            if record is None or record.expires_at <= now:
+                continue
+            view, _ = await self._current(record)
+            await self._tell(view)
 
     async def _tell(self, view: TaskView) -> None:
         for listener in self._listeners:

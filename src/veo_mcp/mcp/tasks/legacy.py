@@ -113,7 +113,8 @@ class LegacyTasks:
         answer = _wire(await call_next(ctx))
         text = _text_of(answer)
         structured = answer.get("structuredContent")
-        if answer.get("isError") or not isinstance(structured, dict) or "task_id" not in structured:
+        follows = structured.get("batch_id") or structured.get("task_id") if isinstance(structured, dict) else None
+        if answer.get("isError") or not isinstance(structured, dict) or follows is None:
             # Refused before anything was created (or it failed): no task, the refusal's own words.
             raise MCPError(code=INVALID_PARAMS, message=text or "The call did not start a generation.", data=answer)
         tool = str((ctx.params or {}).get("name"))
@@ -122,8 +123,8 @@ class LegacyTasks:
         except VeoError as error:
             raise protocol_error(
                 VeoError(
-                    f"Generation {structured['task_id']} was started, but its task could not be recorded: {error}",
-                    advice=f"Follow it with wait_for_generation and task_id '{structured['task_id']}'.",
+                    f"{follows} was started, but its task could not be recorded: {error}",
+                    advice=f"Follow it with wait_for_generation (task_id) or wait_for_batch (batch_id) '{follows}'.",
                 )
             ) from None
         self._notifications.watch(view.task_id, connection_of(ctx.session))

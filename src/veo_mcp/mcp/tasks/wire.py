@@ -31,8 +31,8 @@ RELATED_TASK_META = "io.modelcontextprotocol/related-task"
 IMMEDIATE_RESPONSE_META = "io.modelcontextprotocol/model-immediate-response"
 STATUS_NOTIFICATION = "notifications/tasks/status"
 
-# The tools that may run as tasks (generate_batch joins once it exists: its result must name the generation).
-TASK_TOOLS: tuple[str, ...] = ("generate_video",)
+# The tools that may run as tasks: each result names what the task follows (a generation, or a batch).
+TASK_TOOLS: tuple[str, ...] = ("generate_video", "generate_batch")
 
 # JSON-RPC has no code for "the work itself failed"; the message carries what happened and what to do.
 TASK_FAILED_CODE = INTERNAL_ERROR

@@ -12,7 +12,7 @@ from mcp.server.mcpserver.tools import Tool
 from mcp_types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
-from veo_mcp.app import App
+from veo_mcp.app import App, Running
 from veo_mcp.core.generation import Generation, GenerationState
 from veo_mcp.evolink.catalog import TaskStatus
 from veo_mcp.mcp.arguments import TaskIdArg
@@ -33,6 +33,7 @@ from veo_mcp.mcp.results import DownloadResult, GenerationSummary, ListResult, U
 from veo_mcp.storage import CreateRecord
 
 DEFAULT_WAIT_S = 45.0
+BatchFilterArg = Annotated[str | None, Field(description="Only the generations of this batch (generate_batch).")]
 
 _READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 _SAVES = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=True)
@@ -102,6 +103,21 @@ def _page_offset(cursor: str | None) -> int:
         ) from None
 
 
+async def _listing(
+    parts: Running, status: str | None, offset: int, limit: int, batch_id: str | None
+) -> tuple[list[Generation], int, list[CreateRecord]]:
+    """One page of generations (all, or one batch's), how many match, and the unconfirmed creates to show."""
+    if batch_id is None:
+        page, total = await parts.registry.listing(status, offset, limit)
+        return page, total, await parts.ledger.unconfirmed() if offset == 0 else []
+    batch = await as_tool_error(parts.batches.get(batch_id))
+    wanted, request_ids = set(batch.task_ids()), {item.request_id for item in batch.items}
+    everything, _ = await parts.registry.listing(status, 0, len(parts.registry.generations) + 1)
+    matching = [g for g in everything if g.task_id in wanted]
+    records = [r for r in await parts.ledger.unconfirmed() if r.request_id in request_ids] if offset == 0 else []
+    return matching[offset : offset + limit], len(matching), records
+
+
 def generation_tools(app: App) -> list[Tool]:
     data_dir = app.settings.data_dir
 
@@ -155,17 +171,15 @@ def generation_tools(app: App) -> list[Tool]:
         status: Annotated[TaskStatus | None, Field(description="Only generations in this status.")] = None,
         limit: Annotated[int, Field(ge=1, le=100, description="Page size.")] = 20,
         cursor: Annotated[str | None, Field(description="next_cursor from the previous page.")] = None,
+        batch_id: BatchFilterArg = None,
     ) -> Annotated[CallToolResult, ListResult]:
-        """Generations this server knows, newest first, optionally filtered by status; paginated."""
+        """Generations this server knows, newest first, optionally filtered by status or batch; paginated."""
         offset = _page_offset(cursor)
-        parts = running(app)
-        page, total = await parts.registry.listing(status, offset, limit)
-        summaries = [_summary(g) for g in page]
+        page, total, records = await _listing(running(app), status, offset, limit, batch_id)
         following = offset + len(page)
-        unconfirmed = [_unconfirmed(r) for r in (await parts.ledger.unconfirmed() if offset == 0 else [])]
         result = ListResult(
-            generations=summaries,
-            unconfirmed=unconfirmed,
+            generations=[_summary(g) for g in page],
+            unconfirmed=[_unconfirmed(r) for r in records],
             total=total,
             next_cursor=str(following) if following < total else None,
         )
