@@ -1,5 +1,5 @@
-"""The `veo-mcp` command: `serve`, `generate`, `list`, `status`, `wait`, `download`, `doctor`, `demo`, `simulator`,
-`completion` (the flags are in `parser.py`).
+"""The `veo-mcp` command: `serve`, `generate`, `batch`, `list`, `status`, `wait`, `download`, `doctor`, `demo`,
+`simulator`, `completion` (the flags are in `parser.py`).
 
 Heavy imports (the MCP SDK, PyAV, uvicorn) happen inside the subcommand that needs them, so `--help` is instant.
 Only the protocol writes to stdout under `serve`; everything else a person reads goes to stderr there. No expected
@@ -97,6 +97,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             link_ttl_s=args.link_ttl,
             balance_usd=args.balance,
             result_bytes=args.result_bytes,
+            max_active_tasks=args.max_active_tasks,
         )
         return 0
     if command == "completion":
@@ -112,6 +113,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         return run_doctor(simulate=args.simulate, as_json=args.json)
     if command in ("generate", "list", "status", "wait", "download"):
         return _follow_or_generate(args)
+    if command == "batch":
+        from veo_mcp.cli.batch import batch_command
+
+        return batch_command(args, _settings(args))
     if command == "serve":
         from veo_mcp.cli.serve import run_server
 

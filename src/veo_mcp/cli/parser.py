@@ -151,6 +151,13 @@ def _simulator(commands: Any, common: argparse.ArgumentParser) -> None:
         default=None,
         help="pad every result MP4 to this many bytes (benchmarks)",
     )
+    simulator.add_argument(
+        "--max-active-tasks",
+        metavar="N",
+        type=bounded_int(1, 10_000),
+        default=None,
+        help="the account's concurrency limit: creates beyond N running tasks answer 429 (default: none)",
+    )
 
 
 def _generate(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -207,6 +214,27 @@ def _generate(commands: Any, common: argparse.ArgumentParser) -> None:
     generate.add_argument("-y", "--yes", action="store_true", help="confirm the cost without asking")
     _simulate(generate)
     _json(generate, "the summary (or the error)")
+
+
+def _batch(commands: Any, common: argparse.ArgumentParser) -> None:
+    batch = _command(
+        commands,
+        "batch",
+        "generate every video of a JSONL or CSV file: one confirmation, a queue, a manifest",
+        "Generate every video of a file - JSONL (one generate_video argument object per line) or CSV (a header row "
+        "of argument names) - through the same generate_batch tool an assistant uses: every line is checked first, "
+        "the total is confirmed once, items are queued under the account's limit, and the videos are saved with "
+        "manifest.json and contact-sheet.jpg. Running the same command again resumes without paying twice.",
+        "veo-mcp batch ads.jsonl --yes\nveo-mcp batch shots.csv --output-dir ~/Movies/shots --json",
+        common,
+    )
+    batch.add_argument("file", help="the JSONL or CSV file (relative image_files are read from its folder)")
+    batch.add_argument(
+        "--output-dir", metavar="DIR", default=None, help="where to save (default: a folder named after the file)"
+    )
+    batch.add_argument("-y", "--yes", action="store_true", help="confirm the total cost without asking")
+    _simulate(batch)
+    _json(batch, "the manifest (or the error)")
 
 
 def _follow_ups(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -331,7 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"veo-mcp {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details to stderr")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for add in (_serve, _generate, _follow_ups, _others, _simulator):
+    for add in (_serve, _generate, _batch, _follow_ups, _others, _simulator):
         add(commands, common)
     return parser
 

@@ -1,0 +1,206 @@
+"""`veo-mcp batch FILE`: every video of a JSONL or CSV file, confirmed once, through the MCP server in this process.
+
+The file is checked line by line first (nothing is sent while any line is wrong); the total is shown and confirmed
+once (`--yes` skips the question). Then `generate_batch` queues every item under the account's limit, a rich display
+shows one bar per running item and one for the whole batch, and the videos are saved into the output folder
+(`--output-dir`, by default a folder named after the file inside VEO_MCP_OUTPUT_DIR) with `manifest.json` (one entry
+per item: arguments, task id, status, cost, files) and `contact-sheet.jpg` (a frame of every video in a grid).
+Running the same command again resumes: the batch's request_id comes from the file's path, so finished items are not
+created again and unsent ones are sent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from veo_mcp.cli.output import FAILED, CommandFailed, console, emit_json, report_failure
+from veo_mcp.cli.parser import USAGE_ERROR
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from veo_mcp.cli.batch_file import FileItem
+    from veo_mcp.cli.run import Session
+    from veo_mcp.settings import Settings
+
+MANIFEST = "manifest.json"
+CONTACT_SHEET = "contact-sheet.jpg"
+WAIT_ROUND_S = 1.0
+
+
+def batch_command(args: argparse.Namespace, settings: Settings) -> int:
+    """Check the file, confirm the total once, run the batch, write manifest and contact sheet; the exit code."""
+    from veo_mcp.cli.batch_file import BatchFileError, read_batch_file
+    from veo_mcp.cli.run import run_session
+
+    messages = console(stderr=True)
+    path = Path(args.file).expanduser().resolve()
+    try:
+        items = read_batch_file(path)
+    except BatchFileError as error:
+        return report_failure(CommandFailed(str(error), exit_code=USAGE_ERROR), as_json=args.json)
+    folder = settings.output_dir if args.output_dir else settings.output_dir / path.stem
+    settings = settings.model_copy(update={"output_dir": folder})
+    if not _confirmed(messages, items, args.yes, settings):
+        return report_failure(
+            CommandFailed("not confirmed: nothing was sent (pass --yes from a script)."), as_json=args.json
+        )
+
+    async def body(session: Session) -> dict[str, Any]:
+        return await _run(session, path, items)
+
+    manifest = run_session(settings, body, as_json=args.json, assume_yes=True)  # the person confirmed the total
+    if isinstance(manifest, int):
+        return manifest
+    if args.json:
+        emit_json(manifest)
+    else:
+        console(stderr=False).print(_table(manifest))
+    return 0 if all(entry["status"] == "completed" for entry in manifest["items"]) else FAILED
+
+
+def _confirmed(messages: Console, items: list[FileItem], assume_yes: bool, settings: Settings) -> bool:
+    from rich.prompt import Confirm
+
+    from veo_mcp.evolink import catalog
+    from veo_mcp.evolink.costs import total_estimate
+
+    total = total_estimate([item.estimate for item in items])
+    simulated = " [simulated: nothing is billed]" if settings.simulate else ""
+    messages.print(f"{len(items)} videos, estimated {total.summary}{simulated}", markup=False)
+    if settings.simulate and settings.base_url == catalog.DEFAULT_BASE_URL:
+        messages.print(
+            "The built-in simulator forgets its tasks when this command ends: a second run starts afresh (point "
+            "EVOLINK_BASE_URL at a `veo-mcp simulator` to resume across runs).",
+            markup=False,
+        )
+    if assume_yes:
+        return True
+    if not sys.stdin.isatty():
+        return False
+    return bool(Confirm.ask(f"Generate {len(items)} videos?", console=messages, default=False))
+
+
+def request_id_for(path: Path) -> str:
+    """The batch's request_id: the same file (path) is the same batch, so a second run resumes instead of paying."""
+    return "veo-mcp-batch-" + hashlib.sha256(str(path).encode()).hexdigest()[:32]
+
+
+async def _run(session: Session, path: Path, items: list[FileItem]) -> dict[str, Any]:
+    arguments = {"items": [item.arguments for item in items], "request_id": request_id_for(path)}
+    queued = await session.call("generate_batch", arguments)
+    if queued.get("reused"):
+        session.messages.print("Resuming the batch this file started earlier; nothing is created twice.", markup=False)
+    state = await _follow(session, queued)
+    saved: dict[int, list[dict[str, Any]]] = {}
+    for entry in state["items"]:
+        if entry["status"] == "completed" and entry["task_id"]:
+            result = await session.call("download_video", {"task_id": entry["task_id"]})
+            saved[entry["index"]] = result["files"]
+    return await _finish(session.settings, path, items, state, saved, bool(queued["simulated"]))
+
+
+async def _follow(session: Session, queued: dict[str, Any]) -> dict[str, Any]:
+    """wait_for_batch until every item has finished; one bar per running item and one for the whole batch."""
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"))
+    state = queued
+    with Progress(*columns, TimeElapsedColumn(), console=session.messages, transient=False) as bars:
+        overall = bars.add_task(f"batch {state['batch_id']}", total=state["total"])
+        running: dict[int, Any] = {}
+        while True:
+            for item in state["items"]:
+                _show_item(bars, running, item)
+            bars.update(overall, completed=state["done"], description=f"batch: {state['done']}/{state['total']} done")
+            if state["finished"]:
+                return state
+            state = await session.call(
+                "wait_for_batch", {"batch_id": state["batch_id"], "timeout_seconds": WAIT_ROUND_S}
+            )
+
+
+def _show_item(bars: Any, running: dict[int, Any], item: dict[str, Any]) -> None:
+    index, status = item["index"], item["status"]
+    if item["finished"]:
+        if index in running:
+            bars.remove_task(running.pop(index))
+        return
+    if status == "queued":
+        return
+    if index not in running:
+        running[index] = bars.add_task(f"[{index}]", total=100)
+    bars.update(running[index], completed=item["progress"], description=f"[{index}] {status}")
+
+
+async def _finish(
+    settings: Settings,
+    path: Path,
+    items: list[FileItem],
+    state: dict[str, Any],
+    saved: dict[int, list[dict[str, Any]]],
+    simulated: bool,
+) -> dict[str, Any]:
+    """Write the contact sheet and manifest.json into the output folder; the manifest."""
+    import anyio
+
+    from veo_mcp.local.contact_sheet import make_contact_sheet
+    from veo_mcp.local.files import private_folder, replaced_atomically
+
+    folder = private_folder(settings.output_dir)
+    videos = [Path(saved[i][0]["path"]) if saved.get(i) else None for i in range(len(items))]
+    sheet = await anyio.to_thread.run_sync(make_contact_sheet, videos, folder / CONTACT_SHEET)
+    entries = [
+        _entry(item, entry, saved.get(entry["index"], [])) for item, entry in zip(items, state["items"], strict=True)
+    ]
+    manifest = {
+        "file": str(path),
+        "batch_id": state["batch_id"],
+        "output_dir": str(folder),
+        "estimated_cost_usd": state["estimated_cost_usd"],
+        "simulated": simulated,
+        "contact_sheet": str(sheet),
+        "items": entries,
+    }
+    with replaced_atomically(folder / MANIFEST) as sink:
+        sink.write(json.dumps(manifest, indent=2).encode())
+    return manifest
+
+
+def _entry(item: FileItem, entry: dict[str, Any], files: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "index": entry["index"],
+        "line": item.line,
+        "arguments": item.arguments,
+        "task_id": entry["task_id"],
+        "status": entry["status"],
+        "estimated_cost_usd": entry["estimated_cost_usd"],
+        "duration": entry["duration"],
+        "files": files,
+        "message": entry["message"],
+    }
+
+
+def _table(manifest: dict[str, Any]) -> Any:
+    from rich.table import Table
+
+    title = f"veo-mcp batch {Path(manifest['file']).name}" + (" (simulated)" if manifest["simulated"] else "")
+    grid = Table(title=title, title_justify="left")
+    for column in ("line", "status", "task id", "cost", "saved"):
+        grid.add_column(column, overflow="fold")
+    for entry in manifest["items"]:
+        cost = entry["estimated_cost_usd"]
+        grid.add_row(
+            str(entry["line"]),
+            entry["status"],
+            entry["task_id"] or "—",
+            "unknown" if cost is None else f"${cost:.2f}",
+            "\n".join(f["path"] for f in entry["files"]) or (entry["message"] or "—"),
+        )
+    grid.caption = f"manifest: {Path(manifest['output_dir']) / MANIFEST} · contact sheet: {manifest['contact_sheet']}"
+    return grid
