@@ -98,8 +98,9 @@ class TaskExtension(ClientExtension):
         ]
 
 
-async def create_task(client: Client, arguments: dict[str, Any]) -> CreatedTask:
-    """generate_video as a task, without following it (the client must carry `TaskExtension`)."""
-    created = await client.session.call_tool("generate_video", arguments, allow_claimed=True)
+async def create_task(client: Client, arguments: dict[str, Any], tool: str = "generate_video") -> CreatedTask:
+    """A task tool (generate_video by default) as a task, without following it (the client must carry
+    `TaskExtension`)."""
+    created = await client.session.call_tool(tool, arguments, allow_claimed=True)
     assert isinstance(created, CreatedTask), created
     return created

@@ -76,7 +76,7 @@ def storyboard(
     ] = 3,
     style: Annotated[str, Field(description="Visual style shared by every shot.")] = "cinematic",
 ) -> str:
-    """Plan a sequence of shots with consistent characters and look, each one a separate generation."""
+    """Plan a sequence of shots with consistent characters and look, generate them as one batch, then join them."""
     concept, style = one_line(concept), one_line(style)
     return (
         f"Plan a {shots}-shot storyboard for: {concept}\nShared style: {style}.\n\n"
@@ -85,8 +85,9 @@ def storyboard(
         "in every prompt, keep lighting and palette consistent, and use one fixed seed for all shots. Transitions "
         "happen between clips, so each prompt is one continuous shot.\n"
         "Show the plan with the total estimated cost (call estimate_cost per shot) and ask for approval. Then "
-        "call generate_video for each shot, wait_for_generation for each, and download_video into a subfolder "
-        "named after the concept."
+        "call generate_batch once with one item per shot, in story order (one confirmation covers the whole "
+        "batch), wait_for_batch until it is finished, and combine_videos with the shots' task_ids in story order "
+        "to join them into one film."
     )
 
 

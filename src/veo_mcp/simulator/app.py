@@ -220,6 +220,7 @@ class Simulator:
         task = self.service.tasks.get(request.path_params["task_id"])
         if task is None:
             return api_error(404, f"Task not found: {request.path_params['task_id']}")
+        task.gets += 1
         if fault is not None and fault.kind == "malformed_json":
             return Response('{"id": "' + task.id + '", "status": ', media_type="application/json")
         return JSONResponse(self.service.task_object(task, str(request.base_url)))

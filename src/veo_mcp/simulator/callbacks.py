@@ -33,6 +33,7 @@ class CallbackSender:
         self._service = service
         self._transport = transport
         self._pending: dict[str, SimTask] = {}
+        self.delivering: set[str] = set()  # tasks whose callback is being delivered (or retried) now
         self._wake: anyio.Event | None = None  # made by `run` (an event needs the running event loop)
         service.clock.on_advance.append(self.wake)
 
@@ -64,11 +65,18 @@ class CallbackSender:
         for task_id, task in list(self._pending.items()):
             if task.ends_at() <= now:
                 del self._pending[task_id]
+                self.delivering.add(task_id)
                 group.start_soon(self._deliver, http, task)
         upcoming = [task.ends_at() - now for task in self._pending.values()]
         return min([LONGEST_NAP_S, *(max(0.0, seconds) / clock.speed for seconds in upcoming)])
 
     async def _deliver(self, http: httpx.AsyncClient, task: SimTask) -> None:
+        try:
+            await self._attempts(http, task)
+        finally:
+            self.delivering.discard(task.id)
+
+    async def _attempts(self, http: httpx.AsyncClient, task: SimTask) -> None:
         url = task.request.callback_url
         if not url:
             return

@@ -106,6 +106,7 @@ class SimTask:
     results_token: str = field(default_factory=lambda: secrets.token_urlsafe(12))
     frames: tuple[bytes, ...] = ()  # uploaded images the video starts (and, with two, ends) with
     base_url: str = ""  # the address the create came in on (result links in callbacks point there)
+    gets: int = 0  # status GETs answered for this task
     callback_attempts: int = 0
     callback_delivered: bool = False
 
@@ -337,6 +338,7 @@ class SimulatedService:
                     "n": task.request.n,
                     "generate_audio": task.request.generate_audio,
                     "prompt": task.request.prompt,
+                    "gets": task.gets,
                     "callback_attempts": task.callback_attempts,
                     "callback_delivered": task.callback_delivered,
                 }

@@ -28,6 +28,7 @@ from veo_mcp.mcp.tasks import TTL_MIN_MS
 CLIENTS = Path(__file__).resolve().parent
 SDK_PACKAGE = CLIENTS / "node_modules" / "@modelcontextprotocol" / "sdk" / "package.json"
 KEY = "sk-test-ts-client-0123456789"
+BATCH = {"prompt": "a kite over dunes", "variants": {"aspect_ratio": ["16:9", "9:16"]}}
 
 
 def _node() -> str:
@@ -70,6 +71,7 @@ def ts_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str,
             "env": env,
             "costly": COSTLY,
             "cheap": {"prompt": "a paper boat on a pond"},
+            "batch": BATCH,
             "ttl": 60_000,
         }
         ran = subprocess.run(
@@ -108,6 +110,21 @@ def test_the_typescript_sdk_follows_a_task_to_the_saved_video(ts_run: tuple[dict
     assert listed[created["task"]["taskId"]] == "completed"
 
 
+def test_the_typescript_sdk_follows_a_batch_task_to_its_saved_videos(
+    ts_run: tuple[dict[str, Any], dict[str, Any]],
+) -> None:
+    seen, _ = ts_run
+    assert seen["batchExecution"] == {"taskSupport": "optional"}
+    messages = seen["runs"]["batch"]
+    created, final = messages[0], messages[-1]
+    assert created["type"] == "taskCreated" and created["task"]["status"] == "working"
+    assert final["type"] == "result" and not final["result"].get("isError")
+    structured = final["result"]["structuredContent"]
+    assert structured["mcp_task_id"] == created["task"]["taskId"] and structured["total"] == 2
+    assert [item["status"] for item in structured["items"]] == ["completed", "completed"]
+    assert all(Path(item["files"][0]).is_file() for item in structured["items"])
+
+
 def test_the_typescript_sdk_declined_cost_creates_no_task_and_no_generation(
     ts_run: tuple[dict[str, Any], dict[str, Any]],
 ) -> None:
@@ -116,7 +133,7 @@ def test_the_typescript_sdk_declined_cost_creates_no_task_and_no_generation(
     (declined,) = seen["runs"]["declined"]  # no taskCreated before the error
     assert declined["type"] == "error" and "did not confirm" in declined["message"]
     assert seen["tasksAfterDecline"] == 0
-    assert ledger["requests"]["create"] == 2  # the cancelled and the followed cheap calls only
+    assert ledger["requests"]["create"] == 2 + 2  # the cancelled and the followed cheap calls, and the batch's two
     assert all("glacier" not in task["prompt"] for task in ledger["tasks"])
 
 

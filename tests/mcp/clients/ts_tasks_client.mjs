@@ -2,9 +2,10 @@
 // over stdio (client.experimental.tasks.callToolStream). Prints one JSON object with everything it saw.
 //
 // Usage: node ts_tasks_client.mjs '<json config>'
-//   config: {command, args, env, costly: {...arguments}, cheap: {...arguments}, ttl: ms}
+//   config: {command, args, env, costly: {...arguments}, cheap: {...arguments}, batch: {...arguments}, ttl: ms}
 // Scenarios, in order: a costly call declined by the user (no task may appear), a cheap call cancelled right after
-// its task was created, then a cheap call followed to its final result; then tasks/list and an unknown task id.
+// its task was created, then a cheap call followed to its final result, then a generate_batch call followed to its
+// final result; then tasks/list and an unknown task id.
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import {
@@ -25,10 +26,10 @@ client.setNotificationHandler(TaskStatusNotificationSchema, async (notification)
   seen.notifications.push(notification.params);
 });
 
-async function run(name, args, options, onCreated) {
+async function run(name, args, options, onCreated, tool = "generate_video") {
   const messages = [];
   const stream = client.experimental.tasks.callToolStream(
-    { name: "generate_video", arguments: args },
+    { name: tool, arguments: args },
     CallToolResultSchema,
     options,
   );
@@ -56,6 +57,7 @@ try {
   seen.serverTasks = client.getServerCapabilities()?.tasks ?? null;
   const tools = await client.listTools();
   seen.execution = tools.tools.find((tool) => tool.name === "generate_video")?.execution ?? null;
+  seen.batchExecution = tools.tools.find((tool) => tool.name === "generate_batch")?.execution ?? null;
 
   await run("declined", config.costly, { task: { ttl: config.ttl } });
   seen.tasksAfterDecline = (await client.experimental.tasks.listTasks()).tasks.length;
@@ -64,6 +66,7 @@ try {
     seen.cancel = await client.experimental.tasks.cancelTask(task.taskId);
   });
   await run("followed", { ...config.cheap, prompt: `${config.cheap.prompt}, again` }, { task: { ttl: config.ttl } });
+  await run("batch", config.batch, { task: { ttl: config.ttl } }, undefined, "generate_batch");
 
   seen.listed = (await client.experimental.tasks.listTasks()).tasks;
   try {

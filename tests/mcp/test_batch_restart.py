@@ -1,0 +1,81 @@
+"""A batch's queue survives restarts: unsent items are sent afterwards, sent ones are tracked, and an item whose
+create outcome is unknown is never sent again. Each test stops one server and starts another on the same data
+folder and the same (still running) simulator, with real client sessions on both."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import anyio
+from mcp.client import Client
+
+from tests.helpers import running_harness, text_of
+from tests.mcp.test_batches import finish_batch
+from veo_mcp.simulator import Fault, Simulator, SimulatorConfig
+
+ITEMS = {"items": [{"prompt": f"shot {number}", "seed": number} for number in range(1, 5)], "request_id": "story-1"}
+
+
+async def batch_until(client: Client, batch_id: str, done: Any) -> dict[str, Any]:
+    """get_batch until `done(state)` holds (bounded)."""
+    with anyio.fail_after(10):
+        while True:
+            state = (await client.call_tool("get_batch", {"batch_id": batch_id})).structured_content or {}
+            if done(state):
+                return state
+            await anyio.sleep(0.02)
+
+
+async def rendered(client: Client, simulator: Simulator, batch_id: str) -> dict[str, Any]:
+    """Move the simulated clock on whenever an item is rendering, until every item has finished (bounded)."""
+    with anyio.fail_after(20):
+        while True:
+            state = (await client.call_tool("get_batch", {"batch_id": batch_id})).structured_content or {}
+            if state["finished"]:
+                return state
+            if any(item["status"] in ("pending", "processing") for item in state["items"]):
+                simulator.service.clock.advance(200)  # far more than any of these renders takes
+            await anyio.sleep(0.02)
+
+
+async def test_a_restart_in_the_middle_resumes_without_a_second_create(tmp_path: Path) -> None:
+    simulator = Simulator(SimulatorConfig(speed=1))  # nothing finishes unless the test moves the clock
+    async with running_harness(tmp_path, simulator=simulator, max_concurrent=1) as first, first.client() as client:
+        queued = await client.call_tool("generate_batch", ITEMS)
+        assert not queued.is_error, text_of(queued)
+        batch_id = (queued.structured_content or {})["batch_id"]
+        before = await batch_until(client, batch_id, lambda state: state["items"][0]["task_id"])
+    assert [item["status"] for item in before["items"][1:]] == ["queued"] * 3  # one slot: the rest waited
+    sent_before = simulator.service.requests["create"]
+    async with running_harness(tmp_path, simulator=simulator, max_concurrent=1) as second, second.client() as client:
+        state = await rendered(client, simulator, batch_id)
+        again = (await client.call_tool("generate_batch", ITEMS)).structured_content or {}
+    assert sent_before == 1
+    assert [item["status"] for item in state["items"]] == ["completed"] * 4
+    assert state["items"][0]["task_id"] == before["items"][0]["task_id"]  # tracked, not created again
+    assert again["reused"] and again["batch_id"] == batch_id
+    assert simulator.service.requests["create"] == 4 and len(simulator.service.tasks) == 4
+
+
+async def test_an_item_whose_create_outcome_is_unknown_is_never_resent(tmp_path: Path) -> None:
+    # The first create is accepted upstream, then its answer is held back: the server stops while sending it.
+    held = Fault(kind="delay", endpoint="create", seconds=30, after_accept=True)
+    simulator = Simulator(SimulatorConfig(speed=100, faults=[held]))
+    request = {"items": [{"prompt": "unlucky"}, {"prompt": "lucky"}]}
+    async with running_harness(tmp_path, simulator=simulator, max_concurrent=1) as first, first.client() as client:
+        batch_id = ((await client.call_tool("generate_batch", request)).structured_content or {})["batch_id"]
+        await batch_until(client, batch_id, lambda state: simulator.service.tasks)  # accepted upstream, unanswered
+        assert [item["status"] for item in (await batch_until(client, batch_id, bool))["items"]] == [
+            "sending",
+            "queued",
+        ]
+    async with running_harness(tmp_path, simulator=simulator) as second, second.client() as client:
+        state = await finish_batch(client, batch_id)
+        listed = (await client.call_tool("list_generations", {"batch_id": batch_id})).structured_content or {}
+    unlucky, lucky = state["items"]
+    assert unlucky["status"] == "outcome_unknown" and unlucky["task_id"] is None
+    assert "will not send it again" in unlucky["message"] or "not sent again" in unlucky["message"]
+    assert lucky["status"] == "completed"
+    assert [u["prompt"] for u in listed["unconfirmed"]] == ["unlucky"]  # shown with the batch's generations
+    assert simulator.service.requests["create"] == 2 and len(simulator.service.tasks) == 2

@@ -1,0 +1,215 @@
+"""Callbacks instead of polling: the simulator calls back as the API doc §6 says, the server takes a callback only
+as a hint, and with a public URL over HTTP generations finish with at most two status GETs each."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+from mcp.client import Client
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from tests.helpers import TEST_KEY, SimulatorProcess, finish, make_client, no_dns, service_settings
+from veo_mcp.app import App
+from veo_mcp.background.callbacks import CALLBACK_PATH, SAFETY_INTERVAL_S
+from veo_mcp.evolink import parse_video_request
+from veo_mcp.mcp.callbacks import with_callbacks
+from veo_mcp.settings import SettingsError, load_settings
+from veo_mcp.simulator import IN_PROCESS_BASE_URL, Fault, Simulator, SimulatorConfig
+from veo_mcp.simulator.callbacks import CallbackSender
+
+HOOK = "https://hooks.example/video-done"
+
+
+class Receiver:
+    """A webhook receiver (an ASGI app the simulator reaches through the transport seam) that fails `failures`
+    times before answering 200, and keeps every body it was sent."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.bodies: list[dict[str, Any]] = []
+        self.app = Starlette(routes=[Route("/video-done", self._hook, methods=["POST"])])
+
+    async def _hook(self, request: Request) -> Response:
+        self.bodies.append(await request.json())
+        if len(self.bodies) <= self.failures:
+            return JSONResponse({"error": "busy"}, status_code=503)
+        return JSONResponse({"ok": True})
+
+
+@asynccontextmanager
+async def calling_back(receiver: Receiver, **config: Any) -> AsyncIterator[Simulator]:
+    simulator = Simulator(SimulatorConfig(speed=100, **config))
+    simulator.callbacks = CallbackSender(simulator.service, transport=httpx.ASGITransport(app=receiver.app))
+    async with anyio.create_task_group() as group:
+        group.start_soon(simulator.callbacks.run)
+        yield simulator
+        group.cancel_scope.cancel()
+
+
+async def _create(simulator: Simulator, **extra: Any) -> str:
+    async with make_client(simulator) as client:
+        task = await client.create_generation(parse_video_request({"prompt": "a kite", "callback_url": HOOK, **extra}))
+    return task.id
+
+
+async def _until(condition: Any, timeout_s: float = 10.0) -> None:
+    with anyio.fail_after(timeout_s):
+        while not condition():  # noqa: ASYNC110 - the simulator delivers in its own task
+            await anyio.sleep(0.01)
+
+
+async def test_the_simulator_posts_the_task_object_and_retries_after_1_2_and_4_seconds() -> None:
+    receiver = Receiver(failures=2)
+    async with calling_back(receiver) as simulator:
+        task_id = await _create(simulator)
+        simulator.service.clock.advance(3600)  # the render ends now, in simulated time
+        await _until(lambda: simulator.service.tasks[task_id].callback_delivered)
+        started = simulator.service.clock.now()
+    assert len(receiver.bodies) == 3 and simulator.service.requests["callback"] == 3
+    body = receiver.bodies[-1]
+    assert body["id"] == task_id and body["status"] == "completed" and body["object"] == "video.generation.task"
+    assert body["results"][0].startswith(IN_PROCESS_BASE_URL)  # the same task object GET /v1/tasks/{id} gives
+    assert started >= 3600 + 1 + 2  # the retries waited 1 s and 2 s of simulated time
+    ledger = simulator.service.ledger()["tasks"][0]
+    assert ledger["callback_attempts"] == 3 and ledger["callback_delivered"]
+
+
+async def test_a_failed_task_is_called_back_and_delivery_gives_up_after_three_retries() -> None:
+    receiver = Receiver(failures=100)
+    fault = Fault(kind="fail_task", endpoint="create", error_code="content_policy_violation")
+    async with calling_back(receiver, faults=[fault]) as simulator:
+        task_id = await _create(simulator)
+        simulator.service.clock.advance(3600)
+        await _until(lambda: simulator.service.requests["callback"] and task_id not in simulator.callbacks.delivering)
+    assert len(receiver.bodies) == 4 and {body["status"] for body in receiver.bodies} == {"failed"}
+    assert receiver.bodies[0]["error"]["code"] == "content_policy_violation"
+    assert not simulator.service.tasks[task_id].callback_delivered
+
+
+async def test_the_simulator_refuses_callbacks_real_evolink_refuses_except_to_this_machine(
+    raw_http: httpx.AsyncClient, simulator: Simulator
+) -> None:
+    internal = await raw_http.post("/v1/videos/generations", json={"prompt": "x", "callback_url": "https://10.0.0.8/h"})
+    plain = await raw_http.post(
+        "/v1/videos/generations", json={"prompt": "x", "callback_url": "http://hooks.example/h"}
+    )
+    local = await raw_http.post("/v1/videos/generations", json={"prompt": "x", "callback_url": "http://127.0.0.1:9/h"})
+    assert internal.status_code == 400 and internal.json()["error"]["param"] == "callback_url"
+    assert plain.status_code == 400 and "https" in plain.json()["error"]["message"]
+    assert local.status_code == 200
+    assert simulator.task(local.json()["id"]).request.callback_url == "http://127.0.0.1:9/h"
+
+
+def test_a_loopback_public_url_needs_the_simulator() -> None:
+    with pytest.raises(SettingsError, match=r"VEO_MCP_PUBLIC_URL.*simulator"):
+        load_settings(public_url="http://127.0.0.1:8000", simulate=None)
+    with pytest.raises(SettingsError, match="internal"):
+        load_settings(public_url="https://192.168.1.20", simulate=True)
+    assert load_settings(public_url="http://127.0.0.1:8000/", simulate=True).public_url == "http://127.0.0.1:8000"
+    assert load_settings(public_url="https://veo.example.com").public_url == "https://veo.example.com"
+
+
+# --- the server's side ---------------------------------------------------------------------------------------------
+
+
+async def test_a_callback_is_only_a_hint_the_task_is_fetched_once(tmp_path: Path) -> None:
+    simulator = Simulator(SimulatorConfig(speed=1))  # renders outlast the test unless the clock moves
+    settings = service_settings(tmp_path, simulate=True, public_url="http://127.0.0.1:8765")
+    app = App(settings, client=make_client(simulator), simulated=True, resolver=no_dns, serves_http=True)
+    async with app.running():
+        outcome = await app.parts.pipeline.generate(parse_video_request({"prompt": "hinted"}))
+        task = simulator.task(outcome.generation.task_id)
+        callback_url = task.request.callback_url or ""
+        secret = callback_url.rsplit("/", 1)[-1]
+        receiver = with_callbacks(_not_found, app)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=receiver), base_url="http://s") as http:
+            forged = await http.post(f"{CALLBACK_PATH}{secret}", json={"id": task.id, "status": "completed"})
+            await _until(lambda: task.gets == 1)
+            still = app.parts.registry.generations[task.id].status
+            simulator.service.clock.advance(3600)
+            real = await http.post(f"{CALLBACK_PATH}{secret}", json={})
+            await _until(lambda: app.parts.registry.generations[task.id].status == "completed")
+            unknown = await http.post(f"{CALLBACK_PATH}{'x' * 43}", json={})
+            wrong_method = await http.get(f"{CALLBACK_PATH}{secret}")
+            other = await http.get("/mcp")
+    assert callback_url == f"http://127.0.0.1:8765{CALLBACK_PATH}{secret}" and len(secret) >= 40
+    assert outcome.generation.request.get("callback_url") is None  # ours: not the caller's request
+    assert forged.status_code == 200 and still in ("pending", "processing")  # the body was not believed
+    assert real.status_code == 200 and task.gets == 2  # one GET per callback, none in between
+    assert unknown.status_code == 404 and wrong_method.status_code == 405 and other.status_code == 404
+    assert SAFETY_INTERVAL_S >= 60
+
+
+async def _not_found(scope: Any, receive: Any, send: Any) -> None:
+    await Response("not found", status_code=404)(scope, receive, send)
+
+
+# --- end to end: processes ---------------------------------------------------------------------------------------
+
+
+@contextmanager
+def serving_with_callbacks(tmp_path: Path, simulator: SimulatorProcess) -> Iterator[str]:
+    """`veo-mcp serve --transport streamable-http` whose public URL is its own loopback address; its MCP URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("EVOLINK_", "VEO_MCP_"))}
+    env.update(
+        {
+            "EVOLINK_API_KEY": TEST_KEY,
+            "EVOLINK_BASE_URL": simulator.base_url,
+            "VEO_MCP_PUBLIC_URL": f"http://127.0.0.1:{port}",
+            "VEO_MCP_DATA_DIR": str(tmp_path / "data"),
+            "VEO_MCP_OUTPUT_DIR": str(tmp_path / "videos"),
+            "VEO_MCP_POLL_MIN": "0.1",  # without callbacks, these tasks would be asked about every 0.1-0.5 s
+            "VEO_MCP_POLL_MAX": "0.5",
+        }
+    )
+    command = [sys.executable, "-m", "veo_mcp", "serve", "--transport", "streamable-http", "--port", str(port)]
+    server = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            assert server.poll() is None, "the server exited"
+            with socket.socket() as attempt:
+                if attempt.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        server.kill()
+        server.wait(timeout=10)
+
+
+async def test_with_a_public_url_three_generations_finish_with_at_most_two_gets_each(tmp_path: Path) -> None:
+    simulator = SimulatorProcess(speed=40, api_key=TEST_KEY)
+    try:
+        with serving_with_callbacks(tmp_path, simulator) as url:
+            async with Client(url, mode="legacy") as client:
+                created = [
+                    (await client.call_tool("generate_video", {"prompt": f"called back {n}"})).structured_content or {}
+                    for n in range(3)
+                ]
+                states = [await finish(client, c["task_id"], timeout_s=20, rounds=3) for c in created]
+        ledger = simulator.ledger()
+    finally:
+        simulator.stop()
+    assert [state["status"] for state in states] == ["completed"] * 3
+    tasks = {task["id"]: task for task in ledger["tasks"]}
+    assert len(tasks) == 3 and all(task["callback_delivered"] for task in tasks.values())
+    assert all(1 <= task["gets"] <= 2 for task in tasks.values()), [t["gets"] for t in tasks.values()]
+    assert ledger["requests"]["callback"] == 3 and ledger["requests"]["get"] <= 6
