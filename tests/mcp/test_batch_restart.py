@@ -49,6 +49,10 @@ async def test_a_restart_in_the_middle_resumes_without_a_second_create(tmp_path:
     assert [item["status"] for item in before["items"][1:]] == ["queued"] * 3  # one slot: the rest waited
     sent_before = simulator.service.requests["create"]
     async with running_harness(tmp_path, simulator=simulator, max_concurrent=1) as second, second.client() as client:
+        with anyio.fail_after(10):  # the queue goes on by itself after the restart: nobody asks about the batch
+            while len(simulator.service.tasks) < 2:
+                simulator.service.clock.advance(200)
+                await anyio.sleep(0.02)
         state = await rendered(client, simulator, batch_id)
         again = (await client.call_tool("generate_batch", ITEMS)).structured_content or {}
     assert sent_before == 1
