@@ -11,7 +11,7 @@ import mcp_types as types
 import pytest
 from mcp.client import Client
 
-from tests.helpers import current_era, running_harness, text_of
+from tests.helpers import current_era, make_image, running_harness, text_of
 from tests.mcp.test_questions import answering
 from veo_mcp.simulator import Simulator, SimulatorConfig
 
@@ -184,3 +184,23 @@ async def test_the_create_rate_brake_holds_the_queue_and_says_so(tmp_path: Path)
     statuses = [item["status"] for item in waiting["items"]]
     assert statuses.count("queued") == 1 and "refused" not in statuses
     assert harness.ledger()["requests"]["create"] == 2
+
+
+async def test_items_with_local_images_are_uploaded_once_and_named_when_refused(tmp_path: Path) -> None:
+    frame = make_image(tmp_path / "pictures" / "frame.png", (30, 160, 90))
+    outside = make_image(tmp_path / "elsewhere" / "other.png", (160, 30, 90))
+    shots = [{"prompt": f"from the frame, take {n}", "image_files": [str(frame)]} for n in (1, 2)]
+    async with (
+        running_harness(tmp_path, image_dirs=[tmp_path / "pictures"]) as harness,
+        harness.client() as client,
+    ):
+        refused = await client.call_tool(
+            "generate_batch", {"items": [*shots, {"prompt": "x", "image_files": [str(outside)]}]}
+        )
+        assert harness.ledger()["requests"]["upload"] == 0
+        queued = await client.call_tool("generate_batch", {"items": shots})
+        state = await finish_batch(client, (queued.structured_content or {})["batch_id"])
+    assert refused.is_error and "items[2]" in text_of(refused) and "1 of 3 items" in text_of(refused)
+    assert [item["status"] for item in state["items"]] == ["completed", "completed"]
+    assert harness.ledger()["requests"]["upload"] == 1  # one content, uploaded once, after the checks
+    assert all(task["prompt"].startswith("from the frame") for task in harness.ledger()["tasks"])

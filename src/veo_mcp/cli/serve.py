@@ -58,6 +58,10 @@ def run_server(*, transport: str, host: str, port: int, simulate: bool) -> None:
     app = App(settings, serves_http=transport != "stdio")
     server = create_server(app)
     _announce(app, settings)
+    if app.callback_base is not None:
+        print(f"veo-mcp: EvoLink calls back at {app.callback_base} (VEO_MCP_PUBLIC_URL).", file=sys.stderr, flush=True)
+    elif settings.public_url is not None:
+        print("veo-mcp: VEO_MCP_PUBLIC_URL is ignored over stdio (callbacks need the HTTP transport).", file=sys.stderr)
 
     async def main() -> None:
         async with app.running():

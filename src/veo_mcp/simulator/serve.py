@@ -8,6 +8,7 @@ import sys
 
 import anyio
 import uvicorn
+from pydantic import ValidationError
 
 from veo_mcp.simulator.app import Simulator
 from veo_mcp.simulator.engine import SimulatorConfig
@@ -43,13 +44,18 @@ def run_simulator(
     result_bytes: int | None = None,
     max_active_tasks: int | None = None,
 ) -> None:
-    config = SimulatorConfig(
-        speed=speed,
-        api_key=api_key,
-        balance_usd=balance_usd,
-        result_bytes=result_bytes,
-        max_active_tasks=max_active_tasks,
-    )
+    try:
+        config = SimulatorConfig(
+            speed=speed,
+            api_key=api_key,
+            balance_usd=balance_usd,
+            result_bytes=result_bytes,
+            max_active_tasks=max_active_tasks,
+        )
+    except ValidationError as error:
+        problems = "; ".join(f"--{'-'.join(map(str, e['loc'])).replace('_', '-')}: {e['msg']}" for e in error.errors())
+        print(f"veo-mcp simulator: {problems}.", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
     if link_ttl_s is not None:
         config = config.model_copy(update={"link_ttl_s": link_ttl_s})
     simulator = Simulator(config)
