@@ -79,7 +79,7 @@ def test_a_jsonl_batch_writes_the_manifest_and_contact_sheet_and_a_second_run_cr
     assert manifest["contact_sheet"] == str(folder / "contact-sheet.jpg") and frame.width > frame.height > 0
     assert created == 3 and simulator.ledger()["requests"]["create"] == 3  # the second run created nothing
     assert "3 videos, estimated $1.5200" in first.stderr and "batch: 3/3 done" in first.stderr
-    assert "resuming" in second.stderr
+    assert "Resuming" in second.stderr
 
 
 def test_a_bad_line_is_named_and_nothing_is_sent(tmp_path: Path, simulator: SimulatorProcess) -> None:

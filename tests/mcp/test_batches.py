@@ -204,3 +204,19 @@ async def test_items_with_local_images_are_uploaded_once_and_named_when_refused(
     assert [item["status"] for item in state["items"]] == ["completed", "completed"]
     assert harness.ledger()["requests"]["upload"] == 1  # one content, uploaded once, after the checks
     assert all(task["prompt"].startswith("from the frame") for task in harness.ledger()["tasks"])
+
+
+async def test_items_are_read_by_the_same_rule_as_generate_video(tmp_path: Path) -> None:
+    async with running_harness(tmp_path) as harness, harness.client() as client:
+        queued = await client.call_tool(
+            "generate_batch",
+            {"items": [{"prompt": "a", "duration": "8", "quality": "720P"}, {"prompt": "b", "n": "two"}]},
+        )
+        fixed = await client.call_tool(
+            "generate_batch", {"items": [{"prompt": "a", "duration": "8", "quality": "720P"}, {"prompt": "b"}]}
+        )
+    assert queued.is_error and "items[1]: n" in text_of(queued) and "1 of 2 items" in text_of(queued)
+    result = fixed.structured_content or {}
+    assert not fixed.is_error and result["items"][0]["duration"] == 8
+    assert 'items[0]: duration: "8" was read as 8.' in result["notes"]
+    assert any(note.startswith("items[0]: quality") for note in result["notes"])

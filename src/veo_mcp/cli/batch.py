@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 MANIFEST = "manifest.json"
 CONTACT_SHEET = "contact-sheet.jpg"
 WAIT_ROUND_S = 1.0
+# An item in one of these statuses has finished, whatever the outcome.
+FINISHED = frozenset({"completed", "failed", "cancelled", "refused", "outcome_unknown"})
 
 
 def batch_command(args: argparse.Namespace, settings: Settings) -> int:
@@ -127,7 +129,7 @@ async def _follow(session: Session, queued: dict[str, Any]) -> dict[str, Any]:
 
 def _show_item(bars: Any, running: dict[int, Any], item: dict[str, Any]) -> None:
     index, status = item["index"], item["status"]
-    if item["finished"]:
+    if status in FINISHED:
         if index in running:
             bars.remove_task(running.pop(index))
         return
@@ -179,7 +181,7 @@ def _entry(item: FileItem, entry: dict[str, Any], files: list[dict[str, Any]]) -
         "arguments": item.arguments,
         "task_id": entry["task_id"],
         "status": entry["status"],
-        "estimated_cost_usd": entry["estimated_cost_usd"],
+        "estimated_cost_usd": item.estimate.usd,
         "duration": entry["duration"],
         "files": files,
         "message": entry["message"],

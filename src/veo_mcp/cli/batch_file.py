@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from veo_mcp.core.batches import MAX_ITEMS, item_request, unknown_field
+from veo_mcp.core.batches import MAX_ITEMS, item_request
 from veo_mcp.errors import VeoError
 from veo_mcp.evolink import catalog
 from veo_mcp.evolink.costs import CostEstimate, estimate_cost
+from veo_mcp.mcp.batch_requests import read_item
 from veo_mcp.money import guards
 
 _INTEGERS = ("duration", "n", "seed")
@@ -93,13 +94,12 @@ def _resolved_images(arguments: dict[str, Any], folder: Path) -> dict[str, Any]:
 
 
 def _checked(line: int, arguments: dict[str, Any]) -> FileItem:
+    """An item checked as generate_batch will check it (the same reading rule and request rules)."""
     label = f"line {line}"
-    if (problem := unknown_field(arguments, label)) is not None:
-        raise VeoError(problem)
-    images = arguments.get("image_files")
-    if images and arguments.get("image_urls"):
+    checked, _ = read_item(arguments, label)
+    images = checked.get("image_files")
+    if images and checked.get("image_urls"):
         raise VeoError(f"{label}: give either image_urls or image_files, not both.")
-    checked = dict(arguments)
     if isinstance(images, list):  # stand-ins, to check the counts and modes; the files are checked when sent
         base = catalog.DEFAULT_FILES_BASE_URL
         checked["image_urls"] = [f"{base}/pending-upload/{index}.png" for index in range(len(images))]

@@ -15,7 +15,7 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.resolve import Elicit, Resolve
 from mcp_types import ListRootsResult
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from veo_mcp.app import App
 from veo_mcp.core.batches import (
@@ -29,9 +29,28 @@ from veo_mcp.core.batches import (
     unknown_field,
 )
 from veo_mcp.errors import VeoError
-from veo_mcp.evolink import VideoRequest
+from veo_mcp.evolink import VideoRequest, catalog
 from veo_mcp.local.images import allowed_folders, inspect_images, placeholder_url
-from veo_mcp.mcp.arguments import REQUEST_FIELDS
+from veo_mcp.mcp.arguments import (
+    REQUEST_FIELDS,
+    AspectArg,
+    AudioArg,
+    CallbackArg,
+    CountArg,
+    DurationArg,
+    EnhanceArg,
+    ImageFilesArg,
+    ImagesArg,
+    ModeArg,
+    ModelArg,
+    NegativeArg,
+    PersonArg,
+    PromptArg,
+    QualityArg,
+    ResizeArg,
+    SeedArg,
+)
+from veo_mcp.mcp.checking import check, rules_of
 from veo_mcp.mcp.presenters import as_tool_error, running
 from veo_mcp.mcp.questions import (
     CostConfirmation,
@@ -45,22 +64,13 @@ from veo_mcp.mcp.questions import (
 
 ItemsArg = Annotated[
     list[dict[str, Any]] | None,
-    Field(
-        min_length=1,
-        max_length=MAX_ITEMS,
-        description=f'Up to {MAX_ITEMS} generate_video argument objects, one per video (e.g. [{{"prompt": "…", '
-        '"duration": 8}, …]); the other arguments given here are shared defaults under each. Either items or '
-        "prompt with variants.",
-    ),
+    Field(min_length=1, max_length=MAX_ITEMS, description="generate_video argument objects, one per video."),
 ]
-BatchPromptArg = Annotated[
-    str | None, Field(description="The prompt shared by every variant (with variants; instead of items).")
-]
+BatchPromptArg = Annotated[str | None, Field(description="With variants: the prompt of every video.")]
 VariantsArg = Annotated[
     dict[str, list[Any]] | None,
     Field(
-        description="With prompt: a map from generate_video argument name to a list of values; the batch is every "
-        'combination, e.g. {"aspect_ratio": ["16:9", "9:16"], "duration": [4, 6, 8]} makes 6 videos.'
+        description='Argument → values, a video per combination: {"aspect_ratio": ["16:9", "9:16"], "duration": [4, 8]}.'
     ),
 ]
 # The shared defaults: every generate_video argument the items may set, except the prompt (given with variants).
@@ -86,14 +96,48 @@ def _shared_defaults(arguments: dict[str, Any], given: set[str] | None) -> dict[
     return defaults
 
 
-async def _prepare_item(
-    app: App, index: int, arguments: dict[str, Any], label: str, roots: ListRootsResult | None
-) -> PreparedItem:
+class _ItemArguments(BaseModel):
+    """What one item may set: generate_video's arguments that describe the video (the same types, so the same
+    rule reads them: "8" → 8, "4K" → "4k"; see `veo_mcp.mcp.checking`)."""
+
+    prompt: PromptArg
+    model: ModelArg = catalog.DEFAULT_MODEL
+    aspect_ratio: AspectArg = "auto"
+    duration: DurationArg = catalog.DEFAULT_DURATION
+    quality: QualityArg = catalog.DEFAULT_QUALITY
+    generate_audio: AudioArg = True
+    n: CountArg = 1
+    image_urls: ImagesArg = None
+    image_files: ImageFilesArg = None
+    generation_type: ModeArg = None
+    negative_prompt: NegativeArg = None
+    seed: SeedArg = None
+    enhance_prompt: EnhanceArg = True
+    person_generation: PersonArg = "allow_adult"
+    resize_mode: ResizeArg = "pad"
+    callback_url: CallbackArg = None
+
+
+ITEM_RULES = rules_of(_ItemArguments.model_json_schema())
+
+
+def read_item(arguments: dict[str, Any], label: str) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """An item's arguments under the same rule as generate_video's, and notes on what was normalised."""
     if (problem := unknown_field(arguments, label)) is not None:
         raise BatchError(problem)
+    checked = check(ITEM_RULES, arguments)
+    if checked.problems:
+        raise BatchError(f"{label}: {' '.join(checked.problems)}")
+    return checked.arguments, tuple(f"{label}: {note}" for note in checked.notes)
+
+
+async def _prepare_item(
+    app: App, index: int, given: dict[str, Any], label: str, roots: ListRootsResult | None
+) -> PreparedItem:
+    arguments, notes = read_item(given, label)
     image_files = arguments.get("image_files")
     if not image_files:
-        return PreparedItem(index, arguments, item_request(arguments, label))
+        return PreparedItem(index, arguments, item_request(arguments, label), notes=notes)
     if arguments.get("image_urls"):
         raise BatchError(f"{label}: give either image_urls or image_files, not both.")
     try:
@@ -102,10 +146,10 @@ async def _prepare_item(
         raise BatchError(f"{label}: {error.message}", advice=error.advice) from None
     placeholders = [placeholder_url(image, app.settings.files_base_url) for image in images]
     try:
-        request = item_request({**arguments, "image_urls": placeholders}, label)
+        request = item_request({**arguments, "image_urls": placeholders}, label, placeholders)
     except VeoError as error:
         raise BatchError(error.message.replace("image_urls", "image_files")) from None
-    return PreparedItem(index, arguments, request, images)
+    return PreparedItem(index, arguments, request, images, notes)
 
 
 async def _batch_roots(ctx: Context, items: list[dict[str, Any]] | None, image_files: list[str] | None) -> Any:

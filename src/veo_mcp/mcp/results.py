@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
 
 from pydantic import BaseModel, Field
 
@@ -103,29 +103,51 @@ class ModelsResult(BaseModel):
     credit_usd: float = Field(description="USD per EvoLink credit.")
 
 
-class BatchReport(BatchState):
+class BatchItemReport(BaseModel):
+    index: int
+    arguments: dict[str, Any]
+    status: str = Field(
+        description="queued, sending, then the generation's status; refused, outcome_unknown or cancelled if never sent."
+    )
+    task_id: str | None
+    duration: int
+    progress: int
+    files: list[str]
+    message: str | None = Field(description="Why it was refused, or a warning.")
+
+
+class BatchReport(BaseModel):
+    batch_id: str
+    uri: str = Field(description="The batch's resource (subscribe for updates).")
+    estimated_cost_usd: float | None = Field(description="Total estimate; null: a price is unknown.")
+    total: int
+    done: int = Field(description="Items finished, whatever the outcome.")
+    finished: bool
+    queue: str | None = Field(description="Why queued items wait.")
+    items: list[BatchItemReport]
     next_step: str
+
+    @classmethod
+    def of(cls, state: BatchState, **extra: Any) -> Self:
+        """The public report of a batch's state (the batch resource has every detail)."""
+        items = [BatchItemReport.model_validate(item.model_dump()) for item in state.items]
+        fields = set(BatchReport.model_fields) - {"items", "next_step"}
+        return cls(**state.model_dump(include=fields), items=items, **extra)
 
 
 class GenerateBatchResult(BatchReport):
-    reused: bool = Field(False, description="True when an earlier batch answers this call (nothing new was queued).")
-    estimated_cost_credits: float | None = None
+    reused: bool = Field(description="An earlier batch answers this call (nothing new queued).")
     cost_summary: str
-    simulated: bool = Field(description="True when the built-in simulator makes the videos (nothing billed).")
-    notes: list[str] = Field(default_factory=list)
+    simulated: bool
+    notes: list[str]
 
 
 class BatchWaitResult(BatchReport):
-    timed_out: bool = Field(description="True when the wait ended before every item finished.")
+    timed_out: bool
 
 
 class CombineResult(BaseModel):
-    path: str = Field(description="The joined MP4.")
+    path: str
     bytes: int
-    duration: float = Field(description="Length in seconds: the clips' lengths added up.")
-    task_ids: list[str] = Field(description="The generations joined, in order.")
-    clips: list[str] = Field(description="The saved videos that were joined, in order.")
-    method: str = Field(description="remux (streams copied as they are) or reencode (sizes or sound differed).")
-    width: int
-    height: int
-    has_audio: bool
+    duration: float = Field(description="Seconds: the clips' lengths added up.")
+    method: str = Field(description="remux (streams copied) or reencode (the clips differed).")

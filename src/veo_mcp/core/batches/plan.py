@@ -56,6 +56,7 @@ class PreparedItem:
     arguments: dict[str, Any]
     request: VideoRequest
     images: list[LocalImage] | None = None
+    notes: tuple[str, ...] = ()  # how its arguments were read (normalisations), to report
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,11 +138,12 @@ def unknown_field(arguments: Mapping[str, Any], label: str) -> str | None:
     return None
 
 
-def item_request(arguments: Mapping[str, Any], label: str) -> VideoRequest:
-    """An item's request (image files excluded: the caller turns them into URLs); refusals name the item."""
+def item_request(arguments: Mapping[str, Any], label: str, own_image_urls: Sequence[str] = ()) -> VideoRequest:
+    """An item's request (image files excluded: the caller turns them into URLs, `own_image_urls`, which are not
+    judged as user URLs); refusals name the item."""
     explicit = {k: v for k, v in arguments.items() if k in VideoRequest.model_fields and v is not None}
     try:
-        return parse_video_request(explicit)
+        return parse_video_request(explicit, uploaded_image_urls=own_image_urls)
     except InvalidRequestError as error:
         raise InvalidRequestError(f"{label}: {error.message}", field=error.field, issues=error.issues) from None
 

@@ -361,8 +361,9 @@ class BatchRunner:
         item.state, item.message = "sending", None
         await self._save(batch, item)
         try:
+            uploaded = item.payload.get("image_urls", []) if item.arguments.get("image_files") else []
             outcome = await self._pipeline.generate(
-                parse_video_request(item.payload),
+                parse_video_request(item.payload, uploaded_image_urls=uploaded),
                 request_id=item.request_id,
                 allow_duplicate=batch.record.allow_duplicate,
                 consent="given",  # the whole batch was confirmed when it was submitted

@@ -9,7 +9,6 @@ the batch is sent; what was created goes on upstream and is saved).
 from __future__ import annotations
 
 from mcp_types import CallToolResult, TextContent
-from pydantic import Field
 
 from veo_mcp.core.batches import BatchState
 from veo_mcp.mcp.presenters import batch_counts, batch_link, batch_next_step, batch_text, tool_result
@@ -24,7 +23,7 @@ _SAVE_FINAL = ("saved", "expired", "failed")
 class BatchTaskResult(GenerateBatchResult):
     """generate_batch's result once its task has finished (a `GenerateBatchResult` with the task's id)."""
 
-    mcp_task_id: str = Field(description="The MCP task this is the result of.")
+    mcp_task_id: str
 
 
 def batch_task_state(record: McpTaskRecord, state: BatchState | None) -> tuple[TaskStatus, str]:
@@ -63,8 +62,14 @@ def batch_view_of(record: McpTaskRecord, state: BatchState | None, updated_at: f
 def batch_final_result(record: McpTaskRecord, view: TaskView, state: BatchState | None) -> CallToolResult:
     if state is None:
         return CallToolResult(content=[TextContent(type="text", text=view.message)], is_error=True)
-    result = BatchTaskResult(
-        **{**record.call_result, **state.model_dump(), "next_step": batch_next_step(state)},
+    first = record.call_result
+    result = BatchTaskResult.of(
+        state,
+        next_step=batch_next_step(state),
+        reused=bool(first.get("reused")),
+        cost_summary=str(first.get("cost_summary", "")),
+        simulated=bool(first.get("simulated")),
+        notes=list(first.get("notes") or []),
         mcp_task_id=record.task_id,
     )
     text = batch_text(state, "" if view.status == "completed" else f"{view.message} ")

@@ -57,6 +57,7 @@ from veo_mcp.mcp.questions import CostAnswer, consent_of
 from veo_mcp.mcp.results import BatchReport, BatchWaitResult, CombineResult, GenerateBatchResult
 
 DEFAULT_WAIT_S = 45.0
+MAX_NOTES = 20
 
 _SPENDS = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True)
 _READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
@@ -64,7 +65,7 @@ _WRITES_LOCALLY = ToolAnnotations(
     read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False
 )
 
-BatchIdArg = Annotated[str, Field(min_length=1, max_length=100, description="batch_id from generate_batch.")]
+BatchIdArg = Annotated[str, Field(min_length=1, max_length=100, description="From generate_batch.")]
 
 
 def _rate_note(app: App, count: int) -> list[str]:
@@ -86,14 +87,13 @@ def submitted_result(app: App, submitted: Submitted, state: BatchState, prepared
         f"Call wait_for_batch with batch_id '{state.batch_id}' (repeat until finished); finished videos are saved "
         "automatically. list_generations with batch_id lists its generations."
     )
-    result = GenerateBatchResult(
-        **state.model_dump(),
+    result = GenerateBatchResult.of(
+        state,
         next_step=next_step if not state.finished else batch_next_step(state),
         reused=submitted.reused,
-        estimated_cost_credits=total.credits,
         cost_summary=total.summary,
         simulated=app.simulated,
-        notes=_rate_note(app, state.total),
+        notes=[*_rate_note(app, state.total), *(note for item in prepared for note in item.notes)][:MAX_NOTES],
     )
     lead = (
         "An earlier batch with the same items answers this call; nothing new was queued or charged. "
@@ -147,13 +147,10 @@ def _generate_batch_tool(app: App) -> Tool:
         confirm_cost: ConfirmCostArg = False,
         allow_duplicate: AllowDuplicateArg = False,
     ) -> Annotated[CallToolResult, GenerateBatchResult]:
-        """Generate many videos in one call: items (up to 50 generate_video argument objects) or a prompt with variants
-        (every combination); one cost confirmation for the whole batch, then a queue that sends items as the account's
-        concurrency allows. Returns at once with a batch_id.
+        """Many videos in one call: items, or a prompt × variants (every combination). One cost confirmation for the
+        whole batch, then a queue under the account's concurrency limit. Returns at once with a batch_id.
 
-        The other arguments are shared defaults under every item. Then call wait_for_batch (repeatedly); finished
-        videos are saved automatically, and combine_videos joins clips into one film. Pass a request_id so a retried
-        call never pays twice.
+        Other arguments are shared defaults. Then wait_for_batch until finished; combine_videos joins clips.
         """
         batches = running(app).batches
         submitted = await as_tool_error(
@@ -172,27 +169,25 @@ def _generate_batch_tool(app: App) -> Tool:
 
 def _progress_tools(app: App) -> list[Tool]:
     async def get_batch(batch_id: BatchIdArg) -> Annotated[CallToolResult, BatchReport]:
-        """A batch's progress: done/total, every item's status (task id, progress, saved files, or why it failed)."""
+        """A batch's progress: done/total and each item's status, task_id, saved files or why it failed."""
         batches = running(app).batches
         state = await batches.state(await as_tool_error(batches.get(batch_id)))
-        result = BatchReport(**state.model_dump(), next_step=batch_next_step(state))
+        result = BatchReport.of(state, next_step=batch_next_step(state))
         return tool_result(result, f"{batch_text(state)}\n{result.next_step}", [batch_link(state)])
 
     async def wait_for_batch(
         ctx: Context,
         batch_id: BatchIdArg,
-        timeout_seconds: Annotated[
-            float, Field(ge=1, le=50, description="Longest wait in seconds (most clients stop a call at 60).")
-        ] = DEFAULT_WAIT_S,
+        timeout_seconds: Annotated[float, Field(ge=1, le=50, description="Longest wait in seconds.")] = DEFAULT_WAIT_S,
     ) -> Annotated[CallToolResult, BatchWaitResult]:
-        """Wait until every item of the batch has finished or the timeout passes, reporting progress. A timeout is not
-        an error: call again until finished is true."""
+        """Wait until every item has finished or the timeout passes (progress: done/total); call again until
+        finished."""
 
         async def report(state: BatchState) -> None:
             await ctx.report_progress(state.done, state.total, f"{state.done} of {state.total} finished")
 
         state = await as_tool_error(running(app).batches.wait(batch_id, timeout_seconds, report))
-        result = BatchWaitResult(**state.model_dump(), timed_out=not state.finished, next_step=batch_next_step(state))
+        result = BatchWaitResult.of(state, timed_out=not state.finished, next_step=batch_next_step(state))
         return tool_result(result, f"{batch_text(state)}\n{result.next_step}", [batch_link(state)])
 
     return [
@@ -205,14 +200,12 @@ def _combine_tool(app: App) -> Tool:
     async def combine_videos(
         task_ids: Annotated[
             list[str],
-            Field(min_length=2, max_length=50, description="Finished generations, in the order they play."),
+            Field(min_length=2, max_length=50, description="Completed generations, in playing order."),
         ],
-        file_name: Annotated[
-            str | None, Field(max_length=120, description="Name of the joined MP4 in the output folder.")
-        ] = None,
+        file_name: Annotated[str | None, Field(max_length=120, description="File name in the output folder.")] = None,
     ) -> Annotated[CallToolResult, CombineResult]:
-        """Join finished clips (each generation's first video), in order, into one MP4 in the output folder, with their
-        sound; its length is the sum of the clips'. Streams are copied when the clips match, re-encoded otherwise."""
+        """Join completed clips (each generation's first video), in order, into one MP4 with their sound; its length is
+        the sum of the clips'."""
         parts = running(app)
         clips = []
         for task_id in task_ids:
@@ -233,16 +226,12 @@ def _combine_tool(app: App) -> Tool:
             path=str(combined.path),
             bytes=combined.bytes,
             duration=round(combined.duration_s, 3),
-            task_ids=task_ids,
-            clips=[str(clip) for clip in clips],
             method=combined.method,
-            width=combined.width,
-            height=combined.height,
-            has_audio=combined.has_audio,
         )
         text = (
             f"Joined {len(clips)} clips into {result.path} ({result.duration:.1f} s, {result.bytes} bytes, "
-            f"{result.width}x{result.height}, {'with sound' if result.has_audio else 'silent'}; {result.method})."
+            f"{combined.width}x{combined.height}, {'with sound' if combined.has_audio else 'silent'}; "
+            f"{result.method}): " + ", ".join(str(clip) for clip in clips)
         )
         return tool_result(result, text, file_links([(result.path, result.bytes)]))
 
