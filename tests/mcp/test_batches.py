@@ -36,7 +36,7 @@ async def test_a_variant_batch_under_a_concurrency_limit_of_two(tmp_path: Path, 
     """6 items, one confirmation, the account allows 2 at once: all 6 created and completed, none failed. Queued at
     the limit nothing is refused upstream; above it, EvoLink's 429s hold the queue instead of failing items."""
     asked: list[str] = []
-    simulator = Simulator(SimulatorConfig(speed=100, max_active_tasks=2))
+    simulator = Simulator(SimulatorConfig(speed=250, max_active_tasks=2))
     async with (
         running_harness(tmp_path, simulator=simulator, max_concurrent=max_concurrent) as harness,
         Client(harness.server, mode=current_era(), elicitation_callback=answering("accept", True, asked)) as client,
