@@ -50,7 +50,8 @@ async def test_three_clips_become_one_mp4_whose_length_is_the_sum(tmp_path: Path
         saved = [(await client.call_tool("get_generation", {"task_id": i})).structured_content or {} for i in ids[:3]]
     assert not matching.is_error, text_of(matching)
     joined = matching.structured_content or {}
-    assert joined["method"] == "remux" and Path(joined["path"]).name == "story.mp4"
+    output = harness.app.settings.output_dir
+    assert joined["method"] == "remux" and Path(joined["path"]) == output / "simulated" / "story-simulated.mp4"
     assert joined["duration"] == pytest.approx(18, abs=0.1) and joined["bytes"] == Path(joined["path"]).stat().st_size
     clips = [Path(state["files"][0]["path"]) for state in saved]
     assert _streams(Path(joined["path"]))["video"] == pytest.approx(sum(_streams(c)["video"] for c in clips), abs=0.01)

@@ -22,7 +22,7 @@ from veo_mcp.core.batches import BatchState, PreparedItem, Submitted
 from veo_mcp.evolink import catalog
 from veo_mcp.evolink.costs import estimate_cost, total_estimate
 from veo_mcp.local.combine import combine_clips
-from veo_mcp.local.files import confined, slug
+from veo_mcp.local.files import SIMULATED_SUFFIX, slug, video_folder
 from veo_mcp.mcp.arguments import (
     AllowDuplicateArg,
     AspectArg,
@@ -106,11 +106,15 @@ def submitted_result(app: App, submitted: Submitted, state: BatchState, prepared
     return tool_result(result, text, [batch_link(state)])
 
 
-def _combined_name(task_ids: list[str], file_name: str | None) -> str:
-    if file_name:
-        return slug(Path(file_name).stem, 80) + ".mp4"
-    digest = hashlib.sha256("\n".join(task_ids).encode()).hexdigest()[:10]
-    return f"combined-{len(task_ids)}-clips-{digest}.mp4"
+def _combined_path(output_dir: Path, task_ids: list[str], file_name: str | None, simulated: bool) -> Path:
+    """Where the joined film goes: the output folder (test patterns in its `simulated` subfolder, marked so)."""
+    stem = (
+        slug(Path(file_name).stem, 80)
+        if file_name
+        else f"combined-{len(task_ids)}-clips-" + (hashlib.sha256("\n".join(task_ids).encode()).hexdigest()[:10])
+    )
+    marker = SIMULATED_SUFFIX if simulated and not stem.endswith(SIMULATED_SUFFIX) else ""
+    return video_folder(output_dir, (), simulated=simulated) / f"{stem}{marker}.mp4"
 
 
 def batch_tools(app: App) -> list[Tool]:
@@ -207,7 +211,7 @@ def _combine_tool(app: App) -> Tool:
         """Join completed clips (each generation's first video), in order, into one MP4 with their sound; its length is
         the sum of the clips'."""
         parts = running(app)
-        clips = []
+        clips, simulated = [], False
         for task_id in task_ids:
             generation = await as_tool_error(parts.registry.get(task_id))
             if generation.status != "completed":
@@ -217,7 +221,8 @@ def _combine_tool(app: App) -> Tool:
                 )
             saved = await as_tool_error(parts.downloader.save(generation))
             clips.append(Path(saved[0].path))
-        target = confined(app.settings.output_dir, _combined_name(task_ids, file_name))
+            simulated = simulated or generation.simulated
+        target = _combined_path(app.settings.output_dir, task_ids, file_name, simulated)
         try:
             combined = await anyio.to_thread.run_sync(combine_clips, clips, target)
         except (OSError, ValueError) as error:
