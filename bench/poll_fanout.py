@@ -40,6 +40,8 @@ async def run(speed: float, interval_s: float, folder: Path) -> dict[str, float]
         poll_interval_min_s=interval_s,
         poll_interval_max_s=interval_s,
         duplicate_window_s=0,
+        hourly_budget_usd=0,  # a thousand creates in a row is this benchmark's point: brakes off
+        max_creates_per_minute=0,
     )
     service = App(settings, client=client, simulated=True)
     server = create_server(service)

@@ -35,6 +35,9 @@ def main() -> None:
                 EVOLINK_BASE_URL=base_url,
                 VEO_MCP_DATA_DIR=str(Path(temp) / "data"),
                 VEO_MCP_OUTPUT_DIR=str(Path(temp) / "videos"),
+                # A thousand creates in a row is this benchmark's point, not a runaway loop: brakes off.
+                VEO_MCP_HOURLY_BUDGET="0",
+                VEO_MCP_MAX_CREATES_PER_MINUTE="0",
             )
             server = StdioSession([sys.executable, "-m", "veo_mcp", "serve"], env)
             server.initialize()
