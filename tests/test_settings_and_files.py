@@ -46,9 +46,13 @@ def test_inverted_poll_bounds_are_refused_without_echoing_the_key(monkeypatch: p
     monkeypatch.setenv("EVOLINK_API_KEY", SECRET)
     monkeypatch.setenv("VEO_MCP_POLL_MIN", "60")
     monkeypatch.setenv("VEO_MCP_POLL_MAX", "5")
+    monkeypatch.setenv("VEO_MCP_HTTP_TOKEN", "tok-canary-0d9e8f7a")
     with pytest.raises(ValidationError) as caught:
         Settings(_env_file=None)  # type: ignore[call-arg]
-    assert "VEO_MCP_POLL_MIN" in str(caught.value) and SECRET not in str(caught.value)
+    text = str(caught.value)
+    assert "VEO_MCP_POLL_MIN (60.0) must not exceed VEO_MCP_POLL_MAX (5.0)" in text
+    # The environment the error came from is never echoed: not the key, not even its first characters.
+    assert "input_value" not in text and SECRET[:4] not in text and "tok-" not in text
 
 
 @pytest.mark.parametrize("prompt", ["../../etc/passwd", "/abs/path", "..", "", "名前\x00\n", "a" * 300])
