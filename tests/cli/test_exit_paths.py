@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -227,3 +229,49 @@ def test_a_reader_that_went_away_ends_the_command_quietly_with_exit_1(
         print("after the reader left", file=stdout, flush=True)
     assert ended.value.code == 1
     assert (tmp_path / "stdout").read_text() == ""  # everything after the broken pipe goes to /dev/null
+
+
+def test_a_command_without_json_fails_in_words(run: Callable[..., Ended], monkeypatch: pytest.MonkeyPatch) -> None:
+    """`serve` has no --json: its refusal is a line on stderr, stdout stays clean (it belongs to the protocol)."""
+    monkeypatch.setenv("VEO_MCP_CONFIRM_ABOVE", "-3")
+    assert_one_line(run("serve"), BAD_THRESHOLD, 2)
+
+
+def test_json_asked_for_where_it_is_not_known_still_answers_in_json(run: Callable[..., Ended]) -> None:
+    ended = run("--json")
+    assert ended.code == 2 and ended.err == ""
+    assert ended.json == {"error": "veo-mcp: unrecognized arguments: --json", "exit_code": 2, "usage": True}
+
+
+def test_the_arguments_given_are_the_ones_obeyed(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("sys.argv", ["veo-mcp", "--version"])  # what the interpreter was started with
+    with pytest.raises(SystemExit) as ended:
+        cli.main(["completion", "fish"])
+    assert ended.value.code == 0 and "complete" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_logs_go_to_stderr_with_time_level_and_source_and_debug_only_with_v(
+    run: Callable[..., Ended], monkeypatch: pytest.MonkeyPatch, verbose: bool
+) -> None:
+    def dispatch(args: object) -> int:
+        logging.getLogger("veo_mcp.example").debug("a detail")
+        logging.getLogger("veo_mcp.example").warning("a warning")
+        return 0
+
+    monkeypatch.setattr(cli, "_dispatch", dispatch)
+    monkeypatch.setattr(logging.root, "handlers", [])  # as in a fresh process: nothing configured yet
+    level = logging.root.level
+    try:
+        ended = run("list", *(["-v"] if verbose else []))
+    finally:
+        logging.root.setLevel(level)
+    stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}"
+    expected = [stamp + " WARNING veo_mcp.example: a warning"]
+    if verbose:
+        expected.insert(0, stamp + " DEBUG veo_mcp.example: a detail")
+    lines = ended.err.splitlines()
+    assert ended.code == 0 and ended.out == "" and len(lines) == len(expected), ended.err
+    assert all(re.fullmatch(pattern, text) for pattern, text in zip(expected, lines, strict=True)), ended.err

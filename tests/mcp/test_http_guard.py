@@ -32,15 +32,16 @@ REFUSAL = {
 
 
 async def inner_app(scope: Scope, receive: Receive, send: Send) -> None:
-    """What sits behind the guard: answers 200 with what it was asked."""
-    body = json.dumps({"path": scope.get("path"), "type": scope["type"]}).encode()
+    """What sits behind the guard: reads the request and answers 200 with what it was asked."""
+    request = await receive()
+    body = json.dumps({"path": scope.get("path"), "type": scope["type"], "body": request["body"].decode()}).encode()
     await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
     await send({"type": "http.response.body", "body": body})
 
 
 async def ask(app: Any, headers: dict[str, str] | None = None) -> httpx.Response:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8000") as http:
-        return await http.post("/mcp", headers=headers or {}, content=b"{}")
+        return await http.post("/mcp", headers=headers or {}, content=b'{"jsonrpc": "2.0"}')
 
 
 @pytest.mark.parametrize(
@@ -49,7 +50,7 @@ async def ask(app: Any, headers: dict[str, str] | None = None) -> httpx.Response
 )
 async def test_the_right_token_passes_in_any_scheme_case(authorization: str) -> None:
     answer = await ask(BearerTokenMiddleware(inner_app, TOKEN), {"Authorization": authorization})
-    assert answer.status_code == 200 and answer.json() == {"path": "/mcp", "type": "http"}
+    assert answer.status_code == 200 and answer.json() == {"path": "/mcp", "type": "http", "body": '{"jsonrpc": "2.0"}'}
 
 
 @pytest.mark.parametrize(
@@ -78,19 +79,20 @@ async def test_anything_else_is_refused_with_401_and_says_what_to_send(headers: 
 
 async def test_non_http_traffic_is_passed_to_the_app() -> None:
     """Lifespan events carry no headers: the guard must let the server start and stop."""
-    seen: list[str] = []
+    seen: list[Any] = []
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        seen.append(scope["type"])
+        seen.append((scope["type"], await receive()))
+        await send({"type": "lifespan.startup.complete"})
 
-    async def nothing() -> dict[str, Any]:
-        return {}
+    async def startup() -> dict[str, Any]:
+        return {"type": "lifespan.startup"}
 
-    async def ignore(message: Any) -> None:
-        return None
+    async def sent(message: Any) -> None:
+        seen.append(message)
 
-    await BearerTokenMiddleware(app, TOKEN)({"type": "lifespan"}, nothing, ignore)
-    assert seen == ["lifespan"]
+    await BearerTokenMiddleware(app, TOKEN)({"type": "lifespan"}, startup, sent)
+    assert seen == [("lifespan", {"type": "lifespan.startup"}), {"type": "lifespan.startup.complete"}]
 
 
 async def test_the_guard_is_in_front_only_when_a_token_is_set(tmp_path: Path) -> None:

@@ -8,6 +8,8 @@ show the same rules through real sessions; here each rule is pinned where it is 
 from __future__ import annotations
 
 import hashlib
+import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -91,6 +93,8 @@ def test_the_hourly_budget_admits_exactly_what_is_left_and_says_what_is_left(tmp
     )
     with pytest.raises(LimitExceededError, match=r"only \$0\.00 of the hourly budget"):
         guards.check_hourly_budget(settings, EIGHT_S_1080P, 12.0)  # already past it (another process): $0 left
+    with pytest.raises(LimitExceededError, match=r"only \$0\.50 of the hourly budget of \$0\.50"):
+        guards.check_hourly_budget(limits(tmp_path, hourly_budget_usd=0.5), EIGHT_S_1080P, 0.0)  # a budget under $1
 
 
 def test_the_hourly_budget_zero_is_off_and_an_unknown_price_is_refused(tmp_path: Path) -> None:
@@ -124,6 +128,8 @@ def test_the_create_rate_admits_the_limit_and_no_more(tmp_path: Path) -> None:
         "(0 turns it off) in the server's environment."
     )
     guards.check_create_rate(limits(tmp_path, max_creates_per_minute=0), 10_000)  # 0: off
+    with pytest.raises(LimitExceededError, match="the limit is 1 per minute"):
+        guards.check_create_rate(limits(tmp_path, max_creates_per_minute=1), 1)
 
 
 # --- the per-request cap ------------------------------------------------------------------------------------------
@@ -173,11 +179,31 @@ def test_check_spending_applies_every_limit(tmp_path: Path, spending: Spending, 
         guards.check_spending(settings, EIGHT_S_1080P, spending)
 
 
-def test_the_windows_are_today_in_utc_the_last_hour_and_the_last_minute() -> None:
+@pytest.fixture
+def far_from_utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """This process's local time zone 10 hours ahead of UTC: local dates and times must not leak into UTC ones."""
+    monkeypatch.setenv("TZ", "Etc/GMT-10")
+    time.tzset()
+    try:
+        yield
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_the_windows_are_today_in_utc_the_last_hour_and_the_last_minute(far_from_utc: None) -> None:
     midnight = datetime(2026, 3, 14, tzinfo=UTC).timestamp()
     assert guards.start_of_today(NOON) == midnight
+    assert guards.start_of_today(NOON + 0.25) == midnight  # a fraction of a second too
     assert guards.start_of_today(midnight) == midnight
+    late = datetime(2026, 3, 14, 23, 0, tzinfo=UTC).timestamp()  # already the 15th where this process lives
+    assert guards.start_of_today(late) == midnight
     assert guards.windows_at(NOON) == SpendingWindows(day=midnight, hour=NOON - 3600, minute=NOON - 60)
+
+
+def test_a_standing_no_says_when_in_utc(tmp_path: Path, far_from_utc: None) -> None:
+    standing = guards.still_declined(limits(tmp_path, decline_window_s=600), EIGHT_S_4K, NOON, NOON + 60)
+    assert " at 12:30:15 UTC;" in standing.message
 
 
 # --- confirmation ---------------------------------------------------------------------------------------------------

@@ -140,12 +140,23 @@ async def test_allow_duplicate_and_a_zero_window_record_a_new_create(store: Stor
     assert await ledger_of(store, tmp_path, duplicate_window_s=0).recent_duplicate(FINGERPRINT, False) is None
 
 
+async def test_a_window_under_a_second_still_guards(store: Store, tmp_path: Path) -> None:
+    ledger = ledger_of(store, tmp_path, duplicate_window_s=0.5, decline_window_s=0.5)
+    first, _ = await begin(ledger)
+    assert (await begin(ledger))[1] == "duplicate"
+    assert await ledger.recent_duplicate(FINGERPRINT, False) == first
+    await ledger.record_decline(FINGERPRINT)
+    with pytest.raises(ConfirmationRequiredError, match="declined this exact request"):
+        await ledger.check_not_declined(FINGERPRINT, ESTIMATE)
+
+
 async def test_the_duplicate_window_looks_back_exactly_as_far_as_set(store: Store, tmp_path: Path) -> None:
     first, _ = await begin(ledger_of(store, tmp_path))
     await store._write("UPDATE creates SET created_at = ?", (time.time() - 100,))
     inside = ledger_of(store, tmp_path, duplicate_window_s=200)
     outside = ledger_of(store, tmp_path, duplicate_window_s=50)
-    assert (await inside.recent_duplicate(FINGERPRINT, False) or first).key == first.key
+    found = await inside.recent_duplicate(FINGERPRINT, False)
+    assert found is not None and found.key == first.key
     assert await outside.recent_duplicate(FINGERPRINT, False) is None
     assert (await begin(outside))[1] is None
 
@@ -176,6 +187,30 @@ async def test_the_limits_are_checked_with_the_record(store: Store, tmp_path: Pa
     with pytest.raises(LimitExceededError, match=r"\$1\.92 already committed today"):
         await begin(ledger, allow_duplicate=True)
     assert len(await ledger.unconfirmed()) == 2  # the refused one left no record
+    hourly = ledger_of(store, tmp_path, hourly_budget_usd=2.5)
+    with pytest.raises(LimitExceededError, match=r"\$1\.92 committed in the last 60 minutes"):
+        await hourly.check_spending(ESTIMATE)
+    per_minute = ledger_of(store, tmp_path, max_creates_per_minute=2)
+    with pytest.raises(LimitExceededError, match="2 generations were started in the last 60 seconds"):
+        await begin(per_minute, allow_duplicate=True)
+
+
+async def test_failed_and_cancelled_generations_neither_count_nor_block_a_repeat(store: Store, tmp_path: Path) -> None:
+    ledger = ledger_of(store, tmp_path)
+    for index, status in enumerate(("failed", "cancelled", "completed")):
+        record, _ = await begin(ledger, allow_duplicate=True, prompt=status)
+        generation = generation_for(f"task-unified-{index}-abc", prompt=status)
+        generation.status = status
+        await ledger.accept(record, generation)
+    assert await store.committed_usd_since(0) == pytest.approx(0.96)  # only the completed one may be billed
+    spending = await store.spending(guards.windows_at(time.time()))
+    assert (spending.today_usd, spending.last_hour_usd, spending.creates_last_minute) == (
+        pytest.approx(0.96),
+        pytest.approx(0.96),
+        3,
+    )
+    await store._write("UPDATE generations SET status = 'failed' WHERE task_id = 'task-unified-2-abc'", ())
+    assert await ledger.recent_duplicate(FINGERPRINT, allow_duplicate=False) is None  # every earlier one failed
 
 
 async def test_a_decline_stands_for_the_decline_window_only(
@@ -214,7 +249,8 @@ async def test_a_sent_create_is_accepted_with_its_task(store: Store, tmp_path: P
     assert (await store.generation("task-unified-1-abc")) is not None
     assert await ledger.unconfirmed() == []
     again, why = await begin(ledger, request_id="heron-1")
-    assert why == "request_id" and await ledger.settled(again, "request_id") == "task-unified-1-abc"
+    with anyio.fail_after(5):
+        assert why == "request_id" and await ledger.settled(again, "request_id") == "task-unified-1-abc"
 
 
 async def test_an_unclear_outcome_is_recorded_and_said_never_resent(store: Store, tmp_path: Path) -> None:
@@ -231,10 +267,12 @@ async def test_an_unclear_outcome_is_recorded_and_said_never_resent(store: Store
     assert raised.value.advice == OutcomeUnknownError.default_advice
     stored = await store.create_record(record.key)
     assert stored is not None and (stored.state, stored.message) == ("outcome_unknown", "EvoLink answered 502.")
+    sent_at = time.time() - 300  # five minutes ago: the message says when it was sent, not when asked again
+    await store._write("UPDATE creates SET created_at = ? WHERE key = ?", (sent_at, record.key))
     retry, why = await begin(ledger, request_id="heron-1")
     with pytest.raises(OutcomeUnknownError) as repeated:
         await ledger.settled(retry, why or "request_id")
-    when = time.strftime(SENT_AT, time.gmtime(record.created_at))
+    when = time.strftime(SENT_AT, time.gmtime(sent_at))
     assert repeated.value.message == (
         f"A call with this request_id was sent at {when} and its outcome is unknown (EvoLink answered 502.); it is "
         "not sent again, so you are not charged twice."
@@ -272,10 +310,30 @@ async def test_an_interrupted_send_is_recorded_as_unknown(store: Store, tmp_path
     assert [r.key for r in await ledger.unconfirmed()] == [record.key]
 
 
+async def test_a_cancelled_send_is_still_recorded_as_unknown(store: Store, tmp_path: Path) -> None:
+    """The call is cancelled (the client went away) while the create is in flight: the record is still written."""
+    ledger = ledger_of(store, tmp_path)
+    record, _ = await begin(ledger)
+
+    with anyio.CancelScope() as scope:
+
+        async def send() -> Task:
+            scope.cancel()  # cancelled the moment the request is on its way
+            await anyio.sleep_forever()
+            raise AssertionError("unreachable")
+
+        await ledger.send(record, send)
+    assert scope.cancelled_caught
+    stored = await store.create_record(record.key)
+    assert stored is not None and stored.state == "outcome_unknown"
+
+
 # --- a disk that cannot record the accepted create ---------------------------------------------------------------
 
 
-async def test_a_full_disk_after_the_accept_keeps_the_task_id(store: Store, tmp_path: Path) -> None:
+async def test_a_full_disk_after_the_accept_keeps_the_task_id(
+    store: Store, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     ledger = ledger_of(store, tmp_path)
     record, _ = await begin(ledger, request_id="heron-1")
     await store._run(lambda db: db.execute(f"PRAGMA max_page_count = {db.execute('PRAGMA page_count').fetchone()[0]}"))
@@ -287,7 +345,12 @@ async def test_a_full_disk_after_the_accept_keeps_the_task_id(store: Store, tmp_
     assert warning.endswith(" It is tracked in memory and recorded as soon as the disk allows; keep the task id.")
     linked = await store.create_record(record.key)  # the small write still fitted
     assert linked is not None and (linked.state, linked.task_id) == ("accepted", "task-unified-1-abc")
-    assert await ledger.settled(linked, "request_id") == "task-unified-1-abc"
+    with anyio.fail_after(5):
+        assert await ledger.settled(linked, "request_id") == "task-unified-1-abc"
+    (logged,) = [r for r in caplog.records if r.name == "veo_mcp.money.ledger"]
+    assert logged.levelname == "ERROR" and logged.getMessage().startswith(
+        "accepted task task-unified-1-abc could not be recorded: veo-mcp could not use its database"
+    )
 
 
 async def test_a_disk_that_takes_no_write_keeps_the_task_in_memory_until_it_does(store: Store, tmp_path: Path) -> None:
@@ -296,15 +359,17 @@ async def test_a_disk_that_takes_no_write_keeps_the_task_in_memory_until_it_does
     await store._run(lambda db: db.execute("PRAGMA query_only = ON"))
     warning = await ledger.accept(record, generation_for("task-unified-1-abc"))
     assert warning is not None and "could not record it on disk" in warning
-    assert await ledger.settled(record, "request_id") == "task-unified-1-abc"  # from memory, no wait
+    with anyio.fail_after(5):
+        assert await ledger.settled(record, "request_id") == "task-unified-1-abc"  # from memory, no wait
     attempts = counting(store, "accept_create")
     async with anyio.create_task_group() as group:
         group.start_soon(ledger.keep_recording, 0.01)
         await until(lambda: len(attempts) >= 2)  # the disk still refuses: tried again and again, kept
-        assert (await store.create_record(record.key) or record).state == "sending"
+        still = await store.create_record(record.key)
+        assert still is not None and still.state == "sending"
         await store._run(lambda db: db.execute("PRAGMA query_only = OFF"))
         with anyio.fail_after(10):
-            while (await store.create_record(record.key) or record).state != "accepted":  # noqa: ASYNC110
+            while getattr(await store.create_record(record.key), "state", None) != "accepted":  # noqa: ASYNC110
                 await anyio.sleep(0.01)
         group.cancel_scope.cancel()
     assert (await store.generation("task-unified-1-abc")) is not None
@@ -333,8 +398,10 @@ async def test_a_create_still_being_sent_is_waited_for_then_answered(store: Stor
 async def test_a_create_sent_for_too_long_by_another_live_call_is_not_sent_twice(store: Store, tmp_path: Path) -> None:
     ledger = ledger_of(store, tmp_path, request_timeout_s=0.1, connect_timeout_s=0.1)
     record, _ = await begin(ledger)
+    started = time.monotonic()
     with anyio.fail_after(10), pytest.raises(TemporaryError) as raised:
         await ledger.settled(record, "duplicate")
+    assert time.monotonic() - started >= 0.2  # it waited the request and connect timeouts (a lower bound)
     assert raised.value.message == (
         "An identical request is still being sent by another call; it will not be sent twice."
     )
@@ -351,9 +418,10 @@ async def test_a_create_left_sending_by_a_dead_process_becomes_unknown(store: St
     assert stale is not None
     with anyio.fail_after(10), pytest.raises(OutcomeUnknownError) as raised:
         await ledger.settled(stale, "request_id")
-    assert "veo-mcp stopped while this create was being sent" in raised.value.message
+    stopped = "veo-mcp stopped while this create was being sent, so nobody knows whether EvoLink accepted it."
+    assert f"its outcome is unknown ({stopped}); it is not sent again" in raised.value.message
     stored = await store.create_record(record.key)
-    assert stored is not None and stored.state == "outcome_unknown"
+    assert stored is not None and (stored.state, stored.message) == ("outcome_unknown", stopped)
 
 
 # --- adopt: a task found by id that answers an outcome-unknown create ---------------------------------------------
@@ -382,8 +450,9 @@ def upstream_task(created: float | None, model: str = REQUEST.model) -> Task:
     ],
 )
 async def test_a_task_found_by_id_answers_one_unknown_create_sent_just_before(
-    store: Store, tmp_path: Path, offset: float, adopted: bool
+    store: Store, tmp_path: Path, caplog: pytest.LogCaptureFixture, offset: float, adopted: bool
 ) -> None:
+    caplog.set_level("INFO", logger="veo_mcp.money.ledger")
     ledger = ledger_of(store, tmp_path)
     sent_at = 1_700_000_000.0
     record = await _unknown_create(ledger, store, sent_at, request_id="heron-1")
@@ -393,6 +462,8 @@ async def test_a_task_found_by_id_answers_one_unknown_create_sent_just_before(
     assert stored is not None
     expected = ("accepted", "task-unified-9-found") if adopted else ("outcome_unknown", None)
     assert (stored.state, stored.task_id) == expected
+    said = [r.getMessage() for r in caplog.records if r.name == "veo_mcp.money.ledger" and r.levelname == "INFO"]
+    assert said == (["task task-unified-9-found answers the create sent at 1700000000.0; linked"] if adopted else [])
 
 
 async def test_an_ambiguous_or_unrelated_task_is_not_adopted(store: Store, tmp_path: Path) -> None:
