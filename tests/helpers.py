@@ -186,7 +186,12 @@ class SimulatorProcess:
             text=True,
         )
         assert self.process.stdout is not None
-        self.base_url = self.process.stdout.readline().strip()
+        try:
+            self.base_url = line_containing(self.process.stdout, "http://").strip()
+        except BaseException:
+            self.process.kill()  # it never said where it listens: nobody else will end it
+            self.process.wait(timeout=10)
+            raise
         self.http = httpx.Client(base_url=self.base_url, timeout=10)
 
     def ledger(self) -> dict[str, Any]:
@@ -200,6 +205,17 @@ class SimulatorProcess:
         self.http.close()
         self.process.kill()  # a trickling download would hold a graceful shutdown for seconds
         self.process.wait(timeout=10)
+
+
+def stop_process(process: subprocess.Popen[Any]) -> None:
+    """End a child the test started: politely (SIGTERM), then for certain (SIGKILL) if it lingers."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
 
 
 def line_containing(stream: IO[str], needle: str, timeout_s: float = 30) -> str:

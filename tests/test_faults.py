@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 from tests.helpers import FIGURES, finish, running_harness, text_of
@@ -24,6 +25,15 @@ class Case:
     faults: list[Fault]
     outcome: str  # saved | unknown | failed | refused (a young link that answers 403: retried, never "expired")
     extra: dict[str, Any] = field(default_factory=dict)
+    # The client's timeouts. A case about a timeout sets a short one against a fault that holds its answer back for
+    # an hour, so the timeout always fires first however busy the machine is; every other case keeps a generous
+    # one, so a slow machine never turns a good answer into a timeout.
+    timeouts: dict[str, float] = field(default_factory=lambda: {"request_timeout_s": 30.0})
+    service: dict[str, Any] = field(default_factory=dict)  # the server's settings for this case
+
+
+HOUR = 3600.0
+SHORT = {"request_timeout_s": 1.0}
 
 
 CASES = [
@@ -32,13 +42,25 @@ CASES = [
     Case("503s on polls", [Fault(kind="status", endpoint="get", status=503, count=4)], "saved"),
     Case("502 on create", [Fault(kind="status", endpoint="create", status=502)], "unknown"),
     Case("500 on create", [Fault(kind="status", endpoint="create", status=500)], "unknown"),
-    Case("timeout before accept", [Fault(kind="delay", endpoint="create", seconds=2)], "unknown"),
-    Case("timeout after accept", [Fault(kind="delay", endpoint="create", seconds=2, after_accept=True)], "unknown"),
+    Case("timeout before accept", [Fault(kind="delay", endpoint="create", seconds=HOUR)], "unknown", timeouts=SHORT),
+    Case(
+        "timeout after accept",
+        [Fault(kind="delay", endpoint="create", seconds=HOUR, after_accept=True)],
+        "unknown",
+        timeouts=SHORT,
+    ),
     Case("accept then drop", [Fault(kind="drop_after_accept", endpoint="create")], "unknown"),
     Case("malformed create answer", [Fault(kind="malformed_json", endpoint="create")], "unknown"),
     Case("malformed poll answers", [Fault(kind="malformed_json", endpoint="get", count=3)], "saved"),
-    Case("slow polls time out", [Fault(kind="delay", endpoint="get", seconds=2, count=2)], "saved"),
+    Case("slow polls time out", [Fault(kind="delay", endpoint="get", seconds=HOUR, count=2)], "saved", timeouts=SHORT),
     Case("truncated download", [Fault(kind="truncate", endpoint="download", fraction=0.4)], "saved"),
+    Case(
+        "slow download times out",
+        [Fault(kind="delay", endpoint="download", seconds=HOUR)],
+        "saved",
+        timeouts={"request_timeout_s": 30.0, "download_timeout_s": 1.0},
+        service={"auto_download": False},  # the one download_video call meets the fault and must retry
+    ),
     Case("503s on download", [Fault(kind="status", endpoint="download", status=503, count=2)], "saved"),
     Case("task fails upstream", [Fault(kind="fail_task", error_code="service_error", fraction=0.5)], "failed"),
     Case("young links refused (403)", [], "refused", {"link_ttl_s": 0.01}),
@@ -62,35 +84,36 @@ async def test_fault_case(tmp_path: Path, case: Case) -> None:
         simulator.faults.add(fault)
     arguments = {"prompt": f"fault case: {case.name}", "request_id": f"case-{case.name}"}
     async with (
-        running_harness(tmp_path, simulator=simulator, client_options={"request_timeout_s": 0.5}) as harness,
+        running_harness(tmp_path, simulator=simulator, client_options=case.timeouts, **case.service) as harness,
         harness.client() as client,
     ):
-        first = await client.call_tool("generate_video", arguments)
-        retried = await client.call_tool("generate_video", arguments)  # an assistant retrying the same call
-        if case.outcome == "unknown":
-            assert first.is_error and "outcome unknown" in text_of(first), text_of(first)
-            assert retried.is_error and "not sent again" in text_of(retried)
-        else:
-            assert not first.is_error, text_of(first)
-            task_id = (first.structured_content or {})["task_id"]
-            assert (retried.structured_content or {})["task_id"] == task_id
-            state = await finish(client, task_id)
-            if case.outcome == "failed":
-                assert state["status"] == "failed" and state["advice"]
+        with anyio.fail_after(60):  # bounded: a timeout that never fires fails the case instead of hanging
+            first = await client.call_tool("generate_video", arguments)
+            retried = await client.call_tool("generate_video", arguments)  # an assistant retrying the same call
+            if case.outcome == "unknown":
+                assert first.is_error and "outcome unknown" in text_of(first), text_of(first)
+                assert retried.is_error and "not sent again" in text_of(retried)
             else:
-                assert state["status"] == "completed"
-                saved = await client.call_tool("download_video", {"task_id": task_id})
-                if case.outcome == "saved":
-                    assert not saved.is_error, text_of(saved)
-                    path = Path((saved.structured_content or {})["files"][0]["path"])
-                    assert path.read_bytes()[4:8] == b"ftyp"
-                    assert not list(path.parent.glob(".*.part"))
+                assert not first.is_error, text_of(first)
+                task_id = (first.structured_content or {})["task_id"]
+                assert (retried.structured_content or {})["task_id"] == task_id
+                state = await finish(client, task_id)
+                if case.outcome == "failed":
+                    assert state["status"] == "failed" and state["advice"]
                 else:
-                    # Links live 24 h: a refusal this young is taken as temporary and retried, never final.
-                    assert saved.is_error and "tried again" in text_of(saved), text_of(saved)
-                    state = (await client.call_tool("get_generation", {"task_id": task_id})).structured_content
-                    assert state is not None and state["download_status"] in ("none", "saving")
-                    assert "403" in (state["download_error"] or "") and "expired" not in state["download_status"]
+                    assert state["status"] == "completed"
+                    saved = await client.call_tool("download_video", {"task_id": task_id})
+                    if case.outcome == "saved":
+                        assert not saved.is_error, text_of(saved)
+                        path = Path((saved.structured_content or {})["files"][0]["path"])
+                        assert path.read_bytes()[4:8] == b"ftyp"
+                        assert not list(path.parent.glob(".*.part"))
+                    else:
+                        # Links live 24 h: a refusal this young is taken as temporary and retried, never final.
+                        assert saved.is_error and "tried again" in text_of(saved), text_of(saved)
+                        state = (await client.call_tool("get_generation", {"task_id": task_id})).structured_content
+                        assert state is not None and state["download_status"] in ("none", "saving")
+                        assert "403" in (state["download_error"] or "") and "expired" not in state["download_status"]
         store = harness.app.parts.store
         assert store is not None
         tracked = {g.task_id for g in await store.generations()}
@@ -102,6 +125,7 @@ async def test_fault_case(tmp_path: Path, case: Case) -> None:
     FIGURES.update(fault_cases=1, duplicate_charges=duplicates, tasks_lost=len(lost))
     assert duplicates == 0, ledger
     assert lost == [], ledger
+    assert simulator.faults.describe() == []  # every injected fault was met: the case tested what it names
     if case.outcome == "unknown":
         assert unknown == [arguments["prompt"]]
     assert len(ledger["tasks"]) <= 1

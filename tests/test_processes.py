@@ -10,13 +10,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import signal
 import sqlite3
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="uses SIGKILL")
 
 
 class StdioPeer:
-    """A minimal MCP client over a server subprocess's stdin/stdout."""
+    """A minimal MCP client over a server subprocess's stdin/stdout; every answer is awaited with a deadline."""
 
     def __init__(self, env: dict[str, str], stderr_path: Path) -> None:
         self._stderr = stderr_path.open("ab")
@@ -53,22 +54,38 @@ class StdioPeer:
         self.process.stdin.write(json.dumps(message).encode() + b"\n")
         self.process.stdin.flush()
 
-    def request(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+    def send(self, method: str, params: dict[str, Any]) -> int:
+        """Send a request without waiting for its answer; its id."""
         self._next_id += 1
         self._send({"jsonrpc": "2.0", "id": self._next_id, "method": method, "params": params})
+        return self._next_id
+
+    def answer(self, request_id: int, timeout_s: float = 60.0) -> dict[str, Any]:
+        """The answer to request `request_id`, waiting at most `timeout_s` (a silent server fails, never hangs)."""
         assert self.process.stdout is not None
+        deadline = time.monotonic() + timeout_s
         while True:
+            ready, _, _ = select.select([self.process.stdout], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                raise AssertionError(f"no answer to request {request_id} within {timeout_s:g} s")
             line = self.process.stdout.readline()
             if not line:
-                raise AssertionError(f"server exited while answering {method}")
+                raise AssertionError(f"the server exited before answering request {request_id}")
             message = json.loads(line)
-            if message.get("id") == self._next_id:
+            if message.get("id") == request_id:
                 assert "error" not in message, message
                 result: dict[str, Any] = message["result"]
                 return result
 
+    def request(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        return self.answer(self.send(method, params))
+
+    def call(self, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        """A tool call's whole result (errors included)."""
+        return self.request("tools/call", {"name": name, "arguments": arguments})
+
     def tool(self, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
-        result = self.request("tools/call", {"name": name, "arguments": arguments})
+        result = self.call(name, arguments)
         assert not result.get("isError"), result
         structured: dict[str, Any] = result["structuredContent"]
         return structured
@@ -86,7 +103,26 @@ class StdioPeer:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+                self.process.wait(timeout=10)
         self._stderr.close()
+
+
+@pytest.fixture
+def peers() -> Iterator[Callable[[dict[str, str], Path], StdioPeer]]:
+    """Starts server processes; every one still running at the end of the test is killed, whatever failed first."""
+    started: list[StdioPeer] = []
+
+    def start(env: dict[str, str], stderr_path: Path) -> StdioPeer:
+        peer = StdioPeer(env, stderr_path)
+        started.append(peer)
+        return peer
+
+    yield start
+    for peer in started:
+        if peer.process.poll() is None:
+            peer.process.kill()
+            peer.process.wait(timeout=10)
+        peer._stderr.close()
 
 
 @pytest.fixture
@@ -137,13 +173,18 @@ class FinalNameWatcher(threading.Thread):
             time.sleep(0.002)
 
 
-def test_sigkill_mid_generation_and_mid_download_loses_nothing(tmp_path: Path, simulator: SimulatorProcess) -> None:
+Peers = Callable[[dict[str, str], Path], StdioPeer]
+
+
+def test_sigkill_mid_generation_and_mid_download_loses_nothing(
+    tmp_path: Path, simulator: SimulatorProcess, peers: Peers
+) -> None:
     env, stderr_log, videos = _env(tmp_path, simulator), tmp_path / "stderr.log", tmp_path / "videos"
     watcher = FinalNameWatcher(videos)
     watcher.start()
 
     # 1. Killed right after the create was accepted.
-    first = StdioPeer(env, stderr_log)
+    first = peers(env, stderr_log)
     created = first.tool("generate_video", {"prompt": "a kite over dunes", "request_id": "crash-1"})
     first.kill()
     task_id = created["task_id"]
@@ -152,20 +193,23 @@ def test_sigkill_mid_generation_and_mid_download_loses_nothing(tmp_path: Path, s
 
     # 2. Restarted: still listed, the retried call is free, tracking resumes; killed mid-download.
     simulator.fault(kind="slow_body", endpoint="download", bytes_per_s=8_000)
-    second = StdioPeer(env, stderr_log)
+    second = peers(env, stderr_log)
     listed = second.tool("list_generations", {})
     assert [g["task_id"] for g in listed["generations"]] == [task_id]
     assert second.tool("generate_video", {"prompt": "a kite over dunes", "request_id": "crash-1"})["reused"]
-    state: dict[str, Any] = {"finished": False}
-    while not state["finished"]:
-        state = second.tool("wait_for_generation", {"task_id": task_id, "timeout_seconds": 10})
+    state = _until(
+        lambda: (
+            (s := second.tool("wait_for_generation", {"task_id": task_id, "timeout_seconds": 10}))["finished"] and s
+        ),
+        what="the generation to finish",
+    )
     assert state["status"] == "completed"
     partial = _until(lambda: list(videos.glob(".*.part")), what="a download in progress")
     second.kill()
     assert partial and not list(videos.glob("*.mp4"))
 
     # 3. Restarted again: the download resumes and completes under its final name.
-    third = StdioPeer(env, stderr_log)
+    third = peers(env, stderr_log)
     try:
         final = _until(
             lambda: (s := third.tool("get_generation", {"task_id": task_id}))["download_status"] == "saved" and s,
@@ -173,8 +217,8 @@ def test_sigkill_mid_generation_and_mid_download_loses_nothing(tmp_path: Path, s
         )
     finally:
         third.close()
-    watcher.stop.set()
-    watcher.join()
+        watcher.stop.set()
+        watcher.join(timeout=10)
     path = Path(final["files"][0]["path"])
     expected_size = len(httpx.get(final["result_urls"][0], timeout=10).content)
     assert path.stat().st_size == expected_size and path.read_bytes()[4:8] == b"ftyp"
@@ -186,37 +230,79 @@ def test_sigkill_mid_generation_and_mid_download_loses_nothing(tmp_path: Path, s
     assert "created task" in stderr_log.read_text(errors="replace")  # the log really was captured
 
 
-def test_two_servers_share_a_data_dir_without_double_downloads(tmp_path: Path, simulator: SimulatorProcess) -> None:
-    """Two real server processes on one data folder both track and save eleven videos: each is fetched once."""
+def test_sigkill_while_the_create_is_in_flight_leaves_it_unknown_and_never_resent(
+    tmp_path: Path, simulator: SimulatorProcess, peers: Peers
+) -> None:
+    """A real server is killed while EvoLink holds its create's answer back (the task exists upstream and is billed):
+    after a restart the create is 'outcome unknown', and neither a retry nor an identical request sends it again."""
+    env, stderr_log = _env(tmp_path, simulator), tmp_path / "stderr.log"
+    simulator.fault(kind="delay", endpoint="create", seconds=3600, after_accept=True)
+    arguments = {"prompt": "a lighthouse at the moment of the crash", "request_id": "in-flight-1"}
+    first = peers(env, stderr_log)
+    first.send("tools/call", {"name": "generate_video", "arguments": arguments})  # its answer never comes
+    _until(lambda: simulator.ledger()["tasks"], what="upstream to accept the create")
+    database = sqlite3.connect(f"file:{tmp_path / 'data' / 'veo-mcp.sqlite3'}?mode=ro", uri=True)
+    try:
+        sending = database.execute("SELECT state, request_id FROM creates").fetchall()
+    finally:
+        database.close()
+    assert sending == [("sending", "in-flight-1")]  # recorded before it was sent
+    first.kill()
+
+    second = peers(env, stderr_log)
+    listed = second.tool("list_generations", {})
+    retried = second.call("generate_video", arguments)
+    identical = second.call("generate_video", {"prompt": arguments["prompt"]})
+    second.close()
+    assert [(u["request_id"], u["state"]) for u in listed["unconfirmed"]] == [("in-flight-1", "outcome_unknown")]
+    assert listed["generations"] == []
+    retry_text = " ".join(item["text"] for item in retried["content"])
+    assert retried["isError"] and "outcome is unknown" in retry_text and "it is not sent again" in retry_text
+    assert "veo-mcp stopped while this create was being sent" in retry_text
+    identical_text = " ".join(item["text"] for item in identical["content"])
+    assert identical["isError"] and identical_text.startswith("An identical request was sent at ")
+    assert "allow_duplicate: true" in identical_text
+    ledger = simulator.ledger()
+    assert ledger["requests"]["create"] == 1 and len(ledger["tasks"]) == 1
+    assert CANARY not in stderr_log.read_text(errors="replace")
+
+
+def test_two_servers_share_a_data_dir_without_double_downloads(
+    tmp_path: Path, simulator: SimulatorProcess, peers: Peers
+) -> None:
+    """Two real server processes on one data folder get the same request at the same moment (one create), then
+    both track and save eleven videos: each is fetched once."""
     env, stderr_log = _env(tmp_path, simulator), tmp_path / "stderr.log"
     env["VEO_MCP_MAX_CREATES_PER_MINUTE"] = "0"
-    desktop, ide = StdioPeer(env, stderr_log), StdioPeer(env, stderr_log)
-    try:
-        created = desktop.tool("generate_video", {"prompt": "two windows, one video", "n": 2})
-        task_id = created["task_id"]
-        assert [g["task_id"] for g in ide.tool("list_generations", {})["generations"]] == [task_id]
-        reused = ide.tool("generate_video", {"prompt": "two windows, one video", "n": 2})
-        assert reused["reused"] and reused["task_id"] == task_id  # the duplicate guard spans processes
-        more = [desktop.tool("generate_video", {"prompt": f"a shared kite, take {i}"})["task_id"] for i in range(10)]
-        assert ide.tool("list_generations", {"limit": 100})["total"] == 11  # the IDE's server takes them in too
-        for peer in (desktop, ide):
-            for each in (task_id, *more):
-                _until(
-                    lambda peer=peer, each=each: (
-                        peer.tool("get_generation", {"task_id": each})["download_status"] == "saved"
-                    ),
-                    what="both servers to see every saved video",
-                )
-        paths = [
-            sorted(f["path"] for f in p.tool("get_generation", {"task_id": task_id})["files"]) for p in (desktop, ide)
-        ]
-    finally:
-        desktop.close()
-        ide.close()
+    desktop, ide = peers(env, stderr_log), peers(env, stderr_log)
+    # The first create's answer is held back a second, so the other process's identical request meets it in flight.
+    simulator.fault(kind="delay", endpoint="create", seconds=1, after_accept=True)
+    same = {"name": "generate_video", "arguments": {"prompt": "two windows, one video", "n": 2}}
+    asked = [(peer, peer.send("tools/call", same)) for peer in (desktop, ide)]
+    answers = [peer.answer(request_id)["structuredContent"] for peer, request_id in asked]
+    task_id = answers[0]["task_id"]
+    assert answers[1]["task_id"] == task_id  # the duplicate guard spans processes
+    assert sorted(answer["reused"] for answer in answers) == [False, True]
+    assert simulator.ledger()["requests"]["create"] == 1
+    assert [g["task_id"] for g in ide.tool("list_generations", {})["generations"]] == [task_id]
+    more = [desktop.tool("generate_video", {"prompt": f"a shared kite, take {i}"})["task_id"] for i in range(10)]
+    assert ide.tool("list_generations", {"limit": 100})["total"] == 11  # the IDE's server takes them in too
+    for peer in (desktop, ide):
+        for each in (task_id, *more):
+            _until(
+                lambda peer=peer, each=each: (
+                    peer.tool("get_generation", {"task_id": each})["download_status"] == "saved"
+                ),
+                what="both servers to see every saved video",
+            )
+    paths = [sorted(f["path"] for f in p.tool("get_generation", {"task_id": task_id})["files"]) for p in (desktop, ide)]
+    desktop.close()
+    ide.close()
     assert paths[0] == paths[1] and len(paths[0]) == 2
     ledger = simulator.ledger()
     assert ledger["requests"]["create"] == 11 and ledger["requests"]["download"] == 12
     assert len(list((tmp_path / "videos").glob("*.mp4"))) == 12
     db = sqlite3.connect(tmp_path / "data" / "veo-mcp.sqlite3")
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    db.close()
     assert CANARY not in stderr_log.read_text(errors="replace")

@@ -13,6 +13,7 @@ from mcp.client import Client
 
 from tests.helpers import finish, make_client, no_dns, running_harness, service_settings, text_of
 from veo_mcp.app import App
+from veo_mcp.background.autosave import AutoSaver
 from veo_mcp.background.downloads import Downloader, VideoInfo
 from veo_mcp.core.generation import Generation
 from veo_mcp.mcp.server import create_server
@@ -104,16 +105,40 @@ async def test_links_expired_during_downtime_are_marked_once_and_never_fetched(t
     assert simulator.service.requests["download"] == 0
 
 
-async def test_without_automatic_download_nothing_is_fetched_until_asked(tmp_path: Path) -> None:
-    async with running_harness(tmp_path, auto_download=False) as harness, harness.client() as client:
+@pytest.mark.parametrize("auto_download", [False, True])
+async def test_without_automatic_download_nothing_is_fetched_until_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, auto_download: bool
+) -> None:
+    """No sleeping to see that nothing happens: the test waits until the app has decided about saving the completed
+    generation (an event), then sees whether that decision queued a background save. With saving on, it does."""
+    decided: list[str] = []
+    queued: list[str] = []
+    decide, enqueue = App._save_automatically, AutoSaver.enqueue
+
+    def deciding(self: App, autosaver: AutoSaver, generation: Generation) -> None:
+        decide(self, autosaver, generation)
+        decided.append(generation.task_id)
+
+    def queueing(self: AutoSaver, generation: Generation) -> None:
+        queued.append(generation.task_id)
+        enqueue(self, generation)
+
+    monkeypatch.setattr(App, "_save_automatically", deciding)
+    monkeypatch.setattr(AutoSaver, "enqueue", queueing)
+    async with running_harness(tmp_path, auto_download=auto_download) as harness, harness.client() as client:
         created = await client.call_tool("generate_video", {"prompt": "on demand"})
         task_id = (created.structured_content or {})["task_id"]
         await finish(client, task_id)
-        await anyio.sleep(0.2)
-        before = harness.simulator.service.requests["download"]
+        with anyio.fail_after(10):
+            while task_id not in decided:  # noqa: ASYNC110 - the decision is made in the poller's task
+                await anyio.sleep(0.01)
+        assert queued == ([task_id] if auto_download else [])
+        if auto_download:
+            return
+        assert harness.simulator.service.requests["download"] == 0
         saved = await client.call_tool("download_video", {"task_id": task_id})
         again = await client.call_tool("download_video", {"task_id": task_id})
-    assert before == 0 and not saved.is_error and not again.is_error
+    assert not saved.is_error and not again.is_error and queued == []
     assert harness.simulator.service.requests["download"] == 1  # the second call reuses the saved file
 
 

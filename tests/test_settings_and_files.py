@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from veo_mcp.local.files import confined, slug, video_file_name
-from veo_mcp.settings import Settings
+from veo_mcp.settings import Settings, SettingsError, load_settings, settings_files
 
 SECRET = "sk-canary-7f3a9c0e"
 
@@ -46,9 +46,13 @@ def test_inverted_poll_bounds_are_refused_without_echoing_the_key(monkeypatch: p
     monkeypatch.setenv("EVOLINK_API_KEY", SECRET)
     monkeypatch.setenv("VEO_MCP_POLL_MIN", "60")
     monkeypatch.setenv("VEO_MCP_POLL_MAX", "5")
+    monkeypatch.setenv("VEO_MCP_HTTP_TOKEN", "tok-canary-0d9e8f7a")
     with pytest.raises(ValidationError) as caught:
         Settings(_env_file=None)  # type: ignore[call-arg]
-    assert "VEO_MCP_POLL_MIN" in str(caught.value) and SECRET not in str(caught.value)
+    text = str(caught.value)
+    assert "VEO_MCP_POLL_MIN (60.0) must not exceed VEO_MCP_POLL_MAX (5.0)" in text
+    # The environment the error came from is never echoed: not the key, not even its first characters.
+    assert "input_value" not in text and SECRET[:4] not in text and "tok-" not in text
 
 
 @pytest.mark.parametrize("prompt", ["../../etc/passwd", "/abs/path", "..", "", "名前\x00\n", "a" * 300])
@@ -69,3 +73,52 @@ def test_confined_refuses_escapes(tmp_path: Path) -> None:
     (tmp_path / "link").symlink_to("/")
     with pytest.raises(ValueError, match="outside"):
         confined(tmp_path, "link", "etc")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            {"simulator_speed": -1},
+            "--speed (VEO_MCP_SIMULATOR_SPEED): Input should be greater than 0 (given: -1).",
+        ),
+        (
+            {"simulator_speed": -1, "confirm_above_usd": -2},
+            "--speed (VEO_MCP_SIMULATOR_SPEED): Input should be greater than 0 (given: -1). "
+            "VEO_MCP_CONFIRM_ABOVE: Input should be greater than or equal to 0 (given: -2).",
+        ),
+        (
+            {"poll_interval_min_s": 60, "poll_interval_max_s": 5},
+            "settings: Value error, VEO_MCP_POLL_MIN (60.0) must not exceed VEO_MCP_POLL_MAX (5.0).",
+        ),
+        # A secret given where it cannot be used is named, never shown.
+        ({"api_key": 12345678}, "EVOLINK_API_KEY: Input should be a valid string."),
+        ({"http_token": 987654321}, "VEO_MCP_HTTP_TOKEN: Input should be a valid string."),
+    ],
+)
+def test_a_refused_setting_is_one_sentence_naming_the_flag_and_variable(
+    overrides: dict[str, object], message: str
+) -> None:
+    with pytest.raises(SettingsError) as refused:
+        load_settings({"simulator_speed": "--speed"}, **overrides)
+    assert refused.value.message == message
+
+
+def test_settings_come_from_the_users_config_folder_and_a_named_file_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.delenv("VEO_MCP_ENV_FILE", raising=False)
+    monkeypatch.delenv("VEO_MCP_CONFIRM_ABOVE", raising=False)
+    monkeypatch.delenv("VEO_MCP_DUPLICATE_WINDOW", raising=False)
+    own = tmp_path / "config" / "veo-mcp" / "veo-mcp.env"
+    assert settings_files() == [own]
+    own.parent.mkdir(parents=True)
+    own.write_text("VEO_MCP_CONFIRM_ABOVE=4.5\nVEO_MCP_DUPLICATE_WINDOW=30\n")
+    named = tmp_path / "project.env"
+    named.write_text("VEO_MCP_CONFIRM_ABOVE=7\n")
+    assert load_settings().confirm_above_usd == 4.5
+    monkeypatch.setenv("VEO_MCP_ENV_FILE", f" {named} ")
+    assert settings_files() == [own, named]
+    both = load_settings()
+    assert (both.confirm_above_usd, both.duplicate_window_s) == (7.0, 30.0)  # the named file wins where both say

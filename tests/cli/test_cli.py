@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.helpers import line_containing, stop_process
 from veo_mcp.evolink import DownloadError, EvoLinkClient, OutcomeUnknownError, parse_video_request
 
 
@@ -55,7 +56,7 @@ async def test_simulator_serves_on_loopback_and_prints_base_url(tmp_path: Path) 
     )
     try:
         assert process.stdout is not None
-        base_url = process.stdout.readline().strip()
+        base_url = line_containing(process.stdout, "http://").strip()
         assert base_url.startswith("http://127.0.0.1:")
         async with EvoLinkClient(api_key="k1", base_url=base_url) as client:
             task = await client.create_generation(parse_video_request({"prompt": "a kite", "duration": 4}))
@@ -81,8 +82,7 @@ async def test_simulator_serves_on_loopback_and_prints_base_url(tmp_path: Path) 
         assert len(ledger["tasks"]) == 2 and ledger["tasks"][0]["id"] == task.id
         assert ledger["total_charged_usd"] == 0.96  # the dropped create was accepted and billed too
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        stop_process(process)
 
 
 async def test_bare_command_serves_when_a_client_starts_it(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from mcp.client import Client
 
-from tests.helpers import line_containing
+from tests.helpers import line_containing, stop_process
 from veo_mcp.cli.parser import build_parser, parse
 
 VENV_BIN = Path(sys.executable).parent
@@ -117,5 +117,4 @@ async def test_http_server_prints_its_endpoint_and_whether_a_token_is_needed(tmp
             async with Client(url.group(0), mode="legacy") as client:
                 assert "generate_video" in {tool.name for tool in (await client.list_tools()).tools}
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        stop_process(process)

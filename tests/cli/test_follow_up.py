@@ -92,20 +92,35 @@ def test_allow_duplicate_pays_for_a_new_take_and_the_reuse_says_how(upstream: Si
 
 
 def test_a_failed_render_and_a_stall_end_in_one_sentence(upstream: SimulatorProcess, tmp_path: Path) -> None:
-    upstream.fault(faults=[{"kind": "fail_task", "error_code": "content_policy_violation", "fraction": 0.3}])
+    upstream.fault(
+        faults=[{"kind": "fail_task", "error_code": "content_policy_violation", "fraction": 0.3, "count": 2}]
+    )
     failed = _run(upstream, tmp_path, "generate", "a refused scene")
     failed_json = _run(upstream, tmp_path, "generate", "another refused scene", "--json")
     assert failed.returncode == 1 and "Traceback" not in failed.stderr
     last = failed.stderr.strip().splitlines()[-1]
     assert last.startswith("veo-mcp: generation task-") and "failed (content_policy_violation)" in last
     assert "rephrase" in last
-    assert failed_json.returncode == 0  # the fault applied to the first create only
+    error = _json(failed_json)
+    task_id = error["task_id"]
+    advice = last.split("failed (content_policy_violation): ", 1)[1]
+    assert failed_json.returncode == 1 and "Traceback" not in failed_json.stderr
+    assert error == {
+        "error": f"generation {task_id} failed (content_policy_violation): {advice}",
+        "exit_code": 1,
+        "task_id": task_id,
+    }
     upstream.fault(faults=[{"kind": "stall", "fraction": 0.4}])
     created = upstream.http.post(
         "/v1/videos/generations", json={"prompt": "made elsewhere, stuck"}, headers={"Authorization": f"Bearer {KEY}"}
     )
     task_id = created.json()["id"]
-    stalled = _run(upstream, tmp_path, "wait", task_id, "--timeout", "3", VEO_MCP_STALL_AFTER="0.5")
+    stalled = _run(upstream, tmp_path, "wait", task_id, "--timeout", "3", "--json", VEO_MCP_STALL_AFTER="0.5")
     assert stalled.returncode == 1 and "Traceback" not in stalled.stderr
     assert f"! {task_id} has made no progress for unusually long (at 40%" in stalled.stderr
-    assert stalled.stderr.strip().splitlines()[-1].startswith(f"veo-mcp: {task_id} is still processing (40%) after 3 s")
+    assert _json(stalled) == {
+        "error": f"{task_id} is still processing (40%) after 3 s; it keeps rendering upstream. Run `veo-mcp wait "
+        f"{task_id}` again later.",
+        "exit_code": 1,
+        "task_id": task_id,
+    }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
 
@@ -177,11 +178,14 @@ async def test_get_gives_up_with_retry_later(simulator: Simulator, client: EvoLi
 
 
 async def test_get_retries_malformed_json_and_timeouts(simulator: Simulator) -> None:
-    async with make_client(simulator, request_timeout_s=0.2) as client:
+    # The held-back answer would come after an hour; the 1 s timeout leaves good answers a wide margin on a busy
+    # machine, so exactly the two faults are retried.
+    async with make_client(simulator, request_timeout_s=1.0) as client:
         task = await client.create_generation(REQUEST)
         simulator.faults.add(Fault(kind="malformed_json", endpoint="get"))
-        simulator.faults.add(Fault(kind="delay", endpoint="get", seconds=2))
-        assert (await client.get_task(task.id)).id == task.id
+        simulator.faults.add(Fault(kind="delay", endpoint="get", seconds=3600))
+        with anyio.fail_after(60):
+            assert (await client.get_task(task.id)).id == task.id
     assert requests_of(simulator)["get"] == 3
 
 
@@ -221,9 +225,9 @@ async def test_accept_then_drop_is_outcome_unknown_with_one_task(simulator: Simu
 
 
 async def test_create_timeout_after_accept_is_outcome_unknown(simulator: Simulator) -> None:
-    simulator.faults.add(Fault(kind="delay", endpoint="create", seconds=2, after_accept=True))
-    async with make_client(simulator, request_timeout_s=0.2) as client:
-        with pytest.raises(OutcomeUnknownError, match="ReadTimeout"):
+    simulator.faults.add(Fault(kind="delay", endpoint="create", seconds=3600, after_accept=True))
+    async with make_client(simulator, request_timeout_s=1.0) as client:
+        with anyio.fail_after(60), pytest.raises(OutcomeUnknownError, match="ReadTimeout"):
             await client.create_generation(REQUEST)
     assert requests_of(simulator)["create"] == 1
     assert len(simulator.service.tasks) == 1

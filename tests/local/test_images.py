@@ -18,7 +18,7 @@ from mcp.client.context import ClientRequestContext
 from tests.helpers import TEST_KEY, finish, make_client, make_image, running_harness, text_of
 from veo_mcp.evolink.errors import InvalidRequestError, UploadQuotaError
 from veo_mcp.local.images import AllowedFolders, inspect_image
-from veo_mcp.simulator import IN_PROCESS_BASE_URL, Simulator, SimulatorConfig, SimulatorTransport
+from veo_mcp.simulator import IN_PROCESS_BASE_URL, Fault, Simulator, SimulatorConfig, SimulatorTransport
 from veo_mcp.simulator.media import still_frame
 
 
@@ -213,6 +213,38 @@ async def test_an_exhausted_quota_is_explained(tmp_path: Path, pictures: Path) -
     message = text_of(result)
     assert result.is_error and "quota" in message.lower() and "72 hours" in message and "image_urls" in message
     assert counts(simulator) == (1, 0)
+
+
+async def test_upload_faults_are_retried_or_refused_and_never_create_without_the_image(
+    tmp_path: Path, pictures: Path
+) -> None:
+    """The file service answers 503 twice (retried, then the video is made from the image), then keeps failing
+    (refused, nothing created; a later call uploads afresh once the service is back)."""
+    image = make_image(pictures / "a.png", (120, 30, 30))
+    simulator = Simulator(SimulatorConfig(speed=100))
+    simulator.faults.add(Fault(kind="status", endpoint="upload", status=503, count=2))
+    arguments = {"prompt": "a red frame comes alive", "image_files": [str(image)], "allow_duplicate": True}
+    async with (
+        running_harness(tmp_path, simulator=simulator, image_dirs=[pictures]) as harness,
+        harness.client() as client,
+    ):
+        retried = await client.call_tool("generate_video", arguments)
+        assert not retried.is_error, text_of(retried)
+        assert counts(simulator) == (3, 1)
+        other = make_image(pictures / "b.png", (30, 120, 30))
+        simulator.faults.add(Fault(kind="status", endpoint="upload", status=503, count=100))
+        refused = await client.call_tool("generate_video", {**arguments, "image_files": [str(other)]})
+        assert counts(simulator) == (8, 1)  # five attempts, no create
+        simulator.faults.clear()
+        later = await client.call_tool("generate_video", {**arguments, "image_files": [str(other)]})
+    message = text_of(refused)
+    assert refused.is_error and message == (
+        "EvoLink's file service is busy: Injected error 503. This is temporary; wait a minute and try again."
+    )
+    assert not later.is_error, text_of(later)
+    assert counts(simulator) == (9, 2)
+    urls = [task.request.image_urls for task in simulator.service.tasks.values()]
+    assert all(url_list and len(url_list) == 1 for url_list in urls)
 
 
 async def test_file_service_wire_behaviour(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ test_request_property.py, written from the API doc independently of our schemas.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,17 @@ def tool_arguments(draw: st.DrawFn) -> dict[str, Any]:
     return body
 
 
+def arguments_named(text: str, names: set[str]) -> list[str]:
+    """The arguments `text` names as the subject of a refusal: `name:` or `name[0]:` (the value follows), `name is
+    ...` (required, empty), `name 'value' ...`, or `'name'` in quotes. A name merely occurring inside another word (the `n` in
+    "not") does not count."""
+    return [
+        name
+        for name in names
+        if re.search(rf"(?:^|[\s(]){re.escape(name)}(?:\[\d+\])?(?::| is | ')|'{re.escape(name)}'", text)
+    ]
+
+
 class Session:
     def __init__(self, portal: BlockingPortal, harness: Harness, client: Client) -> None:
         self.portal, self.harness, self.client = portal, harness, client
@@ -114,8 +126,7 @@ def test_random_arguments_through_mcp(session: Session, arguments: dict[str, Any
         FIGURES.update(bad_inputs_tried=1)
         assert result.is_error, (arguments, text)
         assert sent == 0, arguments
-        named = [name for name in [*arguments, *VideoRequest.model_fields] if name in text]
-        assert named, f"the error names no argument: {text}"
+        assert arguments_named(text, {*arguments, *VideoRequest.model_fields}), f"the error names no argument: {text}"
         assert "Traceback" not in text and "pydantic" not in text and "validation error" not in text, text
         assert "othing was sent" in text or "othing was charged" in text, text
     elif result.is_error:
@@ -126,6 +137,14 @@ def test_random_arguments_through_mcp(session: Session, arguments: dict[str, Any
         normalised = [name for name, value in arguments.items() if as_the_rule_reads(arguments)[name] != value]
         notes = (result.structured_content or {}).get("notes", [])
         assert all(any(note.startswith(f"{name}:") for note in notes) for name in normalised), (arguments, notes)
+
+
+LOOKUP_ARGUMENTS = {
+    "get_generation": {"task_id"},
+    "wait_for_generation": {"task_id", "timeout_seconds"},
+    "download_video": {"task_id", "subfolder"},
+    "list_generations": {"status", "limit", "cursor"},
+}
 
 
 @settings(max_examples=100, deadline=None)
@@ -142,7 +161,18 @@ def test_random_lookups_never_crash_or_create(session: Session, tool: str, argum
         arguments["timeout_seconds"] = min(arguments["timeout_seconds"], 1)
     before = session.creates()
     result = session.call(tool, arguments)
+    text = text_of(result)
     FIGURES.update(mcp_inputs_tried=1)
     assert session.creates() == before
+    unknown = [name for name in arguments if name not in LOOKUP_ARGUMENTS[tool]]
+    if tool != "list_generations":
+        # No drawn task id can be a real one (they are longer than 12 characters): a lookup is always refused.
+        assert result.is_error, (tool, arguments, result.structured_content)
+    if unknown:
+        assert result.is_error and all(f"has no argument '{name}'" in text for name in unknown), (arguments, text)
     if result.is_error:
-        assert text_of(result) and "Traceback" not in text_of(result)
+        assert "Traceback" not in text and "pydantic" not in text and "validation error" not in text, text
+        task_id = arguments.get("task_id")
+        named = arguments_named(text, {*arguments, *LOOKUP_ARGUMENTS[tool]})
+        quoted = isinstance(task_id, str) and (f"'{task_id}' is not a task id" in text or f"found: {task_id} " in text)
+        assert named or quoted, f"the refusal names neither an argument nor the task id: {arguments} {text}"

@@ -13,9 +13,11 @@ import functools
 import html
 import json
 import os
+import select
 import shutil
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -158,8 +160,12 @@ class Chromium:
                 return result
             self.events.append(reply)
 
-    def _read(self) -> dict[str, Any]:
+    def _read(self, timeout_s: float = 90.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout_s
         while b"\0" not in self._buffer:
+            ready, _, _ = select.select([self._replies], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                raise AssertionError(f"chromium did not answer within {timeout_s:g} s")
             chunk = os.read(self._replies, 1 << 16)
             if not chunk:
                 raise RuntimeError("chromium went away")
@@ -171,7 +177,12 @@ class Chromium:
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.call("Browser.close")
-        self.process.wait(timeout=30)
+        try:
+            self.process.wait(timeout=30)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+                self.process.wait(timeout=10)
 
     def errors(self) -> list[str]:
         """Console errors, uncaught exceptions and error log entries seen so far."""
@@ -197,6 +208,7 @@ async def test_player_renders_a_completed_generation(
         created = await client.call_tool("generate_video", {"prompt": "a lantern festival at night"})
         task_id = (created.structured_content or {})["task_id"]
         await finish(client, task_id)
+        saved = await client.call_tool("download_video", {"task_id": task_id})  # the player lists saved files
         result = await client.call_tool("get_generation", {"task_id": task_id})
         page = (await client.read_resource(PLAYER_URI)).contents[0]
     assert all(tools[name].meta == {"ui": {"resourceUri": PLAYER_URI}} for name in ("get_generation",))
@@ -239,6 +251,7 @@ async def test_player_renders_a_completed_generation(
     assert report["errors"] == [] and errors == [], (report["errors"], errors)
     assert "completed" in report["status"] and "100%" in report["status"]
     assert report["mediaError"] is None and report["readyState"] >= 1  # Chromium really loaded the MP4
-    assert "Saved:" in report["files"] or state["download_status"] != "saved"
+    path = (saved.structured_content or {})["files"][0]["path"]
+    assert state["download_status"] == "saved" and report["files"] == f"Saved: {path}"
     assert report["messages"][:2] == ["ui/initialize", "ui/notifications/initialized"]
     assert screenshot.stat().st_size > 5_000

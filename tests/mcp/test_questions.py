@@ -8,13 +8,17 @@ client was asked and reads the simulator's ledger for what was created.
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import mcp_types as types
+import pytest
 from mcp.client import Client
 from mcp.client.context import ClientRequestContext
+from mcp.server.elicitation import AcceptedElicitation, CancelledElicitation, DeclinedElicitation
 
 from tests.helpers import current_era, make_image, running_harness, text_of
+from veo_mcp.mcp.questions import CostConfirmation, Unasked, _can_ask_user, consent_of
 
 COSTLY = {"prompt": "a glacier calving", "quality": "4k", "duration": 8, "n": 2}  # $4.49, above the $2.00 threshold
 
@@ -116,6 +120,77 @@ async def test_nothing_is_asked_below_the_threshold_or_for_a_reused_request(tmp_
     assert (again.structured_content or {})["reused"] and (costly_again.structured_content or {})["reused"]
     assert len(asked) == 1  # only the first costly call
     assert harness.ledger()["requests"]["create"] == 2
+
+
+async def test_a_request_id_used_before_is_never_asked_about_even_with_other_arguments(tmp_path: Path) -> None:
+    asked: list[str] = []
+    async with (
+        running_harness(tmp_path) as harness,
+        Client(harness.server, mode=current_era(), elicitation_callback=answering("accept", True, asked)) as client,
+    ):
+        first = await client.call_tool("generate_video", {**COSTLY, "request_id": "glacier"})
+        changed = await client.call_tool("generate_video", {**COSTLY, "duration": 6, "request_id": "glacier"})
+    assert not changed.is_error and (changed.structured_content or {})["reused"] is True
+    assert (changed.structured_content or {})["task_id"] == (first.structured_content or {})["task_id"]
+    assert len(asked) == 1 and harness.ledger()["requests"]["create"] == 1
+
+
+async def test_a_new_take_of_a_costly_request_is_asked_about_again(tmp_path: Path) -> None:
+    asked: list[str] = []
+    async with (
+        running_harness(tmp_path) as harness,
+        Client(harness.server, mode=current_era(), elicitation_callback=answering("accept", True, asked)) as client,
+    ):
+        first = await client.call_tool("generate_video", COSTLY)
+        again = await client.call_tool("generate_video", {**COSTLY, "allow_duplicate": True})
+    assert not first.is_error and not again.is_error, text_of(again)
+    assert (again.structured_content or {})["reused"] is False
+    assert len(asked) == 2 and harness.ledger()["requests"]["create"] == 2
+
+
+async def test_local_images_are_not_judged_as_addresses_before_they_are_uploaded(tmp_path: Path) -> None:
+    """Their stand-in URLs point at EvoLink's file service; where that name resolves says nothing about the image."""
+
+    async def resolver(host: str) -> list[str]:
+        return ["10.0.0.5"] if host == "files-api.evolink.ai" else []
+
+    image = make_image(tmp_path / "pictures" / "frame.png", (30, 90, 160))
+    async with (
+        running_harness(tmp_path, resolver=resolver, image_dirs=[tmp_path / "pictures"]) as harness,
+        harness.client() as client,
+    ):
+        result = await client.call_tool("generate_video", {"prompt": "a blue frame", "image_files": [str(image)]})
+    assert not result.is_error, text_of(result)
+    assert harness.ledger()["requests"]["create"] == 1
+
+
+def test_only_an_accepted_yes_from_the_user_is_consent() -> None:
+    assert consent_of(AcceptedElicitation(data=CostConfirmation(confirm=True))) == "given"
+    assert consent_of(AcceptedElicitation(data=CostConfirmation(confirm=False))) == "declined"
+    assert consent_of(AcceptedElicitation(data=Unasked(confirm=False))) == "unasked"
+    assert consent_of(DeclinedElicitation()) == "declined"
+    assert consent_of(CancelledElicitation()) == "declined"
+
+
+@pytest.mark.parametrize(
+    ("elicitation", "can_ask"),
+    [
+        (None, False),
+        (types.ElicitationCapability(), True),  # a bare `elicitation: {}` means form, as the SDK reads it
+        (types.ElicitationCapability(form=types.FormElicitationCapability()), True),
+        (types.ElicitationCapability(url=types.UrlElicitationCapability()), False),  # links only: no form to fill
+        (
+            types.ElicitationCapability(form=types.FormElicitationCapability(), url=types.UrlElicitationCapability()),
+            True,
+        ),
+    ],
+)
+def test_the_user_is_asked_only_where_the_client_can_show_a_form(
+    elicitation: types.ElicitationCapability | None, can_ask: bool
+) -> None:
+    context = SimpleNamespace(client_capabilities=types.ClientCapabilities(elicitation=elicitation))
+    assert _can_ask_user(context) is can_ask  # type: ignore[arg-type]
+    assert _can_ask_user(SimpleNamespace(client_capabilities=None)) is False  # type: ignore[arg-type]
 
 
 async def test_a_file_in_a_shared_folder_is_accepted(tmp_path: Path) -> None:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
+import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,7 +18,16 @@ import mcp_types as types
 import pytest
 from mcp.client import Client
 
-from tests.helpers import current_era, finish, make_client, running_harness, service_settings, text_of
+from tests.helpers import (
+    current_era,
+    finish,
+    line_containing,
+    make_client,
+    running_harness,
+    service_settings,
+    stop_process,
+    text_of,
+)
 from veo_mcp.app import App
 from veo_mcp.evolink.errors import AuthenticationError
 from veo_mcp.mcp.http_security import HttpSecurityError, require_safe_binding
@@ -131,29 +139,21 @@ MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": 
 
 @contextmanager
 def serving_http(tmp_path: Path, **env: str) -> Iterator[str]:
-    """The real `veo-mcp serve --transport streamable-http` on a free loopback port; its MCP URL. Always stopped."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    """The real `veo-mcp serve --transport streamable-http` on a loopback port it picks; its MCP URL, read from the
+    endpoint line it prints (so it is listening). Always ended."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("EVOLINK_", "VEO_MCP_"))}
     environment.update({"VEO_MCP_DATA_DIR": str(tmp_path / "data"), "VEO_MCP_OUTPUT_DIR": str(tmp_path / "out"), **env})
-    command = [sys.executable, "-m", "veo_mcp", "serve", "--simulate", "--transport", "streamable-http"]
+    command = [sys.executable, "-m", "veo_mcp", "serve", "--simulate", "--transport", "streamable-http", "--port", "0"]
     server = subprocess.Popen(
-        [*command, "--port", str(port)], env=environment, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        command, env=environment, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
     try:
-        deadline = 30.0
-        while deadline > 0:
-            assert server.poll() is None, server.stderr.read() if server.stderr else "the server exited"
-            with socket.socket() as attempt:
-                if attempt.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.05)
-            deadline -= 0.05
-        yield f"http://127.0.0.1:{port}/mcp"
+        assert server.stderr is not None
+        endpoint = re.search(r"http://127\.0\.0\.1:\d+/mcp", line_containing(server.stderr, "MCP endpoint"))
+        assert endpoint is not None
+        yield endpoint.group(0)
     finally:
-        server.kill()
-        server.wait(timeout=10)
+        stop_process(server)
 
 
 def test_serve_over_http_needs_the_token_and_a_local_host_header(tmp_path: Path) -> None:

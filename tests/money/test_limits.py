@@ -45,8 +45,9 @@ async def test_creates_per_minute_are_limited_and_zero_turns_it_off(tmp_path: Pa
     assert not any(r.is_error for r in results)
 
 
-async def test_the_budget_boundary_admits_exactly_the_remaining_amount(tmp_path: Path) -> None:
-    async with running_harness(tmp_path, hourly_budget_usd=1.92) as harness, harness.client() as client:
+@pytest.mark.parametrize("budget", ["hourly_budget_usd", "daily_budget_usd"])
+async def test_the_budget_boundary_admits_exactly_the_remaining_amount(tmp_path: Path, budget: str) -> None:
+    async with running_harness(tmp_path, **{budget: 1.92}) as harness, harness.client() as client:
         first = await client.call_tool("generate_video", {**CHEAP, "prompt": "one"})
         second = await client.call_tool("generate_video", {**CHEAP, "prompt": "two"})  # exactly what is left
         third = await client.call_tool("generate_video", {**CHEAP, "prompt": "three"})

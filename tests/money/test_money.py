@@ -145,6 +145,24 @@ async def test_concurrent_calls_with_one_request_id_create_once(tmp_path: Path) 
     assert creates(simulator) == 1
 
 
+async def test_concurrent_identical_calls_without_a_request_id_create_once(tmp_path: Path) -> None:
+    """Four identical calls at once in one server: the duplicate guard (checked again inside the create's write
+    transaction) lets exactly one through; the others get its task."""
+    task_ids: list[str] = []
+    async with running_harness(tmp_path) as harness, harness.client() as client:
+
+        async def call() -> None:
+            result = await client.call_tool("generate_video", {"prompt": "four at once", "duration": 6})
+            assert not result.is_error, text_of(result)
+            task_ids.append((result.structured_content or {})["task_id"])
+
+        async with anyio.create_task_group() as group:
+            for _ in range(4):
+                group.start_soon(call)
+    assert len(task_ids) == 4 and len(set(task_ids)) == 1
+    assert creates(harness.simulator) == 1
+
+
 async def test_request_id_survives_a_restart(tmp_path: Path) -> None:
     simulator = Simulator(SimulatorConfig(speed=100))
     arguments = {"prompt": "before the restart", "request_id": "restart-1"}
@@ -168,6 +186,27 @@ async def test_identical_request_returns_the_earlier_generation_unless_asked(tmp
     assert ids[0] == ids[1] and len({ids[0], ids[2], ids[3]}) == 3
     assert (again.structured_content or {})["reused"] is True and "allow_duplicate" in text_of(again)
     assert creates(harness.simulator) == 3
+
+
+async def test_an_identical_repeat_is_answered_before_any_question_or_limit(tmp_path: Path) -> None:
+    """The repeat costs nothing, so it is neither refused by a budget it would pass nor asked about again."""
+    asked: list[str] = []
+
+    async def answer(context: ClientRequestContext, params: types.ElicitRequestParams) -> types.ElicitResult:
+        asked.append(params.message)
+        return types.ElicitResult(action="accept", content={"confirm": True})
+
+    async with (
+        running_harness(tmp_path, daily_budget_usd=3.0) as harness,
+        harness.client(elicitation_callback=answer) as client,
+    ):
+        first = await client.call_tool("generate_video", EIGHT_S_4K)  # $2.2464 of the $3.00: asked once
+        again = await client.call_tool("generate_video", EIGHT_S_4K)  # another $2.2464 would pass the budget
+    assert not first.is_error and not again.is_error, text_of(again)
+    assert (again.structured_content or {})["reused"] is True
+    assert (again.structured_content or {})["task_id"] == (first.structured_content or {})["task_id"]
+    assert len(asked) == 1
+    assert creates(harness.simulator) == 1
 
 
 async def test_duplicate_window_expires(tmp_path: Path) -> None:

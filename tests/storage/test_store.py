@@ -180,8 +180,9 @@ async def test_request_ids_are_unique_and_interrupted_creates_become_unknown(tmp
     record = await store.create_record(first.key)
     spent = await store.committed_usd_since(0)
     await store.aclose()
-    assert [r.key for r in recovered] == [first.key]
-    assert record is not None and record.state == "outcome_unknown" and "stopped" in (record.message or "")
+    stopped = "veo-mcp stopped while this create was being sent, so nobody knows whether EvoLink accepted it."
+    assert [(r.key, r.state, r.message) for r in recovered] == [(first.key, "outcome_unknown", stopped)]
+    assert record is not None and (record.state, record.message) == ("outcome_unknown", stopped)
     assert spent == pytest.approx(0.5)  # an unknown outcome may be billed: it counts against the budget
 
 
