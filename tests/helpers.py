@@ -4,9 +4,10 @@ client, a simulator in its own process, and image files. Fixtures live in confte
 from __future__ import annotations
 
 import io
-import select
+import queue
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -218,18 +219,41 @@ def stop_process(process: subprocess.Popen[Any]) -> None:
             process.wait(timeout=10)
 
 
+class LineReader:
+    """A child's output stream read line by line in a thread, so a test can wait for a line with a deadline.
+
+    (`select` on a buffered stream can miss a line that already sits in Python's buffer and wait for nothing.)
+    """
+
+    def __init__(self, stream: IO[Any]) -> None:
+        self._lines: queue.Queue[Any] = queue.Queue()
+        self._thread = threading.Thread(target=self._pump, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _pump(self, stream: IO[Any]) -> None:
+        for line in iter(stream.readline, stream.read(0)):
+            self._lines.put(line)
+        self._lines.put(None)  # the stream ended
+
+    def next_line(self, deadline: float) -> Any:
+        """The next line, or None when the stream ended; raises TimeoutError at `deadline` (time.monotonic)."""
+        try:
+            return self._lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            raise TimeoutError from None
+
+
 def line_containing(stream: IO[str], needle: str, timeout_s: float = 30) -> str:
     """The first line of a child's text `stream` that contains `needle`, waiting at most `timeout_s` (never hangs)."""
-    deadline = time.monotonic() + timeout_s
-    seen = []
-    while (left := deadline - time.monotonic()) > 0:
-        ready, _, _ = select.select([stream], [], [], left)
-        if not ready:
+    reader, deadline, seen = LineReader(stream), time.monotonic() + timeout_s, []
+    while True:
+        try:
+            line = reader.next_line(deadline)
+        except TimeoutError:
             break
-        line = stream.readline()
-        if not line:
+        if line is None:
             break  # the process closed it (ended)
         if needle in line:
-            return line
+            return str(line)
         seen.append(line)
     raise AssertionError(f"no line with {needle!r} within {timeout_s:g} s; got: {''.join(seen)!r}")

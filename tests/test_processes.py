@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import select
 import signal
 import sqlite3
 import subprocess
@@ -24,7 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import SimulatorProcess
+from tests.helpers import LineReader, SimulatorProcess
 
 CANARY = "sk-CANARY-proc-5d1e9a7b3c"
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="uses SIGKILL")
@@ -43,6 +42,8 @@ class StdioPeer:
             env=env,
         )
         self._next_id = 0
+        assert self.process.stdout is not None
+        self._lines = LineReader(self.process.stdout)
         self.request(
             "initialize",
             {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}},
@@ -62,13 +63,12 @@ class StdioPeer:
 
     def answer(self, request_id: int, timeout_s: float = 60.0) -> dict[str, Any]:
         """The answer to request `request_id`, waiting at most `timeout_s` (a silent server fails, never hangs)."""
-        assert self.process.stdout is not None
         deadline = time.monotonic() + timeout_s
         while True:
-            ready, _, _ = select.select([self.process.stdout], [], [], max(0.0, deadline - time.monotonic()))
-            if not ready:
-                raise AssertionError(f"no answer to request {request_id} within {timeout_s:g} s")
-            line = self.process.stdout.readline()
+            try:
+                line = self._lines.next_line(deadline)
+            except TimeoutError:
+                raise AssertionError(f"no answer to request {request_id} within {timeout_s:g} s") from None
             if not line:
                 raise AssertionError(f"the server exited before answering request {request_id}")
             message = json.loads(line)

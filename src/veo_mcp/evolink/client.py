@@ -234,7 +234,7 @@ class EvoLinkClient:
         self._require_key()
         if not is_task_id(task_id):
             raise NotFoundError(
-                f"{task_id[:80]!r} is not a task id.",
+                f"task_id {task_id[:80]!r} is not a task id.",
                 advice="Task ids look like 'task-unified-1756817821-4x3rx6ny': letters, digits, '-' and '_' only.",
             )
         async for attempt in self._retrying(self._get_attempts):
