@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import queue
+import select
 import subprocess
 import sys
 import threading
@@ -220,9 +221,10 @@ def stop_process(process: subprocess.Popen[Any]) -> None:
 
 
 class LineReader:
-    """A child's output stream read line by line in a thread, so a test can wait for a line with a deadline.
+    """A child's output stream read line by line in a thread, so a test can wait for each line with a deadline.
 
-    (`select` on a buffered stream can miss a line that already sits in Python's buffer and wait for nothing.)
+    For a stream the test reads from start to end (`select` on a buffered stream can miss a line already in Python's
+    buffer); the thread owns the stream, so nothing else may read it.
     """
 
     def __init__(self, stream: IO[Any]) -> None:
@@ -244,16 +246,19 @@ class LineReader:
 
 
 def line_containing(stream: IO[str], needle: str, timeout_s: float = 30) -> str:
-    """The first line of a child's text `stream` that contains `needle`, waiting at most `timeout_s` (never hangs)."""
-    reader, deadline, seen = LineReader(stream), time.monotonic() + timeout_s, []
-    while True:
-        try:
-            line = reader.next_line(deadline)
-        except TimeoutError:
+    """The first line of a child's text `stream` that contains `needle`, waiting at most `timeout_s` (never hangs).
+
+    Reads only up to that line, so the caller can go on reading the same stream (`communicate()`, say)."""
+    deadline = time.monotonic() + timeout_s
+    seen = []
+    while (left := deadline - time.monotonic()) > 0:
+        ready, _, _ = select.select([stream], [], [], left)
+        if not ready:
             break
-        if line is None:
+        line = stream.readline()
+        if not line:
             break  # the process closed it (ended)
         if needle in line:
-            return str(line)
+            return line
         seen.append(line)
     raise AssertionError(f"no line with {needle!r} within {timeout_s:g} s; got: {''.join(seen)!r}")

@@ -90,6 +90,7 @@ def _listening_socket(host: str, port: int) -> socket.socket:
     try:
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind((host, port))
+        listener.listen(2048)  # connections queue from now on: the endpoint line it prints is already true
     except OSError as error:
         listener.close()
         raise CommandFailed(f"cannot listen on {host}:{port}: {error.strerror or error}; use another --port.") from None
