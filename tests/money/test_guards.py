@@ -264,3 +264,43 @@ def test_a_fingerprint_is_the_hash_of_the_normalized_payload() -> None:
     assert guards.fingerprint(payload) == hashlib.sha256(canonical.encode()).hexdigest()
     assert guards.fingerprint(dict(reversed(payload.items()))) == guards.fingerprint(payload)
     assert guards.fingerprint({**payload, "duration": 6}) != guards.fingerprint(payload)
+
+
+# --- batches: one question and the budgets for the total -------------------------------------------------------------
+
+
+def test_a_batch_is_asked_about_once_for_its_total(tmp_path: Path) -> None:
+    settings = limits(tmp_path)
+    total = EIGHT_S_4K.model_copy(update={"usd": 6.7392, "summary": "$6.7392 for 3 videos"})
+    question = guards.batch_confirmation_question(settings, total, 3)
+    assert question == (
+        "This batch of 3 generations is estimated at $6.7392 for 3 videos in total, above the $2.00 confirmation "
+        "threshold. Generate all of them?"
+    )
+    required = guards.confirmation_required(settings, total, question, "generate_batch")
+    assert required.message == f"{question} Nothing was sent."
+    assert required.advice == (
+        "Show the user this cost and ask; if they agree, call generate_batch again with the same arguments and "
+        "confirm_cost: true (VEO_MCP_CONFIRM_ABOVE sets the threshold)."
+    )
+
+
+@pytest.mark.parametrize(
+    ("spending", "refusal"),
+    [
+        (spent(today=1.04), None),  # each budget exactly reached
+        (spent(today=1.05), "daily budget of $2.00"),
+        (spent(hour=0.05), "hourly budget of $1.00"),
+        (spent(creates=50), None),  # a batch waits its turn for the create rate; only budgets refuse it up front
+    ],
+)
+def test_a_batch_total_meets_the_daily_and_hourly_budgets(
+    tmp_path: Path, spending: Spending, refusal: str | None
+) -> None:
+    settings = limits(tmp_path, daily_budget_usd=2.0, hourly_budget_usd=1.0, max_creates_per_minute=1)
+    total = priced(0.96)
+    if refusal is None:
+        guards.check_batch_budgets(settings, total, spending)
+        return
+    with pytest.raises(LimitExceededError, match=refusal.replace("$", r"\$")):
+        guards.check_batch_budgets(settings, total, spending)

@@ -120,6 +120,31 @@ async def test_a_create_is_recorded_as_sending_before_anything_is_sent(store: St
     assert await ledger.unconfirmed() == [record]
 
 
+async def test_the_callback_secret_is_recorded_with_the_create(store: Store, tmp_path: Path) -> None:
+    ledger = ledger_of(store, tmp_path)
+    record, _ = await ledger.begin(
+        request_id=None,
+        fingerprint=FINGERPRINT,
+        allow_duplicate=False,
+        model=REQUEST.model,
+        prompt="a heron",
+        payload=PAYLOAD,
+        estimate=ESTIMATE,
+        callback_hash="c" * 64,
+    )
+    found = await store.callback_create("c" * 64)
+    assert found is not None and found.key == record.key
+    assert await store.callback_create("d" * 64) is None
+
+
+async def test_a_batch_total_is_checked_against_what_was_spent(store: Store, tmp_path: Path) -> None:
+    ledger = ledger_of(store, tmp_path, daily_budget_usd=2.0)
+    await begin(ledger)  # $0.96 committed
+    await ledger.check_batch(ESTIMATE)  # $1.92 of $2.00
+    with pytest.raises(LimitExceededError, match=r"with \$0\.96 already committed today"):
+        await ledger.check_batch(ESTIMATE.model_copy(update={"usd": 1.05}))
+
+
 async def test_a_repeat_is_answered_by_the_earlier_create(store: Store, tmp_path: Path) -> None:
     ledger = ledger_of(store, tmp_path)
     first, _ = await begin(ledger, request_id="heron-1")
