@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import queue
-import select
 import subprocess
 import sys
 import threading
@@ -248,17 +247,24 @@ class LineReader:
 def line_containing(stream: IO[str], needle: str, timeout_s: float = 30) -> str:
     """The first line of a child's text `stream` that contains `needle`, waiting at most `timeout_s` (never hangs).
 
-    Reads only up to that line, so the caller can go on reading the same stream (`communicate()`, say)."""
-    deadline = time.monotonic() + timeout_s
-    seen = []
-    while (left := deadline - time.monotonic()) > 0:
-        ready, _, _ = select.select([stream], [], [], left)
-        if not ready:
-            break
-        line = stream.readline()
-        if not line:
-            break  # the process closed it (ended)
-        if needle in line:
-            return line
-        seen.append(line)
-    raise AssertionError(f"no line with {needle!r} within {timeout_s:g} s; got: {''.join(seen)!r}")
+    A thread reads up to that line and stops there: the rest of the stream is left for the caller to read.
+    """
+    found: queue.Queue[str | None] = queue.Queue()
+    seen: list[str] = []
+
+    def pump() -> None:
+        for line in iter(stream.readline, stream.read(0)):
+            if needle in line:
+                found.put(line)
+                return
+            seen.append(line)
+        found.put(None)  # the process closed it (ended)
+
+    threading.Thread(target=pump, daemon=True).start()
+    try:
+        line = found.get(timeout=timeout_s)
+    except queue.Empty:
+        line = None
+    if line is None:
+        raise AssertionError(f"no line with {needle!r} within {timeout_s:g} s; got: {''.join(seen)!r}")
+    return str(line)
