@@ -115,7 +115,8 @@ def prepare(work: Path) -> None:
         "source_paths": ["src"],
         "only_mutate": list(TARGETS),
         "pytest_add_cli_args_test_selection": TESTS,
-        "pytest_add_cli_args": ["-p", "no:cacheprovider", "-W", "ignore::DeprecationWarning"],
+        # In mutmut's own process (it watches which test reaches which function), not on xdist workers.
+        "pytest_add_cli_args": ["-p", "no:cacheprovider", "-W", "ignore::DeprecationWarning", "-n", "0"],
         # A mutant that hangs a test is stopped after (its tests' usual time + 5 s) × 3.
         "timeout_multiplier": 3.0,
         "timeout_constant": 5.0,
