@@ -9,7 +9,7 @@ shares one poller. The MCP layer and the CLI only ever talk to what this module 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +35,8 @@ from veo_mcp.local.uploads import ImageUploads
 from veo_mcp.money.ledger import CreateLedger
 from veo_mcp.settings import Settings
 from veo_mcp.storage import CreateRecord, Store
+from veo_mcp.storage.changes import ChangeFeed
+from veo_mcp.storage.owners import HEARTBEAT_S
 
 if TYPE_CHECKING:
     from veo_mcp.evolink.client import EvoLinkClient
@@ -135,7 +137,7 @@ class App:
         # The embedded simulator forgets its tasks when the process ends, so its generations are not worth keeping
         # (and must never mix with real ones): they live in an in-memory database.
         embedded = self._upstream is not None and self._upstream.embedded
-        self.database_path: Path | None = None if embedded else settings.database_path
+        self.database_path: Path | str | None = None if embedded else settings.database
         self.bus = ChangeBus()
         # Told about every change of a batch (its items, their generations); shared with the batch runner.
         self.batch_listeners: list[BatchListener] = []
@@ -174,10 +176,15 @@ class App:
             yield self
             return
         store = await Store.open(self.database_path)
+        feed = ChangeFeed(store.url) if store.url else None
         try:
-            self._running = self._build(store)
+            self._running = self._build(store, feed)
             parts = self._running
             async with parts.poller.running(), anyio.create_task_group() as group:
+                if feed is not None:  # replicas share this database: say we live, hear what the others record
+                    await store.heartbeat()
+                    group.start_soon(_keep_beating, store)
+                    await group.start(feed.run, parts.registry.heard, parts.registry.refresh)
                 group.start_soon(parts.autosaver.run)
                 group.start_soon(parts.ledger.keep_recording)
                 await parts.callbacks.resume()
@@ -194,15 +201,33 @@ class App:
                 if self._client is not None:
                     await self._client.aclose()
                     self._client = None
+                if feed is not None:
+                    await _quietly(store.stopped())  # our claims lapse now, not LAPSE_S later
+                    await feed.aclose()
                 await store.aclose()
             self.bus.record_with(None)
             self._running = None
 
-    def _build(self, store: Store) -> Running:
+    def _build(self, store: Store, feed: ChangeFeed | None) -> Running:
         settings, bus = self.settings, self.bus
 
         async def record(generation: Generation) -> None:
             generation.absorb(await store.save_generation(generation))
+            if feed is not None:
+                await feed.notify(generation.task_id)
+
+        async def observe(generation: Generation) -> bool:
+            """Another replica polls this task: take in what it recorded. If it was saving the video and is gone
+            (its download claim lapsed with it), the video is saved here."""
+            stored = await store.generation(generation.task_id)
+            changed = stored is not None and generation.adopt(stored)
+            if generation.download_state == "saving" and not await store.download_claimed(
+                generation.task_id, downloader.lease_s
+            ):
+                generation.download_state = "none"
+                self._save_automatically(autosaver, generation)
+                changed = True
+            return changed
 
         bus.record_with(record)
         downloader = Downloader(
@@ -210,7 +235,12 @@ class App:
         )
         autosaver = AutoSaver(downloader, settings.output_dir, space_recheck_s=settings.poll_interval_max_s)
         poller = Poller(
-            self._fetch, bus, min_interval_s=settings.poll_interval_min_s, max_interval_s=settings.poll_interval_max_s
+            self._fetch,
+            bus,
+            min_interval_s=settings.poll_interval_min_s,
+            max_interval_s=settings.poll_interval_max_s,
+            claim=store.claim_poll,
+            observe=observe,
         )
         ledger = CreateLedger(store, settings)
         callbacks = CallbackHub(self.callback_base, store, poller)
@@ -267,3 +297,17 @@ class App:
     async def unconfirmed(self) -> list[CreateRecord]:
         """Creates whose outcome is unknown (or being sent right now); none when not configured."""
         return [] if self._running is None else await self._running.ledger.unconfirmed()
+
+
+async def _keep_beating(store: Store) -> None:
+    """The heartbeat other replicas judge this process's claims by (`storage.owners`)."""
+    while True:
+        await anyio.sleep(HEARTBEAT_S)
+        await _quietly(store.heartbeat())
+
+
+async def _quietly(work: Awaitable[None]) -> None:
+    try:
+        await work
+    except Exception as error:  # the database is unreachable for now: the next beat tries again
+        logger.warning("replica heartbeat: %s", error)

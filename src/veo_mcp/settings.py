@@ -76,6 +76,12 @@ class Settings(BaseSettings):
         validation_alias="VEO_MCP_DATA_DIR",
         description="Where veo-mcp keeps its state (generations database).",
     )
+    database_url: SecretStr | None = Field(
+        None,
+        validation_alias="VEO_MCP_DATABASE_URL",
+        description="postgresql:// URL of a PostgreSQL database that replicas share (instead of the SQLite file in "
+        "VEO_MCP_DATA_DIR); '?options=-csearch_path%3DNAME' picks a schema.",
+    )
     output_dir: Path = Field(
         default_factory=_default_output_dir,
         validation_alias="VEO_MCP_OUTPUT_DIR",
@@ -269,6 +275,15 @@ class Settings(BaseSettings):
             return None
         return SecretStr(key.get_secret_value().strip())
 
+    @field_validator("database_url", mode="after")
+    @classmethod
+    def _postgres_only(cls, url: SecretStr | None) -> SecretStr | None:
+        if url is None or not url.get_secret_value().strip():
+            return None
+        if not url.get_secret_value().strip().startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be a postgresql:// URL (unset it to use the SQLite file in VEO_MCP_DATA_DIR)")
+        return SecretStr(url.get_secret_value().strip())
+
     @field_validator("public_url", mode="after")
     @classmethod
     def _public_url_reachable(cls, url: str | None, info: ValidationInfo) -> str | None:
@@ -309,6 +324,15 @@ class Settings(BaseSettings):
     def database_path(self) -> Path:
         return self.data_dir / "veo-mcp.sqlite3"
 
+    @property
+    def database(self) -> Path | str:
+        """Where the store lives: the PostgreSQL URL when one is set, else the SQLite file in the data folder."""
+        return self.database_url.get_secret_value() if self.database_url else self.database_path
+
+
+# Never echoed in an error about them (a database URL may carry a password).
+_SECRETS = ("api_key", "http_token", "database_url")
+
 
 class SettingsError(VeoError):
     """The configuration cannot be used; the message names the variable (or flag) and what is allowed."""
@@ -345,6 +369,6 @@ def load_settings(flags: dict[str, str] | None = None, **overrides: object) -> S
         problems = []
         for item in error.errors():
             field = _field_of(item["loc"])
-            shown = f" (given: {given[field]!r})" if field in given and field not in ("api_key", "http_token") else ""
+            shown = f" (given: {given[field]!r})" if field in given and field not in _SECRETS else ""
             problems.append(f"{_source_name(field, flags or {}) if field else 'settings'}: {item['msg']}{shown}.")
         raise SettingsError(" ".join(problems)) from None

@@ -18,6 +18,7 @@ import anyio
 import pytest
 
 from tests.helpers import service_settings
+from tests.postgres import database_location
 from veo_mcp.core.generation import Generation
 from veo_mcp.evolink import estimate_cost, parse_video_request
 from veo_mcp.evolink.errors import InvalidRequestError, OutcomeUnknownError, TemporaryError
@@ -36,8 +37,20 @@ ESTIMATE = estimate_cost(REQUEST)  # $0.96
 SENT_AT = "%Y-%m-%d %H:%M:%S UTC"
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    """Every ledger rule on both engines: the SQLite file and a PostgreSQL schema of its own."""
+    with database_location(request.param, tmp_path) as location:
+        opened = await Store.open(location)
+        try:
+            yield opened
+        finally:
+            await opened.aclose()
+
+
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
+async def sqlite_store(tmp_path: Path) -> AsyncIterator[Store]:
+    """For what only SQLite can stage (a disk that fills up, through `PRAGMA max_page_count`)."""
     opened = await Store.open(tmp_path / "data" / "veo-mcp.sqlite3")
     try:
         yield opened
@@ -356,9 +369,18 @@ async def test_a_cancelled_send_is_still_recorded_as_unknown(store: Store, tmp_p
 # --- a disk that cannot record the accepted create ---------------------------------------------------------------
 
 
+async def refuse_writes(store: Store, refuse: bool) -> None:
+    """The database takes no write (SQLite: query-only; PostgreSQL: read-only transactions, as on a standby)."""
+    if store.path is not None:
+        await store._run(lambda db: db.execute(f"PRAGMA query_only = {'ON' if refuse else 'OFF'}"))
+    else:
+        await store._run(lambda db: db.execute(f"SET default_transaction_read_only = {'on' if refuse else 'off'}"))
+
+
 async def test_a_full_disk_after_the_accept_keeps_the_task_id(
-    store: Store, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    sqlite_store: Store, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    store = sqlite_store
     ledger = ledger_of(store, tmp_path)
     record, _ = await begin(ledger, request_id="heron-1")
     await store._run(lambda db: db.execute(f"PRAGMA max_page_count = {db.execute('PRAGMA page_count').fetchone()[0]}"))
@@ -381,7 +403,7 @@ async def test_a_full_disk_after_the_accept_keeps_the_task_id(
 async def test_a_disk_that_takes_no_write_keeps_the_task_in_memory_until_it_does(store: Store, tmp_path: Path) -> None:
     ledger = ledger_of(store, tmp_path)
     record, _ = await begin(ledger, request_id="heron-1")
-    await store._run(lambda db: db.execute("PRAGMA query_only = ON"))
+    await refuse_writes(store, True)
     warning = await ledger.accept(record, generation_for("task-unified-1-abc"))
     assert warning is not None and "could not record it on disk" in warning
     with anyio.fail_after(5):
@@ -392,7 +414,7 @@ async def test_a_disk_that_takes_no_write_keeps_the_task_in_memory_until_it_does
         await until(lambda: len(attempts) >= 2)  # the disk still refuses: tried again and again, kept
         still = await store.create_record(record.key)
         assert still is not None and still.state == "sending"
-        await store._run(lambda db: db.execute("PRAGMA query_only = OFF"))
+        await refuse_writes(store, False)
         with anyio.fail_after(10):
             while getattr(await store.create_record(record.key), "state", None) != "accepted":  # noqa: ASYNC110
                 await anyio.sleep(0.01)

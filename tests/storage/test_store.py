@@ -1,4 +1,5 @@
-"""The SQLite store: migrations, round trips, create records, download claims - and several processes at once."""
+"""The store: migrations, round trips, create records, download claims - and several processes at once, on SQLite
+and (where the test is not about the SQLite file itself) on PostgreSQL too."""
 
 from __future__ import annotations
 
@@ -8,16 +9,25 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
 
+from tests.postgres import database_location
 from veo_mcp.core.generation import Generation, SavedFile
 from veo_mcp.evolink import estimate_cost, parse_video_request
 from veo_mcp.money.guards import LimitExceededError
 from veo_mcp.storage import MIGRATIONS, SCHEMA_VERSION, McpTaskRecord, SpendingWindows, Store, StoreError
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def location(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path | str]:
+    with database_location(request.param, tmp_path) as where:
+        yield where
+
 
 # begin_create with no duplicate guard and no limits: the record alone.
 OPEN: dict[str, Any] = {
@@ -45,8 +55,8 @@ def _generation(task_id: str = "task-unified-1-abc", **changes: object) -> Gener
     return generation
 
 
-async def test_generation_round_trip(tmp_path: Path) -> None:
-    store = await Store.open(tmp_path / "db.sqlite3")
+async def test_generation_round_trip(location: Path | str) -> None:
+    store = await Store.open(location)
     original = _generation(
         status="completed",
         progress=100,
@@ -66,8 +76,8 @@ async def test_generation_round_trip(tmp_path: Path) -> None:
     assert loaded.estimate == original.estimate and loaded.request == original.request
 
 
-async def test_mcp_tasks_round_trip_page_cancel_and_expire(tmp_path: Path) -> None:
-    store = await Store.open(tmp_path / "db.sqlite3")
+async def test_mcp_tasks_round_trip_page_cancel_and_expire(location: Path | str) -> None:
+    store = await Store.open(location)
     now = time.time()
     for number in range(3):
         await store.save_mcp_task(
@@ -212,9 +222,8 @@ def _dead_pid() -> int:
     return process.pid
 
 
-def test_many_processes_racing_for_the_same_request_ids(tmp_path: Path) -> None:
+def test_many_processes_racing_for_the_same_request_ids(location: Path | str) -> None:
     """Four processes each try to record the same 50 request ids: exactly one record per id, no corruption."""
-    path = tmp_path / "db.sqlite3"
     script = textwrap.dedent(
         f"""
         import anyio, sys
@@ -222,7 +231,8 @@ def test_many_processes_racing_for_the_same_request_ids(tmp_path: Path) -> None:
         from veo_mcp.storage import SpendingWindows, Store
 
         async def main():
-            store = await Store.open(Path({str(path)!r}))
+            where = {str(location)!r}
+            store = await Store.open(where if where.startswith("postgresql:") else Path(where))
             won = 0
             for i in range(50):
                 _, earlier = await store.begin_create(
@@ -238,15 +248,24 @@ def test_many_processes_racing_for_the_same_request_ids(tmp_path: Path) -> None:
     )
     processes = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True) for _ in range(4)]
     wins = [int(p.communicate(timeout=120)[0]) for p in processes]
-    db = sqlite3.connect(path)
     assert sum(wins) == 50
-    assert db.execute("SELECT COUNT(*), COUNT(DISTINCT request_id) FROM creates").fetchone() == (50, 50)
-    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    counted = anyio.run(_rows, location, "SELECT COUNT(*), COUNT(DISTINCT request_id) FROM creates")
+    assert [tuple(row) for row in counted] == [(50, 50)]
+    if isinstance(location, Path):
+        assert sqlite3.connect(location).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
-async def test_a_budget_holds_across_connections_racing(tmp_path: Path) -> None:
+async def _rows(location: Path | str, sql: str) -> list[Any]:
+    store = await Store.open(location)
+    try:
+        return await store._rows(sql)
+    finally:
+        await store.aclose()
+
+
+async def test_a_budget_holds_across_connections_racing(location: Path | str) -> None:
     """Two store connections (as two server processes have) race to record $0.96 creates under a $1.00 budget."""
-    path = tmp_path / "db.sqlite3"
+    path = location
     stores = [await Store.open(path), await Store.open(path)]
     outcomes: list[str] = []
 
@@ -280,9 +299,9 @@ async def test_a_budget_holds_across_connections_racing(tmp_path: Path) -> None:
     assert sorted(outcomes) == ["recorded"] + ["refused"] * 5 and spent == pytest.approx(0.96)
 
 
-async def test_a_stale_write_from_another_process_never_takes_back_a_save(tmp_path: Path) -> None:
+async def test_a_stale_write_from_another_process_never_takes_back_a_save(tmp_path: Path, location: Path | str) -> None:
     """Process A saved the video; process B, still holding its older copy, writes after it: the save stands."""
-    path = tmp_path / "db.sqlite3"
+    path = location
     saved_video = tmp_path / "videos" / "heron.mp4"
     saved_video.parent.mkdir()
     saved_video.write_bytes(b"\x00\x00\x00\x18ftypmp42")

@@ -25,6 +25,10 @@ from veo_mcp.evolink.schemas import Task
 logger = logging.getLogger(__name__)
 
 FetchTask = Callable[[str], Awaitable[Task]]
+# Whether this process is the one to poll a task upstream (replicas sharing a database take turns: see
+# `storage.replicas`), and how a process that is not reads what the polling one recorded (True: it changed).
+ClaimTask = Callable[[str], Awaitable[bool]]
+ObserveTask = Callable[[Generation], Awaitable[bool]]
 
 # A task upstream answers 404 for, at the longest poll pause this many times in a row, is taken as gone.
 UNKNOWN_POLLS = 20
@@ -39,8 +43,13 @@ class Poller:
         min_interval_s: float,
         max_interval_s: float,
         max_concurrent_polls: int = 16,
+        claim: ClaimTask | None = None,
+        observe: ObserveTask | None = None,
     ) -> None:
         self._fetch = fetch
+        self._claim = claim
+        self._observe = observe
+        self._held: set[str] = set()  # tasks this process polls upstream (all of them without `claim`)
         self._bus = bus
         self._min = min_interval_s
         self._max = max_interval_s
@@ -69,6 +78,10 @@ class Poller:
         self._callbacks[task_id] = safety_interval_s
         if task_id in self._next_poll and task_id not in self._in_flight:
             self._schedule(task_id, safety_interval_s)
+
+    def polls_upstream(self, task_id: str) -> bool:
+        """Whether this process asked upstream about `task_id` last time (another replica may hold it)."""
+        return self._claim is None or task_id in self._held
 
     def poll_now(self, task_id: str) -> bool:
         """Ask about `task_id` at once (a callback said it changed); False when it is not being polled."""
@@ -130,6 +143,9 @@ class Poller:
     async def _poll(self, task_id: str) -> None:
         generation = self._active[task_id]
         try:
+            if not await self._ours(task_id):
+                await self._follow_other(generation)
+                return
             async with self._limit:
                 task = await self._fetch(task_id)
         except NotFoundError as error:
@@ -154,6 +170,33 @@ class Poller:
             self._reschedule(task_id, self._interval(generation))
         if changed:
             await self._bus.publish(generation)
+
+    async def _ours(self, task_id: str) -> bool:
+        if self._claim is None:
+            return True
+        try:
+            ours = await self._claim(task_id)
+        except Exception as error:  # the database is unreachable for now: nobody can tell who polls; ask later
+            logger.warning("cannot tell who polls %s: %s", task_id, error)
+            ours = False
+        (self._held.add if ours else self._held.discard)(task_id)
+        return ours
+
+    async def _follow_other(self, generation: Generation) -> None:
+        """Another replica polls this task: take in what it recorded, on the same schedule."""
+        self._in_flight.discard(generation.task_id)
+        changed = False
+        if self._observe is not None:
+            try:
+                changed = await self._observe(generation)
+            except Exception as error:
+                logger.warning("cannot read %s from the database: %s", generation.task_id, error)
+        if generation.finished and generation.download_state != "saving":
+            self._stop(generation.task_id)
+        else:  # still running, or finished while the other replica saves its video: look again
+            self._reschedule(generation.task_id, self._interval(generation))
+        if changed:
+            await self._bus.publish(generation, record=False)
 
     async def _unknown_upstream(self, generation: Generation, error: NotFoundError) -> None:
         """A 404 for a task we know: brief ones happen (an upstream replica behind), so keep asking at the longest

@@ -162,7 +162,7 @@ def _writable(folder: Path, name: str, variable: str) -> Check:
 
 async def _database(settings: Settings) -> Check:
     try:
-        store = await Store.open(settings.database_path)
+        store = await Store.open(settings.database)
     except StoreError as error:
         return Check(name="database", outcome="fail", detail=str(error), fix="See the message above.")
     try:
@@ -174,8 +174,7 @@ async def _database(settings: Settings) -> Check:
     check = Check(
         name="database",
         outcome="ok",
-        detail=f"{settings.database_path} (schema {SCHEMA_VERSION}): {len(generations)} generation(s), "
-        f"{unfinished} unfinished",
+        detail=f"{store.where} (schema {SCHEMA_VERSION}): {len(generations)} generation(s), {unfinished} unfinished",
     )
     if unknown:
         check.outcome = "warn"

@@ -28,9 +28,12 @@ class ChangeBus:
     def subscribe(self, listener: ChangeListener) -> None:
         self._listeners.append(listener)
 
-    async def publish(self, generation: Generation) -> None:
-        """Record `generation`, then tell every listener; a failing listener never stops the others."""
-        if self._recorder is not None:
+    async def publish(self, generation: Generation, *, record: bool = True) -> None:
+        """Record `generation`, then tell every listener; a failing listener never stops the others.
+
+        `record=False`: the change was read from the store (another replica recorded it), so it is only announced.
+        """
+        if record and self._recorder is not None:
             try:
                 await self._recorder(generation)
             except Exception:

@@ -85,7 +85,19 @@ class Registry:
             if known is None:
                 self.take_in(stored, poll_now=False)
             elif known.adopt(stored):
-                await self._bus.publish(known)
+                await self._bus.publish(known, record=False)
+
+    async def heard(self, task_id: str) -> None:
+        """Another replica recorded a change of `task_id`: take it in (a new one is announced: the list changed)."""
+        stored = await self._store.generation(task_id)
+        if stored is None:
+            return
+        known = self.generations.get(task_id)
+        if known is None:
+            self.take_in(stored, poll_now=False)
+            await self._bus.publish(self.generations[task_id], record=False)
+        elif known.adopt(stored):
+            await self._bus.publish(known, record=False)
 
     def known(self) -> list[Generation]:
         """Every generation this process knows, newest first."""

@@ -21,7 +21,7 @@ from veo_mcp.evolink.errors import EvoLinkError, OutcomeUnknownError, TemporaryE
 from veo_mcp.evolink.schemas import Task
 from veo_mcp.money import guards
 from veo_mcp.settings import Settings
-from veo_mcp.storage import CreateRecord, DatabaseWriteError, Earlier, Store, owner_alive
+from veo_mcp.storage import CreateRecord, DatabaseWriteError, Earlier, Store
 
 ReuseReason = Earlier
 # A task looked up by id answers an outcome-unknown create sent at most this long before upstream created it.
@@ -191,7 +191,7 @@ class CreateLedger:
             return unrecorded.task_id
         deadline = time.monotonic() + self._settings.request_timeout_s + self._settings.connect_timeout_s
         while record.state == "sending":
-            if not owner_alive(record.owner):
+            if not await self._store.owner_alive(record.owner):
                 await self._store.recover_interrupted_creates()
             elif time.monotonic() > deadline:
                 raise TemporaryError(

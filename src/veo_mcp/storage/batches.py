@@ -10,14 +10,13 @@ yet), `sending`, `created` (with its task id), `refused` (a rule or EvoLink said
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from veo_mcp.storage.database import Database, transaction
-from veo_mcp.storage.owners import owner_alive, process_owner
+from veo_mcp.storage.database import Connection, Database, Row, transaction
+from veo_mcp.storage.owners import alive_in, process_owner
 
 ItemState = Literal["queued", "sending", "created", "refused", "outcome_unknown", "cancelled"]
 UNSENT_STATES: tuple[ItemState, ...] = ("queued", "sending")
@@ -52,11 +51,11 @@ class BatchItemRecord(BaseModel):
     updated_at: float = 0.0
 
 
-def _batch_from_row(row: sqlite3.Row) -> BatchRecord:
+def _batch_from_row(row: Row) -> BatchRecord:
     return BatchRecord.model_validate({**dict(row), "allow_duplicate": bool(row["allow_duplicate"])})
 
 
-def _item_from_row(row: sqlite3.Row) -> BatchItemRecord:
+def _item_from_row(row: Row) -> BatchItemRecord:
     values = dict(row)
     values["arguments"] = json.loads(values.pop("arguments_json"))
     values["payload"] = json.loads(values.pop("payload_json"))
@@ -65,12 +64,12 @@ def _item_from_row(row: sqlite3.Row) -> BatchItemRecord:
     return BatchItemRecord.model_validate(values)
 
 
-def _items(db: sqlite3.Connection, batch_id: str) -> list[BatchItemRecord]:
+def _items(db: Connection, batch_id: str) -> list[BatchItemRecord]:
     rows = db.execute("SELECT * FROM batch_items WHERE batch_id = ? ORDER BY position", (batch_id,)).fetchall()
     return [_item_from_row(row) for row in rows]
 
 
-def _insert(db: sqlite3.Connection, batch: BatchRecord, items: list[BatchItemRecord]) -> None:
+def _insert(db: Connection, batch: BatchRecord, items: list[BatchItemRecord]) -> None:
     db.execute(
         "INSERT INTO batches (batch_id, request_id, fingerprint, label, estimate_usd, allow_duplicate, owner, "
         "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -117,7 +116,7 @@ class BatchTable(Database):
         is given - the same fingerprint and was made since then (a retried call without a request_id).
         """
 
-        def work(db: sqlite3.Connection) -> tuple[BatchRecord, list[BatchItemRecord], bool]:
+        def work(db: Connection) -> tuple[BatchRecord, list[BatchItemRecord], bool]:
             with transaction(db):
                 row = db.execute("SELECT * FROM batches WHERE batch_id = ?", (batch.batch_id,)).fetchone()
                 if row is None and same_since is not None:
@@ -147,7 +146,7 @@ class BatchTable(Database):
         return _batch_from_row(rows[0]) if rows else None
 
     async def batch(self, batch_id: str) -> tuple[BatchRecord, list[BatchItemRecord]] | None:
-        def work(db: sqlite3.Connection) -> tuple[BatchRecord, list[BatchItemRecord]] | None:
+        def work(db: Connection) -> tuple[BatchRecord, list[BatchItemRecord]] | None:
             row = db.execute("SELECT * FROM batches WHERE batch_id = ?", (batch_id,)).fetchone()
             return None if row is None else (_batch_from_row(row), _items(db, batch_id))
 
@@ -165,13 +164,13 @@ class BatchTable(Database):
         """Take the right to run `batch_id`'s queue; False while another live process runs it."""
         owner = process_owner()
 
-        def work(db: sqlite3.Connection) -> bool:
+        def work(db: Connection) -> bool:
             with transaction(db):
                 row = db.execute("SELECT owner FROM batches WHERE batch_id = ?", (batch_id,)).fetchone()
                 if row is None:
                     return False
                 holder = row["owner"]
-                if holder is not None and holder != owner and owner_alive(holder):
+                if holder is not None and holder != owner and alive_in(db, holder):
                     return False
                 db.execute("UPDATE batches SET owner = ? WHERE batch_id = ?", (owner, batch_id))
                 return True
@@ -181,7 +180,7 @@ class BatchTable(Database):
     async def update_batch_item(self, item: BatchItemRecord) -> None:
         now = time.time()
 
-        def work(db: sqlite3.Connection) -> None:
+        def work(db: Connection) -> None:
             with transaction(db):
                 db.execute(
                     "UPDATE batch_items SET state = ?, task_id = ?, message = ?, reused = ?, updated_at = ? "
@@ -196,7 +195,7 @@ class BatchTable(Database):
         """Nothing more is sent: the batch is marked cancelled and its unsent items with it."""
         now = time.time()
 
-        def work(db: sqlite3.Connection) -> None:
+        def work(db: Connection) -> None:
             with transaction(db):
                 db.execute(
                     "UPDATE batches SET cancelled_at = ?, updated_at = ? WHERE batch_id = ? AND cancelled_at IS NULL",

@@ -9,7 +9,6 @@ by a process that died is turned into "outcome_unknown" on the next start; nothi
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 import uuid
 from collections.abc import Callable
@@ -18,9 +17,9 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from veo_mcp.core.generation import Generation
-from veo_mcp.storage.database import Database, transaction
+from veo_mcp.storage.database import Connection, Database, Row, transaction
 from veo_mcp.storage.generations import UPSERT_GENERATION, generation_values
-from veo_mcp.storage.owners import owner_alive, process_owner
+from veo_mcp.storage.owners import alive_in, process_owner
 
 CreateState = Literal["sending", "accepted", "outcome_unknown"]
 # Why `begin_create` recorded nothing new: the request_id was used before, or an identical request is recent.
@@ -61,7 +60,7 @@ class CreateRecord(BaseModel):
     updated_at: float
 
 
-def _create_from_row(row: sqlite3.Row) -> CreateRecord:
+def _create_from_row(row: Row) -> CreateRecord:
     return CreateRecord(
         key=row["key"],
         request_id=row["request_id"],
@@ -104,7 +103,7 @@ class CreateTable(Database):
         key = uuid.uuid4().hex
         owner = process_owner()
 
-        def work(db: sqlite3.Connection) -> tuple[CreateRecord, Earlier | None]:
+        def work(db: Connection) -> tuple[CreateRecord, Earlier | None]:
             with transaction(db):
                 if request_id is not None:
                     row = db.execute("SELECT * FROM creates WHERE request_id = ?", (request_id,)).fetchone()
@@ -143,7 +142,7 @@ class CreateTable(Database):
         """The create was accepted: store the generation and link it, in one transaction."""
         values = generation_values(generation)
 
-        def work(db: sqlite3.Connection) -> None:
+        def work(db: Connection) -> None:
             with transaction(db):
                 db.execute(UPSERT_GENERATION, values)
                 db.execute(
@@ -182,10 +181,10 @@ class CreateTable(Database):
         """Creates left 'sending' by a process that is gone: their outcome is unknown; never resend them."""
         message = "veo-mcp stopped while this create was being sent, so nobody knows whether EvoLink accepted it."
 
-        def work(db: sqlite3.Connection) -> list[CreateRecord]:
+        def work(db: Connection) -> list[CreateRecord]:
             with transaction(db):
                 rows = db.execute("SELECT * FROM creates WHERE state = 'sending'").fetchall()
-                stale = [_create_from_row(row) for row in rows if not owner_alive(row["owner"])]
+                stale = [_create_from_row(row) for row in rows if not alive_in(db, row["owner"])]
                 for record in stale:
                     db.execute(
                         "UPDATE creates SET state = 'outcome_unknown', message = ?, updated_at = ? WHERE key = ?",
@@ -242,8 +241,8 @@ class CreateTable(Database):
         return [_create_from_row(row) for row in rows]
 
 
-def _duplicate(db: sqlite3.Connection, fingerprint: str, since: float) -> sqlite3.Row | None:
-    row: sqlite3.Row | None = db.execute(
+def _duplicate(db: Connection, fingerprint: str, since: float) -> Row | None:
+    row: Row | None = db.execute(
         "SELECT c.* FROM creates c LEFT JOIN generations g ON g.task_id = c.task_id "
         "WHERE c.fingerprint = ? AND c.created_at >= ? "
         "AND (g.status IS NULL OR g.status NOT IN ('failed', 'cancelled')) "
@@ -253,7 +252,7 @@ def _duplicate(db: sqlite3.Connection, fingerprint: str, since: float) -> sqlite
     return row
 
 
-def _spending(db: sqlite3.Connection, windows: SpendingWindows) -> Spending:
+def _spending(db: Connection, windows: SpendingWindows) -> Spending:
     count = db.execute("SELECT COUNT(*) FROM creates WHERE created_at >= ?", (windows.minute,)).fetchone()[0]
     return Spending(
         today_usd=_committed_since(db, windows.day),
@@ -262,7 +261,7 @@ def _spending(db: sqlite3.Connection, windows: SpendingWindows) -> Spending:
     )
 
 
-def _committed_since(db: sqlite3.Connection, since: float) -> float:
+def _committed_since(db: Connection, since: float) -> float:
     row = db.execute(
         "SELECT COALESCE(SUM(c.estimate_usd), 0) FROM creates c LEFT JOIN generations g ON g.task_id = c.task_id "
         "WHERE c.created_at >= ? AND (g.status IS NULL OR g.status NOT IN ('failed', 'cancelled'))",

@@ -1,25 +1,55 @@
-"""One SQLite connection shared by every table, used from a worker thread, one statement batch at a time.
+"""One database connection shared by every table, used from a worker thread, one statement batch at a time.
 
-Why SQLite: several server processes (Claude Desktop and an IDE, say) may share one data folder, so writes must be
-atomic across processes (WAL + `BEGIN IMMEDIATE`), and a crash at any instant must leave a readable file. Calls run
-in a worker thread, one at a time per process, so the event loop never waits on the disk.
+Why SQLite by default: several server processes (Claude Desktop and an IDE, say) may share one data folder, so
+writes must be atomic across processes (WAL + `BEGIN IMMEDIATE`), and a crash at any instant must leave a readable
+file. Calls run in a worker thread, one at a time per process, so the event loop never waits on the disk. Replicas
+on several machines share PostgreSQL instead (`storage.postgres`), through the same statements: the table mixins
+see only the small `Connection` below, which both `sqlite3` and the PostgreSQL adapter provide.
 """
 
 from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 import anyio
 
 from veo_mcp.errors import LocalFileError
 from veo_mcp.local.files import PRIVATE_FILE, private_folder
+from veo_mcp.storage.postgres import PostgresConnection
 from veo_mcp.storage.schema import MIGRATIONS, SCHEMA_VERSION
 
 _T = TypeVar("_T")
+
+
+class Row(Protocol):
+    """A result row: by position or by column name (`sqlite3.Row`, `storage.postgres.Row`)."""
+
+    def __getitem__(self, key: Any, /) -> Any: ...
+
+    def keys(self) -> list[str]: ...
+
+
+class Cursor(Protocol):
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+
+class Connection(Protocol):
+    """What the tables use of a DB-API connection, in SQLite's dialect (`?` placeholders, `BEGIN IMMEDIATE`)."""
+
+    @property
+    def in_transaction(self) -> bool: ...
+
+    def execute(self, sql: str, parameters: Sequence[Any] = ..., /) -> Cursor: ...
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]], /) -> Any: ...
+
+    def close(self) -> None: ...
 
 
 class StoreError(Exception):
@@ -38,48 +68,62 @@ class DatabaseWriteError(LocalFileError):
 class Database:
     """Async access to one SQLite connection; the table mixins of `Store` build on `_run`, `_write` and `_rows`."""
 
-    def __init__(self, connection: sqlite3.Connection, path: Path | None) -> None:
+    def __init__(self, connection: Connection, path: Path | None, *, where: str | None = None) -> None:
         self._db = connection
         self.path = path
+        self.where = where or str(path or "its in-memory database")
+        # The PostgreSQL URL (replicas on other machines may share this store), else None.
+        self.url: str | None = None
         self._lock = anyio.Lock()
+        self._failures: tuple[type[BaseException], ...] = (sqlite3.OperationalError, OSError)
+        if not isinstance(connection, sqlite3.Connection):
+            import psycopg
+
+            # Unreachable, out of space or read-only (a standby after a failover): nothing was written.
+            self._failures = (psycopg.OperationalError, psycopg.errors.ReadOnlySqlTransaction, OSError)
 
     async def aclose(self) -> None:
         async with self._lock:
             await anyio.to_thread.run_sync(self._db.close)
 
-    async def _run(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+    async def _run(self, work: Callable[[Connection], _T]) -> _T:
         async with self._lock:
             try:
                 return await anyio.to_thread.run_sync(work, self._db)
-            except (sqlite3.OperationalError, OSError) as error:
-                where = self.path or "its in-memory database"
-                raise DatabaseWriteError(f"veo-mcp could not use its database {where}: {error}.") from error
+            except self._failures as error:
+                raise DatabaseWriteError(f"veo-mcp could not use its database {self.where}: {error}.") from error
 
     async def _write(self, sql: str, parameters: Sequence[Any]) -> None:
         """One statement in its own write transaction."""
 
-        def work(db: sqlite3.Connection) -> None:
+        def work(db: Connection) -> None:
             with transaction(db):
                 db.execute(sql, tuple(parameters))
 
         await self._run(work)
 
-    async def _rows(self, sql: str, parameters: Sequence[Any] = ()) -> list[sqlite3.Row]:
+    async def _rows(self, sql: str, parameters: Sequence[Any] = ()) -> list[Row]:
         return await self._run(lambda db: db.execute(sql, tuple(parameters)).fetchall())
 
     async def dump_text(self) -> str:
         """Everything stored, as text (tests grep it for secrets)."""
-        return await self._run(lambda db: "\n".join(db.iterdump()))
+
+        def work(db: Connection) -> str:
+            if isinstance(db, PostgresConnection):
+                return db.dump_text()
+            return "\n".join(cast(sqlite3.Connection, db).iterdump())
+
+        return await self._run(work)
 
 
 class transaction:
     """`BEGIN IMMEDIATE` … COMMIT/ROLLBACK: takes the write lock up front, so read-then-write is atomic across
     processes."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: Connection) -> None:
         self._db = db
 
-    def __enter__(self) -> sqlite3.Connection:
+    def __enter__(self) -> Connection:
         self._db.execute("BEGIN IMMEDIATE")
         return self._db
 

@@ -4,14 +4,13 @@ so two processes sharing a data folder never fetch the same video twice)."""
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from typing import Any
 
 from veo_mcp.core.generation import Generation, SavedFile, merged
 from veo_mcp.evolink.costs import CostEstimate
-from veo_mcp.storage.database import Database, transaction
-from veo_mcp.storage.owners import owner_alive, process_owner
+from veo_mcp.storage.database import Connection, Database, Row, transaction
+from veo_mcp.storage.owners import alive_in, process_owner
 
 GENERATION_COLUMNS = (
     "task_id",
@@ -68,7 +67,7 @@ def generation_values(generation: Generation) -> tuple[Any, ...]:
     )
 
 
-def generation_from_row(row: sqlite3.Row) -> Generation:
+def generation_from_row(row: Row) -> Generation:
     return Generation(
         task_id=row["task_id"],
         request_id=row["request_id"],
@@ -109,7 +108,7 @@ class GenerationTable(Database):
         """Store `generation` merged with what is stored (see `core.generation.merged`), in one write transaction,
         so two processes sharing the data folder never take back each other's progress; returns what was stored."""
 
-        def work(db: sqlite3.Connection) -> Generation:
+        def work(db: Connection) -> Generation:
             with transaction(db):
                 row = db.execute("SELECT * FROM generations WHERE task_id = ?", (generation.task_id,)).fetchone()
                 result = generation if row is None else merged(generation_from_row(row), generation)
@@ -135,7 +134,7 @@ class GenerationTable(Database):
         owner = process_owner()
         now = time.time()
 
-        def work(db: sqlite3.Connection) -> bool:
+        def work(db: Connection) -> bool:
             with transaction(db):
                 row = db.execute(
                     "SELECT download_owner, download_claimed_at FROM generations WHERE task_id = ?", (task_id,)
@@ -148,7 +147,7 @@ class GenerationTable(Database):
                     or holder == owner
                     or claimed_at is None
                     or now - claimed_at > lease_s
-                    or not owner_alive(holder)
+                    or not alive_in(db, holder)
                 )
                 if free:
                     db.execute(
@@ -156,6 +155,22 @@ class GenerationTable(Database):
                         (owner, now, task_id),
                     )
                 return free
+
+        return await self._run(work)
+
+    async def download_claimed(self, task_id: str, lease_s: float) -> bool:
+        """Whether a live process (this one included) holds the download claim of `task_id`."""
+
+        def work(db: Connection) -> bool:
+            row = db.execute(
+                "SELECT download_owner, download_claimed_at FROM generations WHERE task_id = ?", (task_id,)
+            ).fetchone()
+            if row is None or row["download_owner"] is None:
+                return False
+            if row["download_owner"] == process_owner():
+                return True
+            fresh = row["download_claimed_at"] is not None and time.time() - row["download_claimed_at"] <= lease_s
+            return fresh and alive_in(db, row["download_owner"])
 
         return await self._run(work)
 

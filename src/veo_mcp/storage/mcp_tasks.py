@@ -7,13 +7,12 @@ result afterwards. Rows expire `ttl_ms` after creation (the retention the client
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from typing import Any
 
 from pydantic import BaseModel
 
-from veo_mcp.storage.database import Database
+from veo_mcp.storage.database import Database, Row
 
 
 class McpTaskRecord(BaseModel):
@@ -31,7 +30,7 @@ class McpTaskRecord(BaseModel):
         return self.created_at + self.ttl_ms / 1000
 
 
-def _record_from_row(row: sqlite3.Row) -> McpTaskRecord:
+def _record_from_row(row: Row) -> McpTaskRecord:
     return McpTaskRecord(
         task_id=row["task_id"],
         generation_task_id=row["generation_task_id"],

@@ -1,10 +1,26 @@
-"""Who holds a claim in the database (a create being sent, a download), and whether that process still lives."""
+"""Who holds a claim in the database (a create being sent, a download, a batch queue, a task's polling), and whether
+that process still lives.
+
+On one machine a process's pid answers that. Replicas on other machines (sharing PostgreSQL) write a heartbeat into
+the `processes` table every `HEARTBEAT_S`; one whose heartbeat is older than `LAPSE_S` is gone, and every claim it
+held can be taken over. A process on another machine that never wrote a heartbeat (SQLite on a shared folder) is
+taken as alive: nothing can tell, and taking its claim could pay or download twice.
+"""
 
 from __future__ import annotations
 
 import os
 import socket
+import time
 import uuid
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from veo_mcp.storage.database import Connection
+
+# How often a replica says it is alive, and how long after its last word its claims lapse.
+HEARTBEAT_S = 2.0
+LAPSE_S = 10.0
 
 
 def process_owner() -> str:
@@ -36,3 +52,14 @@ def owner_alive(owner: str) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def alive_in(db: Connection, owner: str) -> bool:
+    """`owner_alive`, with the heartbeat a process on another machine left in the database."""
+    host = owner.partition("|")[0]
+    if host == socket.gethostname():
+        return owner_alive(owner)
+    row = db.execute("SELECT seen_at FROM processes WHERE owner = ?", (owner,)).fetchone()
+    if row is None:
+        return True
+    return bool(time.time() - float(row[0]) < LAPSE_S)

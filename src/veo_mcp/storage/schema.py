@@ -120,6 +120,18 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE creates ADD COLUMN callback_hash TEXT;
     CREATE INDEX creates_by_callback ON creates (callback_hash);
     """,
+    # Replicas: each one's heartbeat (`processes`; `storage.owners`), and which process polls each task upstream.
+    """
+    CREATE TABLE processes (
+        owner TEXT PRIMARY KEY,
+        seen_at REAL NOT NULL
+    );
+    CREATE TABLE poll_claims (
+        task_id TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        claimed_at REAL NOT NULL
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,8 +1,9 @@
 """The durable record of every create we attempt, every generation we know and every image we uploaded.
 
-`Store` is one SQLite connection (see `storage.database`) with one mixin per table: `creates` (the money-safety
+`Store` is one SQLite or PostgreSQL connection (see `storage.database`, `storage.postgres`) with one mixin per table: `creates` (the money-safety
 rules), `generations` (state, saved files, download claims), `uploads` (the image upload cache), `mcp_tasks`
-(MCP tasks and what each follows) and `batches` (batch queues and their items).
+(MCP tasks and what each follows), `batches` (batch queues and their items) and `replicas` (heartbeats, poll
+claims).
 """
 
 from __future__ import annotations
@@ -16,14 +17,23 @@ from veo_mcp.storage.creates import CreateTable
 from veo_mcp.storage.database import connect
 from veo_mcp.storage.generations import GenerationTable
 from veo_mcp.storage.mcp_tasks import McpTaskTable
+from veo_mcp.storage.postgres import connect_postgres, is_postgres_url, redact_url
+from veo_mcp.storage.replicas import ReplicaTable
 from veo_mcp.storage.uploads import UploadTable
 
 
-class Store(CreateTable, GenerationTable, UploadTable, McpTaskTable, BatchTable):
+class Store(CreateTable, GenerationTable, UploadTable, McpTaskTable, BatchTable, ReplicaTable):
     """Open with `await Store.open(path)`, close with `aclose()`."""
 
     @classmethod
-    async def open(cls, path: Path | None) -> Store:
-        """The database at `path`, created or migrated as needed; None keeps it in memory (embedded simulator)."""
-        connection = await anyio.to_thread.run_sync(connect, path)
-        return cls(connection, path)
+    async def open(cls, location: Path | str | None) -> Store:
+        """The database at `location`, created or migrated as needed: a SQLite file, a `postgresql://` URL (replicas
+        share it), or None to keep it in memory (embedded simulator)."""
+        if isinstance(location, str):
+            if not is_postgres_url(location):
+                raise ValueError(f"not a PostgreSQL URL: {redact_url(location)}")
+            connection = await anyio.to_thread.run_sync(connect_postgres, location)
+            store = cls(connection, None, where=redact_url(location))
+            store.url = location
+            return store
+        return cls(await anyio.to_thread.run_sync(connect, location), location)

@@ -24,7 +24,9 @@ class UploadTable(Database):
 
     async def save_upload(self, record: UploadRecord) -> None:
         await self._write(
-            "INSERT OR REPLACE INTO uploads (sha256, file_url, file_name, mime_type, bytes, uploaded_at, expires_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO uploads (sha256, file_url, file_name, mime_type, bytes, uploaded_at, expires_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sha256) DO UPDATE SET file_url = excluded.file_url, "
+            "file_name = excluded.file_name, mime_type = excluded.mime_type, bytes = excluded.bytes, "
+            "uploaded_at = excluded.uploaded_at, expires_at = excluded.expires_at",
             tuple(record.model_dump().values()),
         )

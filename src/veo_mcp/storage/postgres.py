@@ -1,0 +1,216 @@
+"""The store on PostgreSQL: the same tables, statements and guarantees as on SQLite, for replicas that share one database.
+
+Why one query layer for both engines: every rule that keeps money safe (record before send, the request_id and
+duplicate guards, budgets) is written once, in the table mixins, against a small DB-API connection. This module makes
+a psycopg connection speak that dialect: `?` placeholders, `BEGIN IMMEDIATE` (here a transaction that first takes a
+transaction-scoped advisory lock, so read-then-write transactions are serialised across replicas exactly as SQLite
+serialises them across processes), the migrations' column types, and a schema version kept in a table instead of
+`PRAGMA user_version`. A write outside a transaction takes the same lock, as SQLite's implicit write lock would.
+
+psycopg 3 is both the synchronous driver used here (calls run in a worker thread, like SQLite's) and the asyncio
+driver `storage.changes` uses to LISTEN.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from veo_mcp.storage.schema import MIGRATIONS, SCHEMA_VERSION
+
+if TYPE_CHECKING:
+    import psycopg
+
+_WRITE = re.compile(r"^\s*(INSERT|UPDATE|DELETE|CREATE|ALTER|DROP)\b", re.IGNORECASE)
+_QUOTED_OR_MARK = re.compile(r"'(?:[^']|'')*'|\?|%")
+_TYPES = ((re.compile(r"\bREAL\b"), "DOUBLE PRECISION"), (re.compile(r"\bINTEGER\b"), "BIGINT"))
+
+
+def is_postgres_url(location: object) -> bool:
+    return isinstance(location, str) and location.startswith(("postgresql://", "postgres://"))
+
+
+def translate(sql: str) -> str:
+    """SQLite's `?` placeholders as psycopg's `%s` (a literal `%` doubled; quoted text left alone)."""
+
+    def replace(match: re.Match[str]) -> str:
+        found = match.group(0)
+        return {"?": "%s", "%": "%%"}.get(found, found)
+
+    return _QUOTED_OR_MARK.sub(replace, sql)
+
+
+def ddl(statement: str) -> str:
+    """A migration statement with PostgreSQL's column types (REAL is single precision there; times need double)."""
+    for pattern, replacement in _TYPES:
+        statement = pattern.sub(replacement, statement)
+    return statement
+
+
+def _adapted(parameters: Sequence[Any]) -> tuple[Any, ...]:
+    # SQLite stores booleans as 0/1 in INTEGER columns; PostgreSQL would refuse a boolean there.
+    return tuple(int(value) if isinstance(value, bool) else value for value in parameters)
+
+
+class Row(tuple[Any, ...]):
+    """A result row readable by position and by column name, like `sqlite3.Row` (and `dict(row)` works)."""
+
+    _names: tuple[str, ...] = ()
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, str):
+            return super().__getitem__(self._names.index(key))
+        return super().__getitem__(key)
+
+    def keys(self) -> list[str]:
+        return list(self._names)
+
+
+def _row_factory(cursor: psycopg.Cursor[Any]) -> Any:
+    names = tuple(column.name for column in cursor.description or ())
+
+    def make(values: Sequence[Any]) -> Row:
+        row = Row(values)
+        row._names = names
+        return row
+
+    return make
+
+
+class PostgresCursor:
+    def __init__(self, cursor: psycopg.Cursor[Any]) -> None:
+        self._cursor = cursor
+
+    def fetchone(self) -> Any:
+        return self._cursor.fetchone() if self._cursor.description else None
+
+    def fetchall(self) -> list[Any]:
+        return self._cursor.fetchall() if self._cursor.description else []
+
+
+class PostgresConnection:
+    """A psycopg connection that takes the store's SQLite-dialect statements (see the module docstring)."""
+
+    def __init__(self, connection: psycopg.Connection[Any]) -> None:
+        self._db = connection
+        self.lock_key = _lock_key(connection)
+
+    @property
+    def in_transaction(self) -> bool:
+        from psycopg.pq import TransactionStatus
+
+        return self._db.info.transaction_status != TransactionStatus.IDLE
+
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> PostgresCursor:
+        command = sql.strip().upper()
+        if command == "BEGIN IMMEDIATE":
+            self._db.execute("BEGIN")
+            self._db.execute("SELECT pg_advisory_xact_lock(%s)", (self.lock_key,))
+            return PostgresCursor(self._db.cursor())
+        if command in ("COMMIT", "ROLLBACK"):
+            self._db.execute(command)
+            return PostgresCursor(self._db.cursor())
+        if not self.in_transaction and _WRITE.match(sql):
+            with self._locked():
+                return self._execute(sql, parameters)
+        return self._execute(sql, parameters)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]], /) -> None:
+        with self._db.cursor() as cursor:
+            cursor.executemany(translate(sql), [_adapted(row) for row in rows])
+
+    def close(self) -> None:
+        self._db.close()
+
+    def dump_text(self) -> str:
+        """Every row of every table of ours, as text (tests grep it for secrets)."""
+        lines = []
+        tables = self._db.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY 1"
+        ).fetchall()
+        for (table,) in tables:
+            for row in self._db.execute(f'SELECT * FROM "{table}"').fetchall():  # noqa: S608 - our own table names
+                lines.append(f"{table}: {tuple(row)!r}")
+        return "\n".join(lines)
+
+    def _execute(self, sql: str, parameters: Sequence[Any]) -> PostgresCursor:
+        cursor = self._db.cursor()
+        cursor.execute(translate(sql), _adapted(parameters))
+        return PostgresCursor(cursor)
+
+    def _locked(self) -> _Locked:
+        return _Locked(self)
+
+
+class _Locked:
+    """One statement in its own transaction under the store's advisory lock."""
+
+    def __init__(self, connection: PostgresConnection) -> None:
+        self._connection = connection
+
+    def __enter__(self) -> None:
+        self._connection.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        self._connection.execute("COMMIT" if kind is None else "ROLLBACK")
+
+
+def _lock_key(connection: psycopg.Connection[Any]) -> int:
+    """The advisory lock of this store: one per schema, so stores in other schemas of the database never wait on it."""
+    row = connection.execute("SELECT current_schema()").fetchone()
+    schema = row[0] if row else "public"
+    return int.from_bytes(hashlib.sha256(f"veo-mcp:{schema}".encode()).digest()[:8], "big", signed=True)
+
+
+def connect_postgres(url: str) -> PostgresConnection:
+    """A connection to the store at `url`, its schema created or migrated (under the lock: replicas start together)."""
+    import psycopg
+
+    from veo_mcp.storage.database import StoreError
+
+    try:
+        raw = psycopg.connect(url, autocommit=True, row_factory=_row_factory, connect_timeout=10)
+    except psycopg.Error as error:
+        raise StoreError(
+            f"veo-mcp cannot reach its database at {redact_url(url)}: {str(error).strip()}. Check "
+            "VEO_MCP_DATABASE_URL and that the server is running."
+        ) from None
+    connection = PostgresConnection(raw)
+    try:
+        _migrate(connection)
+    except BaseException:
+        connection.close()
+        raise
+    return connection
+
+
+def _migrate(connection: PostgresConnection) -> None:
+    from veo_mcp.storage.database import StoreError
+
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        connection.execute("CREATE TABLE IF NOT EXISTS veo_schema (version BIGINT NOT NULL)")
+        row = connection.execute("SELECT version FROM veo_schema").fetchone()
+        version = int(row[0]) if row else 0
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"The database was written by a newer veo-mcp (schema {version}, this one knows {SCHEMA_VERSION}); "
+                "upgrade veo-mcp on every replica, or point VEO_MCP_DATABASE_URL at another database."
+            )
+        for number in range(version, SCHEMA_VERSION):
+            for statement in MIGRATIONS[number].split(";"):
+                if statement.strip():
+                    connection.execute(ddl(statement))
+        connection.execute("DELETE FROM veo_schema")
+        connection.execute("INSERT INTO veo_schema (version) VALUES (?)", (SCHEMA_VERSION,))
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+
+
+def redact_url(url: str) -> str:
+    """`url` without its password (it goes into error messages and logs)."""
+    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
