@@ -13,6 +13,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.shared.exceptions import MCPDeprecationWarning
 
 from veo_mcp.app import App
+from veo_mcp.cli.logs import configure_logging
 from veo_mcp.cli.output import CommandFailed
 from veo_mcp.mcp.server import create_server
 from veo_mcp.settings import Settings, load_settings
@@ -47,6 +48,7 @@ def run_server(*, transport: str, host: str, port: int, simulate: bool) -> None:
     # Most clients in use speak 2025-era MCP; serving them (legacy subscriptions, logging) is deliberate.
     warnings.filterwarnings("ignore", category=MCPDeprecationWarning)
     settings = load_settings({"simulate": "--simulate"}, simulate=True if simulate else None)
+    configure_logging(settings)
     if transport != "stdio":
         from veo_mcp.mcp.http_security import HttpSecurityError, require_safe_binding
 
@@ -100,8 +102,11 @@ def _listening_socket(host: str, port: int) -> socket.socket:
 async def _serve_http(server: MCPServer, app: App, settings: Settings, host: str, port: int) -> None:
     import uvicorn  # only the HTTP transport needs it
 
+    from veo_mcp.delivery.links import listening_base
     from veo_mcp.mcp.callbacks import with_callbacks
+    from veo_mcp.mcp.files import with_files
     from veo_mcp.mcp.http_security import secured_app, transport_security
+    from veo_mcp.mcp.operations import Metrics, metrics_endpoint, with_operations
 
     http_app = server.streamable_http_app(
         host=host,
@@ -109,10 +114,19 @@ async def _serve_http(server: MCPServer, app: App, settings: Settings, host: str
         max_sessions=settings.http_max_sessions,
         session_idle_timeout=settings.http_session_idle_s,
     )
-    config = uvicorn.Config(
-        with_callbacks(secured_app(http_app, settings), app), host=host, port=port, log_level="warning", lifespan="on"
+    # /metrics behind the same check as /mcp (unless VEO_MCP_METRICS_PUBLIC); health, readiness and signed video
+    # links need none.
+    metrics = metrics_endpoint(Metrics(app, server))
+    operated = with_operations(
+        secured_app(http_app, settings), app, metrics if settings.metrics_public else secured_app(metrics, settings)
     )
+    asgi = with_callbacks(with_files(operated, app.links), app)
+    # In JSON mode uvicorn logs through our handlers (its own config would print text lines).
+    log_config = None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG
+    config = uvicorn.Config(asgi, host=host, port=port, log_level="warning", lifespan="on", log_config=log_config)
     listener = _listening_socket(host, port)
+    if app.links is not None:
+        app.links.serve_at(listening_base(host, listener.getsockname()[1]))
     address = f"[{host}]" if ":" in host else host
     url = f"http://{address}:{listener.getsockname()[1]}/mcp"
     print(endpoint_line(url, settings, host), file=sys.stderr, flush=True)

@@ -69,6 +69,9 @@ class SavedFile(BaseModel):
     path: str = Field(description="Absolute path of the MP4.")
     bytes: int
     index: int = Field(0, description="Which video (0-based).")
+    url: str | None = Field(
+        None, description="Over HTTP: a signed, expiring link to fetch the video with; null over stdio."
+    )
 
 
 class GenerationState(BaseModel):

@@ -50,8 +50,10 @@ from veo_mcp.mcp.presenters import (
     batch_next_step,
     batch_text,
     file_links,
+    linked_batch,
     running,
     tool_result,
+    url_of,
 )
 from veo_mcp.mcp.questions import CostAnswer, consent_of
 from veo_mcp.mcp.results import BatchReport, BatchWaitResult, CombineResult, GenerateBatchResult
@@ -176,7 +178,7 @@ def _progress_tools(app: App) -> list[Tool]:
         """A batch's progress: done/total and each item's status, task_id, saved files or why it failed."""
         batches = running(app).batches
         state = await batches.state(await as_tool_error(batches.get(batch_id)))
-        result = BatchReport.of(state, next_step=batch_next_step(state))
+        result = await linked_batch(app, BatchReport.of(state, next_step=batch_next_step(state)))
         return tool_result(result, f"{batch_text(state)}\n{result.next_step}", [batch_link(state)])
 
     async def wait_for_batch(
@@ -191,7 +193,9 @@ def _progress_tools(app: App) -> list[Tool]:
             await ctx.report_progress(state.done, state.total, f"{state.done} of {state.total} finished")
 
         state = await as_tool_error(running(app).batches.wait(batch_id, timeout_seconds, report))
-        result = BatchWaitResult.of(state, timed_out=not state.finished, next_step=batch_next_step(state))
+        result = await linked_batch(
+            app, BatchWaitResult.of(state, timed_out=not state.finished, next_step=batch_next_step(state))
+        )
         return tool_result(result, f"{batch_text(state)}\n{result.next_step}", [batch_link(state)])
 
     return [
@@ -238,6 +242,7 @@ def _combine_tool(app: App) -> Tool:
             f"{combined.width}x{combined.height}, {'with sound' if combined.has_audio else 'silent'}; "
             f"{result.method}): " + ", ".join(str(clip) for clip in clips)
         )
-        return tool_result(result, text, file_links([(result.path, result.bytes)]))
+        result.url = await url_of(app, result.path)
+        return tool_result(result, text, file_links([result]))
 
     return Tool.from_function(combine_videos, title="Join clips into one video", annotations=_WRITES_LOCALLY)
