@@ -157,12 +157,12 @@ def test_json_log_lines_parse_and_name_principal_and_task(team: dict[str, Any]) 
 def test_readiness_names_a_dead_upstream_and_metrics_need_the_token(tmp_path: Path) -> None:
     token = "tok-" + "z" * 40
     dead = f"http://127.0.0.1:{free_port()}"
-    with serving(tmp_path, EVOLINK_BASE_URL=dead, EVOLINK_FILES_BASE_URL=dead, VEO_MCP_HTTP_TOKEN=token) as served:
-        with http() as client:
-            ready = client.get(f"{served.base}/readyz")
-            health = client.get(f"{served.base}/healthz")
-            anonymous = client.get(f"{served.base}/metrics")
-            authorised = client.get(f"{served.base}/metrics", headers={"Authorization": f"Bearer {token}"})
+    env = {"EVOLINK_BASE_URL": dead, "EVOLINK_FILES_BASE_URL": dead, "VEO_MCP_HTTP_TOKEN": token}
+    with serving(tmp_path, **env) as served, http() as client:
+        ready = client.get(f"{served.base}/readyz")
+        health = client.get(f"{served.base}/healthz")
+        anonymous = client.get(f"{served.base}/metrics")
+        authorised = client.get(f"{served.base}/metrics", headers={"Authorization": f"Bearer {token}"})
     assert ready.status_code == 503
     assert ready.json()["checks"]["database"] == "ok" and ready.json()["checks"]["upstream"].startswith("unreachable")
     assert token not in ready.text and health.status_code == 200
