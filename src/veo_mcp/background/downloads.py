@@ -263,7 +263,7 @@ class Downloader:
         generation.download_retry_at = generation.link_failing_since = None
         generation.mark_changed()
         await self._persist(generation)
-        logger.info("saved %d video(s) of %s", len(targets), generation.task_id, extra={"task_id": generation.task_id})
+        logger.info("saved %d video(s) of %s", len(targets), generation.task_id)
 
     def _any_local_copy(self, generation: Generation) -> bool:
         return any(Path(f.path).is_file() for f in generation.files)
