@@ -9,7 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
+from mcp.client import Client
 
 from tests.delivery.conftest import (
     FAST,
@@ -23,6 +25,7 @@ from tests.delivery.conftest import (
     read_json_resource,
     serving,
 )
+from tests.mcp.test_security import INITIALIZE, MCP_HEADERS
 from veo_mcp.delivery import FILES_PATH, LinkSigner
 
 
@@ -40,8 +43,6 @@ def team(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 
 
 def pytest_run(coroutine: Any) -> Any:
-    import anyio
-
     async def main() -> Any:
         return await coroutine
 
@@ -163,6 +164,14 @@ def test_readiness_names_a_dead_upstream_and_metrics_need_the_token(tmp_path: Pa
         health = client.get(f"{served.base}/healthz")
         anonymous = client.get(f"{served.base}/metrics")
         authorised = client.get(f"{served.base}/metrics", headers={"Authorization": f"Bearer {token}"})
+        bearer = {"Authorization": f"Bearer {token}"}
+        opened = client.post(served.mcp_url, json=INITIALIZE, headers={**MCP_HEADERS, **bearer})
+        with_a_session = client.get(f"{served.base}/metrics", headers=bearer).text
+    assert opened.status_code == 200 and "mcp-session-id" in opened.headers
+    assert (
+        metric(authorised.text, "veo_mcp_active_sessions") == 0
+        and metric(with_a_session, "veo_mcp_active_sessions") == 1
+    )
     assert ready.status_code == 503
     assert ready.json()["checks"]["database"] == "ok" and ready.json()["checks"]["upstream"].startswith("unreachable")
     assert token not in ready.text and health.status_code == 200
@@ -177,3 +186,27 @@ def test_metrics_can_be_public_when_configured(tmp_path: Path) -> None:
         mcp = client.post(served.mcp_url, json={})
     assert scraped.status_code == 200 and "veo_mcp_generations" in scraped.text
     assert mcp.status_code == 401  # only /metrics is opened
+
+
+async def test_batch_items_and_a_combined_film_carry_urls_too(team: dict[str, Any]) -> None:
+    served: Served = team["served"]
+    items = [{"prompt": "a red kite"}, {"prompt": "a blue kite"}]
+    async with Client(served.mcp_url) as client:
+        queued = await client.call_tool("generate_batch", {"items": items, "duration": 4, "quality": "720p"})
+        batch_id = (queued.structured_content or {})["batch_id"]
+        report: dict[str, Any] = {}
+        for _ in range(40):
+            waited = await client.call_tool("wait_for_batch", {"batch_id": batch_id, "timeout_seconds": 20})
+            report = waited.structured_content or {}
+            if report["finished"] and all(item["files"] for item in report["items"]):
+                break
+            await anyio.sleep(0.1)  # finished; the automatic saves follow in a moment
+        task_ids = [item["task_id"] for item in report["items"]]
+        combined = await client.call_tool("combine_videos", {"task_ids": task_ids})
+    assert all(len(item["urls"]) == len(item["files"]) == 1 for item in report["items"]), report
+    film = combined.structured_content or {}
+    with http() as fetch:
+        clip = fetch.get(report["items"][0]["urls"][0])
+        joined = fetch.get(film["url"])
+    assert clip.content == Path(report["items"][0]["files"][0]).read_bytes()
+    assert joined.status_code == 200 and joined.content == Path(film["path"]).read_bytes()

@@ -50,6 +50,7 @@ from veo_mcp.evolink.errors import (
     OutcomeUnknownError,
     TemporaryError,
     UploadQuotaError,
+    error_kind,
 )
 from veo_mcp.evolink.responses import error_from_response, parse_retry_after, redact
 from veo_mcp.evolink.results import AiohttpResults, HttpxResults, UrlCheck, broke_off
@@ -66,16 +67,6 @@ ProgressCallback = Callable[[int, int | None], None]
 # Told about every request to EvoLink (each attempt): the operation, and the kind of error (None: it succeeded).
 UpstreamObserver = Callable[[str, str | None], None]
 _T = TypeVar("_T")
-
-
-def error_kind(error: BaseException) -> str:
-    """`TemporaryError` → `temporary`, `OutcomeUnknownError` → `outcome_unknown`: a label for metrics."""
-    name = type(error).__name__.removesuffix("Error") or type(error).__name__
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
-
-
-def _ignore(_operation: str, _kind: str | None) -> None:
-    return None
 
 
 _TASK_ID = re.compile(catalog.TASK_ID_PATTERN)
@@ -124,9 +115,9 @@ class EvoLinkClient:
         create_attempts: int = 3,
         max_backoff_s: float = 30.0,
         max_retry_time_s: float = 120.0,
-        observe: UpstreamObserver = _ignore,
+        observe: UpstreamObserver | None = None,
     ) -> None:
-        self._observe = observe
+        self._observe: UpstreamObserver = observe or (lambda _operation, _kind: None)
         self._transport = transport
         self._has_key = bool(api_key)
         self._secrets = (api_key,) if api_key else ()
