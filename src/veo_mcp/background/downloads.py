@@ -64,9 +64,7 @@ class VideoInfo(BaseModel):
     width: int | None = None
     height: int | None = None
     has_audio: bool | None = None
-    url: str | None = Field(
-        None, description="Over HTTP: a signed, expiring link to fetch the video with; null over stdio."
-    )
+    url: str | None = Field(None, description="HTTP only: an expiring link to the video.")
 
 
 def probe_video(path: Path) -> tuple[float | None, int | None, int | None, bool]:
