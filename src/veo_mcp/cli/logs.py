@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from datetime import UTC, datetime
 
 from veo_mcp.context import current_principal, current_task_id
@@ -51,6 +52,17 @@ class RedactingFormatter(logging.Formatter):
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
+_lines: list[logging.Formatter] = []  # the JSON formatter once configured: `say` writes JSON lines too
+
+
+def say(text: str) -> None:
+    """A line for the person running the server (where it listens, what it talks to), on stderr whatever the log
+    level; in JSON mode it is a JSON line like every other."""
+    if _lines:
+        text = _lines[0].format(logging.LogRecord("veo_mcp.serve", logging.INFO, __file__, 0, text, None, None))
+    print(text, file=sys.stderr, flush=True)
+
+
 def configure_logging(settings: Settings) -> None:
     """Apply VEO_MCP_LOG_FORMAT and VEO_MCP_LOG_LEVEL to the root logger's handlers (-v, DEBUG, is kept)."""
     secrets = tuple(
@@ -62,4 +74,5 @@ def configure_logging(settings: Settings) -> None:
     formatter = JsonFormatter(secrets) if settings.log_format == "json" else RedactingFormatter(TEXT_FORMAT, secrets)
     for handler in root.handlers:
         handler.setFormatter(formatter)
+    _lines[:] = [formatter] if settings.log_format == "json" else []
     root.setLevel(min(root.level or logging.WARNING, logging.getLevelName(settings.log_level)))

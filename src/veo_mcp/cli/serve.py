@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import socket
-import sys
 import warnings
 
 import anyio
@@ -13,7 +12,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.shared.exceptions import MCPDeprecationWarning
 
 from veo_mcp.app import App
-from veo_mcp.cli.logs import configure_logging
+from veo_mcp.cli.logs import configure_logging, say
 from veo_mcp.cli.output import CommandFailed
 from veo_mcp.mcp.server import create_server
 from veo_mcp.settings import Settings, load_settings
@@ -25,23 +24,11 @@ def _announce(app: App, settings: Settings) -> None:
     """One line on stderr (stdout belongs to the protocol) saying what this server talks to."""
     if app.simulated:
         where = "the built-in simulator" if settings.base_url.endswith("api.evolink.ai") else settings.base_url
-        print(
-            f"veo-mcp: SIMULATED mode, upstream is {where}; videos are test patterns, nothing is billed.",
-            file=sys.stderr,
-            flush=True,
-        )
+        say(f"veo-mcp: SIMULATED mode, upstream is {where}; videos are test patterns, nothing is billed.")
     elif not app.configured:
-        print(
-            "veo-mcp: no EVOLINK_API_KEY set; tools will explain how to set it (or run with --simulate).",
-            file=sys.stderr,
-            flush=True,
-        )
+        say("veo-mcp: no EVOLINK_API_KEY set; tools will explain how to set it (or run with --simulate).")
     else:
-        print(
-            f"veo-mcp: using EvoLink at {settings.base_url}; videos go to {settings.output_dir}.",
-            file=sys.stderr,
-            flush=True,
-        )
+        say(f"veo-mcp: using EvoLink at {settings.base_url}; videos go to {settings.output_dir}.")
 
 
 def run_server(*, transport: str, host: str, port: int, simulate: bool) -> None:
@@ -55,15 +42,15 @@ def run_server(*, transport: str, host: str, port: int, simulate: bool) -> None:
         try:
             require_safe_binding(host, settings)
         except HttpSecurityError as error:
-            print(f"veo-mcp: {error}", file=sys.stderr, flush=True)
+            say(f"veo-mcp: {error}")
             raise SystemExit(2) from None
     app = App(settings, serves_http=transport != "stdio")
     server = create_server(app)
     _announce(app, settings)
     if app.callback_base is not None:
-        print(f"veo-mcp: EvoLink calls back at {app.callback_base} (VEO_MCP_PUBLIC_URL).", file=sys.stderr, flush=True)
+        say(f"veo-mcp: EvoLink calls back at {app.callback_base} (VEO_MCP_PUBLIC_URL).")
     elif settings.public_url is not None:
-        print("veo-mcp: VEO_MCP_PUBLIC_URL is ignored over stdio (callbacks need the HTTP transport).", file=sys.stderr)
+        say("veo-mcp: VEO_MCP_PUBLIC_URL is ignored over stdio (callbacks need the HTTP transport).")
 
     async def main() -> None:
         async with app.running():
@@ -129,6 +116,6 @@ async def _serve_http(server: MCPServer, app: App, settings: Settings, host: str
         app.links.serve_at(listening_base(host, listener.getsockname()[1]))
     address = f"[{host}]" if ":" in host else host
     url = f"http://{address}:{listener.getsockname()[1]}/mcp"
-    print(endpoint_line(url, settings, host), file=sys.stderr, flush=True)
+    say(endpoint_line(url, settings, host))
     with listener:
         await uvicorn.Server(config).serve(sockets=[listener])

@@ -20,6 +20,7 @@ import os
 import secrets
 import socket
 import stat
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
@@ -87,10 +88,18 @@ def link_key(settings: Settings) -> bytes:
     if settings.link_secret is not None:
         return settings.link_secret.get_secret_value().encode()
     path = private_folder(settings.data_dir) / KEY_FILE
-    with contextlib.suppress(FileExistsError):
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, PRIVATE_FILE)
-        with os.fdopen(descriptor, "w") as sink:
-            sink.write(secrets.token_hex(32))
+    if not path.exists():
+        # Written whole beside it, then linked into place: a server starting at the same moment reads either no key
+        # (and makes its own, of which one wins) or the whole key, never half of one.
+        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{KEY_FILE}.")
+        try:
+            with os.fdopen(descriptor, "w") as sink:
+                sink.write(secrets.token_hex(32))
+            os.chmod(temporary, PRIVATE_FILE)
+            with contextlib.suppress(FileExistsError):
+                os.link(temporary, path)
+        finally:
+            os.unlink(temporary)
     try:
         descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
         with os.fdopen(descriptor) as source:

@@ -113,8 +113,8 @@ class ObjectStore:
         """Upload `path` soon, in the background (`run`); dropped with a log line if the queue is full."""
         try:
             self._sending.send_nowait((path, reference))
-        except anyio.WouldBlock:
-            logger.warning("upload queue full; %s is uploaded when a link to it is first asked for", reference)
+        except (anyio.WouldBlock, anyio.BrokenResourceError, anyio.ClosedResourceError):
+            logger.warning("not queued for upload: %s (it is uploaded when a link to it is first asked for)", reference)
 
     async def run(self) -> None:
         """Upload what `enqueue` was given, one file at a time, until cancelled."""

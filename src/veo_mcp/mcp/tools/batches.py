@@ -82,14 +82,16 @@ def _rate_note(app: App, count: int) -> list[str]:
     ]
 
 
-def submitted_result(app: App, submitted: Submitted, state: BatchState, prepared: list[PreparedItem]) -> CallToolResult:
+async def submitted_result(
+    app: App, submitted: Submitted, state: BatchState, prepared: list[PreparedItem]
+) -> CallToolResult:
     """What generate_batch answers: the batch, its items and total estimate, and what to call next."""
     total = total_estimate([estimate_cost(item.request) for item in prepared])
     next_step = (
         f"Call wait_for_batch with batch_id '{state.batch_id}' (repeat until finished); finished videos are saved "
         "automatically. list_generations with batch_id lists its generations."
     )
-    result = GenerateBatchResult.of(
+    report = GenerateBatchResult.of(
         state,
         next_step=next_step if not state.finished else batch_next_step(state),
         reused=submitted.reused,
@@ -97,6 +99,7 @@ def submitted_result(app: App, submitted: Submitted, state: BatchState, prepared
         simulated=app.simulated,
         notes=[*_rate_note(app, state.total), *(note for item in prepared for note in item.notes)][:MAX_NOTES],
     )
+    result = await linked_batch(app, report)  # a reused batch may have saved files already
     lead = (
         "An earlier batch with the same items answers this call; nothing new was queued or charged. "
         if submitted.reused
@@ -168,7 +171,7 @@ def _generate_batch_tool(app: App) -> Tool:
                 confirm_cost=confirm_cost,
             )
         )
-        return submitted_result(app, submitted, await batches.state(submitted.batch), prepared)
+        return await submitted_result(app, submitted, await batches.state(submitted.batch), prepared)
 
     return Tool.from_function(generate_batch, title="Generate a batch of videos", annotations=_SPENDS)
 
