@@ -27,6 +27,8 @@ from veo_mcp.core.events import ChangeBus
 from veo_mcp.core.generation import Generation
 from veo_mcp.core.pipeline import GeneratePipeline
 from veo_mcp.core.registry import Registry
+from veo_mcp.delivery import LinkSigner, VideoLinks, link_key
+from veo_mcp.delivery.objects import ObjectStore
 from veo_mcp.errors import NotConfiguredError
 from veo_mcp.evolink import catalog
 from veo_mcp.evolink.addresses import Resolver, system_resolver
@@ -39,7 +41,7 @@ from veo_mcp.storage.changes import ChangeFeed
 from veo_mcp.storage.owners import HEARTBEAT_S
 
 if TYPE_CHECKING:
-    from veo_mcp.evolink.client import EvoLinkClient
+    from veo_mcp.evolink.client import EvoLinkClient, UpstreamObserver
     from veo_mcp.simulator import Simulator
 
 __all__ = ["App", "Running"]
@@ -57,7 +59,9 @@ class _Upstream:
     simulators: list[Simulator] = field(default_factory=list)  # the embedded simulator, once built
 
 
-def _client_builder(settings: Settings, api_key: str, base_url: str, files_base_url: str, embedded: bool) -> _Upstream:
+def _client_builder(
+    settings: Settings, api_key: str, base_url: str, files_base_url: str, embedded: bool, observe: UpstreamObserver
+) -> _Upstream:
     simulators: list[Simulator] = []
 
     def build() -> EvoLinkClient:
@@ -78,25 +82,28 @@ def _client_builder(settings: Settings, api_key: str, base_url: str, files_base_
             request_timeout_s=settings.request_timeout_s,
             download_timeout_s=settings.download_timeout_s,
             get_attempts=settings.get_retry_attempts,
+            observe=observe,
         )
 
     return _Upstream(build, simulated=embedded or settings.simulate, embedded=embedded, simulators=simulators)
 
 
-def _upstream(settings: Settings) -> _Upstream | None:
+def _upstream(settings: Settings, observe: UpstreamObserver) -> _Upstream | None:
     """EvoLink, a simulator process, or the embedded simulator; None when there is no key and no simulation."""
     if settings.simulate and settings.base_url == catalog.DEFAULT_BASE_URL:
         # The embedded simulator serves the file service too, on the same in-process address.
         address = catalog.SIM_IN_PROCESS_BASE_URL
-        return _client_builder(settings, "simulated", address, address, embedded=True)
+        return _client_builder(settings, "simulated", address, address, embedded=True, observe=observe)
     if settings.simulate:
         # --simulate with EVOLINK_BASE_URL pointing at a `veo-mcp simulator`: any non-empty key works there.
         key = settings.api_key.get_secret_value() if settings.api_key else "simulated"
-        return _client_builder(settings, key, settings.base_url, settings.files_base_url, embedded=False)
+        return _client_builder(
+            settings, key, settings.base_url, settings.files_base_url, embedded=False, observe=observe
+        )
     if settings.api_key is None:
         return None
     key = settings.api_key.get_secret_value()
-    return _client_builder(settings, key, settings.base_url, settings.files_base_url, embedded=False)
+    return _client_builder(settings, key, settings.base_url, settings.files_base_url, embedded=False, observe=observe)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,8 +135,15 @@ class App:
         self.resolver = resolver
         # EvoLink can call back only when this process serves HTTP at VEO_MCP_PUBLIC_URL.
         self.callback_base = settings.public_url if serves_http else None
+        # Over HTTP every saved video in a result also carries a link a remote client can fetch it with.
+        self.links: VideoLinks | None = None
+        if serves_http:
+            signer = LinkSigner(link_key(settings), settings.link_ttl_s)
+            self.links = VideoLinks(settings, signer, ObjectStore.for_settings(settings))
+        # Told about every request to EvoLink (the metrics count them).
+        self.upstream_observers: list[UpstreamObserver] = []
         if client is None:
-            self._upstream = _upstream(settings)
+            self._upstream = _upstream(settings, self._observe_upstream)
         else:
             given = client
             self._upstream = _Upstream(lambda: given, simulated=bool(simulated), embedded=False)
@@ -143,6 +157,10 @@ class App:
         self.batch_listeners: list[BatchListener] = []
         self._client: EvoLinkClient | None = None
         self._running: Running | None = None
+
+    def _observe_upstream(self, operation: str, error_kind: str | None) -> None:
+        for observer in self.upstream_observers:
+            observer(operation, error_kind)
 
     @property
     def configured(self) -> bool:
@@ -191,6 +209,8 @@ class App:
                 await parts.registry.resume()
                 await parts.batches.resume()
                 group.start_soon(parts.batches.run)
+                if self.links is not None and self.links.objects is not None:
+                    group.start_soon(self.links.objects.run)
                 self._start_simulated_callbacks(group)
                 try:
                     yield self
@@ -268,6 +288,8 @@ class App:
         async def on_change(generation: Generation) -> None:
             if generation.status == "completed" and generation.download_attempts == 0:
                 self._save_automatically(autosaver, generation)
+            if generation.download_state == "saved":
+                self._store_remotely(generation)
 
         bus.subscribe(on_change)
         batches = BatchRunner(
@@ -293,6 +315,15 @@ class App:
     def _save_automatically(self, autosaver: AutoSaver, generation: Generation) -> None:
         if self.settings.auto_download and generation.download_state == "none" and generation.followed:
             autosaver.enqueue(generation)
+
+    def _store_remotely(self, generation: Generation) -> None:
+        """Saved videos go on to the object store, when one is configured (links are then presigned URLs)."""
+        if self.links is None or self.links.objects is None:
+            return
+        for saved in generation.files:
+            reference = self.links.reference_of(saved.path)
+            if reference is not None:
+                self.links.objects.enqueue(Path(saved.path), reference)
 
     async def unconfirmed(self) -> list[CreateRecord]:
         """Creates whose outcome is unknown (or being sent right now); none when not configured."""

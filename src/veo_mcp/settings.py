@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 from urllib.parse import urlsplit
 
 import platformdirs
@@ -222,6 +222,48 @@ class Settings(BaseSettings):
         description="Extra Host header values accepted over HTTP (comma-separated), e.g. 'veo.example.lan:8000'.",
     )
 
+    # --- serving a team: links to videos, object storage, logs, metrics ---
+    link_secret: SecretStr | None = Field(
+        None,
+        validation_alias="VEO_MCP_LINK_SECRET",
+        description="Key that signs the video links served over HTTP (default: a random key kept in the data "
+        "folder, so links survive a restart).",
+    )
+    link_ttl_s: int = Field(
+        3600,
+        ge=1,
+        le=7 * 24 * 3600,
+        validation_alias="VEO_MCP_LINK_TTL",
+        description="Seconds a video link (url in results over HTTP) stays valid.",
+    )
+    storage_url: str | None = Field(
+        None,
+        validation_alias="VEO_MCP_STORAGE_URL",
+        description="s3://bucket/prefix: finished videos are uploaded there and links are presigned URLs (needs "
+        "the s3 extra; credentials from the usual AWS variables).",
+    )
+    storage_endpoint: str | None = Field(
+        None,
+        validation_alias="VEO_MCP_STORAGE_ENDPOINT",
+        description="Endpoint of an S3-compatible store (MinIO, R2, ...) for VEO_MCP_STORAGE_URL.",
+    )
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        validation_alias="VEO_MCP_LOG_FORMAT",
+        description="text, or json: one JSON object per line on stderr (time, level, logger, message, principal, "
+        "task_id).",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "WARNING",
+        validation_alias="VEO_MCP_LOG_LEVEL",
+        description="Least severe log level written to stderr (-v means DEBUG).",
+    )
+    metrics_public: bool = Field(
+        False,
+        validation_alias="VEO_MCP_METRICS_PUBLIC",
+        description="Serve /metrics without the MCP endpoint's authentication (for a scraper inside the network).",
+    )
+
     @field_validator("image_dirs", mode="before")
     @classmethod
     def _path_separated(cls, value: object) -> object:
@@ -268,7 +310,7 @@ class Settings(BaseSettings):
         files = DotEnvSettingsSource(settings_cls, env_file=settings_files(), env_file_encoding="utf-8")
         return init_settings, env_settings, files
 
-    @field_validator("api_key", "http_token", mode="after")
+    @field_validator("api_key", "http_token", "link_secret", mode="after")
     @classmethod
     def _blank_is_none(cls, key: SecretStr | None) -> SecretStr | None:
         if key is None or not key.get_secret_value().strip():
@@ -307,6 +349,31 @@ class Settings(BaseSettings):
             "this machine); real EvoLink needs a public https address"
         )
 
+    @field_validator("storage_url", mode="after")
+    @classmethod
+    def _s3_address(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        parts = urlsplit(url.strip())
+        if parts.scheme != "s3" or not parts.netloc or parts.query or parts.fragment:
+            raise ValueError("use s3://bucket or s3://bucket/prefix")
+        return url.strip().rstrip("/")
+
+    @field_validator("storage_endpoint", mode="after")
+    @classmethod
+    def _endpoint_address(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        parts = urlsplit(url.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("use the store's base address, e.g. https://minio.example.lan:9000")
+        return url.strip().rstrip("/")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
+
     @model_validator(mode="after")
     def _poll_bounds_ordered(self) -> Self:
         if self.poll_interval_min_s > self.poll_interval_max_s:
@@ -331,7 +398,7 @@ class Settings(BaseSettings):
 
 
 # Never echoed in an error about them (a database URL may carry a password).
-_SECRETS = ("api_key", "http_token", "database_url")
+_SECRETS = ("api_key", "http_token", "link_secret", "database_url")
 
 
 class SettingsError(VeoError):

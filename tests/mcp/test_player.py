@@ -198,10 +198,9 @@ class Chromium:
         return found
 
 
-async def test_player_renders_a_completed_generation(
-    tmp_path: Path, loopback_simulator: str, static_site: tuple[Path, str]
-) -> None:
-    settings = service_settings(tmp_path, api_key="k", base_url=loopback_simulator)
+async def _completed(tmp_path: Path, simulator_url: str) -> tuple[dict[str, Any], types.CallToolResult, str]:
+    """download_video's structured content, get_generation's result for the same saved generation, the player."""
+    settings = service_settings(tmp_path, api_key="k", base_url=simulator_url)
     service = App(settings)
     async with service.running(), Client(create_server(service), mode=current_era()) as client:
         tools = {tool.name: tool for tool in (await client.list_tools()).tools}
@@ -213,15 +212,17 @@ async def test_player_renders_a_completed_generation(
         page = (await client.read_resource(PLAYER_URI)).contents[0]
     assert all(tools[name].meta == {"ui": {"resourceUri": PLAYER_URI}} for name in ("get_generation",))
     assert isinstance(page, types.TextResourceContents) and page.mime_type == "text/html;profile=mcp-app"
-    state: dict[str, Any] = result.structured_content or {}
-    video_url = state["result_urls"][0]
-    player = page.text.replace("<head>", "<head>" + ERROR_SHIM, 1)
-    site, origin = static_site
-    tool_result = result.model_dump(mode="json", by_alias=True, exclude_none=True)
-    (site / "host.html").write_text(
+    return saved.structured_content or {}, result, page.text
+
+
+def _render(tmp_path: Path, page: str, tool_result: dict[str, Any], site: tuple[Path, str]) -> tuple[Any, Any, Path]:
+    """What the player shows for `tool_result` in headless Chromium: its report, console errors, a screenshot."""
+    player = page.replace("<head>", "<head>" + ERROR_SHIM, 1)
+    folder, origin = site
+    (folder / "host.html").write_text(
         HOST_PAGE.format(srcdoc=html.escape(player, quote=True), result=json.dumps(tool_result))
     )
-    (site / "favicon.ico").write_bytes(b"")
+    (folder / "favicon.ico").write_bytes(b"")
     browser = Chromium(tmp_path / "profile")
     try:
         target = browser.call("Target.createTarget", {"url": "about:blank"})["targetId"]
@@ -247,11 +248,38 @@ async def test_player_renders_a_completed_generation(
         browser.close()
     screenshot = tmp_path / "player.png"  # kept out of the repository
     screenshot.write_bytes(base64.b64decode(shot["data"]))
+    return report, errors, screenshot
+
+
+async def test_player_renders_a_completed_generation(
+    tmp_path: Path, loopback_simulator: str, static_site: tuple[Path, str]
+) -> None:
+    saved, result, page = await _completed(tmp_path, loopback_simulator)
+    state: dict[str, Any] = result.structured_content or {}
+    video_url = state["result_urls"][0]
+    tool_result = result.model_dump(mode="json", by_alias=True, exclude_none=True)
+    report, errors, screenshot = _render(tmp_path, page, tool_result, static_site)
     assert report["videoSrc"] == video_url and report["videoHidden"] is False
     assert report["errors"] == [] and errors == [], (report["errors"], errors)
     assert "completed" in report["status"] and "100%" in report["status"]
     assert report["mediaError"] is None and report["readyState"] >= 1  # Chromium really loaded the MP4
-    path = (saved.structured_content or {})["files"][0]["path"]
+    path = saved["files"][0]["path"]
     assert state["download_status"] == "saved" and report["files"] == f"Saved: {path}"
     assert report["messages"][:2] == ["ui/initialize", "ui/notifications/initialized"]
     assert screenshot.stat().st_size > 5_000
+
+
+@pytest.mark.legacy_era
+async def test_player_plays_a_saved_files_url_before_the_result_link(
+    tmp_path: Path, loopback_simulator: str, static_site: tuple[Path, str]
+) -> None:
+    """Over HTTP a saved file carries `url` (this server's signed link): the player plays that, not EvoLink's link."""
+    saved, result, page = await _completed(tmp_path, loopback_simulator)
+    folder, origin = static_site
+    (folder / "clip.mp4").write_bytes(Path(saved["files"][0]["path"]).read_bytes())
+    tool_result = result.model_dump(mode="json", by_alias=True, exclude_none=True)
+    tool_result["structuredContent"]["files"][0]["url"] = f"{origin}/clip.mp4"
+    tool_result["structuredContent"]["result_urls"] = [f"{origin}/gone.mp4"]  # would not play
+    report, errors, _ = _render(tmp_path, page, tool_result, static_site)
+    assert report["videoSrc"] == f"{origin}/clip.mp4" and report["videoHidden"] is False
+    assert report["mediaError"] is None and report["readyState"] >= 1, (report, errors)

@@ -161,7 +161,8 @@ async def test_the_tool_listing_is_short_dedented_and_says_each_thing_once(tmp_p
     wire = listed.model_dump(mode="json", by_alias=True, exclude_none=True)
     single = {**wire, "tools": [tool for tool in wire["tools"] if tool["name"] not in BATCH_TOOLS]}
     size = len(json.dumps(single).encode())
-    assert size <= 16_000, f"tools/list without the batch tools is {size} bytes"
+    # 16,000 bytes, and 200 more since issue 17 gave every saved file in a result its `url` (a field in three schemas).
+    assert size <= 16_200, f"tools/list without the batch tools is {size} bytes"
     batch = len(json.dumps(wire).encode()) - size
     assert batch <= 7_000, f"the four batch tools add {batch} bytes to tools/list"
     descriptions: list[str] = []

@@ -64,6 +64,7 @@ class VideoInfo(BaseModel):
     width: int | None = None
     height: int | None = None
     has_audio: bool | None = None
+    url: str | None = Field(None, description="HTTP only: an expiring link to the video.")
 
 
 def probe_video(path: Path) -> tuple[float | None, int | None, int | None, bool]:
@@ -260,6 +261,7 @@ class Downloader:
         generation.download_retry_at = generation.link_failing_since = None
         generation.mark_changed()
         await self._persist(generation)
+        logger.info("saved %d video(s) of %s", len(targets), generation.task_id)
 
     def _any_local_copy(self, generation: Generation) -> bool:
         return any(Path(f.path).is_file() for f in generation.files)

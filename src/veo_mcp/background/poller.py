@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 import anyio
 from anyio.abc import TaskGroup
 
+from veo_mcp.context import about_task
 from veo_mcp.core.events import ChangeBus
 from veo_mcp.core.generation import Generation
 from veo_mcp.evolink.errors import AuthenticationError, EvoLinkError, NotFoundError
@@ -141,6 +142,10 @@ class Poller:
                 await self._wake.wait()
 
     async def _poll(self, task_id: str) -> None:
+        with about_task(task_id):  # its log lines name the generation
+            await self._poll_one(task_id)
+
+    async def _poll_one(self, task_id: str) -> None:
         generation = self._active[task_id]
         try:
             if not await self._ours(task_id):

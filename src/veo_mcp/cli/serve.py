@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import socket
-import sys
 import warnings
 
 import anyio
@@ -13,6 +12,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.shared.exceptions import MCPDeprecationWarning
 
 from veo_mcp.app import App
+from veo_mcp.cli.logs import configure_logging, say
 from veo_mcp.cli.output import CommandFailed
 from veo_mcp.mcp.server import create_server
 from veo_mcp.settings import Settings, load_settings
@@ -24,44 +24,33 @@ def _announce(app: App, settings: Settings) -> None:
     """One line on stderr (stdout belongs to the protocol) saying what this server talks to."""
     if app.simulated:
         where = "the built-in simulator" if settings.base_url.endswith("api.evolink.ai") else settings.base_url
-        print(
-            f"veo-mcp: SIMULATED mode, upstream is {where}; videos are test patterns, nothing is billed.",
-            file=sys.stderr,
-            flush=True,
-        )
+        say(f"veo-mcp: SIMULATED mode, upstream is {where}; videos are test patterns, nothing is billed.")
     elif not app.configured:
-        print(
-            "veo-mcp: no EVOLINK_API_KEY set; tools will explain how to set it (or run with --simulate).",
-            file=sys.stderr,
-            flush=True,
-        )
+        say("veo-mcp: no EVOLINK_API_KEY set; tools will explain how to set it (or run with --simulate).")
     else:
-        print(
-            f"veo-mcp: using EvoLink at {settings.base_url}; videos go to {settings.output_dir}.",
-            file=sys.stderr,
-            flush=True,
-        )
+        say(f"veo-mcp: using EvoLink at {settings.base_url}; videos go to {settings.output_dir}.")
 
 
 def run_server(*, transport: str, host: str, port: int, simulate: bool) -> None:
     # Most clients in use speak 2025-era MCP; serving them (legacy subscriptions, logging) is deliberate.
     warnings.filterwarnings("ignore", category=MCPDeprecationWarning)
     settings = load_settings({"simulate": "--simulate"}, simulate=True if simulate else None)
+    configure_logging(settings)
     if transport != "stdio":
         from veo_mcp.mcp.http_security import HttpSecurityError, require_safe_binding
 
         try:
             require_safe_binding(host, settings)
         except HttpSecurityError as error:
-            print(f"veo-mcp: {error}", file=sys.stderr, flush=True)
+            say(f"veo-mcp: {error}")
             raise SystemExit(2) from None
     app = App(settings, serves_http=transport != "stdio")
     server = create_server(app)
     _announce(app, settings)
     if app.callback_base is not None:
-        print(f"veo-mcp: EvoLink calls back at {app.callback_base} (VEO_MCP_PUBLIC_URL).", file=sys.stderr, flush=True)
+        say(f"veo-mcp: EvoLink calls back at {app.callback_base} (VEO_MCP_PUBLIC_URL).")
     elif settings.public_url is not None:
-        print("veo-mcp: VEO_MCP_PUBLIC_URL is ignored over stdio (callbacks need the HTTP transport).", file=sys.stderr)
+        say("veo-mcp: VEO_MCP_PUBLIC_URL is ignored over stdio (callbacks need the HTTP transport).")
 
     async def main() -> None:
         async with app.running():
@@ -100,8 +89,11 @@ def _listening_socket(host: str, port: int) -> socket.socket:
 async def _serve_http(server: MCPServer, app: App, settings: Settings, host: str, port: int) -> None:
     import uvicorn  # only the HTTP transport needs it
 
+    from veo_mcp.delivery.links import listening_base
     from veo_mcp.mcp.callbacks import with_callbacks
+    from veo_mcp.mcp.files import with_files
     from veo_mcp.mcp.http_security import secured_app, transport_security
+    from veo_mcp.mcp.operations import Metrics, metrics_endpoint, with_operations
 
     http_app = server.streamable_http_app(
         host=host,
@@ -109,12 +101,21 @@ async def _serve_http(server: MCPServer, app: App, settings: Settings, host: str
         max_sessions=settings.http_max_sessions,
         session_idle_timeout=settings.http_session_idle_s,
     )
-    config = uvicorn.Config(
-        with_callbacks(secured_app(http_app, settings), app), host=host, port=port, log_level="warning", lifespan="on"
+    # /metrics behind the same check as /mcp (unless VEO_MCP_METRICS_PUBLIC); health, readiness and signed video
+    # links need none.
+    metrics = metrics_endpoint(Metrics(app, server))
+    operated = with_operations(
+        secured_app(http_app, settings), app, metrics if settings.metrics_public else secured_app(metrics, settings)
     )
+    asgi = with_callbacks(with_files(operated, app.links), app)
+    # In JSON mode uvicorn logs through our handlers (its own config would print text lines).
+    log_config = None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG
+    config = uvicorn.Config(asgi, host=host, port=port, log_level="warning", lifespan="on", log_config=log_config)
     listener = _listening_socket(host, port)
+    if app.links is not None:
+        app.links.serve_at(listening_base(host, listener.getsockname()[1]))
     address = f"[{host}]" if ":" in host else host
     url = f"http://{address}:{listener.getsockname()[1]}/mcp"
-    print(endpoint_line(url, settings, host), file=sys.stderr, flush=True)
+    say(endpoint_line(url, settings, host))
     with listener:
         await uvicorn.Server(config).serve(sockets=[listener])

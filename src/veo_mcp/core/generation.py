@@ -69,6 +69,7 @@ class SavedFile(BaseModel):
     path: str = Field(description="Absolute path of the MP4.")
     bytes: int
     index: int = Field(0, description="Which video (0-based).")
+    url: str | None = Field(None, description="HTTP only: an expiring link to the video.")
 
 
 class GenerationState(BaseModel):

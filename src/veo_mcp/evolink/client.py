@@ -20,9 +20,9 @@ import logging
 import os
 import re
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import anyio
 import httpcore
@@ -50,6 +50,7 @@ from veo_mcp.evolink.errors import (
     OutcomeUnknownError,
     TemporaryError,
     UploadQuotaError,
+    error_kind,
 )
 from veo_mcp.evolink.responses import error_from_response, parse_retry_after, redact
 from veo_mcp.evolink.results import AiohttpResults, HttpxResults, UrlCheck, broke_off
@@ -63,6 +64,10 @@ _READ_BYTES = 1024 * 1024
 httpcore.AsyncHTTP11Connection.READ_NUM_BYTES = max(httpcore.AsyncHTTP11Connection.READ_NUM_BYTES, _READ_BYTES)
 
 ProgressCallback = Callable[[int, int | None], None]
+# Told about every request to EvoLink (each attempt): the operation, and the kind of error (None: it succeeded).
+UpstreamObserver = Callable[[str, str | None], None]
+_T = TypeVar("_T")
+
 
 _TASK_ID = re.compile(catalog.TASK_ID_PATTERN)
 
@@ -110,7 +115,10 @@ class EvoLinkClient:
         create_attempts: int = 3,
         max_backoff_s: float = 30.0,
         max_retry_time_s: float = 120.0,
+        observe: UpstreamObserver | None = None,
     ) -> None:
+        self._observe: UpstreamObserver = observe or (lambda _operation, _kind: None)
+        self._transport = transport
         self._has_key = bool(api_key)
         self._secrets = (api_key,) if api_key else ()
         headers = {"User-Agent": f"veo-mcp/{__version__}", "Accept": "application/json"}
@@ -166,6 +174,29 @@ class EvoLinkClient:
         await self._files.aclose()
         await self._results.aclose()
 
+    async def _attempt(self, operation: str, call: Awaitable[_T]) -> _T:
+        """One request to EvoLink, reported to the observer (requests and errors by kind, for metrics)."""
+        try:
+            result = await call
+        except Exception as error:
+            self._observe(operation, error_kind(error))
+            raise
+        self._observe(operation, None)
+        return result
+
+    async def unreachable(self, timeout_s: float) -> str | None:
+        """Why EvoLink's API cannot be reached now (None: it answers). An unauthenticated GET of the base URL: any
+        answer below 500 shows the service is up; the key is not sent."""
+        headers = {"User-Agent": f"veo-mcp/{__version__}"}
+        async with httpx.AsyncClient(
+            base_url=self.base_url, transport=self._transport, timeout=timeout_s, headers=headers
+        ) as probe:
+            try:
+                response = await probe.get("/")
+            except httpx.HTTPError as error:
+                return f"no answer ({type(error).__name__})"
+        return f"HTTP {response.status_code}" if response.status_code >= 500 else None
+
     def _require_key(self) -> None:
         if not self._has_key:
             raise AuthenticationError("No EvoLink API key is configured (EVOLINK_API_KEY is not set).")
@@ -191,7 +222,7 @@ class EvoLinkClient:
         payload = request.to_api_payload()
         async for attempt in self._retrying(self._create_attempts):
             with attempt:
-                return await self._create_once(payload)
+                return await self._attempt("create", self._create_once(payload))
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
     async def _create_once(self, payload: dict[str, Any]) -> Task:
@@ -224,7 +255,7 @@ class EvoLinkClient:
                 sent=payload,
                 status_code=response.status_code,
             ) from None
-        logger.info("created task %s", task.id)
+        logger.info("created task %s", task.id, extra={"task_id": task.id})
         return task
 
     # --- get ----------------------------------------------------------------------------------------------
@@ -239,7 +270,7 @@ class EvoLinkClient:
             )
         async for attempt in self._retrying(self._get_attempts):
             with attempt:
-                return await self._get_once(task_id)
+                return await self._attempt("get", self._get_once(task_id))
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
     async def _get_once(self, task_id: str) -> Task:
@@ -264,7 +295,7 @@ class EvoLinkClient:
         self._require_key()
         async for attempt in self._retrying(self._get_attempts):
             with attempt:
-                return await self._upload_once(data, file_name, mime_type)
+                return await self._attempt("upload", self._upload_once(data, file_name, mime_type))
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
     async def _upload_once(self, data: bytes, file_name: str, mime_type: str) -> UploadedFile:
@@ -334,7 +365,7 @@ class EvoLinkClient:
         destination.parent.mkdir(parents=True, exist_ok=True)
         async for attempt in self._retrying(attempts):
             with attempt:
-                return await self._download_once(url, destination, check_url, on_progress)
+                return await self._attempt("download", self._download_once(url, destination, check_url, on_progress))
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
     async def _download_once(

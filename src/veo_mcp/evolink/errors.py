@@ -6,6 +6,7 @@ the API boundary, and the layers above add what their own users should call next
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -141,3 +142,9 @@ class UploadQuotaError(EvoLinkError):
         "dashboard, or host the image somewhere public and pass its address in image_urls instead of uploading it."
     )
     action = "free_quota"
+
+
+def error_kind(error: BaseException) -> str:
+    """`TemporaryError` → `temporary`, `OutcomeUnknownError` → `outcome_unknown`: a label for metrics."""
+    name = type(error).__name__.removesuffix("Error") or type(error).__name__
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()

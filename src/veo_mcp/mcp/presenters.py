@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, Self, TypeVar
 
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, ImageContent, ResourceLink, TextContent
@@ -22,8 +22,32 @@ from veo_mcp.core.batches import BatchState
 from veo_mcp.core.generation import Generation, GenerationState
 from veo_mcp.errors import VeoError
 from veo_mcp.local.posters import poster_of
+from veo_mcp.mcp.results import BatchReport
 
 _T = TypeVar("_T")
+
+
+class _SavedVideo(Protocol):
+    @property
+    def path(self) -> str: ...
+    @property
+    def bytes(self) -> int: ...
+    @property
+    def url(self) -> str | None: ...
+
+
+class _LinkableVideo(_SavedVideo, Protocol):
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self: ...
+
+
+class _WithFiles(Protocol):
+    @property
+    def files(self) -> Sequence[_LinkableVideo]: ...
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self: ...
+
+
+_V = TypeVar("_V", bound=_LinkableVideo)
+_M = TypeVar("_M", bound=_WithFiles)
 
 
 def one_line(text: str, limit: int | None = None) -> str:
@@ -76,13 +100,37 @@ def generation_link(generation: Generation) -> ResourceLink:
     )
 
 
-def file_links(paths: list[tuple[str, int]]) -> list[ResourceLink]:
+def file_links(files: Sequence[_SavedVideo]) -> list[ResourceLink]:
+    """A link per saved video: its signed URL over HTTP (a remote client can fetch that), else its file URI."""
     return [
         ResourceLink(
-            type="resource_link", uri=Path(path).as_uri(), name=Path(path).name, mime_type="video/mp4", size=size
+            type="resource_link",
+            uri=f.url or Path(f.path).as_uri(),
+            name=Path(f.path).name,
+            mime_type="video/mp4",
+            size=f.bytes,
         )
-        for path, size in paths
+        for f in files
     ]
+
+
+async def url_of(app: App, path: str) -> str | None:
+    """The link a remote client fetches the saved video at `path` with (over HTTP only; None over stdio)."""
+    return None if app.links is None else await app.links.url_for(path)
+
+
+async def linked(app: App, files: Sequence[_V]) -> list[_V]:
+    """Copies of saved `files` that carry their `url` (unchanged over stdio)."""
+    if app.links is None:
+        return list(files)
+    return [f.model_copy(update={"url": await url_of(app, f.path)}) for f in files]
+
+
+async def with_urls(app: App, model: _M) -> _M:
+    """A copy of `model` (a generation's state, a task result) whose `files` carry their `url`."""
+    if app.links is None:
+        return model
+    return model.model_copy(update={"files": await linked(app, model.files)})
 
 
 def state_line(state: GenerationState) -> str:
@@ -160,3 +208,17 @@ def batch_link(state: BatchState) -> ResourceLink:
         description=f"{state.done} of {state.total} finished: {one_line(state.label, 80)}",
         mime_type="application/json",
     )
+
+
+_Report = TypeVar("_Report", bound=BatchReport)
+
+
+async def linked_batch(app: App, report: _Report) -> _Report:
+    """A copy of a batch report whose items carry `urls` for their saved files (over HTTP)."""
+    if app.links is None:
+        return report
+    items = []
+    for item in report.items:
+        urls = [url for url in [await url_of(app, path) for path in item.files] if url is not None]
+        items.append(item.model_copy(update={"urls": urls}))
+    return report.model_copy(update={"items": items})

@@ -30,7 +30,7 @@ from veo_mcp.errors import VeoError
 from veo_mcp.evolink.errors import NotFoundError
 from veo_mcp.local.posters import poster_of
 from veo_mcp.mcp.notifications import Watchers
-from veo_mcp.mcp.presenters import one_line, running
+from veo_mcp.mcp.presenters import one_line, running, with_urls
 from veo_mcp.mcp.prompts import complete_prompt_argument
 from veo_mcp.mcp.sdk_seams import add_legacy_method, advertise_resource_list_changes, connection_of
 
@@ -85,7 +85,8 @@ def register_resources(server: MCPServer, app: App, watchers: Watchers) -> None:
     )
     async def generation_resource(task_id: str) -> str:
         generation = await _generation(app, task_id)
-        return json.dumps(generation.state().model_dump(mode="json"), indent=2)
+        state = await with_urls(app, generation.state())
+        return json.dumps(state.model_dump(mode="json"), indent=2)
 
     @server.resource(
         URI_PREFIX + "{task_id}/poster",

@@ -113,6 +113,7 @@ class BatchItemReport(BaseModel):
     duration: int
     progress: int
     files: list[str]
+    urls: list[str] = Field(default_factory=list, description="Expiring links to the files (HTTP only).")
     message: str | None = Field(description="Why it was refused, or a warning.")
 
 
@@ -151,3 +152,4 @@ class CombineResult(BaseModel):
     bytes: int
     duration: float = Field(description="Seconds: the clips' lengths added up.")
     method: str = Field(description="remux (streams copied) or reencode (the clips differed).")
+    url: str | None = Field(None, description="HTTP only: an expiring link to the video.")

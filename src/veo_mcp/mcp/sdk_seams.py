@@ -53,3 +53,10 @@ def advertise_resource_list_changes(server: MCPServer) -> None:
         return original(notification_options or NotificationOptions(resources_changed=True), *args, **kwargs)
 
     lowlevel.create_initialization_options = with_list_changes  # type: ignore[method-assign]  # private (mcp 2.3)
+
+
+def open_http_sessions(server: MCPServer) -> int:
+    """How many streamable-HTTP sessions are open (the metrics' active sessions). The session manager keeps them in
+    a private dict and offers no count."""
+    manager = server.session_manager
+    return len(manager._server_instances)  # private: StreamableHTTPSessionManager's sessions (mcp 2.3)

@@ -16,7 +16,7 @@ from veo_mcp.mcp.failures import guard_tools
 from veo_mcp.mcp.listing import describe
 from veo_mcp.mcp.middleware import PromptArguments, SessionTracking, ToolArguments
 from veo_mcp.mcp.notifications import Watchers
-from veo_mcp.mcp.player import PLAYER_URI, player_app
+from veo_mcp.mcp.player import LOOPBACK_ORIGINS, PLAYER_URI, player_app
 from veo_mcp.mcp.prompts import prompt_rules, register_prompts
 from veo_mcp.mcp.resources import GenerationList, register_resources
 from veo_mcp.mcp.tasks import task_support
@@ -97,7 +97,7 @@ def create_server(app: App) -> MCPServer:
             PromptArguments(prompt_rules()),
             GenerationList(app),
         ],
-        extensions=[player_app(), tasks.extension],
+        extensions=[player_app(LOOPBACK_ORIGINS if app.links is not None else []), tasks.extension],
     )
     register_resources(server, app, watchers)
     register_prompts(server)

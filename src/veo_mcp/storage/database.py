@@ -105,6 +105,10 @@ class Database:
     async def _rows(self, sql: str, parameters: Sequence[Any] = ()) -> list[Row]:
         return await self._run(lambda db: db.execute(sql, tuple(parameters)).fetchall())
 
+    async def ping(self) -> None:
+        """A trivial query: raises `DatabaseWriteError` when the database cannot be used (readiness checks)."""
+        await self._run(lambda db: db.execute("SELECT 1").fetchone())
+
     async def dump_text(self) -> str:
         """Everything stored, as text (tests grep it for secrets)."""
 

@@ -56,7 +56,7 @@ def generation_values(generation: Generation) -> tuple[Any, ...]:
         generation.error_code,
         generation.error_message,
         json.dumps(generation.notes),
-        json.dumps([f.model_dump() for f in generation.files]),
+        json.dumps([f.model_dump(exclude={"url"}) for f in generation.files]),  # links are made per request
         generation.created_at,
         generation.updated_at,
         generation.completed_at,
@@ -128,6 +128,11 @@ class GenerationTable(Database):
             (updated_after if updated_after is not None else float("-inf"),),
         )
         return [generation_from_row(row) for row in rows]
+
+    async def status_counts(self) -> dict[str, int]:
+        """How many generations are in each status (metrics)."""
+        rows = await self._rows("SELECT status, COUNT(*) AS n FROM generations GROUP BY status")
+        return {str(row["status"]): int(row["n"]) for row in rows}
 
     async def claim_download(self, task_id: str, lease_s: float) -> bool:
         """Take the right to download `task_id`'s videos; False while another live process holds it."""

@@ -120,6 +120,11 @@ class BatchRunner:
         self._learned: tuple[int, float] | None = None  # (limit, until when, anyio clock)
         bus.subscribe(self._on_generation)
 
+    @property
+    def queued(self) -> int:
+        """Items of this process's batches that wait in the queue to be sent."""
+        return sum(len(b.unsent()) for b in self._batches.values() if b.record.cancelled_at is None)
+
     def subscribe(self, listener: BatchListener) -> None:
         self._listeners.append(listener)
 

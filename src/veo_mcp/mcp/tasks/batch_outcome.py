@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from mcp_types import CallToolResult, TextContent
 
+from veo_mcp.app import App
 from veo_mcp.core.batches import BatchState
-from veo_mcp.mcp.presenters import batch_counts, batch_link, batch_next_step, batch_text, tool_result
+from veo_mcp.mcp.presenters import batch_counts, batch_link, batch_next_step, batch_text, linked_batch, tool_result
 from veo_mcp.mcp.results import GenerateBatchResult
 from veo_mcp.mcp.tasks.outcome import POLL_UNKNOWN_MS, TERMINAL, TaskStatus, TaskView
 from veo_mcp.storage import McpTaskRecord
@@ -59,11 +60,13 @@ def batch_view_of(record: McpTaskRecord, state: BatchState | None, updated_at: f
     )
 
 
-def batch_final_result(record: McpTaskRecord, view: TaskView, state: BatchState | None) -> CallToolResult:
+async def batch_final_result(
+    app: App, record: McpTaskRecord, view: TaskView, state: BatchState | None
+) -> CallToolResult:
     if state is None:
         return CallToolResult(content=[TextContent(type="text", text=view.message)], is_error=True)
     first = record.call_result
-    result = BatchTaskResult.of(
+    report = BatchTaskResult.of(
         state,
         next_step=batch_next_step(state),
         reused=bool(first.get("reused")),
@@ -72,6 +75,7 @@ def batch_final_result(record: McpTaskRecord, view: TaskView, state: BatchState 
         notes=list(first.get("notes") or []),
         mcp_task_id=record.task_id,
     )
+    result = await linked_batch(app, report)
     text = batch_text(state, "" if view.status == "completed" else f"{view.message} ")
     called = tool_result(result, f"{text}\n{result.next_step}", [batch_link(state)])
     called.is_error = view.status != "completed"

@@ -26,7 +26,7 @@ from veo_mcp.core.batches import Batch, BatchState, UnknownBatchError
 from veo_mcp.core.generation import Generation
 from veo_mcp.errors import VeoError
 from veo_mcp.evolink.errors import NotFoundError
-from veo_mcp.mcp.presenters import poster_content
+from veo_mcp.mcp.presenters import linked, poster_content
 from veo_mcp.mcp.tasks.batch_outcome import BATCH_TOOL, batch_final_result, batch_view_of
 from veo_mcp.mcp.tasks.outcome import TaskView, final_result, view_of
 from veo_mcp.storage import McpTaskRecord
@@ -134,12 +134,13 @@ class TaskBook:
             await changed.wait()
         if record.tool == BATCH_TOOL:
             found = await self._batch_state(record)
-            return view, batch_final_result(record, view, found[0] if found else None)
+            return view, await batch_final_result(self._app, record, view, found[0] if found else None)
         files: list[VideoInfo] = []
         parts = self._parts()
         if view.status == "completed" and generation is not None:
             try:
-                files = await parts.downloader.save(generation)  # already saved: described, not fetched again
+                # Already saved: described, not fetched again; over HTTP each file carries its link.
+                files = await linked(self._app, await parts.downloader.save(generation))
             except VeoError as error:
                 view = replace(view, status="failed", message=str(error))
         settings = self._app.settings

@@ -165,7 +165,7 @@ def final_result(
         advice=state.advice,
         download_status=state.download_status,
     )
-    links = [generation_link(generation), *file_links([(f.path, f.bytes) for f in files])]
+    links = [generation_link(generation), *file_links(files)]
     text = f"{state_text(state)} Saved {saved_files_text(files)}" if view.status == "completed" else view.message
     called = tool_result(result, text, links, poster)
     called.is_error = view.status != "completed"

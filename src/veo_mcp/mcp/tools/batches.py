@@ -50,8 +50,10 @@ from veo_mcp.mcp.presenters import (
     batch_next_step,
     batch_text,
     file_links,
+    linked_batch,
     running,
     tool_result,
+    url_of,
 )
 from veo_mcp.mcp.questions import CostAnswer, consent_of
 from veo_mcp.mcp.results import BatchReport, BatchWaitResult, CombineResult, GenerateBatchResult
@@ -80,14 +82,16 @@ def _rate_note(app: App, count: int) -> list[str]:
     ]
 
 
-def submitted_result(app: App, submitted: Submitted, state: BatchState, prepared: list[PreparedItem]) -> CallToolResult:
+async def submitted_result(
+    app: App, submitted: Submitted, state: BatchState, prepared: list[PreparedItem]
+) -> CallToolResult:
     """What generate_batch answers: the batch, its items and total estimate, and what to call next."""
     total = total_estimate([estimate_cost(item.request) for item in prepared])
     next_step = (
         f"Call wait_for_batch with batch_id '{state.batch_id}' (repeat until finished); finished videos are saved "
         "automatically. list_generations with batch_id lists its generations."
     )
-    result = GenerateBatchResult.of(
+    report = GenerateBatchResult.of(
         state,
         next_step=next_step if not state.finished else batch_next_step(state),
         reused=submitted.reused,
@@ -95,6 +99,7 @@ def submitted_result(app: App, submitted: Submitted, state: BatchState, prepared
         simulated=app.simulated,
         notes=[*_rate_note(app, state.total), *(note for item in prepared for note in item.notes)][:MAX_NOTES],
     )
+    result = await linked_batch(app, report)  # a reused batch may have saved files already
     lead = (
         "An earlier batch with the same items answers this call; nothing new was queued or charged. "
         if submitted.reused
@@ -166,7 +171,7 @@ def _generate_batch_tool(app: App) -> Tool:
                 confirm_cost=confirm_cost,
             )
         )
-        return submitted_result(app, submitted, await batches.state(submitted.batch), prepared)
+        return await submitted_result(app, submitted, await batches.state(submitted.batch), prepared)
 
     return Tool.from_function(generate_batch, title="Generate a batch of videos", annotations=_SPENDS)
 
@@ -176,7 +181,7 @@ def _progress_tools(app: App) -> list[Tool]:
         """A batch's progress: done/total and each item's status, task_id, saved files or why it failed."""
         batches = running(app).batches
         state = await batches.state(await as_tool_error(batches.get(batch_id)))
-        result = BatchReport.of(state, next_step=batch_next_step(state))
+        result = await linked_batch(app, BatchReport.of(state, next_step=batch_next_step(state)))
         return tool_result(result, f"{batch_text(state)}\n{result.next_step}", [batch_link(state)])
 
     async def wait_for_batch(
@@ -191,7 +196,9 @@ def _progress_tools(app: App) -> list[Tool]:
             await ctx.report_progress(state.done, state.total, f"{state.done} of {state.total} finished")
 
         state = await as_tool_error(running(app).batches.wait(batch_id, timeout_seconds, report))
-        result = BatchWaitResult.of(state, timed_out=not state.finished, next_step=batch_next_step(state))
+        result = await linked_batch(
+            app, BatchWaitResult.of(state, timed_out=not state.finished, next_step=batch_next_step(state))
+        )
         return tool_result(result, f"{batch_text(state)}\n{result.next_step}", [batch_link(state)])
 
     return [
@@ -238,6 +245,7 @@ def _combine_tool(app: App) -> Tool:
             f"{combined.width}x{combined.height}, {'with sound' if combined.has_audio else 'silent'}; "
             f"{result.method}): " + ", ".join(str(clip) for clip in clips)
         )
-        return tool_result(result, text, file_links([(result.path, result.bytes)]))
+        result.url = await url_of(app, result.path)
+        return tool_result(result, text, file_links([result]))
 
     return Tool.from_function(combine_videos, title="Join clips into one video", annotations=_WRITES_LOCALLY)

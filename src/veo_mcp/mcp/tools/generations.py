@@ -21,6 +21,7 @@ from veo_mcp.mcp.presenters import (
     as_tool_error,
     file_links,
     generation_link,
+    linked,
     one_line,
     poster_content,
     running,
@@ -28,6 +29,7 @@ from veo_mcp.mcp.presenters import (
     state_line,
     state_text,
     tool_result,
+    with_urls,
 )
 from veo_mcp.mcp.results import DownloadResult, GenerationSummary, ListResult, UnconfirmedCreate, WaitResult
 from veo_mcp.storage import CreateRecord
@@ -124,8 +126,8 @@ def generation_tools(app: App) -> list[Tool]:
     async def get_generation(task_id: TaskIdArg) -> Annotated[CallToolResult, GenerationState]:
         """Status, progress, ETA, result links, saved files, or the failure, with what to do next."""
         generation = await as_tool_error(running(app).registry.get(task_id))
-        state = generation.state()
-        links = [generation_link(generation), *file_links([(f.path, f.bytes) for f in state.files])]
+        state = await with_urls(app, generation.state())
+        links = [generation_link(generation), *file_links(state.files)]
         return tool_result(state, state_text(state), links, await poster_content(generation, data_dir))
 
     async def wait_for_generation(
@@ -143,7 +145,7 @@ def generation_tools(app: App) -> list[Tool]:
             await ctx.report_progress(generation.progress, 100, _progress_message(generation))
 
         generation = await as_tool_error(running(app).registry.wait(task_id, timeout_seconds, report))
-        state = generation.state()
+        state = await with_urls(app, generation.state())
         next_step = _wait_next_step(generation, state)
         timed_out = not generation.finished and not state.stalled
         result = WaitResult(**state.model_dump(), timed_out=timed_out, next_step=next_step)
@@ -160,9 +162,9 @@ def generation_tools(app: App) -> list[Tool]:
         sizes, durations and resolutions. Safe to repeat."""
         parts = running(app)
         generation = await as_tool_error(parts.registry.get(task_id))
-        files = await as_tool_error(parts.downloader.save(generation, subfolder))
+        files = await linked(app, await as_tool_error(parts.downloader.save(generation, subfolder)))
         result = DownloadResult(task_id=task_id, files=files, output_dir=str(app.settings.output_dir))
-        links = [generation_link(generation), *file_links([(f.path, f.bytes) for f in files])]
+        links = [generation_link(generation), *file_links(files)]
         return tool_result(
             result, f"Saved {saved_files_text(files)}", links, await poster_content(generation, data_dir)
         )
