@@ -20,6 +20,7 @@ import anyio
 import anyio.abc
 
 from veo_mcp.background.downloads import Downloader, link_really_gone
+from veo_mcp.context import about_task, acting_as
 from veo_mcp.core.generation import Generation
 from veo_mcp.errors import DiskFullError, LocalFileError, VeoError
 from veo_mcp.evolink.errors import LinkExpiredError
@@ -75,17 +76,21 @@ class AutoSaver:
                 await self._ready.wait()
             _, _, task_id = heapq.heappop(self._queue)
             generation = self._queued.pop(task_id)
-            try:
-                await self._downloader.save(generation)
-            except LinkExpiredError:
-                pass  # recorded as expired by save(); final
-            except LocalFileError as error:
-                group.start_soon(self._when_there_is_room, generation, error)
-            except VeoError as error:
-                self._retry_later(group, generation, error)
-            except Exception:
-                logger.exception("unexpected error while saving %s", task_id)
-                self._retry_later(group, generation, None)
+            with acting_as(generation.owner), about_task(task_id):
+                await self._save(group, generation)
+
+    async def _save(self, group: anyio.abc.TaskGroup, generation: Generation) -> None:
+        try:
+            await self._downloader.save(generation)
+        except LinkExpiredError:
+            pass  # recorded as expired by save(); final
+        except LocalFileError as error:
+            group.start_soon(self._when_there_is_room, generation, error)
+        except VeoError as error:
+            self._retry_later(group, generation, error)
+        except Exception:
+            logger.exception("unexpected error while saving %s", generation.task_id)
+            self._retry_later(group, generation, None)
 
     def _retry_later(self, group: anyio.abc.TaskGroup, generation: Generation, error: VeoError | None) -> None:
         if link_really_gone(generation, time.time()):

@@ -7,6 +7,7 @@ import logging
 import socket
 import sys
 import warnings
+from typing import TYPE_CHECKING
 
 import anyio
 from mcp.server.mcpserver import MCPServer
@@ -16,6 +17,12 @@ from veo_mcp.app import App
 from veo_mcp.cli.output import CommandFailed
 from veo_mcp.mcp.server import create_server
 from veo_mcp.settings import Settings, load_settings
+from veo_mcp.users import UsersFileError
+
+if TYPE_CHECKING:
+    from mcp.server.auth.settings import AuthSettings
+
+    from veo_mcp.mcp.auth import PrincipalVerifier
 
 logger = logging.getLogger("veo_mcp")
 
@@ -55,8 +62,13 @@ def run_server(*, transport: str, host: str, port: int, simulate: bool) -> None:
         except HttpSecurityError as error:
             print(f"veo-mcp: {error}", file=sys.stderr, flush=True)
             raise SystemExit(2) from None
-    app = App(settings, serves_http=transport != "stdio")
-    server = create_server(app)
+    try:
+        app = App(settings, serves_http=transport != "stdio")
+    except UsersFileError as error:
+        print(f"veo-mcp: {error}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
+    listener, url = (None, "") if transport == "stdio" else _endpoint(host, port)
+    server = create_server(app, None if listener is None else _http_auth(app, url))
     _announce(app, settings)
     if app.callback_base is not None:
         print(f"veo-mcp: EvoLink calls back at {app.callback_base} (VEO_MCP_PUBLIC_URL).", file=sys.stderr, flush=True)
@@ -65,18 +77,41 @@ def run_server(*, transport: str, host: str, port: int, simulate: bool) -> None:
 
     async def main() -> None:
         async with app.running():
-            if transport == "stdio":
+            if listener is None:
                 await server.run_stdio_async()
             else:
-                await _serve_http(server, app, settings, host, port)
+                await _serve_http(server, app, settings, host, listener, url)
 
     anyio.run(main)
 
 
+def _endpoint(host: str, port: int) -> tuple[socket.socket, str]:
+    listener = _listening_socket(host, port)
+    address = f"[{host}]" if ":" in host else host
+    return listener, f"http://{address}:{listener.getsockname()[1]}/mcp"
+
+
+def _http_auth(app: App, url: str) -> tuple[AuthSettings, PrincipalVerifier] | None:
+    """Bearer tokens for the HTTP server; the resource it protects is VEO_MCP_PUBLIC_URL's /mcp, else `url`."""
+    from veo_mcp.mcp.auth import http_auth
+
+    public = app.settings.public_url
+    return http_auth(app, f"{public}/mcp" if public else url)
+
+
 def endpoint_line(url: str, settings: Settings, host: str) -> str:
     """Where the HTTP server listens and what a client must send."""
-    if settings.http_token is not None:
-        access = "clients must send 'Authorization: Bearer <VEO_MCP_HTTP_TOKEN>'"
+    kinds = [
+        name
+        for name, configured in (
+            ("VEO_MCP_HTTP_TOKEN", settings.http_token is not None),
+            ("a users-file token", settings.users_file is not None),
+            ("an OAuth access token", settings.oauth_issuer is not None),
+        )
+        if configured
+    ]
+    if kinds:
+        access = f"clients must send 'Authorization: Bearer <{' or '.join(kinds)}>'"
     else:
         access = "no token required (loopback only)"
     where = " (all interfaces: use this machine's name or address)" if host in ("0.0.0.0", "::") else ""  # noqa: S104
@@ -97,11 +132,13 @@ def _listening_socket(host: str, port: int) -> socket.socket:
     return listener
 
 
-async def _serve_http(server: MCPServer, app: App, settings: Settings, host: str, port: int) -> None:
+async def _serve_http(
+    server: MCPServer, app: App, settings: Settings, host: str, listener: socket.socket, url: str
+) -> None:
     import uvicorn  # only the HTTP transport needs it
 
     from veo_mcp.mcp.callbacks import with_callbacks
-    from veo_mcp.mcp.http_security import secured_app, transport_security
+    from veo_mcp.mcp.http_security import transport_security
 
     http_app = server.streamable_http_app(
         host=host,
@@ -109,12 +146,7 @@ async def _serve_http(server: MCPServer, app: App, settings: Settings, host: str
         max_sessions=settings.http_max_sessions,
         session_idle_timeout=settings.http_session_idle_s,
     )
-    config = uvicorn.Config(
-        with_callbacks(secured_app(http_app, settings), app), host=host, port=port, log_level="warning", lifespan="on"
-    )
-    listener = _listening_socket(host, port)
-    address = f"[{host}]" if ":" in host else host
-    url = f"http://{address}:{listener.getsockname()[1]}/mcp"
+    config = uvicorn.Config(with_callbacks(http_app, app), host=host, log_level="warning", lifespan="on")
     print(endpoint_line(url, settings, host), file=sys.stderr, flush=True)
     with listener:
         await uvicorn.Server(config).serve(sockets=[listener])
