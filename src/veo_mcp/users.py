@@ -75,11 +75,13 @@ def check_name(name: str) -> str:
     if not NAME_RULE.match(name):
         raise UsersFileError(
             f"User name {name!r} is not allowed: use 1-64 letters, digits, '.', '_' or '-', starting with a letter "
-            "or digit (it names the user's output folder too)."
+            "or digit (it names the user's output folder too).",
+            advice="Pick a name such as 'alice' or 'design.team-1'.",
         )
     if name == LOCAL_PRINCIPAL:
         raise UsersFileError(
-            f"User name {name!r} is reserved for the server's own user (stdio, VEO_MCP_HTTP_TOKEN); pick another."
+            f"User name {name!r} is reserved for the server's own user (stdio, VEO_MCP_HTTP_TOKEN).",
+            advice="Pick another name, such as 'alice'.",
         )
     return name
 
