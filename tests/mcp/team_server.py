@@ -161,9 +161,10 @@ def serving_team(folder: Path, issuer: Issuer, users: dict[str, dict[str, float]
 async def client_of(url: str, token: str | None, **options: Any) -> AsyncIterator[Client]:
     """An MCP client session over streamable HTTP sending `Authorization: Bearer <token>`."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
+    mode = options.pop("mode", current_era())
     async with (
         create_mcp_http_client(headers=headers) as http,
-        Client(streamable_http_client(url, http_client=http), mode=current_era(), **options) as client,
+        Client(streamable_http_client(url, http_client=http), mode=mode, **options) as client,
     ):
         yield client
 

@@ -21,6 +21,7 @@ from mcp.client import Client
 from mcp.shared.exceptions import MCPError
 
 from tests.helpers import current_era, finish, text_of
+from tests.mcp.task_client import TaskExtension, create_task, task_request
 from tests.mcp.team_server import (
     Issuer,
     SigningKey,
@@ -157,7 +158,9 @@ async def test_batches_are_their_owners_alone(team: TeamServer, person: Callable
             "generate_batch", {"items": [{"prompt": "shot one"}, {"prompt": "shot two"}], "request_id": "batch-x"}
         )
         assert not again.is_error and (again.structured_content or {})["batch_id"] != batch_id
-        state = (await alice.call_tool("wait_for_batch", {"batch_id": batch_id, "timeout_seconds": 20})).structured_content
+        state = (
+            await alice.call_tool("wait_for_batch", {"batch_id": batch_id, "timeout_seconds": 20})
+        ).structured_content
         assert state is not None and state["finished"], state
 
 
@@ -293,3 +296,31 @@ async def test_users_added_and_removed_while_the_server_runs(team: TeamServer, e
     write_users(team.users_file, current)
     assert _initialize(team.url, token).status_code == 401
     assert _initialize(team.url, team.tokens["alice"]).status_code == 200
+
+
+async def test_an_mcp_task_is_its_creators_alone(
+    team: TeamServer, person: Callable[..., tuple[str, str]], era: str
+) -> None:
+    if era == "legacy":
+        pytest.skip("the SDK client creates tasks on 2026-07-28 only (reading them on 2025 is the same book)")
+    (_, alice_token), (_, erin_token) = person("alice"), person("erin")
+    tasks = {"extensions": [TaskExtension()]}
+    async with client_of(team.url, alice_token, **tasks) as alice, client_of(team.url, erin_token, **tasks) as erin:
+        created = await create_task(alice, {"prompt": "alice's task"})
+        own = await task_request(alice, "tasks/get", {"taskId": created.task_id})
+        assert own["taskId"] == created.task_id
+        for method in ("tasks/get", "tasks/cancel", "tasks/update"):
+            answers = []
+            for task_id in (created.task_id, "no-such-task"):
+                with pytest.raises(MCPError) as refused:
+                    await task_request(erin, method, {"taskId": task_id})
+                answers.append((refused.value.error.code, _same_shape(refused.value.error.message, task_id)))
+            assert answers[0] == answers[1], method
+    # tasks/list is a 2025-era method: each user lists only their own tasks.
+    async with (
+        client_of(team.url, alice_token, mode="legacy") as alice,
+        client_of(team.url, erin_token, mode="legacy") as erin,
+    ):
+        assert (await task_request(erin, "tasks/list")).get("tasks") == []
+        listed = await task_request(alice, "tasks/list")
+        assert [t["taskId"] for t in listed["tasks"]] == [created.task_id]

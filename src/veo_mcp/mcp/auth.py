@@ -54,18 +54,25 @@ class JwksKeys:
     """The issuer's signing keys, fetched with httpx and cached; fetched again (rate-limited) for an unknown `kid`,
     which is how a key rotation reaches a running server."""
 
-    def __init__(self, url: str, client: Callable[[], httpx.AsyncClient] = httpx.AsyncClient) -> None:
+    def __init__(
+        self,
+        url: str,
+        client: Callable[[], httpx.AsyncClient] = httpx.AsyncClient,
+        refetch_after_s: float = JWKS_REFETCH_S,
+    ) -> None:
         self.url = url
         self._client = client
+        self._refetch_after_s = refetch_after_s
         self._keys: dict[str | None, jwt.PyJWK] = {}
-        self._fetched_at = -JWKS_REFETCH_S
+        self._fetched_at: float | None = None
         self._lock = anyio.Lock()
 
     async def key(self, kid: str | None) -> jwt.PyJWK | None:
         if kid in self._keys:
             return self._keys[kid]
         async with self._lock:
-            if kid not in self._keys and time.monotonic() - self._fetched_at >= JWKS_REFETCH_S:
+            due = self._fetched_at is None or time.monotonic() - self._fetched_at >= self._refetch_after_s
+            if kid not in self._keys and due:
                 await self._fetch()
         return self._keys.get(kid)
 
@@ -135,6 +142,7 @@ class PrincipalVerifier:
         self._jwt = jwt_checker
 
     async def verify_token(self, token: str) -> AccessToken | None:
+        token = token.strip()  # "Bearer   <token>  ": the SDK keeps what follows "Bearer " as it is
         if self._users is not None and (user := self._users.lookup(token)) is not None:
             return PrincipalToken(token=token, client_id=user.name, scopes=[], subject=user.name, principal=user.name)
         # Compared as hashes in constant time: equal lengths, and no early exit on the first differing byte.
