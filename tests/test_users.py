@@ -12,9 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import service_settings
 from tests.mcp.team_server import AUDIENCE, SigningKey, serving_jwks
-from veo_mcp.context import LOCAL_PRINCIPAL, principal_folder
+from veo_mcp.context import LOCAL_PRINCIPAL, acting_as, principal_folder
 from veo_mcp.mcp.auth import JwksKeys, JwtChecker
+from veo_mcp.money.ledger import CreateLedger
+from veo_mcp.storage import Store
 from veo_mcp.users import User, UsersFile, UsersFileError, new_token, read_users, token_hash, write_users
 
 
@@ -140,3 +143,27 @@ async def test_the_issuers_keys_are_cached_and_read_again_for_an_unknown_key_id_
         assert await fresh.principal(second.token(issuer.url)) is not None  # cached since that read
         assert await fresh.principal(SigningKey("k3").token(issuer.url)) is None  # read again, still unknown
         assert issuer.reads == 3
+
+
+async def test_a_users_own_limits_apply_to_them_alone(tmp_path: Path) -> None:
+    path = tmp_path / "team.toml"
+    write_users(
+        path,
+        {
+            "bob": User(
+                name="bob", token_sha256=token_hash(new_token()), daily_budget_usd=2.0, confirm_threshold_usd=0.5
+            ),
+            "eve": User(name="eve", token_sha256=token_hash(new_token())),
+        },
+    )
+    settings = service_settings(tmp_path, daily_budget_usd=20.0, confirm_above_usd=3.0)
+    store = await Store.open(None)
+    try:
+        ledger = CreateLedger(store, settings, UsersFile(path))
+        with acting_as("bob"):
+            assert (ledger.settings().daily_budget_usd, ledger.settings().confirm_above_usd) == (2.0, 0.5)
+        with acting_as("eve"):  # no limits of her own: the server's
+            assert (ledger.settings().daily_budget_usd, ledger.settings().confirm_above_usd) == (20.0, 3.0)
+        assert ledger.settings() is settings  # the local user
+    finally:
+        await store.aclose()
