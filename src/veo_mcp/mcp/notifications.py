@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Iterable
 import anyio.lowlevel
 from mcp.server.connection import Connection
 from mcp.server.subscriptions import ServerEvent
-from mcp.shared.subscriptions import ResourcesListChanged, ResourceUpdated
+from mcp.shared.subscriptions import PromptsListChanged, ResourcesListChanged, ResourceUpdated, ToolsListChanged
 from mcp_types import LoggingLevel
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
@@ -45,15 +45,16 @@ def _legacy(connection: Connection) -> bool:
 
 class ScopedSubscriptionBus:
     """The SDK's `SubscriptionBus`, per principal: a listener (one `subscriptions/listen` stream, registered while its
-    request runs as its principal) hears only events published while acting as that same principal."""
+    request runs as its principal) hears resource events only when published while acting as that same principal.
+    Tool and prompt list changes concern everyone alike."""
 
     def __init__(self) -> None:
         self._listeners: dict[object, tuple[str, Callable[[ServerEvent], None]]] = {}
 
     async def publish(self, event: ServerEvent) -> None:
-        audience = current_principal()
+        audience = None if isinstance(event, ToolsListChanged | PromptsListChanged) else current_principal()
         for principal, listener in list(self._listeners.values()):
-            if principal != audience:
+            if audience is not None and principal != audience:
                 continue
             try:
                 listener(event)
