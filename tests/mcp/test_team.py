@@ -7,6 +7,7 @@ client is the SDK's streamable-HTTP client sending `Authorization: Bearer <token
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -80,9 +81,10 @@ async def _generate(client: Client, prompt: str, **arguments: Any) -> dict[str, 
 
 
 async def _refusal(client: Client, tool: str, arguments: dict[str, Any]) -> str:
+    """A tool's refusal, whole (text, structured content, flags) as JSON: compared, two must be identical."""
     result = await client.call_tool(tool, arguments)
     assert result.is_error, (tool, text_of(result))
-    return text_of(result)
+    return json.dumps(result.model_dump(mode="json"), sort_keys=True)
 
 
 async def _resource_error(client: Client, uri: str) -> tuple[int, str]:
