@@ -307,9 +307,21 @@ async def test_an_mcp_task_is_its_creators_alone(
         pytest.skip("the SDK client creates tasks on 2026-07-28 only (reading them on 2025 is the same book)")
     (_, alice_token), (_, erin_token) = person("alice"), person("erin")
     tasks = {"extensions": [TaskExtension()]}
-    async with client_of(team.url, alice_token, **tasks) as alice, client_of(team.url, erin_token, **tasks) as erin:
+    heard: list[dict[str, Any]] = []
+    done = anyio.Event()
+
+    async def on_status(params: dict[str, Any]) -> None:
+        heard.append(params)
+        if params["status"] in ("completed", "failed", "cancelled"):
+            done.set()
+
+    async with (
+        client_of(team.url, alice_token, **tasks) as alice,
+        client_of(team.url, erin_token, **tasks) as erin,
+        client_of(team.url, alice_token, mode="legacy", extensions=[TaskExtension(on_status)]) as alice_listening,
+    ):
         created = await create_task(alice, {"prompt": "alice's task"})
-        own = await task_request(alice, "tasks/get", {"taskId": created.task_id})
+        own = await task_request(alice_listening, "tasks/get", {"taskId": created.task_id})  # she now hears it
         assert own["taskId"] == created.task_id
         for method in ("tasks/get", "tasks/cancel", "tasks/update"):
             answers = []
@@ -318,6 +330,9 @@ async def test_an_mcp_task_is_its_creators_alone(
                     await task_request(erin, method, {"taskId": task_id})
                 answers.append((refused.value.error.code, _same_shape(refused.value.error.message, task_id)))
             assert answers[0] == answers[1], method
+        with anyio.fail_after(20):  # Erin's questions took nothing from Alice: she still hears her task end
+            await done.wait()
+        assert {h["taskId"] for h in heard} == {created.task_id} and heard[-1]["status"] == "completed"
     # tasks/list is a 2025-era method: each user lists only their own tasks.
     async with (
         client_of(team.url, alice_token, mode="legacy") as alice,

@@ -195,7 +195,8 @@ class TaskBook:
     async def _record(self, task_id: str) -> McpTaskRecord:
         record = await self._parts().store.mcp_task(task_id)
         if record is None or record.principal != current_principal():  # another's reads exactly like unknown
-            self._forget(task_id)
+            if record is None:
+                self._forget(task_id)  # gone (past its retention); another principal's stays followed
             raise UnknownTaskError(f"veo-mcp has no task {task_id!r} (unknown, or past its retention).")
         self._remember(record)
         return record
