@@ -7,11 +7,13 @@ from pathlib import Path
 
 import anyio
 import httpx
+from mcp.client import Client
 
 from tests.helpers import TEST_KEY, service_settings
 from veo_mcp.app import App
-from veo_mcp.context import acting_as, current_principal, current_task_id
+from veo_mcp.context import LOCAL_PRINCIPAL, acting_as, current_principal, current_task_id
 from veo_mcp.evolink import EvoLinkClient, parse_video_request
+from veo_mcp.mcp.server import create_server
 from veo_mcp.simulator import IN_PROCESS_BASE_URL, Simulator, SimulatorConfig, SimulatorTransport
 
 
@@ -50,3 +52,16 @@ async def test_polls_and_saves_run_as_the_owner_about_the_task(tmp_path: Path) -
     assert transport.downloads and set(transport.downloads) == {("alice", generation.task_id)}
     saved = Path(generation.files[0].path)
     assert saved.is_relative_to(tmp_path / "videos" / "alice") and saved.is_file()
+
+
+async def test_a_tool_call_runs_about_the_generation_it_names(tmp_path: Path) -> None:
+    transport = Recording(Simulator(SimulatorConfig(speed=100)))
+    client = EvoLinkClient(
+        api_key=TEST_KEY, base_url=IN_PROCESS_BASE_URL, files_base_url=IN_PROCESS_BASE_URL, transport=transport
+    )
+    app = App(service_settings(tmp_path), client=client, simulated=True)
+    task_id = "task-unified-1700000000-abcdefgh"
+    async with app.running(), Client(create_server(app), mode="legacy") as session:
+        answer = await session.call_tool("get_generation", {"task_id": task_id})  # asked upstream: unknown there
+    assert answer.is_error
+    assert transport.polls and set(transport.polls) == {(task_id, LOCAL_PRINCIPAL, task_id)}

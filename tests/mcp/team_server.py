@@ -152,6 +152,7 @@ def serving_team(folder: Path, issuer: Issuer, users: dict[str, dict[str, float]
             seen.append(line)
         endpoint = re.search(r"http://127\.0\.0\.1:\d+/mcp", line or "")
         assert endpoint is not None, seen
+        assert "clients must send 'Authorization: Bearer <a users-file token or an OAuth access token>'" in line
         yield TeamServer(endpoint.group(0), users_file, folder / "out", process, reader, tokens)
     finally:
         stop_process(process)

@@ -34,7 +34,7 @@ from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from pydantic import AnyHttpUrl
 
 from veo_mcp.app import App
-from veo_mcp.context import LOCAL_PRINCIPAL, OAUTH_PREFIX, acting_as
+from veo_mcp.context import LOCAL_PRINCIPAL, OAUTH_PREFIX, about_task, acting_as
 
 logger = logging.getLogger(__name__)
 
@@ -199,10 +199,18 @@ def principal_of(ctx: ServerRequestContext[Any, Any]) -> str:
     return token.principal if isinstance(token, PrincipalToken) else LOCAL_PRINCIPAL
 
 
+def task_of(ctx: ServerRequestContext[Any, Any]) -> str | None:
+    """The generation a tool call names (its `task_id` argument), for log lines."""
+    params = ctx.params if ctx.method == "tools/call" and isinstance(ctx.params, dict) else {}
+    arguments = params.get("arguments")
+    task_id = arguments.get("task_id") if isinstance(arguments, dict) else None
+    return task_id if isinstance(task_id, str) else None
+
+
 class PrincipalScope:
     """Server middleware (first in the chain): the whole request, tools, resources, tasks and subscriptions alike,
-    runs as its principal."""
+    runs as its principal (and, for a tool call naming a generation, about that generation)."""
 
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
-        with acting_as(principal_of(ctx)):
+        with acting_as(principal_of(ctx)), about_task(task_of(ctx)):
             return await call_next(ctx)
