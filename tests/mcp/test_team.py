@@ -128,6 +128,10 @@ async def test_each_user_sees_only_their_own_generations_through_every_tool_and_
                 _same_shape((await _resource_error(erin, f"veo://generations/{NOWHERE}{suffix}"))[1], NOWHERE),
             )
         assert not (team.output_dir / erin_name).exists()  # nothing was saved for her
+        template = types.ResourceTemplateReference(type="ref/resource", uri="veo://generations/{task_id}")
+        prefix = {"name": "task_id", "value": task_id[:12]}
+        assert (await erin.complete(template, prefix)).completion.values == []
+        assert (await alice.complete(template, prefix)).completion.values == [task_id]
 
         # The same request_id is Erin's own: a new generation of hers, not Alice's.
         own = await _generate(erin, "erin's fox in snow", request_id="shared-id-1")
