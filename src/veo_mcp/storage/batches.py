@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from veo_mcp.context import LOCAL_PRINCIPAL
 from veo_mcp.storage.database import Database, transaction
 from veo_mcp.storage.owners import owner_alive, process_owner
 
@@ -34,6 +35,7 @@ class BatchRecord(BaseModel):
     created_at: float
     updated_at: float
     cancelled_at: float | None = None
+    principal: str = LOCAL_PRINCIPAL  # whose batch it is (`veo_mcp.context`)
 
 
 class BatchItemRecord(BaseModel):
@@ -73,7 +75,7 @@ def _items(db: sqlite3.Connection, batch_id: str) -> list[BatchItemRecord]:
 def _insert(db: sqlite3.Connection, batch: BatchRecord, items: list[BatchItemRecord]) -> None:
     db.execute(
         "INSERT INTO batches (batch_id, request_id, fingerprint, label, estimate_usd, allow_duplicate, owner, "
-        "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "created_at, updated_at, principal) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             batch.batch_id,
             batch.request_id,
@@ -84,6 +86,7 @@ def _insert(db: sqlite3.Connection, batch: BatchRecord, items: list[BatchItemRec
             batch.owner,
             batch.created_at,
             batch.updated_at,
+            batch.principal,
         ),
     )
     db.executemany(
@@ -122,9 +125,9 @@ class BatchTable(Database):
                 row = db.execute("SELECT * FROM batches WHERE batch_id = ?", (batch.batch_id,)).fetchone()
                 if row is None and same_since is not None:
                     row = db.execute(
-                        "SELECT * FROM batches WHERE fingerprint = ? AND created_at >= ? AND cancelled_at IS NULL "
-                        "ORDER BY created_at DESC LIMIT 1",
-                        (batch.fingerprint, same_since),
+                        "SELECT * FROM batches WHERE principal = ? AND fingerprint = ? AND created_at >= ? "
+                        "AND cancelled_at IS NULL ORDER BY created_at DESC LIMIT 1",
+                        (batch.principal, batch.fingerprint, same_since),
                     ).fetchone()
                 if row is not None:
                     earlier = _batch_from_row(row)
@@ -137,12 +140,14 @@ class BatchTable(Database):
 
         return await self._run(work)
 
-    async def recent_batch(self, fingerprint: str, since: float) -> BatchRecord | None:
-        """The newest batch of the same requests made since `since` (not cancelled)."""
+    async def recent_batch(
+        self, fingerprint: str, since: float, principal: str = LOCAL_PRINCIPAL
+    ) -> BatchRecord | None:
+        """`principal`'s newest batch of the same requests made since `since` (not cancelled)."""
         rows = await self._rows(
-            "SELECT * FROM batches WHERE fingerprint = ? AND created_at >= ? AND cancelled_at IS NULL "
-            "ORDER BY created_at DESC LIMIT 1",
-            (fingerprint, since),
+            "SELECT * FROM batches WHERE principal = ? AND fingerprint = ? AND created_at >= ? "
+            "AND cancelled_at IS NULL ORDER BY created_at DESC LIMIT 1",
+            (principal, fingerprint, since),
         )
         return _batch_from_row(rows[0]) if rows else None
 
