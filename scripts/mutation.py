@@ -64,6 +64,8 @@ TARGETS: dict[str, list[str]] = {
     ],
     "src/veo_mcp/evolink/responses.py": ["x_redact"],
     "src/veo_mcp/mcp/http_security.py": ["*"],
+    "src/veo_mcp/mcp/auth.py": ["xǁPrincipalVerifierǁverify_token"],
+    "src/veo_mcp/users.py": ["x_token_hash", "xǁUsersFileǁlookup"],
     "src/veo_mcp/cli/main.py": ["x_main", "x__guarded", "x__innermost"],
     "src/veo_mcp/cli/output.py": ["xǁCommandFailedǁ__init__", "x_report_failure", "x_quiet_broken_pipe"],
     "src/veo_mcp/cli/parser.py": ["xǁParserǁerror"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import queue
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -268,3 +269,11 @@ def line_containing(stream: IO[str], needle: str, timeout_s: float = 30) -> str:
     if line is None:
         raise AssertionError(f"no line with {needle!r} within {timeout_s:g} s; got: {''.join(seen)!r}")
     return str(line)
+
+
+def disk_full(db: sqlite3.Connection) -> None:
+    """SQLite's own "database or disk is full" from now on: no free page left inside the file, and it may not grow."""
+    db.execute("CREATE TABLE IF NOT EXISTS test_disk_filler (x BLOB)")
+    while db.execute("PRAGMA freelist_count").fetchone()[0] > 0:
+        db.execute("INSERT INTO test_disk_filler VALUES (zeroblob(512))")
+    db.execute(f"PRAGMA max_page_count = {db.execute('PRAGMA page_count').fetchone()[0]}")

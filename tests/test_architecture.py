@@ -1,7 +1,7 @@
 """The layout stays readable: data flows one way through the layers, and no function or module outgrows a reader.
 
 Layers, lowest first (a module may import its own layer and the ones below, never above):
-errors, context → evolink (and the simulator beside it) → settings (and local.files, a leaf the store uses too) → core.generation/core.events → storage → money, local, delivery → background →
+errors, context → evolink (and the simulator beside it) → settings (and users, local.files, a leaf the store uses too) → core.generation/core.events → storage → money, local, delivery → background →
 core.registry/core.pipeline/core.batches → app → mcp → cli, reference. The simulator imports only evolink and itself.
 """
 
@@ -17,7 +17,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "veo_mcp"
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("veo_mcp", "veo_mcp.errors", "veo_mcp.context"),
     ("veo_mcp.evolink", "veo_mcp.simulator"),
-    ("veo_mcp.settings", "veo_mcp.local.files"),
+    ("veo_mcp.settings", "veo_mcp.local.files", "veo_mcp.users"),
     ("veo_mcp.core", "veo_mcp.core.generation", "veo_mcp.core.events"),
     ("veo_mcp.storage",),
     ("veo_mcp.money", "veo_mcp.local", "veo_mcp.delivery"),

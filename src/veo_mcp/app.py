@@ -39,6 +39,7 @@ from veo_mcp.settings import Settings
 from veo_mcp.storage import CreateRecord, Store
 from veo_mcp.storage.changes import ChangeFeed
 from veo_mcp.storage.owners import HEARTBEAT_S
+from veo_mcp.users import UsersFile
 
 if TYPE_CHECKING:
     from veo_mcp.evolink.client import EvoLinkClient, UpstreamObserver
@@ -133,6 +134,8 @@ class App:
     ) -> None:
         self.settings = settings
         self.resolver = resolver
+        # The HTTP users (VEO_MCP_USERS_FILE), read now so a broken file stops the start; re-read when it changes.
+        self.users = UsersFile(settings.users_file) if settings.users_file is not None else None
         # EvoLink can call back only when this process serves HTTP at VEO_MCP_PUBLIC_URL.
         self.callback_base = settings.public_url if serves_http else None
         # Over HTTP every saved video in a result also carries a link a remote client can fetch it with.
@@ -262,7 +265,7 @@ class App:
             claim=store.claim_poll,
             observe=observe,
         )
-        ledger = CreateLedger(store, settings)
+        ledger = CreateLedger(store, settings, self.users)
         callbacks = CallbackHub(self.callback_base, store, poller)
         registry = Registry(
             store=store,

@@ -8,11 +8,16 @@ poller started for a request keeps the principal it was started with only if it 
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
 LOCAL_PRINCIPAL = "local"
+# Principals from an OAuth issuer are named "oauth:<sub>": a users-file name cannot contain ':', so they never meet.
+OAUTH_PREFIX = "oauth:"
+_FOLDER_SAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 _principal: ContextVar[str] = ContextVar("veo_mcp_principal", default=LOCAL_PRINCIPAL)
 _task_id: ContextVar[str | None] = ContextVar("veo_mcp_task_id", default=None)
@@ -46,3 +51,17 @@ def about_task(task_id: str | None) -> Iterator[None]:
         yield
     finally:
         _task_id.reset(token)
+
+
+def principal_folder(principal: str) -> str | None:
+    """The output subfolder of `principal`'s videos: None for the local user (the output folder itself).
+
+    Path-safe whatever the name (an OAuth `sub` may hold any character): unsafe characters become '_', and a
+    short hash of the real name is added whenever that changed it, so two principals never share a folder.
+    """
+    if principal == LOCAL_PRINCIPAL:
+        return None
+    safe = _FOLDER_SAFE.sub("_", principal).strip("._") or "user"
+    if safe != principal:
+        safe = f"{safe[:48]}-{hashlib.sha256(principal.encode()).hexdigest()[:10]}"
+    return safe

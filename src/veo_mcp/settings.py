@@ -221,6 +221,29 @@ class Settings(BaseSettings):
         validation_alias="VEO_MCP_ALLOWED_HOSTS",
         description="Extra Host header values accepted over HTTP (comma-separated), e.g. 'veo.example.lan:8000'.",
     )
+    # --- users and OAuth (HTTP) ---
+    users_file: Path | None = Field(
+        None,
+        validation_alias="VEO_MCP_USERS_FILE",
+        description="TOML file of HTTP users (`veo-mcp users add`): each has a token (stored hashed), optional limits "
+        "and only their own generations.",
+    )
+    oauth_issuer: str | None = Field(
+        None,
+        validation_alias="VEO_MCP_OAUTH_ISSUER",
+        description="OAuth issuer whose JWT access tokens the HTTP server accepts (its `iss`); turns on the OAuth "
+        "resource server.",
+    )
+    oauth_audience: str | None = Field(
+        None,
+        validation_alias="VEO_MCP_OAUTH_AUDIENCE",
+        description="The `aud` an OAuth access token must carry (default: this server's MCP URL).",
+    )
+    oauth_jwks_url: str | None = Field(
+        None,
+        validation_alias="VEO_MCP_OAUTH_JWKS_URL",
+        description="Where the issuer publishes its signing keys (default: <issuer>/.well-known/jwks.json).",
+    )
 
     # --- serving a team: links to videos, object storage, logs, metrics ---
     link_secret: SecretStr | None = Field(
@@ -373,6 +396,27 @@ class Settings(BaseSettings):
     @classmethod
     def _upper_level(cls, value: object) -> object:
         return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("oauth_issuer", "oauth_jwks_url", mode="after")
+    @classmethod
+    def _oauth_url(cls, url: str | None) -> str | None:
+        """Signing keys and issuers are trusted only over https (plain http on this machine, for tests)."""
+        if url is None or not url.strip():
+            return None
+        url = url.strip().rstrip("/")
+        parts = split_url(url)
+        if parts is not None and parts.hostname and parts.scheme == "https":
+            return url
+        if parts is not None and parts.hostname and parts.scheme == "http" and is_loopback_host(parts.hostname):
+            return url
+        raise ValueError("must be an https URL (plain http only on this machine)")
+
+    @property
+    def jwks_url(self) -> str | None:
+        """Where the OAuth issuer's keys are read: VEO_MCP_OAUTH_JWKS_URL, else <issuer>/.well-known/jwks.json."""
+        if self.oauth_issuer is None:
+            return None
+        return self.oauth_jwks_url or f"{self.oauth_issuer}/.well-known/jwks.json"
 
     @model_validator(mode="after")
     def _poll_bounds_ordered(self) -> Self:

@@ -1,56 +1,63 @@
 """The HTTP guard on its own (the real `veo-mcp serve` over HTTP is in test_security.py): who may start a server where,
-which Host and Origin headers pass, and the bearer check in front of every request, answered word for word."""
+which Host and Origin headers pass, and the bearer check (the SDK's middleware with our verifier) in front of every
+request, answered word for word."""
 
 from __future__ import annotations
 
-import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from starlette.types import Receive, Scope, Send
 
 from tests.helpers import service_settings
+from veo_mcp.app import App
+from veo_mcp.context import LOCAL_PRINCIPAL
+from veo_mcp.mcp.auth import PrincipalToken, http_auth
 from veo_mcp.mcp.http_security import (
     LOOPBACK_HOSTS,
-    BearerTokenMiddleware,
     HttpSecurityError,
     is_loopback,
     require_safe_binding,
-    secured_app,
     transport_security,
 )
+from veo_mcp.mcp.server import create_server
+from veo_mcp.users import User, new_token, token_hash, write_users
 
 pytestmark = pytest.mark.legacy_era  # no MCP session here: once is enough
 
 TOKEN = "tok-" + "x" * 40
-REFUSAL = {
-    "error": "unauthorized",
-    "error_description": "Send 'Authorization: Bearer <token>' with the token set in VEO_MCP_HTTP_TOKEN.",
-}
+MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+REFUSAL = {"error": "invalid_token", "error_description": "Authentication required"}
 
 
-async def inner_app(scope: Scope, receive: Receive, send: Send) -> None:
-    """What sits behind the guard: reads the request and answers 200 with what it was asked."""
-    request = await receive()
-    body = json.dumps({"path": scope.get("path"), "type": scope["type"], "body": request["body"].decode()}).encode()
-    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
-    await send({"type": "http.response.body", "body": body})
+@asynccontextmanager
+async def guarded(tmp_path: Path, **settings: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """The real HTTP app of the MCP server (the SDK's bearer middleware with our verifier), its lifespan running."""
+    app = App(service_settings(tmp_path, simulate=True, **settings))
+    server = create_server(app, http_auth(app, "http://127.0.0.1:8000/mcp"))
+    asgi = server.streamable_http_app()
+    async with (
+        asgi.router.lifespan_context(asgi),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=asgi), base_url="http://127.0.0.1:8000") as http,
+    ):
+        yield http
 
 
-async def ask(app: Any, headers: dict[str, str] | None = None) -> httpx.Response:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8000") as http:
-        return await http.post("/mcp", headers=headers or {}, content=b'{"jsonrpc": "2.0"}')
+async def ask(http: httpx.AsyncClient, headers: dict[str, str] | None = None) -> httpx.Response:
+    return await http.post("/mcp", headers={**MCP_HEADERS, **(headers or {})}, content=b'{"jsonrpc": "2.0"}')
 
 
 @pytest.mark.parametrize(
     "authorization",
-    [f"Bearer {TOKEN}", f"bearer {TOKEN}", f"BEARER {TOKEN}", f"  Bearer   {TOKEN}  ", f"Bearer {TOKEN}\t"],
+    [f"Bearer {TOKEN}", f"bearer {TOKEN}", f"BEARER {TOKEN}", f"Bearer   {TOKEN}  ", f"Bearer {TOKEN}\t"],
 )
-async def test_the_right_token_passes_in_any_scheme_case(authorization: str) -> None:
-    answer = await ask(BearerTokenMiddleware(inner_app, TOKEN), {"Authorization": authorization})
-    assert answer.status_code == 200 and answer.json() == {"path": "/mcp", "type": "http", "body": '{"jsonrpc": "2.0"}'}
+async def test_the_right_token_passes_in_any_scheme_case(tmp_path: Path, authorization: str) -> None:
+    async with guarded(tmp_path, http_token=TOKEN) as http:
+        answer = await ask(http, {"Authorization": authorization})
+    assert answer.status_code == 400 and "jsonrpc" in answer.text  # past the guard: the MCP transport answers
 
 
 @pytest.mark.parametrize(
@@ -67,41 +74,36 @@ async def test_the_right_token_passes_in_any_scheme_case(authorization: str) -> 
         {"X-Authorization": f"Bearer {TOKEN}"},
     ],
 )
-async def test_anything_else_is_refused_with_401_and_says_what_to_send(headers: dict[str, str]) -> None:
-    answer = await ask(BearerTokenMiddleware(inner_app, TOKEN), headers)
+async def test_anything_else_is_refused_with_401_and_a_bearer_challenge(
+    tmp_path: Path, headers: dict[str, str]
+) -> None:
+    async with guarded(tmp_path, http_token=TOKEN) as http:
+        answer = await ask(http, headers)
     assert answer.status_code == 401
     assert answer.json() == REFUSAL
-    assert answer.headers["content-type"] == "application/json"
-    assert answer.headers["content-length"] == str(len(answer.content))
-    assert answer.headers["www-authenticate"] == 'Bearer realm="veo-mcp"'
+    assert (
+        answer.headers["www-authenticate"]
+        == 'Bearer error="invalid_token", error_description="Authentication required"'
+    )
     assert TOKEN not in answer.text
 
 
-async def test_non_http_traffic_is_passed_to_the_app() -> None:
-    """Lifespan events carry no headers: the guard must let the server start and stop."""
-    seen: list[Any] = []
-
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        seen.append((scope["type"], await receive()))
-        await send({"type": "lifespan.startup.complete"})
-
-    async def startup() -> dict[str, Any]:
-        return {"type": "lifespan.startup"}
-
-    async def sent(message: Any) -> None:
-        seen.append(message)
-
-    await BearerTokenMiddleware(app, TOKEN)({"type": "lifespan"}, startup, sent)
-    assert seen == [("lifespan", {"type": "lifespan.startup"}), {"type": "lifespan.startup.complete"}]
-
-
-async def test_the_guard_is_in_front_only_when_a_token_is_set(tmp_path: Path) -> None:
-    open_app = secured_app(inner_app, service_settings(tmp_path))
-    assert open_app is inner_app
-    guarded = secured_app(inner_app, service_settings(tmp_path, http_token=TOKEN))
-    assert isinstance(guarded, BearerTokenMiddleware)
-    assert (await ask(guarded)).status_code == 401
-    assert (await ask(guarded, {"Authorization": f"Bearer {TOKEN}"})).status_code == 200
+async def test_a_users_file_token_is_its_user_and_the_single_token_the_local_user(tmp_path: Path) -> None:
+    users = tmp_path / "team.toml"
+    alice = new_token()
+    write_users(users, {"alice": User(name="alice", token_sha256=token_hash(alice))})
+    app = App(service_settings(tmp_path, simulate=True, http_token=TOKEN, users_file=users))
+    found = http_auth(app, "http://127.0.0.1:8000/mcp")
+    assert found is not None
+    settings, verifier = found
+    assert settings.resource_server_url is None  # no OAuth: no metadata published, no issuer named
+    accepted = await verifier.verify_token(alice)
+    assert isinstance(accepted, PrincipalToken) and accepted.principal == "alice"
+    single = await verifier.verify_token(TOKEN)
+    assert isinstance(single, PrincipalToken) and single.principal == LOCAL_PRINCIPAL
+    for wrong in (alice[:-1], alice + "x", token_hash(alice), "", TOKEN.upper()):
+        assert await verifier.verify_token(wrong) is None, wrong
+    assert http_auth(App(service_settings(tmp_path, simulate=True)), "http://127.0.0.1:8000/mcp") is None
 
 
 @pytest.mark.parametrize(
@@ -131,9 +133,12 @@ def test_loopback_binding_needs_no_token_and_every_other_address_does(tmp_path: 
         assert str(refused.value) == (
             f"Refusing to serve on {host}: that address is reachable from other machines, and anyone reaching it "
             "could spend your EvoLink credit. Set VEO_MCP_HTTP_TOKEN to a long random secret (clients then send "
-            "'Authorization: Bearer <token>'), or serve on 127.0.0.1."
+            "'Authorization: Bearer <token>'), give users their own tokens with VEO_MCP_USERS_FILE (`veo-mcp users "
+            "add`) or accept an OAuth issuer's tokens (VEO_MCP_OAUTH_ISSUER); or serve on 127.0.0.1."
         )
         require_safe_binding(host, service_settings(tmp_path, http_token=TOKEN))
+        require_safe_binding(host, service_settings(tmp_path, users_file=tmp_path / "team.toml"))
+        require_safe_binding(host, service_settings(tmp_path, oauth_issuer="https://login.example.com"))
 
 
 def test_host_and_origin_name_this_machine_the_bound_address_and_the_allowed_hosts(tmp_path: Path) -> None:

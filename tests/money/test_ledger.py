@@ -17,7 +17,7 @@ from typing import Any
 import anyio
 import pytest
 
-from tests.helpers import service_settings
+from tests.helpers import disk_full, service_settings
 from tests.postgres import database_location
 from veo_mcp.core.generation import Generation
 from veo_mcp.evolink import estimate_cost, parse_video_request
@@ -383,7 +383,7 @@ async def test_a_full_disk_after_the_accept_keeps_the_task_id(
     store = sqlite_store
     ledger = ledger_of(store, tmp_path)
     record, _ = await begin(ledger, request_id="heron-1")
-    await store._run(lambda db: db.execute(f"PRAGMA max_page_count = {db.execute('PRAGMA page_count').fetchone()[0]}"))
+    await store._run(disk_full)
     warning = await ledger.accept(record, generation_for("task-unified-1-abc", prompt="a storm " * 1000))
     assert warning is not None and warning.startswith(
         "Warning: EvoLink accepted task task-unified-1-abc, but veo-mcp could not record it on disk (veo-mcp could "

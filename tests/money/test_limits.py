@@ -9,7 +9,7 @@ import pytest
 from mcp.client import Client
 from mcp_types import CallToolResult
 
-from tests.helpers import current_era, make_client, running_harness, service_settings, text_of
+from tests.helpers import current_era, disk_full, make_client, running_harness, service_settings, text_of
 from veo_mcp.app import App
 from veo_mcp.mcp.server import create_server
 from veo_mcp.settings import Settings
@@ -104,9 +104,7 @@ async def test_a_full_disk_after_the_create_still_returns_the_task_id(tmp_path: 
                 while not simulator.service.tasks:  # noqa: ASYNC110 - the simulator has no event for this
                     await anyio.sleep(0.01)
             # SQLite's own "database or disk is full": from now on the database may not grow.
-            await store._run(
-                lambda db: db.execute(f"PRAGMA max_page_count = {db.execute('PRAGMA page_count').fetchone()[0]}")
-            )
+            await store._run(disk_full)
         again = await client.call_tool("generate_video", arguments)
     first = results[0]
     assert not first.is_error, text_of(first)

@@ -145,8 +145,12 @@ async def test_an_old_database_is_migrated_keeping_its_rows(tmp_path: Path) -> N
     for table in set(later) - {"generations", "creates"}:  # back to version 1: drop what later migrations add
         db.execute(f"DROP TABLE {table}")
     db.execute("ALTER TABLE generations DROP COLUMN followed")  # and the column migration 4 adds
-    db.execute("DROP INDEX creates_by_callback")  # and migration 5's column
-    db.execute("ALTER TABLE creates DROP COLUMN callback_hash")
+    db.execute("DROP INDEX generations_by_principal")  # and migration 6's column
+    db.execute("ALTER TABLE generations DROP COLUMN principal")
+    db.execute("DROP TABLE creates")  # rebuilt by migration 6 (it holds no row here): back to version 1's
+    for statement in MIGRATIONS[0].split(";"):
+        if "creates" in statement:
+            db.execute(statement)
     db.execute("PRAGMA user_version = 1")
     db.commit()
     db.close()

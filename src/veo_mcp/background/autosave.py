@@ -20,7 +20,7 @@ import anyio
 import anyio.abc
 
 from veo_mcp.background.downloads import Downloader, link_really_gone
-from veo_mcp.context import about_task
+from veo_mcp.context import about_task, acting_as
 from veo_mcp.core.generation import Generation
 from veo_mcp.errors import DiskFullError, LocalFileError, VeoError
 from veo_mcp.evolink.errors import LinkExpiredError
@@ -76,7 +76,7 @@ class AutoSaver:
                 await self._ready.wait()
             _, _, task_id = heapq.heappop(self._queue)
             generation = self._queued.pop(task_id)
-            with about_task(task_id):  # its log lines name the generation
+            with acting_as(generation.owner), about_task(task_id):
                 await self._save(group, generation)
 
     async def _save(self, group: anyio.abc.TaskGroup, generation: Generation) -> None:

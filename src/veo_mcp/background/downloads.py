@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import anyio
 from pydantic import BaseModel, Field
 
+from veo_mcp.context import principal_folder
 from veo_mcp.core.generation import Generation, SavedFile
 from veo_mcp.errors import LocalFileError, VeoError
 from veo_mcp.evolink.addresses import Resolver, resolved_internal_reason
@@ -147,15 +148,21 @@ class Downloader:
 
     # --- saving ------------------------------------------------------------------------------------------------
 
-    def _folder(self, subfolder: str | None, *, simulated: bool) -> Path:
+    def output_dir(self, owner: str) -> Path:
+        """Where `owner`'s videos go: the output folder for the local user, a folder of their own in it for others."""
+        folder = principal_folder(owner)
+        return self._settings.output_dir if folder is None else self._settings.output_dir / folder
+
+    def _folder(self, subfolder: str | None, *, simulated: bool, owner: str) -> Path:
+        output_dir = self.output_dir(owner)
         try:
             if subfolder and (subfolder.startswith(("/", "\\")) or ":" in subfolder):
                 raise ValueError("absolute")
             parts = tuple(subfolder.split("/")) if subfolder else ()
-            return video_folder(self._settings.output_dir, parts, simulated=simulated)
+            return video_folder(output_dir, parts, simulated=simulated)
         except ValueError:
             raise LocalFileError(
-                f"subfolder {subfolder!r} points outside the output folder {self._settings.output_dir}.",
+                f"subfolder {subfolder!r} points outside the output folder {output_dir}.",
                 advice="Use a plain relative folder name such as 'drafts' or 'campaign/week1'.",
             ) from None
 
@@ -168,7 +175,7 @@ class Downloader:
                 if not generation.finished
                 else "It did not complete, so there is nothing to download; see get_generation for why.",
             )
-        folder = self._folder(subfolder, simulated=generation.simulated)
+        folder = self._folder(subfolder, simulated=generation.simulated, owner=generation.owner)
         lock = self._locks.setdefault(generation.task_id, anyio.Lock())
         async with lock:
             # Checked under the lock: a save that waited for another one must see the expiry it recorded.

@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager
 import anyio
 from anyio.abc import TaskGroup
 
-from veo_mcp.context import about_task
+from veo_mcp.context import about_task, acting_as
 from veo_mcp.core.events import ChangeBus
 from veo_mcp.core.generation import Generation
 from veo_mcp.evolink.errors import AuthenticationError, EvoLinkError, NotFoundError
@@ -142,11 +142,11 @@ class Poller:
                 await self._wake.wait()
 
     async def _poll(self, task_id: str) -> None:
-        with about_task(task_id):  # its log lines name the generation
-            await self._poll_one(task_id)
-
-    async def _poll_one(self, task_id: str) -> None:
         generation = self._active[task_id]
+        with acting_as(generation.owner), about_task(task_id):  # its log lines name whom and what it is for
+            await self._poll_one(task_id, generation)
+
+    async def _poll_one(self, task_id: str, generation: Generation) -> None:
         try:
             if not await self._ours(task_id):
                 await self._follow_other(generation)

@@ -117,6 +117,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from veo_mcp.cli.batch import batch_command
 
         return batch_command(args, _settings(args))
+    if command == "users":
+        from veo_mcp.cli.users import users_command
+
+        return users_command(args)
     if command == "serve":
         from veo_mcp.cli.serve import run_server
 

@@ -344,6 +344,56 @@ def _others(commands: Any, common: argparse.ArgumentParser) -> None:
     completion.add_argument("shell", choices=SHELLS, help="your shell")
 
 
+def _users(commands: Any, common: argparse.ArgumentParser) -> None:
+    users = _command(
+        commands,
+        "users",
+        "manage the HTTP server's users file (tokens, limits)",
+        "Manage the users file of the HTTP server (VEO_MCP_USERS_FILE): each user has a token of their own (only its "
+        "SHA-256 is stored), optional limits, and sees only their own generations. The server picks up changes "
+        "while it runs.",
+        "veo-mcp users add alice --file team.toml --daily-budget 5\nveo-mcp users list --file team.toml",
+        common,
+    )
+    actions = users.add_subparsers(dest="users_command", metavar="ACTION", required=True, help="what to do")
+    file_help = "the users file (default: VEO_MCP_USERS_FILE)"
+    add = _command(
+        actions,
+        "add",
+        "add a user and print their new token once",
+        "Add a user with a new random token. The token is printed once, alone on the last line of stdout; the file "
+        "keeps only its hash, so keep the token now (run add again after remove to replace a lost one).",
+        "veo-mcp users add alice --file team.toml --daily-budget 5",
+        common,
+    )
+    add.add_argument("name", help="the user's name: letters, digits, '.', '_' or '-' (also their output folder)")
+    add.add_argument("--file", metavar="FILE", default=None, help=file_help)
+    add.add_argument("--daily-budget", metavar="USD", type=float, default=None, help="this user's daily budget")
+    add.add_argument(
+        "--confirm-above", metavar="USD", type=float, default=None, help="ask this user to confirm above this cost"
+    )
+    listing = _command(
+        actions,
+        "list",
+        "list the users and their limits",
+        "List the users of the file with their limits (never their tokens or hashes).",
+        "veo-mcp users list --file team.toml",
+        common,
+    )
+    listing.add_argument("--file", metavar="FILE", default=None, help=file_help)
+    _json(listing, "the users")
+    remove = _command(
+        actions,
+        "remove",
+        "remove a user (their token stops working)",
+        "Remove a user: their token stops working at their next request. Their generations and videos stay.",
+        "veo-mcp users remove alice --file team.toml",
+        common,
+    )
+    remove.add_argument("name", help="the user to remove")
+    remove.add_argument("--file", metavar="FILE", default=None, help=file_help)
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -359,7 +409,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"veo-mcp {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details to stderr")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for add in (_serve, _generate, _batch, _follow_ups, _others, _simulator):
+    for add in (_serve, _generate, _batch, _follow_ups, _others, _simulator, _users):
         add(commands, common)
     return parser
 

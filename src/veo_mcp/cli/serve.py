@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import socket
 import warnings
+from typing import TYPE_CHECKING
 
 import anyio
 from mcp.server.mcpserver import MCPServer
@@ -16,6 +17,12 @@ from veo_mcp.cli.logs import configure_logging, say
 from veo_mcp.cli.output import CommandFailed
 from veo_mcp.mcp.server import create_server
 from veo_mcp.settings import Settings, load_settings
+from veo_mcp.users import UsersFileError
+
+if TYPE_CHECKING:
+    from mcp.server.auth.settings import AuthSettings
+
+    from veo_mcp.mcp.auth import PrincipalVerifier
 
 logger = logging.getLogger("veo_mcp")
 
@@ -44,8 +51,14 @@ def run_server(*, transport: str, host: str, port: int, simulate: bool) -> None:
         except HttpSecurityError as error:
             say(f"veo-mcp: {error}")
             raise SystemExit(2) from None
-    app = App(settings, serves_http=transport != "stdio")
-    server = create_server(app)
+    try:
+        app = App(settings, serves_http=transport != "stdio")
+    except UsersFileError as error:
+        say(f"veo-mcp: {error}")
+        raise SystemExit(2) from None
+    listener, url = (None, "") if transport == "stdio" else _endpoint(host, port)
+    auth = None if listener is None else _http_auth(app, url)
+    server = create_server(app, auth)
     _announce(app, settings)
     if app.callback_base is not None:
         say(f"veo-mcp: EvoLink calls back at {app.callback_base} (VEO_MCP_PUBLIC_URL).")
@@ -54,18 +67,41 @@ def run_server(*, transport: str, host: str, port: int, simulate: bool) -> None:
 
     async def main() -> None:
         async with app.running():
-            if transport == "stdio":
+            if listener is None:
                 await server.run_stdio_async()
             else:
-                await _serve_http(server, app, settings, host, port)
+                await _serve_http(server, app, settings, host, listener, url, auth)
 
     anyio.run(main)
 
 
+def _endpoint(host: str, port: int) -> tuple[socket.socket, str]:
+    listener = _listening_socket(host, port)
+    address = f"[{host}]" if ":" in host else host
+    return listener, f"http://{address}:{listener.getsockname()[1]}/mcp"
+
+
+def _http_auth(app: App, url: str) -> tuple[AuthSettings, PrincipalVerifier] | None:
+    """Bearer tokens for the HTTP server; the resource it protects is VEO_MCP_PUBLIC_URL's /mcp, else `url`."""
+    from veo_mcp.mcp.auth import http_auth
+
+    public = app.settings.public_url
+    return http_auth(app, f"{public}/mcp" if public else url)
+
+
 def endpoint_line(url: str, settings: Settings, host: str) -> str:
     """Where the HTTP server listens and what a client must send."""
-    if settings.http_token is not None:
-        access = "clients must send 'Authorization: Bearer <VEO_MCP_HTTP_TOKEN>'"
+    kinds = [
+        name
+        for name, configured in (
+            ("VEO_MCP_HTTP_TOKEN", settings.http_token is not None),
+            ("a users-file token", settings.users_file is not None),
+            ("an OAuth access token", settings.oauth_issuer is not None),
+        )
+        if configured
+    ]
+    if kinds:
+        access = f"clients must send 'Authorization: Bearer <{' or '.join(kinds)}>'"
     else:
         access = "no token required (loopback only)"
     where = " (all interfaces: use this machine's name or address)" if host in ("0.0.0.0", "::") else ""  # noqa: S104
@@ -86,13 +122,22 @@ def _listening_socket(host: str, port: int) -> socket.socket:
     return listener
 
 
-async def _serve_http(server: MCPServer, app: App, settings: Settings, host: str, port: int) -> None:
+async def _serve_http(
+    server: MCPServer,
+    app: App,
+    settings: Settings,
+    host: str,
+    listener: socket.socket,
+    url: str,
+    auth: tuple[AuthSettings, PrincipalVerifier] | None,
+) -> None:
     import uvicorn  # only the HTTP transport needs it
 
     from veo_mcp.delivery.links import listening_base
+    from veo_mcp.mcp.auth import bearer_only
     from veo_mcp.mcp.callbacks import with_callbacks
     from veo_mcp.mcp.files import with_files
-    from veo_mcp.mcp.http_security import secured_app, transport_security
+    from veo_mcp.mcp.http_security import transport_security
     from veo_mcp.mcp.operations import Metrics, metrics_endpoint, with_operations
 
     http_app = server.streamable_http_app(
@@ -101,21 +146,17 @@ async def _serve_http(server: MCPServer, app: App, settings: Settings, host: str
         max_sessions=settings.http_max_sessions,
         session_idle_timeout=settings.http_session_idle_s,
     )
-    # /metrics behind the same check as /mcp (unless VEO_MCP_METRICS_PUBLIC); health, readiness and signed video
+    # /metrics behind the same tokens as /mcp (unless VEO_MCP_METRICS_PUBLIC); health, readiness and signed video
     # links need none.
     metrics = metrics_endpoint(Metrics(app, server))
-    operated = with_operations(
-        secured_app(http_app, settings), app, metrics if settings.metrics_public else secured_app(metrics, settings)
-    )
-    asgi = with_callbacks(with_files(operated, app.links), app)
+    if auth is not None and not settings.metrics_public:
+        metrics = bearer_only(metrics, auth[1])
+    asgi = with_callbacks(with_files(with_operations(http_app, app, metrics), app.links), app)
     # In JSON mode uvicorn logs through our handlers (its own config would print text lines).
     log_config = None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG
-    config = uvicorn.Config(asgi, host=host, port=port, log_level="warning", lifespan="on", log_config=log_config)
-    listener = _listening_socket(host, port)
+    config = uvicorn.Config(asgi, host=host, log_level="warning", lifespan="on", log_config=log_config)
     if app.links is not None:
         app.links.serve_at(listening_base(host, listener.getsockname()[1]))
-    address = f"[{host}]" if ":" in host else host
-    url = f"http://{address}:{listener.getsockname()[1]}/mcp"
     say(endpoint_line(url, settings, host))
     with listener:
         await uvicorn.Server(config).serve(sockets=[listener])

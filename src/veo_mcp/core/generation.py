@@ -17,6 +17,7 @@ from typing import Any, Literal
 import anyio
 from pydantic import BaseModel, Field
 
+from veo_mcp.context import LOCAL_PRINCIPAL
 from veo_mcp.evolink import catalog
 from veo_mcp.evolink.costs import CostEstimate
 from veo_mcp.evolink.schemas import Task
@@ -143,6 +144,8 @@ class Generation:
     progress_at: float | None = None
     # VEO_MCP_STALL_AFTER, set by the registry (None: derived from the estimate).
     stall_after_s: float | None = None
+    # Whom it belongs to (`veo_mcp.context`): only that principal sees it, hears about it and pays for it.
+    owner: str = LOCAL_PRINCIPAL
 
     @property
     def uri(self) -> str:
@@ -355,4 +358,5 @@ def merged(stored: Generation, incoming: Generation) -> Generation:
         result.download_state, result.download_error = stored.download_state, stored.download_error
     result.download_attempts = max(stored.download_attempts, incoming.download_attempts)
     result.updated_at = max(stored.updated_at, incoming.updated_at)
+    result.owner = stored.owner  # a generation never changes hands
     return result

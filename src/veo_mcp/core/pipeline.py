@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from veo_mcp.background.callbacks import CallbackHub
+from veo_mcp.context import current_principal
 from veo_mcp.core.generation import Generation
 from veo_mcp.core.registry import Registry
 from veo_mcp.evolink import VideoRequest, estimate_cost, parse_video_request
@@ -86,12 +87,12 @@ class GeneratePipeline:
         if earlier is None:
             if not local_images:
                 await self.check_addresses(request)
-            guards.check_request_limit(self._settings, estimate)
+            guards.check_request_limit(self._ledger.settings(), estimate)
             await self._ledger.check_spending(estimate)
             await self._ledger.check_not_declined(fingerprint, estimate)
         question = (
-            guards.confirmation_question(self._settings, estimate)
-            if earlier is None and guards.needs_confirmation(self._settings, estimate)
+            guards.confirmation_question(self._ledger.settings(), estimate)
+            if earlier is None and guards.needs_confirmation(self._ledger.settings(), estimate)
             else None
         )
         return Plan(request, payload, fingerprint, estimate, earlier, question)
@@ -128,7 +129,7 @@ class GeneratePipeline:
         if plan.question is not None:
             if consent == "declined":
                 await self._ledger.record_decline(plan.fingerprint)
-            _require_consent(self._settings, plan, consent, confirm_cost)
+            _require_consent(self._ledger.settings(), plan, consent, confirm_cost)
         request, payload, notes = await self.uploaded(request, plan.payload, images)
         callback = self._callbacks.issue() if request.callback_url is None else None
         record, reused = await self._ledger.begin(
@@ -156,6 +157,7 @@ class GeneratePipeline:
             notes=notes,
             request_id=request_id,
             fingerprint=plan.fingerprint,
+            owner=current_principal(),
         )
         generation.apply(task)
         if (warning := await self._ledger.accept(record, generation)) is not None:

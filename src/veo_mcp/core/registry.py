@@ -3,6 +3,10 @@
 Every generation lives here once, whatever asked for it first (a create, a restart, another process sharing the
 data folder, a task id typed by the user). Unfinished ones are handed to the poller; completed ones with unsaved
 videos to `on_completed` (the downloader). Waits never poll upstream: they wait on the record's `changed` event.
+
+Lookups and listings are the current principal's (`veo_mcp.context`): another principal's generation reads exactly
+like one nobody knows (`unknown_generation`), and only the local user (stdio, the CLI) may take in a task created
+outside this server by asking about its id; over HTTP a user sees only what they created here.
 """
 
 from __future__ import annotations
@@ -15,13 +19,27 @@ from collections.abc import Awaitable, Callable
 import anyio
 
 from veo_mcp.background.poller import FetchTask, Poller
+from veo_mcp.context import LOCAL_PRINCIPAL, current_principal
 from veo_mcp.core.events import ChangeBus, ChangeListener
 from veo_mcp.core.generation import Generation
-from veo_mcp.evolink.errors import TemporaryError
+from veo_mcp.evolink.errors import NotFoundError, TemporaryError
 from veo_mcp.money.ledger import CreateLedger
 from veo_mcp.storage import Store
 
 logger = logging.getLogger(__name__)
+
+
+def unknown_generation(task_id: str) -> NotFoundError:
+    """The one answer for an id the caller may not see: unknown here, or another principal's (no existence leak)."""
+    return NotFoundError(
+        f"No generation {task_id[:80]!r} is known to this server for you.",
+        advice="Use a task_id from generate_video or list_generations (it lists the generations you created).",
+    )
+
+
+def visible(generation: Generation) -> bool:
+    """Whether the current principal may see `generation`: only its owner may."""
+    return generation.owner == current_principal()
 
 
 class Registry:
@@ -100,8 +118,9 @@ class Registry:
             await self._bus.publish(known, record=False)
 
     def known(self) -> list[Generation]:
-        """Every generation this process knows, newest first."""
-        return sorted(self.generations.values(), key=lambda g: g.created_at, reverse=True)
+        """Every generation of the current principal this process knows, newest first."""
+        mine = [g for g in self.generations.values() if visible(g)]
+        return sorted(mine, key=lambda g: g.created_at, reverse=True)
 
     async def listing(self, status: str | None, offset: int, limit: int) -> tuple[list[Generation], int]:
         await self.refresh()
@@ -110,13 +129,19 @@ class Registry:
             items = [g for g in items if g.status == status]
         return items[offset : offset + limit], len(items)
 
-    async def peek(self, task_id: str) -> Generation | None:
-        """A known generation by id (from memory or the store), as it is: never fetched, never followed again."""
+    async def lookup(self, task_id: str) -> Generation | None:
+        """A known generation by id (from memory or the store), whoever owns it: for work already scoped (a batch's
+        items, an MCP task's generation), never for answering a caller directly."""
         known = self.generations.get(task_id)
         if known is None and (stored := await self._store.generation(task_id)) is not None:
             self.take_in(stored, poll_now=True)
             known = self.generations[task_id]
         return known
+
+    async def peek(self, task_id: str) -> Generation | None:
+        """A known generation of the current principal by id, as it is: never fetched, never followed again."""
+        known = await self.lookup(task_id)
+        return known if known is not None and visible(known) else None
 
     async def get(self, task_id: str) -> Generation:
         """A generation by id: from memory, from the store (another process made it), or fetched from upstream.
@@ -124,6 +149,8 @@ class Registry:
         Asking about a generation nobody follows any more (its MCP task was cancelled) follows it again.
         """
         known = await self.peek(task_id)
+        if known is None and (task_id in self.generations or current_principal() != LOCAL_PRINCIPAL):
+            raise unknown_generation(task_id)  # another principal's, or not ours to look up upstream
         if known is not None:
             if not known.followed:
                 await self.follow(known, True)
@@ -139,6 +166,7 @@ class Registry:
             request={},
             simulated=self._simulated,
             created_at=float(task.created) if task.created else time.time(),
+            owner=current_principal(),
         )
         if (record := await self._ledger.adopt(task)) is not None:
             generation.prompt, generation.request = record.prompt, record.payload

@@ -6,16 +6,17 @@ the clients that support them. Each tool group lives in `veo_mcp.mcp.tools` and 
 
 from __future__ import annotations
 
+from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.tools import Tool
-from mcp.server.subscriptions import InMemorySubscriptionBus
 
 from veo_mcp import __version__
 from veo_mcp.app import App
+from veo_mcp.mcp.auth import PrincipalScope, PrincipalVerifier
 from veo_mcp.mcp.failures import guard_tools
 from veo_mcp.mcp.listing import describe
 from veo_mcp.mcp.middleware import PromptArguments, SessionTracking, ToolArguments
-from veo_mcp.mcp.notifications import Watchers
+from veo_mcp.mcp.notifications import ScopedSubscriptionBus, Watchers
 from veo_mcp.mcp.player import LOOPBACK_ORIGINS, PLAYER_URI, player_app
 from veo_mcp.mcp.prompts import prompt_rules, register_prompts
 from veo_mcp.mcp.resources import GenerationList, register_resources
@@ -74,9 +75,10 @@ def build_tools(app: App) -> list[Tool]:
     return guard_tools(ordered, app.settings)
 
 
-def create_server(app: App) -> MCPServer:
+def create_server(app: App, auth: tuple[AuthSettings, PrincipalVerifier] | None = None) -> MCPServer:
+    """The MCP server; `auth` (from `veo_mcp.mcp.auth.http_auth`) puts the HTTP transport behind bearer tokens."""
     tools = build_tools(app)
-    bus = InMemorySubscriptionBus()
+    bus = ScopedSubscriptionBus()
     watchers = Watchers(bus)
     app.bus.subscribe(watchers.changed)
     app.batch_listeners.append(watchers.batch_changed)
@@ -90,7 +92,10 @@ def create_server(app: App) -> MCPServer:
         log_level="WARNING",
         tools=tools,
         subscriptions=bus,
+        auth=auth[0] if auth else None,
+        token_verifier=auth[1] if auth else None,
         middleware=[
+            PrincipalScope(),  # first: everything after it runs as the request's principal
             SessionTracking(watchers),
             tasks.middleware,
             ToolArguments(tools),

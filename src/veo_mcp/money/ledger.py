@@ -4,6 +4,10 @@ Why a module of its own: this is where money is at stake. Every create goes `beg
 daily budget checked inside the same write transaction) → `send` (accepted with its task id, forgotten when EvoLink
 certainly refused it, or "outcome unknown" when nobody can tell) — and a later call that matches an earlier create
 (same `request_id`, or an identical recent request) gets that create back through `settled`, never a second send.
+
+Everything here is per principal (`veo_mcp.context.current_principal()`): a request_id, the duplicate guard and
+every spending limit concern the caller's own creates, and a user of the users file may have a daily budget and a
+confirmation threshold of their own (`settings()`).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Any
 
 import anyio
 
+from veo_mcp.context import LOCAL_PRINCIPAL, current_principal
 from veo_mcp.core.generation import Generation
 from veo_mcp.evolink.costs import CostEstimate
 from veo_mcp.evolink.errors import EvoLinkError, OutcomeUnknownError, TemporaryError
@@ -22,6 +27,7 @@ from veo_mcp.evolink.schemas import Task
 from veo_mcp.money import guards
 from veo_mcp.settings import Settings
 from veo_mcp.storage import CreateRecord, DatabaseWriteError, Earlier, Store
+from veo_mcp.users import UsersFile
 
 ReuseReason = Earlier
 # A task looked up by id answers an outcome-unknown create sent at most this long before upstream created it.
@@ -32,15 +38,35 @@ logger = logging.getLogger(__name__)
 
 
 class CreateLedger:
-    def __init__(self, store: Store, settings: Settings) -> None:
+    def __init__(self, store: Store, settings: Settings, users: UsersFile | None = None) -> None:
         self._store = store
-        self._settings = settings
+        self._base_settings = settings
+        self._users = users
         # Accepted creates whose record could not be written yet (disk full): key → generation. Kept until written,
         # so a retry in this process still gets the task, and retried by `keep_recording`.
         self._unrecorded: dict[str, Generation] = {}
 
+    @property
+    def _settings(self) -> Settings:
+        return self.settings()
+
+    def settings(self) -> Settings:
+        """The money settings as they apply to the current principal: a users-file user's own daily budget and
+        confirmation threshold replace VEO_MCP_DAILY_BUDGET and VEO_MCP_CONFIRM_ABOVE."""
+        user = None if self._users is None else self._users.user(current_principal())
+        if user is None:
+            return self._base_settings
+        update: dict[str, float] = {}
+        if user.daily_budget_usd is not None:
+            update["daily_budget_usd"] = user.daily_budget_usd
+        if user.confirm_threshold_usd is not None:
+            update["confirm_above_usd"] = user.confirm_threshold_usd
+        return self._base_settings.model_copy(update=update) if update else self._base_settings
+
     async def for_request(self, request_id: str | None) -> CreateRecord | None:
-        return None if request_id is None else await self._store.create_for_request(request_id)
+        if request_id is None:
+            return None
+        return await self._store.create_for_request(request_id, current_principal())
 
     def _duplicate_since(self, allow_duplicate: bool) -> float | None:
         window = self._settings.duplicate_window_s
@@ -48,20 +74,20 @@ class CreateLedger:
 
     async def recent_duplicate(self, fingerprint: str, allow_duplicate: bool) -> CreateRecord | None:
         since = self._duplicate_since(allow_duplicate)
-        return None if since is None else await self._store.recent_duplicate(fingerprint, since)
+        return None if since is None else await self._store.recent_duplicate(fingerprint, since, current_principal())
 
     async def check_spending(self, estimate: CostEstimate) -> None:
         """The spending limits as they stand now (checked again inside the create's transaction)."""
-        spending = await self._store.spending(guards.windows_at(time.time()))
+        spending = await self._store.spending(guards.windows_at(time.time()), current_principal())
         guards.check_spending(self._settings, estimate, spending)
 
     async def unconfirmed(self) -> list[CreateRecord]:
-        """Creates whose outcome is unknown (or that are being sent right now), newest first."""
-        return await self._store.unconfirmed_creates()
+        """The current principal's creates whose outcome is unknown (or that are being sent now), newest first."""
+        return await self._store.unconfirmed_creates(current_principal())
 
     async def record_decline(self, fingerprint: str) -> None:
         if self._settings.decline_window_s > 0:
-            await self._store.record_decline(fingerprint)
+            await self._store.record_decline(_declined_key(fingerprint))
 
     async def check_not_declined(self, fingerprint: str, estimate: CostEstimate) -> None:
         """Refuse a request the user declined within the decline window (without asking them again)."""
@@ -69,7 +95,7 @@ class CreateLedger:
         if window <= 0:
             return
         now = time.time()
-        declined_at = await self._store.declined_since(fingerprint, now - window)
+        declined_at = await self._store.declined_since(_declined_key(fingerprint), now - window)
         if declined_at is not None:
             raise guards.still_declined(self._settings, estimate, declined_at, now)
 
@@ -90,6 +116,7 @@ class CreateLedger:
         The request_id lookup, the duplicate guard and every spending limit are decided in the store's write
         transaction, together with the record itself: two processes sharing the data folder cannot both pass.
         """
+        settings = self._settings
         return await self._store.begin_create(
             request_id=request_id,
             fingerprint=fingerprint,
@@ -99,13 +126,14 @@ class CreateLedger:
             payload=payload,
             estimate_usd=estimate.usd,
             windows=guards.windows_at(time.time()),
-            check=lambda spending: guards.check_spending(self._settings, estimate, spending),
+            check=lambda spending: guards.check_spending(settings, estimate, spending),
             callback_hash=callback_hash,
+            principal=current_principal(),
         )
 
     async def check_batch(self, total: CostEstimate) -> None:
         """The daily and hourly budgets for a whole batch, before any of it is sent."""
-        spending = await self._store.spending(guards.windows_at(time.time()))
+        spending = await self._store.spending(guards.windows_at(time.time()), current_principal())
         guards.check_batch_budgets(self._settings, total, spending)
 
     async def send(self, record: CreateRecord, send: Callable[[], Awaitable[Task]]) -> Task:
@@ -159,7 +187,7 @@ class CreateLedger:
             return None
         candidates = [
             record
-            for record in await self._store.unconfirmed_creates()
+            for record in await self._store.unconfirmed_creates(current_principal())
             if record.state == "outcome_unknown"
             and record.model == task.model
             and -ADOPT_CLOCK_SKEW_S <= task.created - record.created_at <= ADOPT_WINDOW_S
@@ -206,6 +234,12 @@ class CreateLedger:
         if record.task_id is None:  # pragma: no cover - an accepted record always has its task id
             raise TemporaryError("The earlier request has no task id recorded.")
         return record.task_id
+
+
+def _declined_key(fingerprint: str) -> str:
+    """A 'no' is the decliner's own: another principal's identical request is asked about afresh."""
+    principal = current_principal()
+    return fingerprint if principal == LOCAL_PRINCIPAL else f"{principal}:{fingerprint}"
 
 
 def _unknown_outcome(record: CreateRecord, reason: ReuseReason) -> OutcomeUnknownError:

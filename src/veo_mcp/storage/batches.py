@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from veo_mcp.context import LOCAL_PRINCIPAL
 from veo_mcp.storage.database import Connection, Database, Row, transaction
 from veo_mcp.storage.owners import alive_in, process_owner
 
@@ -33,6 +34,7 @@ class BatchRecord(BaseModel):
     created_at: float
     updated_at: float
     cancelled_at: float | None = None
+    principal: str = LOCAL_PRINCIPAL  # whose batch it is (`veo_mcp.context`)
 
 
 class BatchItemRecord(BaseModel):
@@ -72,7 +74,7 @@ def _items(db: Connection, batch_id: str) -> list[BatchItemRecord]:
 def _insert(db: Connection, batch: BatchRecord, items: list[BatchItemRecord]) -> None:
     db.execute(
         "INSERT INTO batches (batch_id, request_id, fingerprint, label, estimate_usd, allow_duplicate, owner, "
-        "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "created_at, updated_at, principal) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             batch.batch_id,
             batch.request_id,
@@ -83,6 +85,7 @@ def _insert(db: Connection, batch: BatchRecord, items: list[BatchItemRecord]) ->
             batch.owner,
             batch.created_at,
             batch.updated_at,
+            batch.principal,
         ),
     )
     db.executemany(
@@ -121,9 +124,9 @@ class BatchTable(Database):
                 row = db.execute("SELECT * FROM batches WHERE batch_id = ?", (batch.batch_id,)).fetchone()
                 if row is None and same_since is not None:
                     row = db.execute(
-                        "SELECT * FROM batches WHERE fingerprint = ? AND created_at >= ? AND cancelled_at IS NULL "
-                        "ORDER BY created_at DESC LIMIT 1",
-                        (batch.fingerprint, same_since),
+                        "SELECT * FROM batches WHERE principal = ? AND fingerprint = ? AND created_at >= ? "
+                        "AND cancelled_at IS NULL ORDER BY created_at DESC LIMIT 1",
+                        (batch.principal, batch.fingerprint, same_since),
                     ).fetchone()
                 if row is not None:
                     earlier = _batch_from_row(row)
@@ -136,12 +139,14 @@ class BatchTable(Database):
 
         return await self._run(work)
 
-    async def recent_batch(self, fingerprint: str, since: float) -> BatchRecord | None:
-        """The newest batch of the same requests made since `since` (not cancelled)."""
+    async def recent_batch(
+        self, fingerprint: str, since: float, principal: str = LOCAL_PRINCIPAL
+    ) -> BatchRecord | None:
+        """`principal`'s newest batch of the same requests made since `since` (not cancelled)."""
         rows = await self._rows(
-            "SELECT * FROM batches WHERE fingerprint = ? AND created_at >= ? AND cancelled_at IS NULL "
-            "ORDER BY created_at DESC LIMIT 1",
-            (fingerprint, since),
+            "SELECT * FROM batches WHERE principal = ? AND fingerprint = ? AND created_at >= ? "
+            "AND cancelled_at IS NULL ORDER BY created_at DESC LIMIT 1",
+            (principal, fingerprint, since),
         )
         return _batch_from_row(rows[0]) if rows else None
 

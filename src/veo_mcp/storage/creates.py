@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from veo_mcp.context import LOCAL_PRINCIPAL
 from veo_mcp.core.generation import Generation
 from veo_mcp.storage.database import Connection, Database, Row, transaction
 from veo_mcp.storage.generations import UPSERT_GENERATION, generation_values
@@ -58,6 +59,7 @@ class CreateRecord(BaseModel):
     owner: str
     created_at: float
     updated_at: float
+    principal: str = LOCAL_PRINCIPAL
 
 
 def _create_from_row(row: Row) -> CreateRecord:
@@ -75,6 +77,7 @@ def _create_from_row(row: Row) -> CreateRecord:
         owner=row["owner"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        principal=row["principal"],
     )
 
 
@@ -92,12 +95,14 @@ class CreateTable(Database):
         windows: SpendingWindows,
         check: Callable[[Spending], None],
         callback_hash: str | None = None,
+        principal: str = LOCAL_PRINCIPAL,
     ) -> tuple[CreateRecord, Earlier | None]:
         """Record a create about to be sent, or return the earlier create that answers it (and why).
 
         Everything that decides whether money is spent happens inside one `BEGIN IMMEDIATE` transaction, so it
         holds across every process sharing the database: the `request_id` lookup, the duplicate guard (an
         identical request since `duplicate_since`), and `check`, which sees the spending windows and may raise.
+        All of it is `principal`'s own: their request_ids, their recent requests, their spending.
         """
         now = time.time()
         key = uuid.uuid4().hex
@@ -106,16 +111,19 @@ class CreateTable(Database):
         def work(db: Connection) -> tuple[CreateRecord, Earlier | None]:
             with transaction(db):
                 if request_id is not None:
-                    row = db.execute("SELECT * FROM creates WHERE request_id = ?", (request_id,)).fetchone()
+                    row = db.execute(
+                        "SELECT * FROM creates WHERE principal = ? AND request_id = ?", (principal, request_id)
+                    ).fetchone()
                     if row is not None:
                         return _create_from_row(row), "request_id"
-                if duplicate_since is not None and (row := _duplicate(db, fingerprint, duplicate_since)) is not None:
-                    return _create_from_row(row), "duplicate"
-                check(_spending(db, windows))
+                duplicate = None if duplicate_since is None else _duplicate(db, principal, fingerprint, duplicate_since)
+                if duplicate is not None:
+                    return _create_from_row(duplicate), "duplicate"
+                check(_spending(db, principal, windows))
                 db.execute(
                     "INSERT INTO creates (key, request_id, fingerprint, state, model, prompt, payload_json, "
-                    "estimate_usd, owner, created_at, updated_at, callback_hash) "
-                    "VALUES (?, ?, ?, 'sending', ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "estimate_usd, owner, created_at, updated_at, callback_hash, principal) "
+                    "VALUES (?, ?, ?, 'sending', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         key,
                         request_id,
@@ -128,6 +136,7 @@ class CreateTable(Database):
                         now,
                         now,
                         callback_hash,
+                        principal,
                     ),
                 )
                 row = db.execute("SELECT * FROM creates WHERE key = ?", (key,)).fetchone()
@@ -135,8 +144,8 @@ class CreateTable(Database):
 
         return await self._run(work)
 
-    async def spending(self, windows: SpendingWindows) -> Spending:
-        return await self._run(lambda db: _spending(db, windows))
+    async def spending(self, windows: SpendingWindows, principal: str = LOCAL_PRINCIPAL) -> Spending:
+        return await self._run(lambda db: _spending(db, principal, windows))
 
     async def accept_create(self, key: str, generation: Generation) -> None:
         """The create was accepted: store the generation and link it, in one transaction."""
@@ -169,8 +178,8 @@ class CreateTable(Database):
         """EvoLink certainly refused the create (nothing billed): free its request_id for a later try."""
         await self._write("DELETE FROM creates WHERE key = ? AND state = 'sending'", (key,))
 
-    async def create_for_request(self, request_id: str) -> CreateRecord | None:
-        rows = await self._rows("SELECT * FROM creates WHERE request_id = ?", (request_id,))
+    async def create_for_request(self, request_id: str, principal: str = LOCAL_PRINCIPAL) -> CreateRecord | None:
+        rows = await self._rows("SELECT * FROM creates WHERE principal = ? AND request_id = ?", (principal, request_id))
         return _create_from_row(rows[0]) if rows else None
 
     async def create_record(self, key: str) -> CreateRecord | None:
@@ -194,14 +203,16 @@ class CreateTable(Database):
 
         return await self._run(work)
 
-    async def recent_duplicate(self, fingerprint: str, since: float) -> CreateRecord | None:
+    async def recent_duplicate(
+        self, fingerprint: str, since: float, principal: str = LOCAL_PRINCIPAL
+    ) -> CreateRecord | None:
         """The newest create of the same request since `since` that may still give (or has given) a video."""
-        row = await self._run(lambda db: _duplicate(db, fingerprint, since))
+        row = await self._run(lambda db: _duplicate(db, principal, fingerprint, since))
         return None if row is None else _create_from_row(row)
 
-    async def committed_usd_since(self, since: float) -> float:
-        """Estimated spend of creates since `since` that may be billed (failed generations are not)."""
-        return await self._run(lambda db: _committed_since(db, since))
+    async def committed_usd_since(self, since: float, principal: str = LOCAL_PRINCIPAL) -> float:
+        """Estimated spend of `principal`'s creates since `since` that may be billed (failed generations are not)."""
+        return await self._run(lambda db: _committed_since(db, principal, since))
 
     # --- callbacks ---------------------------------------------------------------------------------------------
 
@@ -235,36 +246,44 @@ class CreateTable(Database):
         )
         return float(rows[0][0]) if rows else None
 
-    async def unconfirmed_creates(self) -> list[CreateRecord]:
-        """Creates whose outcome is unknown or still being sent, newest first."""
-        rows = await self._rows("SELECT * FROM creates WHERE state != 'accepted' ORDER BY created_at DESC")
+    async def unconfirmed_creates(self, principal: str | None = None) -> list[CreateRecord]:
+        """Creates whose outcome is unknown or still being sent (`principal`'s, or everyone's), newest first."""
+        if principal is None:
+            rows = await self._rows("SELECT * FROM creates WHERE state != 'accepted' ORDER BY created_at DESC")
+        else:
+            rows = await self._rows(
+                "SELECT * FROM creates WHERE state != 'accepted' AND principal = ? ORDER BY created_at DESC",
+                (principal,),
+            )
         return [_create_from_row(row) for row in rows]
 
 
-def _duplicate(db: Connection, fingerprint: str, since: float) -> Row | None:
+def _duplicate(db: Connection, principal: str, fingerprint: str, since: float) -> Row | None:
     row: Row | None = db.execute(
         "SELECT c.* FROM creates c LEFT JOIN generations g ON g.task_id = c.task_id "
-        "WHERE c.fingerprint = ? AND c.created_at >= ? "
+        "WHERE c.principal = ? AND c.fingerprint = ? AND c.created_at >= ? "
         "AND (g.status IS NULL OR g.status NOT IN ('failed', 'cancelled')) "
         "ORDER BY c.created_at DESC LIMIT 1",
-        (fingerprint, since),
+        (principal, fingerprint, since),
     ).fetchone()
     return row
 
 
-def _spending(db: Connection, windows: SpendingWindows) -> Spending:
-    count = db.execute("SELECT COUNT(*) FROM creates WHERE created_at >= ?", (windows.minute,)).fetchone()[0]
+def _spending(db: Connection, principal: str, windows: SpendingWindows) -> Spending:
+    count = db.execute(
+        "SELECT COUNT(*) FROM creates WHERE principal = ? AND created_at >= ?", (principal, windows.minute)
+    ).fetchone()[0]
     return Spending(
-        today_usd=_committed_since(db, windows.day),
-        last_hour_usd=_committed_since(db, windows.hour),
+        today_usd=_committed_since(db, principal, windows.day),
+        last_hour_usd=_committed_since(db, principal, windows.hour),
         creates_last_minute=int(count),
     )
 
 
-def _committed_since(db: Connection, since: float) -> float:
+def _committed_since(db: Connection, principal: str, since: float) -> float:
     row = db.execute(
         "SELECT COALESCE(SUM(c.estimate_usd), 0) FROM creates c LEFT JOIN generations g ON g.task_id = c.task_id "
-        "WHERE c.created_at >= ? AND (g.status IS NULL OR g.status NOT IN ('failed', 'cancelled'))",
-        (since,),
+        "WHERE c.principal = ? AND c.created_at >= ? AND (g.status IS NULL OR g.status NOT IN ('failed', 'cancelled'))",
+        (principal, since),
     ).fetchone()
     return float(row[0])

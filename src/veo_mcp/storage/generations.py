@@ -36,6 +36,7 @@ GENERATION_COLUMNS = (
     "download_error",
     "download_attempts",
     "followed",
+    "principal",
 )
 
 
@@ -64,6 +65,7 @@ def generation_values(generation: Generation) -> tuple[Any, ...]:
         generation.download_error,
         generation.download_attempts,
         int(generation.followed),
+        generation.owner,
     )
 
 
@@ -92,14 +94,16 @@ def generation_from_row(row: Row) -> Generation:
         download_error=row["download_error"],
         download_attempts=row["download_attempts"],
         followed=bool(row["followed"]),
+        owner=row["principal"],
     )
 
 
-# Built once from the constant column list above (no input reaches it).
+# Built once from the constant column list above (no input reaches it). A generation never changes hands: the
+# principal is written with the first row only.
 UPSERT_GENERATION = (
     f"INSERT INTO generations ({', '.join(GENERATION_COLUMNS)}) "  # noqa: S608
     f"VALUES ({', '.join('?' for _ in GENERATION_COLUMNS)}) ON CONFLICT (task_id) DO UPDATE SET "
-    + ", ".join(f"{name} = excluded.{name}" for name in GENERATION_COLUMNS[1:])
+    + ", ".join(f"{name} = excluded.{name}" for name in GENERATION_COLUMNS[1:] if name != "principal")
 )
 
 

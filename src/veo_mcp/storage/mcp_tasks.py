@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from veo_mcp.context import LOCAL_PRINCIPAL
 from veo_mcp.storage.database import Database, Row
 
 
@@ -24,6 +25,7 @@ class McpTaskRecord(BaseModel):
     ttl_ms: int
     cancelled_at: float | None = None
     cancel_message: str | None = None
+    principal: str = LOCAL_PRINCIPAL  # who created it: only they may read, list or cancel it
 
     @property
     def expires_at(self) -> float:
@@ -40,6 +42,7 @@ def _record_from_row(row: Row) -> McpTaskRecord:
         ttl_ms=row["ttl_ms"],
         cancelled_at=row["cancelled_at"],
         cancel_message=row["cancel_message"],
+        principal=row["principal"],
     )
 
 
@@ -51,7 +54,7 @@ class McpTaskTable(Database):
     async def save_mcp_task(self, record: McpTaskRecord) -> None:
         await self._write(
             "INSERT INTO mcp_tasks (task_id, generation_task_id, tool, call_result_json, created_at, ttl_ms, "
-            "cancelled_at, cancel_message) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "cancelled_at, cancel_message, principal) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 record.task_id,
                 record.generation_task_id,
@@ -61,6 +64,7 @@ class McpTaskTable(Database):
                 record.ttl_ms,
                 record.cancelled_at,
                 record.cancel_message,
+                record.principal,
             ),
         )
 
@@ -69,14 +73,20 @@ class McpTaskTable(Database):
         rows = await self._rows(f"SELECT * FROM mcp_tasks WHERE task_id = ? AND {_LIVE}", (task_id, time.time()))  # noqa: S608
         return _record_from_row(rows[0]) if rows else None
 
-    async def mcp_tasks(self, offset: int, limit: int) -> tuple[list[McpTaskRecord], int]:
-        """One page of the live tasks, newest first, and how many there are."""
+    async def mcp_tasks(
+        self, offset: int, limit: int, principal: str = LOCAL_PRINCIPAL
+    ) -> tuple[list[McpTaskRecord], int]:
+        """One page of `principal`'s live tasks, newest first, and how many there are."""
         now = time.time()
         rows = await self._rows(
-            f"SELECT * FROM mcp_tasks WHERE {_LIVE} ORDER BY created_at DESC, task_id LIMIT ? OFFSET ?",  # noqa: S608
-            (now, limit, offset),
+            f"SELECT * FROM mcp_tasks WHERE principal = ? AND {_LIVE} "  # noqa: S608
+            "ORDER BY created_at DESC, task_id LIMIT ? OFFSET ?",
+            (principal, now, limit, offset),
         )
-        total = await self._rows(f"SELECT COUNT(*) FROM mcp_tasks WHERE {_LIVE}", (now,))  # noqa: S608
+        total = await self._rows(
+            f"SELECT COUNT(*) FROM mcp_tasks WHERE principal = ? AND {_LIVE}",  # noqa: S608
+            (principal, now),
+        )
         return [_record_from_row(row) for row in rows], int(total[0][0])
 
     async def mcp_tasks_of(self, generation_task_id: str) -> list[McpTaskRecord]:

@@ -120,6 +120,43 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE creates ADD COLUMN callback_hash TEXT;
     CREATE INDEX creates_by_callback ON creates (callback_hash);
     """,
+    # Every generation belongs to a principal (the person it was made for: "local" on stdio and the CLI, a users-file
+    # name, or "oauth:<sub>"); rows written before this belong to "local". `owner` was taken (the process holding a
+    # lease), hence `principal`. A request_id is unique per principal, not across them, so `creates` is rebuilt.
+    """
+    ALTER TABLE generations ADD COLUMN principal TEXT NOT NULL DEFAULT 'local';
+    CREATE INDEX generations_by_principal ON generations (principal, created_at);
+    CREATE TABLE creates_by_principal (
+        key TEXT PRIMARY KEY,
+        request_id TEXT,
+        fingerprint TEXT NOT NULL,
+        state TEXT NOT NULL,
+        task_id TEXT,
+        model TEXT NOT NULL,
+        prompt TEXT NOT NULL,
+        payload_json TEXT NOT NULL,
+        estimate_usd REAL,
+        message TEXT,
+        owner TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        callback_hash TEXT,
+        principal TEXT NOT NULL DEFAULT 'local',
+        UNIQUE (principal, request_id)
+    );
+    INSERT INTO creates_by_principal (key, request_id, fingerprint, state, task_id, model, prompt, payload_json,
+        estimate_usd, message, owner, created_at, updated_at, callback_hash)
+        SELECT key, request_id, fingerprint, state, task_id, model, prompt, payload_json, estimate_usd, message, owner,
+        created_at, updated_at, callback_hash FROM creates;
+    DROP TABLE creates;
+    ALTER TABLE creates_by_principal RENAME TO creates;
+    CREATE INDEX creates_by_fingerprint ON creates (principal, fingerprint, created_at);
+    CREATE INDEX creates_by_created ON creates (principal, created_at);
+    CREATE INDEX creates_by_callback ON creates (callback_hash);
+    CREATE INDEX creates_by_task ON creates (task_id);
+    ALTER TABLE batches ADD COLUMN principal TEXT NOT NULL DEFAULT 'local';
+    ALTER TABLE mcp_tasks ADD COLUMN principal TEXT NOT NULL DEFAULT 'local';
+    """,
     # Replicas: each one's heartbeat (`processes`; `storage.owners`), and which process polls each task upstream.
     """
     CREATE TABLE processes (

@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from veo_mcp.context import LOCAL_PRINCIPAL, current_principal
 from veo_mcp.errors import VeoError
 from veo_mcp.evolink import InvalidRequestError, VideoRequest, estimate_cost, parse_video_request
 from veo_mcp.evolink.costs import CostEstimate
@@ -160,10 +161,14 @@ def batch_fingerprint(fingerprints: Sequence[str]) -> str:
 
 
 def batch_id_for(request_id: str | None, fingerprint: str) -> str:
-    """A request_id names one batch per set of requests; without one every call is a batch of its own."""
+    """A request_id names one batch per set of requests and principal; without one every call is a batch of its
+    own. The local user's ids are what they always were; another principal's carry their name into the hash, so two
+    users with the same request_id never meet in one batch."""
     if request_id is None:
         return f"batch-{uuid.uuid4().hex[:20]}"
-    return "batch-" + hashlib.sha256(f"{request_id}\n{fingerprint}".encode()).hexdigest()[:20]
+    principal = current_principal()
+    scope = "" if principal == LOCAL_PRINCIPAL else f"{principal}\n"
+    return "batch-" + hashlib.sha256(f"{scope}{request_id}\n{fingerprint}".encode()).hexdigest()[:20]
 
 
 def planned_items(

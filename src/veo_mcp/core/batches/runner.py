@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import anyio
 
 from veo_mcp.background.poller import Poller
+from veo_mcp.context import acting_as, current_principal
 from veo_mcp.core.batches.model import Batch, BatchState, batch_state
 from veo_mcp.core.batches.plan import (
     BatchError,
@@ -60,6 +61,17 @@ Report = Callable[[BatchState], Awaitable[None]]
 class UnknownBatchError(VeoError):
     default_advice = "Use a batch_id that generate_batch returned (batch ids look like 'batch-…')."
     action = "check_id"
+
+
+def unknown_batch(batch_id: str) -> UnknownBatchError:
+    """The one answer for a batch the caller may not see: unknown, or another principal's (no existence leak)."""
+    return UnknownBatchError(f"veo-mcp has no batch {batch_id!r}.")
+
+
+def _mine(batch: Batch) -> Batch:
+    if batch.record.principal != current_principal():
+        raise unknown_batch(batch.batch_id)
+    return batch
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,25 +155,25 @@ class BatchRunner:
         if earlier is None:
             for item in items:
                 try:
-                    guards.check_request_limit(self._settings, item.estimate)
+                    guards.check_request_limit(self._ledger.settings(), item.estimate)
                     if not item.item.images:
                         await self._pipeline.check_addresses(item.item.request)
                 except VeoError as error:
                     raise refused_item(item.item.index, error) from None
             await self._ledger.check_batch(total)
             await self._ledger.check_not_declined(fingerprint, total)
-            if guards.needs_confirmation(self._settings, total):
-                question = guards.batch_confirmation_question(self._settings, total, len(items))
+            if guards.needs_confirmation(self._ledger.settings(), total):
+                question = guards.batch_confirmation_question(self._ledger.settings(), total, len(items))
         label = _label(items)
         return BatchPlan(items, fingerprint, batch_id, request_id, allow_duplicate, total, label, earlier, question)
 
     async def _earlier(
         self, batch_id: str, fingerprint: str, request_id: str | None, allow_duplicate: bool
     ) -> BatchRecord | None:
-        if (stored := await self._store.batch(batch_id)) is not None:
+        if (stored := await self._store.batch(batch_id)) is not None and stored[0].principal == current_principal():
             return stored[0]
         since = self._same_since(request_id, allow_duplicate)
-        return None if since is None else await self._store.recent_batch(fingerprint, since)
+        return None if since is None else await self._store.recent_batch(fingerprint, since, current_principal())
 
     def _same_since(self, request_id: str | None, allow_duplicate: bool) -> float | None:
         window = self._settings.duplicate_window_s
@@ -189,7 +201,7 @@ class BatchRunner:
                 await self._ledger.record_decline(plan.fingerprint)
                 raise guards.declined(plan.total)
             if not confirm_cost:
-                raise guards.confirmation_required(self._settings, plan.total, plan.question, "generate_batch")
+                raise guards.confirmation_required(self._ledger.settings(), plan.total, plan.question, "generate_batch")
         records = [await self._item_record(plan.batch_id, item) for item in plan.items]
         now = time.time()
         record = BatchRecord(
@@ -201,6 +213,7 @@ class BatchRunner:
             allow_duplicate=plan.allow_duplicate,
             created_at=now,
             updated_at=now,
+            principal=current_principal(),
         )
         same_since = self._same_since(plan.request_id, plan.allow_duplicate)
         stored, items, reused = await self._store.add_batch(record, records, same_since=same_since)
@@ -242,19 +255,20 @@ class BatchRunner:
         return batch
 
     async def get(self, batch_id: str) -> Batch:
-        """A batch by id; one whose queue another process runs is read again from the store."""
+        """The current principal's batch by id (another principal's reads as unknown); one whose queue another
+        process runs is read again from the store."""
         known = self._batches.get(batch_id)
         if known is not None and batch_id in self._claimed:
-            return known
+            return _mine(known)
         stored = await self._store.batch(batch_id)
-        if stored is None:
-            raise UnknownBatchError(f"veo-mcp has no batch {batch_id!r}.")
+        if stored is None or stored[0].principal != current_principal():
+            raise unknown_batch(batch_id)
         return self._remember(*stored)
 
     async def state(self, batch: Batch) -> BatchState:
         generations: dict[str, Generation] = {}
         for task_id in batch.task_ids():
-            if (generation := await self._registry.peek(task_id)) is not None:
+            if (generation := await self._registry.lookup(task_id)) is not None:
                 generations[task_id] = generation
         return batch_state(batch, generations, self._note)
 
@@ -282,10 +296,11 @@ class BatchRunner:
 
     async def cancel(self, batch_id: str, message: str) -> Batch:
         """Send nothing more of `batch_id`: its queued items are cancelled (created ones go on upstream)."""
+        await self.get(batch_id)  # the caller's own batch, or unknown
         await self._store.cancel_batch(batch_id, message)
         stored = await self._store.batch(batch_id)
         if stored is None:
-            raise UnknownBatchError(f"veo-mcp has no batch {batch_id!r}.")
+            raise unknown_batch(batch_id)
         batch = self._remember(*stored)
         await self._tell(batch)
         return batch
@@ -318,7 +333,9 @@ class BatchRunner:
         self._wake.set()
 
     def _running_count(self) -> int:
-        return sum(1 for g in self._registry.known() if not g.finished and self._poller.tracks(g.task_id))
+        # The account's concurrency is shared by everyone: every principal's running generations count.
+        generations = self._registry.generations.values()
+        return sum(1 for g in generations if not g.finished and self._poller.tracks(g.task_id))
 
     def _limit(self) -> tuple[int, str]:
         """How many generations may run at once now, and where that limit comes from."""
@@ -367,12 +384,13 @@ class BatchRunner:
         await self._save(batch, item)
         try:
             uploaded = item.payload.get("image_urls", []) if item.arguments.get("image_files") else []
-            outcome = await self._pipeline.generate(
-                parse_video_request(item.payload, uploaded_image_urls=uploaded),
-                request_id=item.request_id,
-                allow_duplicate=batch.record.allow_duplicate,
-                consent="given",  # the whole batch was confirmed when it was submitted
-            )
+            with acting_as(batch.record.principal):  # the batch's owner pays, under their own limits
+                outcome = await self._pipeline.generate(
+                    parse_video_request(item.payload, uploaded_image_urls=uploaded),
+                    request_id=item.request_id,
+                    allow_duplicate=batch.record.allow_duplicate,
+                    consent="given",  # the whole batch was confirmed when it was submitted
+                )
         except guards.CreateRateError as error:
             return await self._hold(batch, item, HOLD_AFTER_RATE_S, error.message, clears_on_finish=False)
         except TemporaryError as error:

@@ -22,6 +22,7 @@ from mcp_types import CallToolResult
 
 from veo_mcp.app import App, Running
 from veo_mcp.background.downloads import VideoInfo
+from veo_mcp.context import acting_as, current_principal
 from veo_mcp.core.batches import Batch, BatchState, UnknownBatchError
 from veo_mcp.core.generation import Generation
 from veo_mcp.errors import VeoError
@@ -113,6 +114,7 @@ class TaskBook:
             call_result=call_result,
             created_at=time.time(),
             ttl_ms=granted_ttl_ms(requested_ttl_ms),
+            principal=current_principal(),
         )
         await self._parts().store.save_mcp_task(record)
         self._remember(record)
@@ -145,7 +147,8 @@ class TaskBook:
                 view = replace(view, status="failed", message=str(error))
         settings = self._app.settings
         poster = await poster_content(generation, settings.data_dir) if generation is not None else None
-        return view, final_result(record, view, generation, files, str(settings.output_dir), poster)
+        output_dir = parts.downloader.output_dir(record.principal)
+        return view, final_result(record, view, generation, files, str(output_dir), poster)
 
     async def page(self, cursor: str | None) -> tuple[list[TaskView], str | None]:
         """The live tasks, newest first, one page per call (cursor: the previous page's next cursor)."""
@@ -157,7 +160,7 @@ class TaskBook:
             ) from None
         store = self._parts().store
         await store.forget_expired_mcp_tasks()
-        records, total = await store.mcp_tasks(max(0, offset), PAGE_SIZE)
+        records, total = await store.mcp_tasks(max(0, offset), PAGE_SIZE, current_principal())
         views = []
         for record in records:
             self._remember(record)
@@ -192,8 +195,9 @@ class TaskBook:
 
     async def _record(self, task_id: str) -> McpTaskRecord:
         record = await self._parts().store.mcp_task(task_id)
-        if record is None:
-            self._forget(task_id)
+        if record is None or record.principal != current_principal():  # another's reads exactly like unknown
+            if record is None:
+                self._forget(task_id)  # gone (past its retention); another principal's stays followed
             raise UnknownTaskError(f"veo-mcp has no task {task_id!r} (unknown, or past its retention).")
         self._remember(record)
         return record
@@ -256,6 +260,10 @@ class TaskBook:
         return batch_view_of(record, state, updated_at)
 
     async def _current(self, record: McpTaskRecord) -> tuple[TaskView, Generation | None]:
+        with acting_as(record.principal):  # also called from change listeners, outside any request
+            return await self._current_as_owner(record)
+
+    async def _current_as_owner(self, record: McpTaskRecord) -> tuple[TaskView, Generation | None]:
         if record.tool == BATCH_TOOL:
             return await self._current_batch(record), None
         generation = await self._generation(record)

@@ -18,6 +18,7 @@ from mcp_types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
 from veo_mcp.app import App
+from veo_mcp.context import current_principal
 from veo_mcp.core.batches import BatchState, PreparedItem, Submitted
 from veo_mcp.evolink import catalog
 from veo_mcp.evolink.costs import estimate_cost, total_estimate
@@ -229,7 +230,7 @@ def _combine_tool(app: App) -> Tool:
             saved = await as_tool_error(parts.downloader.save(generation))
             clips.append(Path(saved[0].path))
             simulated = simulated or generation.simulated
-        target = _combined_path(app.settings.output_dir, task_ids, file_name, simulated)
+        target = _combined_path(parts.downloader.output_dir(current_principal()), task_ids, file_name, simulated)
         try:
             combined = await anyio.to_thread.run_sync(combine_clips, clips, target)
         except (OSError, ValueError) as error:

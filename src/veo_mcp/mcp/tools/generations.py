@@ -163,7 +163,8 @@ def generation_tools(app: App) -> list[Tool]:
         parts = running(app)
         generation = await as_tool_error(parts.registry.get(task_id))
         files = await linked(app, await as_tool_error(parts.downloader.save(generation, subfolder)))
-        result = DownloadResult(task_id=task_id, files=files, output_dir=str(app.settings.output_dir))
+        output_dir = str(parts.downloader.output_dir(generation.owner))
+        result = DownloadResult(task_id=task_id, files=files, output_dir=output_dir)
         links = [generation_link(generation), *file_links(files)]
         return tool_result(
             result, f"Saved {saved_files_text(files)}", links, await poster_content(generation, data_dir)

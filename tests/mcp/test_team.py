@@ -1,0 +1,347 @@
+"""A server a team shares, through real HTTP client sessions: users with their own tokens, budgets and generations,
+and OAuth access tokens of an issuer whose keys a loopback server of the test publishes.
+
+One `veo-mcp serve --transport streamable-http --simulate` serves the whole module (it is a child process; every
+client is the SDK's streamable-HTTP client sending `Authorization: Bearer <token>`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import mcp_types as types
+import pytest
+from mcp.client import Client
+from mcp.shared.exceptions import MCPError
+
+from tests.helpers import current_era, finish, text_of
+from tests.mcp.task_client import TaskExtension, create_task, task_request
+from tests.mcp.team_server import (
+    Issuer,
+    SigningKey,
+    TeamServer,
+    add_user,
+    client_of,
+    notifications_into,
+    serving_jwks,
+    serving_team,
+)
+from veo_mcp.evolink import estimate_cost, parse_video_request
+from veo_mcp.users import read_users, write_users
+
+ONE_VIDEO_USD = estimate_cost(parse_video_request({"prompt": "x"})).usd or 0.0
+NOWHERE = "task-unified-1700000000-nothere1"
+
+
+@pytest.fixture(scope="module")
+def issuer() -> Iterator[Issuer]:
+    with serving_jwks() as issuer:
+        yield issuer
+
+
+@pytest.fixture(scope="module")
+def signing_key(issuer: Issuer) -> SigningKey:
+    key = SigningKey("key-1")
+    issuer.keys.append(key.jwk)
+    return key
+
+
+@pytest.fixture(scope="module")
+def team(tmp_path_factory: pytest.TempPathFactory, issuer: Issuer, signing_key: SigningKey) -> Iterator[TeamServer]:
+    with serving_team(tmp_path_factory.mktemp("team"), issuer, {"alice": {}}) as server:
+        yield server
+
+
+@pytest.fixture
+def person(team: TeamServer, request: pytest.FixtureRequest) -> Callable[..., tuple[str, str]]:
+    """A new user of the running server for this test alone (added to its users file): (name, token)."""
+
+    def new(role: str, **limits: float) -> tuple[str, str]:
+        name = f"{role}-{request.node.name.rsplit('[', 1)[-1].rstrip(']')}-{time.monotonic_ns() % 10**9}"
+        return name, add_user(team.users_file, name, **limits)
+
+    return new
+
+
+def _same_shape(text: str, task_id: str) -> str:
+    return text.replace(task_id, "<id>")
+
+
+async def _generate(client: Client, prompt: str, **arguments: Any) -> dict[str, Any]:
+    created = await client.call_tool("generate_video", {"prompt": prompt, **arguments})
+    assert not created.is_error, text_of(created)
+    return created.structured_content or {}
+
+
+async def _refusal(client: Client, tool: str, arguments: dict[str, Any]) -> str:
+    """A tool's refusal, whole (text, structured content, flags) as JSON: compared, two must be identical."""
+    result = await client.call_tool(tool, arguments)
+    assert result.is_error, (tool, text_of(result))
+    return json.dumps(result.model_dump(mode="json"), sort_keys=True)
+
+
+async def _resource_error(client: Client, uri: str) -> tuple[int, str]:
+    with pytest.raises(MCPError) as refused:
+        await client.read_resource(uri)
+    return refused.value.error.code, refused.value.error.message
+
+
+async def test_each_user_sees_only_their_own_generations_through_every_tool_and_resource(
+    team: TeamServer, person: Callable[..., tuple[str, str]]
+) -> None:
+    (alice_name, alice_token), (erin_name, erin_token) = person("alice"), person("erin")
+    async with client_of(team.url, alice_token) as alice, client_of(team.url, erin_token) as erin:
+        created = await _generate(alice, "alice's heron at dawn", request_id="shared-id-1")
+        task_id, uri = created["task_id"], created["uri"]
+        assert (await finish(alice, task_id))["status"] == "completed"
+        saved = await alice.call_tool("download_video", {"task_id": task_id})
+        assert not saved.is_error, text_of(saved)
+        path = Path((saved.structured_content or {})["files"][0]["path"])
+        assert path.is_relative_to(team.output_dir / alice_name) and path.is_file()  # her own folder
+
+        # Erin: nothing of Alice's is listed, and each id of Alice's reads exactly like an id nobody knows.
+        listed = (await erin.call_tool("list_generations", {})).structured_content or {}
+        assert listed["generations"] == [] and listed["total"] == 0
+        assert (await erin.list_resources()).resources == []
+        for tool, arguments in [
+            ("get_generation", {}),
+            ("wait_for_generation", {"timeout_seconds": 1}),
+            ("download_video", {"subfolder": "stolen"}),
+        ]:
+            theirs = await _refusal(erin, tool, {"task_id": task_id, **arguments})
+            unknown = await _refusal(erin, tool, {"task_id": NOWHERE, **arguments})
+            assert _same_shape(theirs, task_id) == _same_shape(unknown, NOWHERE), tool
+        theirs = await _refusal(erin, "combine_videos", {"task_ids": [task_id, task_id]})
+        unknown = await _refusal(erin, "combine_videos", {"task_ids": [NOWHERE, NOWHERE]})
+        assert _same_shape(theirs, task_id) == _same_shape(unknown, NOWHERE)
+        for suffix in ("", "/poster"):
+            code, message = await _resource_error(erin, uri + suffix)
+            assert (code, _same_shape(message, task_id)) == (
+                (await _resource_error(erin, f"veo://generations/{NOWHERE}{suffix}"))[0],
+                _same_shape((await _resource_error(erin, f"veo://generations/{NOWHERE}{suffix}"))[1], NOWHERE),
+            )
+        assert not (team.output_dir / erin_name).exists()  # nothing was saved for her
+        template = types.ResourceTemplateReference(type="ref/resource", uri="veo://generations/{task_id}")
+        prefix = {"name": "task_id", "value": task_id[:12]}
+        assert (await erin.complete(template, prefix)).completion.values == []
+        assert (await alice.complete(template, prefix)).completion.values == [task_id]
+
+        # The same request_id is Erin's own: a new generation of hers, not Alice's.
+        own = await _generate(erin, "erin's fox in snow", request_id="shared-id-1")
+        assert own["task_id"] != task_id and own.get("reused") is not True
+        mine = (await erin.call_tool("list_generations", {})).structured_content or {}
+        assert [g["task_id"] for g in mine["generations"]] == [own["task_id"]]
+        hers = (await alice.call_tool("list_generations", {})).structured_content or {}
+        assert own["task_id"] not in [g["task_id"] for g in hers["generations"]]
+        assert task_id in [g["task_id"] for g in hers["generations"]]
+        assert [r.uri for r in (await alice.list_resources()).resources] == [uri]  # hers only, not Erin's
+
+
+async def test_batches_are_their_owners_alone(team: TeamServer, person: Callable[..., tuple[str, str]]) -> None:
+    (_, alice_token), (_, erin_token) = person("alice"), person("erin")
+    async with client_of(team.url, alice_token) as alice, client_of(team.url, erin_token) as erin:
+        batch = await alice.call_tool(
+            "generate_batch", {"items": [{"prompt": "shot one"}, {"prompt": "shot two"}], "request_id": "batch-x"}
+        )
+        assert not batch.is_error, text_of(batch)
+        batch_id = (batch.structured_content or {})["batch_id"]
+        theirs = await _refusal(erin, "get_batch", {"batch_id": batch_id})
+        unknown = await _refusal(erin, "get_batch", {"batch_id": "batch-00000000000000000000"})
+        assert _same_shape(theirs, batch_id) == _same_shape(unknown, "batch-00000000000000000000")
+        listed = (await erin.call_tool("list_generations", {"batch_id": batch_id})).structured_content
+        assert listed is None or listed.get("total", 0) == 0
+        with pytest.raises(MCPError):
+            await erin.read_resource(f"veo://batches/{batch_id}")
+        # The same request_id and items are a batch of Erin's own, not Alice's.
+        again = await erin.call_tool(
+            "generate_batch", {"items": [{"prompt": "shot one"}, {"prompt": "shot two"}], "request_id": "batch-x"}
+        )
+        assert not again.is_error and (again.structured_content or {})["batch_id"] != batch_id
+        state = (
+            await alice.call_tool("wait_for_batch", {"batch_id": batch_id, "timeout_seconds": 20})
+        ).structured_content
+        assert state is not None and state["finished"], state
+
+
+async def test_a_users_daily_budget_refuses_their_next_create_and_nobody_elses(
+    team: TeamServer, person: Callable[..., tuple[str, str]]
+) -> None:
+    (_, bob_token) = person("bob", daily_budget_usd=ONE_VIDEO_USD * 1.5)  # one video a day, not two
+    (_, alice_token) = person("alice")
+    async with client_of(team.url, bob_token) as bob, client_of(team.url, alice_token) as alice:
+        await _generate(bob, "bob's first video of the day")
+        refused = await _refusal(bob, "generate_video", {"prompt": "bob's second video"})
+        assert "daily budget" in refused and f"${ONE_VIDEO_USD * 1.5:.2f}" in refused and "Nothing was sent" in refused
+        await _generate(alice, "alice is not limited by bob's budget")
+        await _generate(alice, "nor twice")
+
+
+async def _watch_alice(team: TeamServer, erin: Client, alice: Client, heard: list[Any]) -> tuple[str, str]:
+    """Alice makes a generation and waits for it while Erin, subscribed to it, listens; its task id and URI."""
+    created = await _generate(alice, "alice's private kite", request_id=f"private-{time.monotonic_ns()}")
+    task_id, uri = created["task_id"], created["uri"]
+    if current_era() == "legacy":
+        await erin.subscribe_resource(uri)
+        await alice.subscribe_resource(uri)
+        assert (await finish(alice, task_id))["status"] == "completed"
+        return task_id, uri
+    async with anyio.create_task_group() as group:
+
+        async def listen() -> None:
+            async with erin.listen(resource_subscriptions=[uri], resources_list_changed=True) as stream:
+                async for event in stream:
+                    heard.append(event)
+
+        group.start_soon(listen)
+        assert (await finish(alice, task_id))["status"] == "completed"
+        await anyio.sleep(0.3)  # let anything misrouted arrive
+        group.cancel_scope.cancel()
+    return task_id, uri
+
+
+async def test_a_subscription_hears_only_its_own_users_generations(
+    team: TeamServer, person: Callable[..., tuple[str, str]]
+) -> None:
+    erin_heard: list[Any] = []
+    alice_heard: list[Any] = []
+    (_, alice_token), (_, erin_token) = person("alice"), person("erin")
+    async with (
+        client_of(team.url, erin_token, **notifications_into(erin_heard)) as erin,
+        client_of(team.url, alice_token, **notifications_into(alice_heard)) as alice,
+    ):
+        await erin.list_resources()
+        _, uri = await _watch_alice(team, erin, alice, erin_heard)
+    about_it = [n for n in erin_heard if uri in repr(n) or isinstance(n, types.ResourceListChangedNotification)]
+    assert about_it == [], erin_heard
+    if current_era() == "legacy":  # the control: Alice herself heard it (so Erin's silence is not an accident)
+        assert any(isinstance(n, types.ResourceUpdatedNotification) and n.params.uri == uri for n in alice_heard)
+        assert not any(isinstance(n, types.LoggingMessageNotification) for n in erin_heard)
+
+
+def _initialize(url: str, token: str | None) -> httpx.Response:
+    headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    body = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+    }
+    return httpx.post(url, json=body, headers=headers, timeout=10)
+
+
+async def test_an_oauth_access_token_is_a_user_of_its_own(
+    team: TeamServer, issuer: Issuer, signing_key: SigningKey
+) -> None:
+    token = signing_key.token(issuer.url, sub=f"carol@example.org/{time.monotonic_ns()}")
+    async with client_of(team.url, token) as carol, client_of(team.url, team.tokens["alice"]) as alice:
+        created = await _generate(carol, "carol signs in with her company")
+        listed = (await carol.call_tool("list_generations", {})).structured_content or {}
+        assert [g["task_id"] for g in listed["generations"]] == [created["task_id"]]
+        assert created["task_id"] not in text_of(await alice.call_tool("list_generations", {}))
+
+
+@pytest.mark.parametrize(
+    "case", ["expired", "wrongly signed", "wrong audience", "wrong issuer", "no token", "garbage", "unknown kid"]
+)
+def test_refused_access_tokens_get_401_with_where_to_authenticate(
+    team: TeamServer, issuer: Issuer, signing_key: SigningKey, case: str, era: str
+) -> None:
+    if era != "legacy":
+        pytest.skip("plain HTTP: once is enough")
+    other = SigningKey("key-1")  # same kid, another key: a forged signature
+    tokens = {
+        "expired": signing_key.token(issuer.url, exp=int(time.time()) - 3600, iat=int(time.time()) - 7200),
+        "wrongly signed": other.token(issuer.url),
+        "wrong audience": signing_key.token(issuer.url, aud="https://somewhere.else/mcp"),
+        "wrong issuer": signing_key.token("https://issuer.example"),
+        "no token": None,
+        "garbage": "not.a.jwt",
+        "unknown kid": SigningKey("key-9").token(issuer.url),
+    }
+    answer = _initialize(team.url, tokens[case])
+    assert answer.status_code == 401, answer.text
+    challenge = answer.headers["www-authenticate"]
+    assert challenge.startswith("Bearer ") and 'error="invalid_token"' in challenge
+    metadata = re.search(r'resource_metadata="([^"]+)"', challenge)
+    assert metadata is not None
+    published = httpx.get(metadata.group(1), timeout=10).json()
+    assert published["authorization_servers"] == [issuer.url + "/"] or published["authorization_servers"] == [
+        issuer.url
+    ]
+    assert _initialize(team.url, signing_key.token(issuer.url)).status_code == 200  # the control
+
+
+async def test_users_added_and_removed_while_the_server_runs(team: TeamServer, era: str) -> None:
+    if era != "legacy":
+        pytest.skip("the users file, not the protocol: once is enough")
+    assert _initialize(team.url, "veo_nobody-yet").status_code == 401
+    token = add_user(team.users_file, "dave")
+    assert _initialize(team.url, token).status_code == 200
+    async with client_of(team.url, token) as dave:
+        listed = (await dave.call_tool("list_generations", {})).structured_content or {}
+        assert listed["generations"] == [] and listed["total"] == 0
+    # A broken file keeps the users read before, and says so once.
+    text = team.users_file.read_text()
+    team.users_file.write_text(text + "\n[[users]\nbroken")
+    assert _initialize(team.url, token).status_code == 200
+    assert _initialize(team.url, token).status_code == 200
+    warnings = [line for line in team.stderr_lines() if "not valid TOML" in line]
+    assert len(warnings) == 1, warnings
+    team.users_file.write_text(text)
+    current = read_users(team.users_file)
+    del current["dave"]
+    write_users(team.users_file, current)
+    assert _initialize(team.url, token).status_code == 401
+    assert _initialize(team.url, team.tokens["alice"]).status_code == 200
+
+
+async def test_an_mcp_task_is_its_creators_alone(
+    team: TeamServer, person: Callable[..., tuple[str, str]], era: str
+) -> None:
+    if era == "legacy":
+        pytest.skip("the SDK client creates tasks on 2026-07-28 only (reading them on 2025 is the same book)")
+    (_, alice_token), (_, erin_token) = person("alice"), person("erin")
+    tasks = {"extensions": [TaskExtension()]}
+    heard: list[dict[str, Any]] = []
+    done = anyio.Event()
+
+    async def on_status(params: dict[str, Any]) -> None:
+        heard.append(params)
+        if params["status"] in ("completed", "failed", "cancelled"):
+            done.set()
+
+    async with (
+        client_of(team.url, alice_token, **tasks) as alice,
+        client_of(team.url, erin_token, **tasks) as erin,
+        client_of(team.url, alice_token, mode="legacy", extensions=[TaskExtension(on_status)]) as alice_listening,
+    ):
+        created = await create_task(alice, {"prompt": "alice's task"})
+        own = await task_request(alice_listening, "tasks/get", {"taskId": created.task_id})  # she now hears it
+        assert own["taskId"] == created.task_id
+        for method in ("tasks/get", "tasks/cancel", "tasks/update"):
+            answers = []
+            for task_id in (created.task_id, "no-such-task"):
+                with pytest.raises(MCPError) as refused:
+                    await task_request(erin, method, {"taskId": task_id})
+                answers.append((refused.value.error.code, _same_shape(refused.value.error.message, task_id)))
+            assert answers[0] == answers[1], method
+        with anyio.fail_after(20):  # Erin's questions took nothing from Alice: she still hears her task end
+            await done.wait()
+        assert {h["taskId"] for h in heard} == {created.task_id} and heard[-1]["status"] == "completed"
+    # tasks/list is a 2025-era method: each user lists only their own tasks.
+    async with (
+        client_of(team.url, alice_token, mode="legacy") as alice,
+        client_of(team.url, erin_token, mode="legacy") as erin,
+    ):
+        assert (await task_request(erin, "tasks/list")).get("tasks") == []
+        listed = await task_request(alice, "tasks/list")
+        assert [t["taskId"] for t in listed["tasks"]] == [created.task_id]

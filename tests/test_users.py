@@ -1,0 +1,169 @@
+"""The users file and the keys of an OAuth issuer, on their own: how tokens are stored and matched, what a broken file
+does to a running server, and when the issuer's key set is read again."""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import service_settings
+from tests.mcp.team_server import AUDIENCE, SigningKey, serving_jwks
+from veo_mcp.context import LOCAL_PRINCIPAL, acting_as, principal_folder
+from veo_mcp.mcp.auth import JwksKeys, JwtChecker
+from veo_mcp.money.ledger import CreateLedger
+from veo_mcp.storage import Store
+from veo_mcp.users import User, UsersFile, UsersFileError, new_token, read_users, token_hash, write_users
+
+
+def test_users_add_prints_the_token_alone_on_the_last_line_and_stores_only_its_hash(tmp_path: Path) -> None:
+    users = tmp_path / "team.toml"
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("EVOLINK_", "VEO_MCP_"))}
+    command = [sys.executable, "-m", "veo_mcp", "users"]
+    added = subprocess.run(
+        [*command, "add", "alice", "--file", str(users), "--daily-budget", "5", "--confirm-above", "1.5"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert added.returncode == 0, added.stderr
+    lines = added.stdout.splitlines()
+    token = lines[-1]
+    assert lines == [token] and token == token.strip() and len(token) >= 40  # alone, and nothing else on stdout
+    assert "alice" in added.stderr and token not in added.stderr
+    text = users.read_text()
+    assert token not in text and token_hash(token) in text
+    assert stat.S_IMODE(users.stat().st_mode) == 0o600
+    assert read_users(users) == {
+        "alice": User(name="alice", token_sha256=token_hash(token), daily_budget_usd=5.0, confirm_threshold_usd=1.5)
+    }
+    listed = subprocess.run(
+        [*command, "list", "--json"],
+        env={**environment, "VEO_MCP_USERS_FILE": str(users)},  # --file defaults to VEO_MCP_USERS_FILE
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert listed.returncode == 0 and '"name": "alice"' in listed.stdout and token_hash(token) not in listed.stdout
+    again = subprocess.run(
+        [*command, "add", "alice", "--file", str(users)], env=environment, capture_output=True, text=True, check=False
+    )
+    assert again.returncode == 2 and "already has a user 'alice'" in again.stderr and again.stdout == ""
+    removed = subprocess.run(
+        [*command, "remove", "alice", "--file", str(users)],
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert removed.returncode == 0 and read_users(users) == {}
+
+
+@pytest.mark.parametrize("name", ["local", "oauth:carol", "", "-dash", "a b", "../up", "x" * 65])
+def test_names_that_could_collide_or_escape_are_refused(tmp_path: Path, name: str) -> None:
+    path = tmp_path / "team.toml"
+    write_users(path, {})
+    path.write_text(f'[[users]]\nname = "{name}"\ntoken_sha256 = "{"0" * 64}"\n')
+    with pytest.raises(UsersFileError):
+        read_users(path)
+
+
+def test_a_token_matches_only_its_own_user(tmp_path: Path) -> None:
+    path = tmp_path / "team.toml"
+    alice, bob = new_token(), new_token()
+    write_users(
+        path,
+        {
+            "alice": User(name="alice", token_sha256=token_hash(alice)),
+            "bob": User(name="bob", token_sha256=token_hash(bob)),
+        },
+    )
+    users = UsersFile(path)
+    assert users.lookup(alice) == User(name="alice", token_sha256=token_hash(alice))
+    assert users.lookup(bob) is not None and users.lookup(bob).name == "bob"  # type: ignore[union-attr]
+    for wrong in (alice[:-1], alice + "=", token_hash(alice), "", bob.upper()):
+        assert users.lookup(wrong) is None
+
+
+def test_a_running_server_rereads_the_file_and_keeps_the_last_good_users_when_it_breaks(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "team.toml"
+    alice, bob = new_token(), new_token()
+    write_users(path, {"alice": User(name="alice", token_sha256=token_hash(alice))})
+    users = UsersFile(path)
+    assert users.lookup(bob) is None
+    write_users(path, {**read_users(path), "bob": User(name="bob", token_sha256=token_hash(bob))})
+    assert users.lookup(bob) is not None  # picked up without a restart
+    with caplog.at_level(logging.WARNING, logger="veo_mcp.users"):
+        path.write_text(path.read_text() + "\n[[users]\n")
+        assert users.lookup(alice) is not None and users.lookup(bob) is not None
+        assert users.lookup(alice) is not None
+    messages = [record.getMessage() for record in caplog.records]
+    assert len(messages) == 1 and "not valid TOML" in messages[0], messages  # one warning, not one per request
+    assert "Keeping the 2 user(s) read before" in messages[0]
+    write_users(path, {"bob": User(name="bob", token_sha256=token_hash(bob))})
+    assert users.lookup(alice) is None and users.lookup(bob) is not None
+    path.unlink()  # gone for a moment (an editor replacing it): what was read stays
+    assert users.lookup(bob) is not None
+
+
+def test_every_principal_gets_a_folder_of_its_own_and_the_local_user_none() -> None:
+    assert principal_folder(LOCAL_PRINCIPAL) is None
+    assert principal_folder("alice") == "alice"
+    folders = {principal_folder(p) for p in ("oauth:carol@example.org", "oauth_carol_example.org", "oauth:../etc")}
+    assert len(folders) == 3
+    for folder in folders:
+        assert folder is not None and "/" not in folder and ":" not in folder and not folder.startswith(".")
+
+
+async def test_the_issuers_keys_are_cached_and_read_again_for_an_unknown_key_id_at_most_so_often() -> None:
+    with serving_jwks() as issuer:
+        first, second = SigningKey("k1"), SigningKey("k2")
+        issuer.keys.append(first.jwk)
+        keys = JwksKeys(issuer.url + "/.well-known/jwks.json", refetch_after_s=3600)
+        checker = JwtChecker(issuer.url, AUDIENCE, keys)
+        accepted = await checker.principal(first.token(issuer.url, sub="carol"))
+        assert accepted is not None and accepted[0] == "oauth:carol"
+        assert await checker.principal(first.token(issuer.url, sub="dan")) is not None
+        assert issuer.reads == 1  # cached
+        issuer.keys.append(second.jwk)  # a rotation: a new key id
+        assert await checker.principal(second.token(issuer.url)) is None  # not read again so soon
+        assert issuer.reads == 1
+        fresh = JwtChecker(issuer.url, AUDIENCE, JwksKeys(issuer.url + "/.well-known/jwks.json", refetch_after_s=0))
+        assert await fresh.principal(first.token(issuer.url)) is not None
+        assert await fresh.principal(second.token(issuer.url)) is not None  # cached since that read
+        assert await fresh.principal(SigningKey("k3").token(issuer.url)) is None  # read again, still unknown
+        assert issuer.reads == 3
+
+
+async def test_a_users_own_limits_apply_to_them_alone(tmp_path: Path) -> None:
+    path = tmp_path / "team.toml"
+    write_users(
+        path,
+        {
+            "bob": User(
+                name="bob", token_sha256=token_hash(new_token()), daily_budget_usd=2.0, confirm_threshold_usd=0.5
+            ),
+            "eve": User(name="eve", token_sha256=token_hash(new_token())),
+        },
+    )
+    settings = service_settings(tmp_path, daily_budget_usd=20.0, confirm_above_usd=3.0)
+    store = await Store.open(None)
+    try:
+        ledger = CreateLedger(store, settings, UsersFile(path))
+        with acting_as("bob"):
+            assert (ledger.settings().daily_budget_usd, ledger.settings().confirm_above_usd) == (2.0, 0.5)
+        with acting_as("eve"):  # no limits of her own: the server's
+            assert (ledger.settings().daily_budget_usd, ledger.settings().confirm_above_usd) == (20.0, 3.0)
+        assert ledger.settings() is settings  # the local user
+    finally:
+        await store.aclose()
