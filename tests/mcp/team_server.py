@@ -131,6 +131,8 @@ def serving_team(folder: Path, issuer: Issuer, users: dict[str, dict[str, float]
         {
             "VEO_MCP_DATA_DIR": str(folder / "data"),
             "VEO_MCP_OUTPUT_DIR": str(folder / "out"),
+            # As by default (the home folder): the data, the videos and the operator's own pictures all inside it.
+            "VEO_MCP_IMAGE_DIRS": str(folder),
             "VEO_MCP_USERS_FILE": str(users_file),
             "VEO_MCP_OAUTH_ISSUER": issuer.url,
             "VEO_MCP_OAUTH_AUDIENCE": AUDIENCE,

@@ -21,7 +21,7 @@ import pytest
 from mcp.client import Client
 from mcp.shared.exceptions import MCPError
 
-from tests.helpers import current_era, finish, text_of
+from tests.helpers import current_era, finish, make_image, text_of
 from tests.mcp.task_client import TaskExtension, create_task, task_request
 from tests.mcp.team_server import (
     Issuer,
@@ -34,6 +34,7 @@ from tests.mcp.team_server import (
     serving_team,
 )
 from veo_mcp.evolink import estimate_cost, parse_video_request
+from veo_mcp.local.posters import poster_path
 from veo_mcp.users import read_users, write_users
 
 ONE_VIDEO_USD = estimate_cost(parse_video_request({"prompt": "x"})).usd or 0.0
@@ -345,3 +346,39 @@ async def test_an_mcp_task_is_its_creators_alone(
         assert (await task_request(erin, "tasks/list")).get("tasks") == []
         listed = await task_request(alice, "tasks/list")
         assert [t["taskId"] for t in listed["tasks"]] == [created.task_id]
+
+
+async def test_a_remote_user_cannot_read_the_servers_files_as_images(
+    team: TeamServer, person: Callable[..., tuple[str, str]]
+) -> None:
+    """image_files names files on the server's disk: a remote user must not send another user's poster frame or the
+    operator's pictures to EvoLink, nor learn which files exist there (VEO_MCP_IMAGE_DIRS holds all of it here, as
+    the default, the home folder, does)."""
+    (_, alice_token), (_, erin_token) = person("alice"), person("erin")
+    folder = team.output_dir.parent
+    photo = make_image(folder / f"operator-photo-{time.monotonic_ns()}.png", (200, 40, 40))
+    async with client_of(team.url, alice_token) as alice, client_of(team.url, erin_token) as erin:
+        task_id = (await _generate(alice, "alice's secret storyboard frame"))["task_id"]
+        assert (await finish(alice, task_id))["status"] == "completed"
+        assert not (await alice.call_tool("download_video", {"task_id": task_id})).is_error
+        await alice.read_resource(f"veo://generations/{task_id}/poster")
+        poster = poster_path(folder / "data", task_id)
+        assert poster.is_file()
+
+        def calls(path: str) -> list[tuple[str, dict[str, Any]]]:
+            return [
+                ("estimate_cost", {"prompt": "x", "image_files": [path]}),
+                ("generate_video", {"prompt": "x", "image_files": [path], "confirm_cost": True}),
+                ("generate_batch", {"items": [{"prompt": "x", "image_files": [path]}], "confirm_cost": True}),
+            ]
+
+        absent = str(folder / "absent.png")
+        for path in (str(poster), str(photo)):
+            for (tool, arguments), (_, nowhere) in zip(calls(path), calls(absent), strict=True):
+                refused = text_of(await erin.call_tool(tool, arguments))
+                assert "image_urls" in refused and "image_files" in refused, (tool, refused)
+                # The same refusal as for a file that does not exist: it says nothing of what is there.
+                assert refused.replace(path, "<p>") == text_of(await erin.call_tool(tool, nowhere)).replace(
+                    absent, "<p>"
+                ), tool
+        assert ((await erin.call_tool("list_generations", {})).structured_content or {})["total"] == 0
