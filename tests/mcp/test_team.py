@@ -8,9 +8,11 @@ client is the SDK's streamable-HTTP client sending `Authorization: Bearer <token
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +37,7 @@ from tests.mcp.team_server import (
 )
 from veo_mcp.evolink import estimate_cost, parse_video_request
 from veo_mcp.local.posters import poster_path
-from veo_mcp.users import read_users, write_users
+from veo_mcp.users import new_token, read_users, token_hash, write_users
 
 ONE_VIDEO_USD = estimate_cost(parse_video_request({"prompt": "x"})).usd or 0.0
 NOWHERE = "task-unified-1700000000-nothere1"
@@ -382,3 +384,23 @@ async def test_a_remote_user_cannot_read_the_servers_files_as_images(
                     absent, "<p>"
                 ), tool
         assert ((await erin.call_tool("list_generations", {})).structured_content or {})["total"] == 0
+
+
+async def test_a_rotated_token_stops_working_even_when_the_file_keeps_its_size_and_time(
+    team: TeamServer, era: str
+) -> None:
+    """The file is replaced the way `cp -p` or `rsync -t` would (or twice within one timestamp tick): same size,
+    same modification time. The old token must stop working all the same."""
+    if era != "legacy":
+        pytest.skip("the users file, not the protocol: once is enough")
+    old = add_user(team.users_file, "frank")
+    assert _initialize(team.url, old).status_code == 200
+    before = team.users_file.stat()
+    users = read_users(team.users_file)
+    new = new_token()
+    users["frank"] = replace(users["frank"], token_sha256=token_hash(new))
+    write_users(team.users_file, users)
+    os.utime(team.users_file, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert team.users_file.stat().st_size == before.st_size
+    assert _initialize(team.url, old).status_code == 401
+    assert _initialize(team.url, new).status_code == 200
