@@ -26,6 +26,7 @@ from mcp.shared.exceptions import MCPError
 from tests.helpers import current_era, finish, make_image, text_of
 from tests.mcp.task_client import TaskExtension, create_task, task_request
 from tests.mcp.team_server import (
+    LOCAL_TOKEN,
     Issuer,
     SigningKey,
     TeamServer,
@@ -404,3 +405,30 @@ async def test_a_rotated_token_stops_working_even_when_the_file_keeps_its_size_a
     assert team.users_file.stat().st_size == before.st_size
     assert _initialize(team.url, old).status_code == 401
     assert _initialize(team.url, new).status_code == 200
+
+
+async def test_another_users_id_reads_like_an_unknown_one_to_the_local_user_too(
+    team: TeamServer, person: Callable[..., tuple[str, str]]
+) -> None:
+    """The local user (VEO_MCP_HTTP_TOKEN) may look up ids upstream that this server does not know; an id of another
+    user's must still read exactly like one nobody has, not like one that exists elsewhere on the server."""
+    (_, alice_token) = person("alice")
+    async with client_of(team.url, alice_token) as alice, client_of(team.url, LOCAL_TOKEN) as local:
+        task_id = (await _generate(alice, "alice's heron, not the local user's"))["task_id"]
+        assert (await finish(alice, task_id))["status"] == "completed"
+        for tool, arguments in [
+            ("get_generation", {}),
+            ("wait_for_generation", {"timeout_seconds": 1}),
+            ("download_video", {}),
+        ]:
+            theirs = await _refusal(local, tool, {"task_id": task_id, **arguments})
+            unknown = await _refusal(local, tool, {"task_id": NOWHERE, **arguments})
+            assert _same_shape(theirs, task_id) == _same_shape(unknown, NOWHERE), tool
+        theirs = await _refusal(local, "combine_videos", {"task_ids": [task_id, task_id]})
+        unknown = await _refusal(local, "combine_videos", {"task_ids": [NOWHERE, NOWHERE]})
+        assert _same_shape(theirs, task_id) == _same_shape(unknown, NOWHERE)
+        code, message = await _resource_error(local, f"veo://generations/{task_id}")
+        assert (code, _same_shape(message, task_id)) == (
+            (await _resource_error(local, f"veo://generations/{NOWHERE}"))[0],
+            _same_shape((await _resource_error(local, f"veo://generations/{NOWHERE}"))[1], NOWHERE),
+        )
