@@ -149,7 +149,9 @@ class Registry:
             return known
         try:
             task = await self._fetch(task_id)
-        except NotFoundError:
+        except NotFoundError as error:
+            if error.status_code is None:
+                raise  # not a task id at all: said before anything was asked, whoever's it could be
             # Upstream's own words would set an id nobody has apart from another principal's (answered above).
             raise unknown_generation(task_id) from None
         generation = Generation(
