@@ -14,8 +14,9 @@ passwords; nobody can enumerate 2**256 candidates, so a plain SHA-256 already ma
 keeps every HTTP request's check cheap. The presented token's hash is compared with each user's in constant time
 (`hmac.compare_digest`, no early exit), so timing tells nothing about which part matched.
 
-The server re-reads the file when its modification time or size changes (checked on each lookup), so users added
-or removed while it runs take effect at the next request; a file that cannot be read keeps the last good users and
+The server re-reads the file when it changes (checked on each lookup: its inode, change time, modification time and
+size, so a replacement that keeps the size and the modification time, as `cp -p` or `rsync -t` do, is seen too),
+so users added or removed while it runs take effect at the next request; a file that cannot be read keeps the last good users and
 logs one warning. `write_users` replaces the file atomically and owner-only (0600).
 """
 
@@ -172,8 +173,8 @@ class UsersFile:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._users: dict[str, User] = {}
-        self._seen: tuple[int, int] | None = None
-        self._warned: tuple[int, int] | None = None
+        self._seen: tuple[int, ...] | None = None
+        self._warned: tuple[int, ...] | None = None
         self.load()
 
     def load(self) -> None:
@@ -181,12 +182,14 @@ class UsersFile:
         self._users = read_users(self.path)
         self._seen = self._signature()
 
-    def _signature(self) -> tuple[int, int] | None:
+    def _signature(self) -> tuple[int, ...] | None:
+        """What changes whenever the file does. The change time cannot be set back by anyone (unlike the
+        modification time), and `write_users` replaces the file, so its inode changes too."""
         try:
             status = self.path.stat()
         except OSError:
             return None
-        return status.st_mtime_ns, status.st_size
+        return status.st_ino, status.st_ctime_ns, status.st_mtime_ns, status.st_size
 
     def _refresh(self) -> None:
         signature = self._signature()

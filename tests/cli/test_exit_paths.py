@@ -125,8 +125,9 @@ def test_an_unknown_generation_names_itself(run: Callable[..., Ended]) -> None:
     ended = run("status", "task-unified-0-nosuchid", "--simulate", "--json")
     assert ended.code == 1
     assert ended.json == {
-        "error": "EvoLink does not know it: Task not found: task-unified-0-nosuchid Check the task id (the list of "
-        "known generations shows them); it may belong to another account.",
+        "error": "No generation 'task-unified-0-nosuchid' is known to this server for you. Check the task id: use "
+        "one from generate_video or list_generations (it lists the generations you created); a task of another "
+        "EvoLink account cannot be read.",
         "exit_code": 1,
         "task_id": "task-unified-0-nosuchid",
     }

@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx
 import pytest
 from mcp.client import Client
+from starlette.types import Receive, Scope, Send
 
 from tests.delivery.conftest import (
     FAST,
@@ -25,8 +27,11 @@ from tests.delivery.conftest import (
     read_json_resource,
     serving,
 )
+from tests.helpers import running_harness
 from tests.mcp.test_security import INITIALIZE, MCP_HEADERS
 from veo_mcp.delivery import FILES_PATH, LinkSigner
+from veo_mcp.mcp.operations import with_operations
+from veo_mcp.storage.database import DatabaseWriteError
 
 
 @pytest.fixture(scope="module")
@@ -177,6 +182,33 @@ def test_readiness_names_a_dead_upstream_and_metrics_need_the_token(tmp_path: Pa
     assert token not in ready.text and health.status_code == 200
     assert anonymous.status_code == 401 and authorised.status_code == 200
     assert "veo_mcp_active_sessions" in authorised.text
+
+
+async def test_readiness_of_a_failing_database_names_no_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """/readyz answers anyone: a database that fails says "unavailable" there, and where and why only in the log.
+
+    In process, through the ASGI routes the server mounts: a live SQLite connection cannot be made to fail on cue
+    from outside the process (it reads through its own cache and open descriptor)."""
+    async with running_harness(tmp_path) as harness:
+        store = harness.app.parts.store
+        where = tmp_path / "data" / "veo-mcp.sqlite3"
+
+        async def failing() -> None:
+            raise DatabaseWriteError(f"veo-mcp could not use its database {where}: disk I/O error.")
+
+        monkeypatch.setattr(store, "ping", failing)
+
+        async def nothing(scope: Scope, receive: Receive, send: Send) -> None:
+            raise AssertionError("not routed to /mcp")
+
+        routes = with_operations(nothing, harness.app, nothing)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=routes), base_url="http://veo") as client:
+            ready = await client.get("/readyz")
+    assert ready.status_code == 503 and ready.json()["checks"]["database"] == "unavailable"
+    assert str(tmp_path) not in ready.text
+    assert any(str(where) in record.getMessage() for record in caplog.records)
 
 
 def test_metrics_can_be_public_when_configured(tmp_path: Path) -> None:

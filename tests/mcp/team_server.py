@@ -34,6 +34,8 @@ from tests.helpers import LineReader, current_era, stop_process
 from veo_mcp.users import User, token_hash, write_users
 
 AUDIENCE = "https://veo.team.example/mcp"
+# VEO_MCP_HTTP_TOKEN beside the users file: whoever holds it is the server's local user.
+LOCAL_TOKEN = "the-local-users-own-http-token-0123456789"
 
 
 class SigningKey:
@@ -131,7 +133,10 @@ def serving_team(folder: Path, issuer: Issuer, users: dict[str, dict[str, float]
         {
             "VEO_MCP_DATA_DIR": str(folder / "data"),
             "VEO_MCP_OUTPUT_DIR": str(folder / "out"),
+            # As by default (the home folder): the data, the videos and the operator's own pictures all inside it.
+            "VEO_MCP_IMAGE_DIRS": str(folder),
             "VEO_MCP_USERS_FILE": str(users_file),
+            "VEO_MCP_HTTP_TOKEN": LOCAL_TOKEN,
             "VEO_MCP_OAUTH_ISSUER": issuer.url,
             "VEO_MCP_OAUTH_AUDIENCE": AUDIENCE,
             "VEO_MCP_SIMULATOR_SPEED": "60",
@@ -152,7 +157,8 @@ def serving_team(folder: Path, issuer: Issuer, users: dict[str, dict[str, float]
             seen.append(line)
         endpoint = re.search(r"http://127\.0\.0\.1:\d+/mcp", line or "")
         assert endpoint is not None, seen
-        assert "clients must send 'Authorization: Bearer <a users-file token or an OAuth access token>'" in line
+        accepted = "VEO_MCP_HTTP_TOKEN or a users-file token or an OAuth access token"
+        assert f"clients must send 'Authorization: Bearer <{accepted}>'" in line
         yield TeamServer(endpoint.group(0), users_file, folder / "out", process, reader, tokens)
     finally:
         stop_process(process)

@@ -50,7 +50,7 @@ def test_the_key_goes_over_plain_http_only_to_loopback(url: str) -> None:
 async def test_upstream_text_that_echoes_the_key_is_redacted(tmp_path: Path) -> None:
     simulator = Simulator(SimulatorConfig(speed=100))
     simulator.faults.add(Fault(kind="status", endpoint="create", status=400, echo_authorization=True))
-    simulator.faults.add(Fault(kind="status", endpoint="get", status=404, echo_authorization=True))
+    simulator.faults.add(Fault(kind="status", endpoint="get", status=403, echo_authorization=True))
     async with running_harness(tmp_path, simulator=simulator) as harness, harness.client() as client:
         refused = await client.call_tool("generate_video", {"prompt": "a heron"})
         unknown = await client.call_tool("get_generation", {"task_id": "task-unified-1-abcdef12"})

@@ -8,9 +8,11 @@ client is the SDK's streamable-HTTP client sending `Authorization: Bearer <token
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +23,10 @@ import pytest
 from mcp.client import Client
 from mcp.shared.exceptions import MCPError
 
-from tests.helpers import current_era, finish, text_of
+from tests.helpers import current_era, finish, make_image, text_of
 from tests.mcp.task_client import TaskExtension, create_task, task_request
 from tests.mcp.team_server import (
+    LOCAL_TOKEN,
     Issuer,
     SigningKey,
     TeamServer,
@@ -34,7 +37,8 @@ from tests.mcp.team_server import (
     serving_team,
 )
 from veo_mcp.evolink import estimate_cost, parse_video_request
-from veo_mcp.users import read_users, write_users
+from veo_mcp.local.posters import poster_path
+from veo_mcp.users import new_token, read_users, token_hash, write_users
 
 ONE_VIDEO_USD = estimate_cost(parse_video_request({"prompt": "x"})).usd or 0.0
 NOWHERE = "task-unified-1700000000-nothere1"
@@ -345,3 +349,86 @@ async def test_an_mcp_task_is_its_creators_alone(
         assert (await task_request(erin, "tasks/list")).get("tasks") == []
         listed = await task_request(alice, "tasks/list")
         assert [t["taskId"] for t in listed["tasks"]] == [created.task_id]
+
+
+async def test_a_remote_user_cannot_read_the_servers_files_as_images(
+    team: TeamServer, person: Callable[..., tuple[str, str]]
+) -> None:
+    """image_files names files on the server's disk: a remote user must not send another user's poster frame or the
+    operator's pictures to EvoLink, nor learn which files exist there (VEO_MCP_IMAGE_DIRS holds all of it here, as
+    the default, the home folder, does)."""
+    (_, alice_token), (_, erin_token) = person("alice"), person("erin")
+    folder = team.output_dir.parent
+    photo = make_image(folder / f"operator-photo-{time.monotonic_ns()}.png", (200, 40, 40))
+    async with client_of(team.url, alice_token) as alice, client_of(team.url, erin_token) as erin:
+        task_id = (await _generate(alice, "alice's secret storyboard frame"))["task_id"]
+        assert (await finish(alice, task_id))["status"] == "completed"
+        assert not (await alice.call_tool("download_video", {"task_id": task_id})).is_error
+        await alice.read_resource(f"veo://generations/{task_id}/poster")
+        poster = poster_path(folder / "data", task_id)
+        assert poster.is_file()
+
+        def calls(path: str) -> list[tuple[str, dict[str, Any]]]:
+            return [
+                ("estimate_cost", {"prompt": "x", "image_files": [path]}),
+                ("generate_video", {"prompt": "x", "image_files": [path], "confirm_cost": True}),
+                ("generate_batch", {"items": [{"prompt": "x", "image_files": [path]}], "confirm_cost": True}),
+            ]
+
+        absent = str(folder / "absent.png")
+        for path in (str(poster), str(photo)):
+            for (tool, arguments), (_, nowhere) in zip(calls(path), calls(absent), strict=True):
+                refused = text_of(await erin.call_tool(tool, arguments))
+                assert "image_urls" in refused and "image_files" in refused, (tool, refused)
+                # The same refusal as for a file that does not exist: it says nothing of what is there.
+                assert refused.replace(path, "<p>") == text_of(await erin.call_tool(tool, nowhere)).replace(
+                    absent, "<p>"
+                ), tool
+        assert ((await erin.call_tool("list_generations", {})).structured_content or {})["total"] == 0
+
+
+async def test_a_rotated_token_stops_working_even_when_the_file_keeps_its_size_and_time(
+    team: TeamServer, era: str
+) -> None:
+    """The file is replaced the way `cp -p` or `rsync -t` would (or twice within one timestamp tick): same size,
+    same modification time. The old token must stop working all the same."""
+    if era != "legacy":
+        pytest.skip("the users file, not the protocol: once is enough")
+    old = add_user(team.users_file, "frank")
+    assert _initialize(team.url, old).status_code == 200
+    before = team.users_file.stat()
+    users = read_users(team.users_file)
+    new = new_token()
+    users["frank"] = replace(users["frank"], token_sha256=token_hash(new))
+    write_users(team.users_file, users)
+    os.utime(team.users_file, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert team.users_file.stat().st_size == before.st_size
+    assert _initialize(team.url, old).status_code == 401
+    assert _initialize(team.url, new).status_code == 200
+
+
+async def test_another_users_id_reads_like_an_unknown_one_to_the_local_user_too(
+    team: TeamServer, person: Callable[..., tuple[str, str]]
+) -> None:
+    """The local user (VEO_MCP_HTTP_TOKEN) may look up ids upstream that this server does not know; an id of another
+    user's must still read exactly like one nobody has, not like one that exists elsewhere on the server."""
+    (_, alice_token) = person("alice")
+    async with client_of(team.url, alice_token) as alice, client_of(team.url, LOCAL_TOKEN) as local:
+        task_id = (await _generate(alice, "alice's heron, not the local user's"))["task_id"]
+        assert (await finish(alice, task_id))["status"] == "completed"
+        for tool, arguments in [
+            ("get_generation", {}),
+            ("wait_for_generation", {"timeout_seconds": 1}),
+            ("download_video", {}),
+        ]:
+            theirs = await _refusal(local, tool, {"task_id": task_id, **arguments})
+            unknown = await _refusal(local, tool, {"task_id": NOWHERE, **arguments})
+            assert _same_shape(theirs, task_id) == _same_shape(unknown, NOWHERE), tool
+        theirs = await _refusal(local, "combine_videos", {"task_ids": [task_id, task_id]})
+        unknown = await _refusal(local, "combine_videos", {"task_ids": [NOWHERE, NOWHERE]})
+        assert _same_shape(theirs, task_id) == _same_shape(unknown, NOWHERE)
+        code, message = await _resource_error(local, f"veo://generations/{task_id}")
+        assert (code, _same_shape(message, task_id)) == (
+            (await _resource_error(local, f"veo://generations/{NOWHERE}"))[0],
+            _same_shape((await _resource_error(local, f"veo://generations/{NOWHERE}"))[1], NOWHERE),
+        )

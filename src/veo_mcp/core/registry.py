@@ -33,7 +33,8 @@ def unknown_generation(task_id: str) -> NotFoundError:
     """The one answer for an id the caller may not see: unknown here, or another principal's (no existence leak)."""
     return NotFoundError(
         f"No generation {task_id[:80]!r} is known to this server for you.",
-        advice="Use a task_id from generate_video or list_generations (it lists the generations you created).",
+        advice="Check the task id: use one from generate_video or list_generations (it lists the generations you "
+        "created); a task of another EvoLink account cannot be read.",
     )
 
 
@@ -158,7 +159,13 @@ class Registry:
                 await self._bus.publish(known)
                 self._on_completed(known)
             return known
-        task = await self._fetch(task_id)
+        try:
+            task = await self._fetch(task_id)
+        except NotFoundError as error:
+            if error.status_code is None:
+                raise  # not a task id at all: said before anything was asked, whoever's it could be
+            # Upstream's own words would set an id nobody has apart from another principal's (answered above).
+            raise unknown_generation(task_id) from None
         generation = Generation(
             task_id=task.id,
             model=task.model or "unknown",

@@ -19,6 +19,7 @@ from pathlib import Path
 import anyio
 from pydantic import BaseModel, Field
 
+from veo_mcp.context import LOCAL_PRINCIPAL, current_principal
 from veo_mcp.evolink import catalog
 from veo_mcp.evolink.errors import InvalidRequestError
 from veo_mcp.evolink.image_types import image_type
@@ -196,7 +197,19 @@ def allowed_folders(image_dirs: list[Path], roots: list[Path] | None) -> Allowed
 
     Roots can only narrow what the server allows, never widen it: a client declaring `file:///` still reads only
     inside VEO_MCP_IMAGE_DIRS.
+
+    A principal other than the local user (a users-file or OAuth user of a shared HTTP server) may read nothing:
+    the files are the server's, not theirs (other users' poster frames, the operator's pictures), and even a refusal
+    that differs between "absent" and "not an image" would map the server's disk for them.
     """
+    principal = current_principal()
+    if principal != LOCAL_PRINCIPAL:
+        return AllowedFolders(
+            folders=[],
+            source=f"none for {principal!r}: image_files reads this server's disk; give image_urls instead",
+            how_to_change="Give the images as image_urls (public https links) instead; image_files is for the "
+            "server's local user only.",
+        )
     if roots is not None:
         narrowed = _narrowed(image_dirs, [Path(os.path.realpath(root)) for root in roots])
         return AllowedFolders(

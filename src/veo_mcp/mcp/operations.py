@@ -1,7 +1,8 @@
 """Running veo-mcp for a team: `/healthz` (alive), `/readyz` (database and upstream reachable) and `/metrics`
 (Prometheus), on the streamable-HTTP server beside `/mcp`.
 
-`/healthz` and `/readyz` need no authentication and say nothing secret: a load balancer or an orchestrator probes
+`/healthz` and `/readyz` need no authentication and say nothing secret (no path, no key, no address but the
+upstream's reachability): a load balancer or an orchestrator probes
 them. `/metrics` sits behind the same check as the MCP endpoint (`secured_app`, applied by the caller) unless
 VEO_MCP_METRICS_PUBLIC is set. Each `App` has its own `CollectorRegistry`, so several servers in one process (the
 tests) never share a counter. Values that live in the store (generations by status, estimated spend) are read when
@@ -94,7 +95,9 @@ async def readiness(app: App) -> tuple[bool, dict[str, str]]:
             await app.parts.store.ping()
         checks["database"] = "ok"
     except (VeoError, TimeoutError) as error:
-        checks["database"] = "unavailable" if isinstance(error, TimeoutError) else error.message
+        # Anyone may ask /readyz: the answer names no path; the operator's log says what went wrong.
+        logger.warning("readiness: the database cannot be used: %s", error if str(error) else "no answer in time")
+        checks["database"] = "unavailable"
     problem = await app.client.unreachable(READY_TIMEOUT_S)
     checks["upstream"] = "ok" if problem is None else f"unreachable: {problem}"
     return all(value == "ok" for value in checks.values()), checks
