@@ -23,7 +23,7 @@ from typing import Any
 from common import arguments, clean_env
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ["cold_start", "get_overhead", "poll_fanout", "download", "tracking_rss", "validation"]
+SCRIPTS = ["cold_start", "get_overhead", "poll_fanout", "replica_polls", "download", "tracking_rss", "validation"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,7 @@ TARGETS = [
     Target("cold_start_ratio", "cold start vs a one-tool MCPServer (ratio)", 1.25, True),
     Target("get_overhead_ms", "get_generation over MCP minus a raw httpx GET (ms)", 2.0, True),
     Target("poll_fanout_ratio", "upstream GETs / (active tasks × intervals)", 1.0, True),
+    Target("replica_poll_ratio", "upstream polls per task, two replicas on PostgreSQL vs one (ratio)", 1.05, True),
     Target("download_throughput_ratio", "500 MB download throughput vs curl, bare loopback (ratio)", 0.8, False),
     Target("download_vs_curl_fsync_ratio", "same vs curl + fsync (like for like: ours syncs too)", 0.8, False),
     Target("download_metered_throughput_ratio", "same over a 100 MB/s link (ratio)", 0.8, False),
