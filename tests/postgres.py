@@ -6,6 +6,7 @@ database each; `?options=-csearch_path%3D<schema>` in the URL makes every connec
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import uuid
@@ -19,7 +20,10 @@ SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "local-postgres"
 
 @cache
 def server_url() -> str:
-    """The local cluster's URL, started on first use (an already running one is reused)."""
+    """VEO_MCP_TEST_POSTGRES_URL (CI starts the cluster before the tests), else the local cluster, started on first
+    use (an already running one is reused)."""
+    if given := os.environ.get("VEO_MCP_TEST_POSTGRES_URL"):
+        return given
     done = subprocess.run(
         [sys.executable, str(SCRIPT), "start"], capture_output=True, text=True, timeout=300, check=False
     )
