@@ -4,14 +4,31 @@ the shared building blocks."""
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
 
 from tests.helpers import FIGURES, TEST_KEY, make_client, use_era
+from tests.postgres import fresh_schema
 from veo_mcp.evolink import EvoLinkClient
 from veo_mcp.simulator import IN_PROCESS_BASE_URL, Simulator, SimulatorConfig, SimulatorTransport
+
+
+@pytest.fixture(autouse=True)
+def _store_on_postgres(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """VEO_MCP_TEST_ALL_ON_POSTGRES=1 runs the whole suite with every store on PostgreSQL: each test gets a fresh
+    schema through VEO_MCP_DATABASE_URL (its subprocesses too). Tests about the SQLite file itself opt out with
+    `@pytest.mark.sqlite_only`."""
+    if os.environ.get("VEO_MCP_TEST_ALL_ON_POSTGRES") != "1":
+        yield
+        return
+    if (marker := request.node.get_closest_marker("sqlite_only")) is not None:
+        pytest.skip(f"SQLite only: {marker.args[0] if marker.args else 'about the SQLite file itself'}")
+    with fresh_schema() as url:
+        monkeypatch.setenv("VEO_MCP_DATABASE_URL", url)
+        yield
 
 
 @pytest.fixture
@@ -55,6 +72,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "legacy_era: uses a 2025-era-only feature (resources/subscribe, logging)")
+    config.addinivalue_line("markers", "sqlite_only: about the SQLite file itself (skipped with ALL_ON_POSTGRES)")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

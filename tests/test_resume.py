@@ -78,6 +78,7 @@ async def test_completed_but_unsaved_videos_are_saved_after_a_restart(tmp_path: 
     assert simulator.service.requests["download"] == 2
 
 
+@pytest.mark.sqlite_only("edits the SQLite file directly")
 async def test_links_expired_during_downtime_are_marked_once_and_never_fetched(tmp_path: Path) -> None:
     simulator = Simulator(SimulatorConfig(speed=100))
     async with (

@@ -242,6 +242,7 @@ async def test_saved_files_stay_in_the_output_folder(tmp_path: Path) -> None:
     assert not (tmp_path / "outside").exists()
 
 
+@pytest.mark.sqlite_only("the database file's permissions")
 async def test_the_database_and_saved_videos_are_private_to_their_owner(tmp_path: Path) -> None:
     async with running_harness(tmp_path) as harness, harness.client() as client:
         created = await client.call_tool("generate_video", {"prompt": "a private lighthouse"})

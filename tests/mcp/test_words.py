@@ -242,6 +242,7 @@ async def test_an_expired_generation_is_called_expired_everywhere(tmp_path: Path
     assert json.loads(contents.text)["download_status"] == "expired"
 
 
+@pytest.mark.sqlite_only("two data folders are two stores here; one database would be one")
 async def test_simulated_videos_go_to_their_own_folder_and_say_so(tmp_path: Path) -> None:
     saved: dict[bool, Path] = {}
     for simulated in (True, False):

@@ -85,6 +85,7 @@ async def test_identical_requests_to_two_processes_at_once_create_one_task(tmp_p
     assert len(set(created)) == rounds  # both callers of a round got the same task
 
 
+@pytest.mark.sqlite_only("SQLite's own 'disk is full', staged with max_page_count")
 async def test_a_full_disk_after_the_create_still_returns_the_task_id(tmp_path: Path) -> None:
     """EvoLink accepted (and charges) the task, then the database cannot grow: the caller still gets the task id,
     and a retry with the same request_id answers with that task instead of hanging on a 'sending' record."""

@@ -50,8 +50,17 @@ def ddl(statement: str) -> str:
 
 
 def _adapted(parameters: Sequence[Any]) -> tuple[Any, ...]:
-    # SQLite stores booleans as 0/1 in INTEGER columns; PostgreSQL would refuse a boolean there.
-    return tuple(int(value) if isinstance(value, bool) else value for value in parameters)
+    return tuple(_value(value) for value in parameters)
+
+
+def _value(value: Any) -> Any:
+    # SQLite stores booleans as 0/1 in INTEGER columns; PostgreSQL would refuse a boolean there. PostgreSQL text
+    # cannot hold NUL, which a hostile argument may carry into an error message: it becomes U+FFFD.
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, str) and "\x00" in value:
+        return value.replace("\x00", "\ufffd")
+    return value
 
 
 class Row(tuple[Any, ...]):
