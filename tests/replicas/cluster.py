@@ -92,3 +92,15 @@ async def saved(client: Client, task_id: str, within_s: float = 90.0) -> dict[st
         if state.get("finished"):
             await anyio.sleep(0.2)  # finished: the automatic save follows in a moment
     raise AssertionError(f"{task_id} was never saved: {state}")
+
+
+async def create_then_wait(client: Client) -> dict[str, Any]:
+    created = await client.call_tool("generate_video", {"prompt": "a ferry between two harbours", "duration": 4})
+    assert not created.is_error, created
+    task_id = (created.structured_content or {})["task_id"]
+    for _ in range(30):
+        waited = await client.call_tool("wait_for_generation", {"task_id": task_id, "timeout_seconds": 10})
+        assert not waited.is_error, waited
+        if (state := waited.structured_content or {}).get("finished"):
+            return state
+    raise AssertionError(f"{task_id} never finished")

@@ -4,7 +4,6 @@ protocol eras. Real server processes, a real PostgreSQL (scripts/local-postgres)
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,31 +15,8 @@ import pytest
 from tests.delivery.conftest import metric
 from tests.helpers import SimulatorProcess
 from tests.mcp.team_server import client_of, notifications_into
-from tests.postgres import fresh_schema
 from tests.replicas.cluster import KEY, Replica, replica, replica_env, saved
 from veo_mcp.storage import Store
-
-
-@pytest.fixture
-def database() -> Iterator[str]:
-    with fresh_schema() as url:
-        yield url
-
-
-@pytest.fixture
-def simulator() -> Iterator[SimulatorProcess]:
-    process = SimulatorProcess(speed=40, api_key=KEY)
-    yield process
-    process.stop()
-
-
-@pytest.fixture
-def two(database: str, simulator: SimulatorProcess, tmp_path: Path) -> Iterator[tuple[Replica, Replica]]:
-    with (
-        replica(replica_env(database, simulator.base_url, tmp_path, "a"), "a") as a,
-        replica(replica_env(database, simulator.base_url, tmp_path, "b"), "b") as b,
-    ):
-        yield a, b
 
 
 def _task(ledger: dict[str, Any], task_id: str) -> dict[str, Any]:
@@ -151,3 +127,27 @@ async def test_a_session_on_one_replica_hears_what_the_other_polled(two: tuple[R
                             break
         listed = (await on_b.call_tool("list_generations", {})).structured_content or {}
     assert task_id in [g["task_id"] for g in listed["generations"]]
+
+
+async def test_the_same_request_to_two_replicas_at_once_makes_one_task(
+    two: tuple[Replica, Replica], simulator: SimulatorProcess
+) -> None:
+    """The first create's answer is held back a second, so the other replica's identical request meets it in
+    flight: the database's duplicate guard answers both with one task."""
+    a, b = two
+    simulator.fault(kind="delay", endpoint="create", seconds=1, after_accept=True)
+    same = {"prompt": "one harbour, two replicas", "duration": 4, "request_id": "harbour-1"}
+    answers: dict[str, dict[str, Any]] = {}
+
+    async def ask(name: str, url: str) -> None:
+        async with client_of(url, None, mode="legacy") as client:
+            result = await client.call_tool("generate_video", same)
+            assert not result.is_error, result
+            answers[name] = result.structured_content or {}
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(ask, "a", a.url)
+        group.start_soon(ask, "b", b.url)
+    assert answers["a"]["task_id"] == answers["b"]["task_id"]
+    assert sorted(answer["reused"] for answer in answers.values()) == [False, True]
+    assert simulator.ledger()["requests"]["create"] == 1

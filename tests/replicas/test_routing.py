@@ -9,8 +9,6 @@ the example HAProxy configuration in deploy/ does with a stick table) keeps it w
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -19,9 +17,7 @@ from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import MCP_DEFAULT_SSE_READ_TIMEOUT, MCP_DEFAULT_TIMEOUT
 
-from tests.helpers import SimulatorProcess
-from tests.postgres import fresh_schema
-from tests.replicas.cluster import KEY, Replica, replica, replica_env
+from tests.replicas.cluster import Replica, create_then_wait
 
 
 class Balancer(httpx2.AsyncBaseTransport):
@@ -50,18 +46,6 @@ class Balancer(httpx2.AsyncBaseTransport):
         await self._inner.aclose()
 
 
-@pytest.fixture
-def two(tmp_path: Path) -> Iterator[tuple[Replica, Replica]]:
-    simulator = SimulatorProcess(speed=40, api_key=KEY)
-    try:
-        with fresh_schema() as database:
-            env = {name: replica_env(database, simulator.base_url, tmp_path, name) for name in ("a", "b")}
-            with replica(env["a"], "a") as a, replica(env["b"], "b") as b:
-                yield a, b
-    finally:
-        simulator.stop()
-
-
 async def _through(balancer: Balancer, url: str, mode: str, work: Any) -> Any:
     timeout = httpx2.Timeout(MCP_DEFAULT_TIMEOUT, read=MCP_DEFAULT_SSE_READ_TIMEOUT)
     async with (
@@ -71,21 +55,9 @@ async def _through(balancer: Balancer, url: str, mode: str, work: Any) -> Any:
         return await work(client)
 
 
-async def _create_then_wait(client: Client) -> dict[str, Any]:
-    created = await client.call_tool("generate_video", {"prompt": "a ferry between two harbours", "duration": 4})
-    assert not created.is_error, created
-    task_id = (created.structured_content or {})["task_id"]
-    for _ in range(30):
-        waited = await client.call_tool("wait_for_generation", {"task_id": task_id, "timeout_seconds": 10})
-        assert not waited.is_error, waited
-        if (state := waited.structured_content or {}).get("finished"):
-            return state
-    raise AssertionError(f"{task_id} never finished")
-
-
 async def test_2026_requests_can_go_to_any_replica(two: tuple[Replica, Replica]) -> None:
     balancer = Balancer([replica.url for replica in two], sticky=False)
-    state = await _through(balancer, two[0].url, "auto", _create_then_wait)
+    state = await _through(balancer, two[0].url, "auto", create_then_wait)
     assert state["status"] == "completed"
     assert set(balancer.sent_to) == {0, 1}  # both replicas answered parts of the same job
 
@@ -93,9 +65,9 @@ async def test_2026_requests_can_go_to_any_replica(two: tuple[Replica, Replica])
 async def test_a_2025_session_needs_sticky_routing(two: tuple[Replica, Replica]) -> None:
     urls = [replica.url for replica in two]
     with pytest.raises(Exception) as broken:  # noqa: PT011 - whatever the client raises, the session is gone
-        await _through(Balancer(urls, sticky=False), urls[0], "legacy", _create_then_wait)
+        await _through(Balancer(urls, sticky=False), urls[0], "legacy", create_then_wait)
     assert "Session not found" in repr(broken.value), broken.value  # the other replica never saw that session
     sticky = Balancer(urls, sticky=True)
-    state = await _through(sticky, urls[0], "legacy", _create_then_wait)
+    state = await _through(sticky, urls[0], "legacy", create_then_wait)
     assert state["status"] == "completed"
     assert len(set(sticky.sent_to[1:])) == 1  # after the first request, one replica answered the whole session
