@@ -120,7 +120,8 @@ def gets_per_task(server: str, replicas: int, tasks: int, speed: float, folder: 
         simulator.stop()
         drop_schema(server, schema)
     per_render = [
-        t["gets"] / (render_seconds(parse_video_request({"prompt": t["prompt"], "duration": 4}), t["id"]) / speed / INTERVAL_S)
+        t["gets"]
+        / (render_seconds(parse_video_request({"prompt": t["prompt"], "duration": 4}), t["id"]) / speed / INTERVAL_S)
         for t in ledger["tasks"]
         if t["id"] in task_ids
     ]
