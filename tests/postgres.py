@@ -10,10 +10,14 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from veo_mcp.storage import Store
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "local-postgres"
 
@@ -62,3 +66,16 @@ def database_location(engine: str, tmp_path: Path) -> Iterator[Path | str]:
         return
     with fresh_schema() as url:
         yield url
+
+
+@asynccontextmanager
+async def store_on(engine: str, tmp_path: Path) -> AsyncIterator[Store]:
+    """An open store on `engine` (see `database_location`), closed afterwards."""
+    from veo_mcp.storage import Store
+
+    with database_location(engine, tmp_path) as location:
+        opened = await Store.open(location)
+        try:
+            yield opened
+        finally:
+            await opened.aclose()

@@ -18,7 +18,7 @@ import anyio
 import pytest
 
 from tests.helpers import disk_full, service_settings
-from tests.postgres import database_location
+from tests.postgres import store_on
 from veo_mcp.core.generation import Generation
 from veo_mcp.evolink import estimate_cost, parse_video_request
 from veo_mcp.evolink.errors import InvalidRequestError, OutcomeUnknownError, TemporaryError
@@ -40,12 +40,8 @@ SENT_AT = "%Y-%m-%d %H:%M:%S UTC"
 @pytest.fixture(params=["sqlite", "postgres"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
     """Every ledger rule on both engines: the SQLite file and a PostgreSQL schema of its own."""
-    with database_location(request.param, tmp_path) as location:
-        opened = await Store.open(location)
-        try:
-            yield opened
-        finally:
-            await opened.aclose()
+    async with store_on(request.param, tmp_path) as opened:
+        yield opened
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.postgres import database_location
+from tests.postgres import store_on
 from veo_mcp.storage import Store
 from veo_mcp.storage.owners import LAPSE_S, process_owner
 
@@ -19,12 +19,8 @@ OTHER = "another-machine|4242|token"
 
 @pytest.fixture(params=["sqlite", "postgres"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    with database_location(request.param, tmp_path) as location:
-        opened = await Store.open(location)
-        try:
-            yield opened
-        finally:
-            await opened.aclose()
+    async with store_on(request.param, tmp_path) as opened:
+        yield opened
 
 
 async def _held_by_other(store: Store, task_id: str, seen_at: float | None) -> None:
