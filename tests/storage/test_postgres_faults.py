@@ -191,3 +191,29 @@ async def test_a_replica_whose_clock_runs_behind_keeps_its_claims(
         await store.heartbeat()
     await store._write("UPDATE processes SET seen_at = seen_at - ? WHERE owner = ?", (LAPSE_S + 1, OTHER))
     assert await store.owner_alive(OTHER) is False
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://veo:SECRET@db.internal:5432/veo",
+        "postgresql://veo:SE@CRET@db.internal/veo",  # an unencoded @ in the password
+        "postgresql://veo:SE/CRET@db.internal/veo",
+        "postgresql://veo@db.internal/veo?sslmode=require&password=SECRET",
+        "postgres://db.internal/veo?password=SECRET&options=-csearch_path%3Dx",
+    ],
+)
+def test_no_form_of_password_in_a_url_survives_redaction(url: str) -> None:
+    from veo_mcp.storage.postgres import redact_url
+
+    redacted = redact_url(url)
+    assert "SE" not in redacted and "CRET" not in redacted and "db.internal" in redacted, redacted
+
+
+async def test_a_refused_password_in_the_query_never_reaches_the_error() -> None:
+    with fresh_schema() as url:
+        parts = urlsplit(url)
+        refused = urlunsplit(parts._replace(netloc=f"{parts.username}@127.0.0.1:1", query=f"password={PASSWORD}"))
+    with pytest.raises(StoreError) as raised:
+        await Store.open(refused)
+    assert PASSWORD not in str(raised.value), raised.value

@@ -231,13 +231,18 @@ def connect_postgres(url: str) -> PostgresConnection:
         connection.close()
         raise StoreError(
             f"veo-mcp cannot create or upgrade its tables in the database at {redact_url(url)}: "
-            f"{str(error).strip()}. Give its user the right to create tables in that schema (the schema must exist: "
+            f"{_first_line(error)}. Give its user the right to create tables in that schema (the schema must exist: "
             "options=-csearch_path=... in VEO_MCP_DATABASE_URL names it), or point VEO_MCP_DATABASE_URL elsewhere."
         ) from None
     except BaseException:
         connection.close()
         raise
     return connection
+
+
+def _first_line(error: BaseException) -> str:
+    """The server's message without the statement excerpt and caret psycopg adds below it."""
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
 def _migrate(connection: PostgresConnection) -> None:
@@ -273,5 +278,7 @@ UNREACHABLE_ADVICE = (
 
 
 def redact_url(url: str) -> str:
-    """`url` without its password (it goes into error messages and logs)."""
-    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
+    """`url` without its password (it goes into error messages and logs): after the user name (up to the last `@`
+    before the query, so an unencoded `@` or `/` in it is covered too) and as a `password=` query parameter."""
+    url = re.sub(r"(://[^:/@?#]*):[^?#]*@", r"\1:***@", url)
+    return re.sub(r"([?&]password=)[^&#]*", r"\1***", url, flags=re.IGNORECASE)
