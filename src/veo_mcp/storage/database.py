@@ -19,7 +19,7 @@ import anyio
 
 from veo_mcp.errors import LocalFileError
 from veo_mcp.local.files import PRIVATE_FILE, private_folder
-from veo_mcp.storage.postgres import PostgresConnection
+from veo_mcp.storage.postgres import UNREACHABLE_ADVICE, PostgresConnection
 from veo_mcp.storage.schema import MIGRATIONS, SCHEMA_VERSION
 
 _T = TypeVar("_T")
@@ -76,11 +76,13 @@ class Database:
         self.url: str | None = None
         self._lock = anyio.Lock()
         self._failures: tuple[type[BaseException], ...] = (sqlite3.OperationalError, OSError)
+        self._advice: str | None = None  # DatabaseWriteError's own (disks, folders) on SQLite
         if not isinstance(connection, sqlite3.Connection):
             import psycopg
 
             # Unreachable, out of space or read-only (a standby after a failover): nothing was written.
             self._failures = (psycopg.OperationalError, psycopg.errors.ReadOnlySqlTransaction, OSError)
+            self._advice = UNREACHABLE_ADVICE
 
     async def aclose(self) -> None:
         async with self._lock:
@@ -91,7 +93,9 @@ class Database:
             try:
                 return await anyio.to_thread.run_sync(work, self._db)
             except self._failures as error:
-                raise DatabaseWriteError(f"veo-mcp could not use its database {self.where}: {error}.") from error
+                raise DatabaseWriteError(
+                    f"veo-mcp could not use its database {self.where}: {str(error).strip()}.", advice=self._advice
+                ) from error
 
     async def _write(self, sql: str, parameters: Sequence[Any]) -> None:
         """One statement in its own write transaction."""

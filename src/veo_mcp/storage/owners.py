@@ -15,6 +15,8 @@ import time
 import uuid
 from typing import TYPE_CHECKING
 
+from veo_mcp.storage.postgres import PostgresConnection
+
 if TYPE_CHECKING:
     from veo_mcp.storage.database import Connection
 
@@ -62,4 +64,12 @@ def alive_in(db: Connection, owner: str) -> bool:
     row = db.execute("SELECT seen_at FROM processes WHERE owner = ?", (owner,)).fetchone()
     if row is None:
         return True
-    return bool(time.time() - float(row[0]) < LAPSE_S)
+    return bool(database_now(db) - float(row[0]) < LAPSE_S)
+
+
+def database_now(db: Connection) -> float:
+    """The clock heartbeats are written and judged by: on PostgreSQL the server's (replicas' own clocks may
+    disagree by more than `LAPSE_S`), on SQLite this machine's (the processes sharing it share its clock)."""
+    if isinstance(db, PostgresConnection):
+        return float(db.execute("SELECT EXTRACT(EPOCH FROM clock_timestamp())").fetchone()[0])
+    return time.time()

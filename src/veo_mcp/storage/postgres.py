@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from veo_mcp.storage.schema import MIGRATIONS, SCHEMA_VERSION
 
 if TYPE_CHECKING:
     import psycopg
 
+_T = TypeVar("_T")
 _WRITE = re.compile(r"^\s*(INSERT|UPDATE|DELETE|CREATE|ALTER|DROP)\b", re.IGNORECASE)
 _QUOTED_OR_MARK = re.compile(r"'(?:[^']|'')*'|\?|%")
 _TYPES = ((re.compile(r"\bREAL\b"), "DOUBLE PRECISION"), (re.compile(r"\bINTEGER\b"), "BIGINT"))
@@ -33,11 +34,12 @@ def is_postgres_url(location: object) -> bool:
 
 
 def translate(sql: str) -> str:
-    """SQLite's `?` placeholders as psycopg's `%s` (a literal `%` doubled; quoted text left alone)."""
+    """SQLite's `?` placeholders as psycopg's `%s`, outside quoted text only; every `%` doubled, inside quotes too
+    (psycopg reads placeholders everywhere in the statement)."""
 
     def replace(match: re.Match[str]) -> str:
         found = match.group(0)
-        return {"?": "%s", "%": "%%"}.get(found, found)
+        return {"?": "%s", "%": "%%"}.get(found, found.replace("%", "%%"))
 
     return _QUOTED_OR_MARK.sub(replace, sql)
 
@@ -89,42 +91,76 @@ def _row_factory(cursor: psycopg.Cursor[Any]) -> Any:
 
 
 class PostgresCursor:
-    def __init__(self, cursor: psycopg.Cursor[Any]) -> None:
+    def __init__(self, cursor: psycopg.Cursor[Any] | None) -> None:
         self._cursor = cursor
 
     def fetchone(self) -> Any:
-        return self._cursor.fetchone() if self._cursor.description else None
+        return self._cursor.fetchone() if self._cursor and self._cursor.description else None
 
     def fetchall(self) -> list[Any]:
-        return self._cursor.fetchall() if self._cursor.description else []
+        return self._cursor.fetchall() if self._cursor and self._cursor.description else []
 
 
 class PostgresConnection:
-    """A psycopg connection that takes the store's SQLite-dialect statements (see the module docstring)."""
+    """A psycopg connection that takes the store's SQLite-dialect statements (see the module docstring).
 
-    def __init__(self, connection: psycopg.Connection[Any]) -> None:
-        self._db = connection
-        self.lock_key = _lock_key(connection)
+    A connection the server dropped (a restart, a failover, a network cut) is reopened by the next statement that
+    starts something new: a `BEGIN IMMEDIATE` or a statement outside a transaction, retried once on the new
+    connection when the old one turns out to be gone (a write outside a transaction runs inside BEGIN IMMEDIATE, so
+    only BEGIN and reads are retried). A transaction whose connection was lost is never continued on another: its
+    later statements fail until its ROLLBACK, which the server already did.
+    """
+
+    def __init__(self, connect: Callable[[], psycopg.Connection[Any]]) -> None:
+        self._connect = connect
+        self._db = connect()
+        self._transaction = False  # between our BEGIN IMMEDIATE and its COMMIT/ROLLBACK
+        self.lock_key = _lock_key(self._db)
 
     @property
     def in_transaction(self) -> bool:
         from psycopg.pq import TransactionStatus
 
+        if self._db.closed:
+            return self._transaction
         return self._db.info.transaction_status != TransactionStatus.IDLE
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> PostgresCursor:
         command = sql.strip().upper()
+        if command == "ROLLBACK" and self._db.closed:  # the server rolled back when the connection went
+            self._transaction = False
+            return PostgresCursor(None)
         if command == "BEGIN IMMEDIATE":
-            self._db.execute("BEGIN")
-            self._db.execute("SELECT pg_advisory_xact_lock(%s)", (self.lock_key,))
-            return PostgresCursor(self._db.cursor())
+            self._retrying(self._begin)
+            return PostgresCursor(None)
         if command in ("COMMIT", "ROLLBACK"):
+            self._transaction = False
             self._db.execute(command)
-            return PostgresCursor(self._db.cursor())
+            return PostgresCursor(None)
         if not self.in_transaction and _WRITE.match(sql):
             with self._locked():
                 return self._execute(sql, parameters)
+        if not self.in_transaction:
+            return self._retrying(lambda: self._execute(sql, parameters))
         return self._execute(sql, parameters)
+
+    def _begin(self) -> None:
+        self._db.execute("BEGIN")
+        self._db.execute("SELECT pg_advisory_xact_lock(%s)", (self.lock_key,))
+        self._transaction = True
+
+    def _retrying(self, work: Callable[[], _T]) -> _T:
+        import psycopg
+
+        if self._db.closed and not self._transaction:
+            self._db = self._connect()
+        try:
+            return work()
+        except psycopg.OperationalError:
+            if not self._db.closed:
+                raise
+            self._db = self._connect()
+            return work()
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]], /) -> None:
         with self._db.cursor() as cursor:
@@ -179,20 +215,34 @@ def connect_postgres(url: str) -> PostgresConnection:
 
     from veo_mcp.storage.database import StoreError
 
+    def connect() -> psycopg.Connection[Any]:
+        return psycopg.connect(url, autocommit=True, row_factory=_row_factory, connect_timeout=10)
+
     try:
-        raw = psycopg.connect(url, autocommit=True, row_factory=_row_factory, connect_timeout=10)
+        connection = PostgresConnection(connect)
     except psycopg.Error as error:
         raise StoreError(
             f"veo-mcp cannot reach its database at {redact_url(url)}: {str(error).strip()}. Check "
             "VEO_MCP_DATABASE_URL and that the server is running."
         ) from None
-    connection = PostgresConnection(raw)
     try:
         _migrate(connection)
+    except psycopg.Error as error:
+        connection.close()
+        raise StoreError(
+            f"veo-mcp cannot create or upgrade its tables in the database at {redact_url(url)}: "
+            f"{_first_line(error)}. Give its user the right to create tables in that schema (the schema must exist: "
+            "options=-csearch_path=... in VEO_MCP_DATABASE_URL names it), or point VEO_MCP_DATABASE_URL elsewhere."
+        ) from None
     except BaseException:
         connection.close()
         raise
     return connection
+
+
+def _first_line(error: BaseException) -> str:
+    """The server's message without the statement excerpt and caret psycopg adds below it."""
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
 def _migrate(connection: PostgresConnection) -> None:
@@ -220,6 +270,15 @@ def _migrate(connection: PostgresConnection) -> None:
         raise
 
 
+# The advice of a `DatabaseWriteError` on PostgreSQL (the SQLite one speaks of disks and folders).
+UNREACHABLE_ADVICE = (
+    "Check that the PostgreSQL server named above is running and reachable from this machine; veo-mcp reconnects "
+    "on its own at the next call, and keeps what it could not record in memory and writes it as soon as it can."
+)
+
+
 def redact_url(url: str) -> str:
-    """`url` without its password (it goes into error messages and logs)."""
-    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
+    """`url` without its password (it goes into error messages and logs): after the user name (up to the last `@`
+    before the query, so an unencoded `@` or `/` in it is covered too) and as a `password=` query parameter."""
+    url = re.sub(r"(://[^:/@?#]*):[^?#]*@", r"\1:***@", url)
+    return re.sub(r"([?&]password=)[^&#]*", r"\1***", url, flags=re.IGNORECASE)

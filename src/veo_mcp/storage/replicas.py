@@ -11,17 +11,23 @@ from __future__ import annotations
 import time
 
 from veo_mcp.storage.database import Connection, Database, transaction
-from veo_mcp.storage.owners import alive_in, process_owner
+from veo_mcp.storage.owners import alive_in, database_now, process_owner
 
 
 class ReplicaTable(Database):
     async def heartbeat(self) -> None:
         """Say this process is alive (replicas on other machines judge its claims by it)."""
-        await self._write(
-            "INSERT INTO processes (owner, seen_at) VALUES (?, ?) "
-            "ON CONFLICT (owner) DO UPDATE SET seen_at = excluded.seen_at",
-            (process_owner(), time.time()),
-        )
+        owner = process_owner()
+
+        def work(db: Connection) -> None:
+            with transaction(db):
+                db.execute(
+                    "INSERT INTO processes (owner, seen_at) VALUES (?, ?) "
+                    "ON CONFLICT (owner) DO UPDATE SET seen_at = excluded.seen_at",
+                    (owner, database_now(db)),
+                )
+
+        await self._run(work)
 
     async def stopped(self) -> None:
         """This process is stopping: its claims lapse now, not `LAPSE_S` later."""
