@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from veo_mcp.storage.postgres import redact_url
+from veo_mcp.storage.postgres import CONNECTION_OPTIONS, redact_url
 
 if TYPE_CHECKING:
     import psycopg
@@ -40,7 +40,7 @@ class ChangeFeed:
     async def _connect(self) -> psycopg.AsyncConnection[Any]:
         import psycopg
 
-        connection = await psycopg.AsyncConnection.connect(self._url, autocommit=True, connect_timeout=10)
+        connection = await psycopg.AsyncConnection.connect(self._url, autocommit=True, **CONNECTION_OPTIONS)
         if not self._channel:
             row = await (await connection.execute("SELECT current_schema()")).fetchone()
             schema = row[0] if row else "public"

@@ -29,6 +29,18 @@ _QUOTED_OR_MARK = re.compile(r"'(?:[^']|'')*'|\?|%")
 _TYPES = ((re.compile(r"\bREAL\b"), "DOUBLE PRECISION"), (re.compile(r"\bINTEGER\b"), "BIGINT"))
 
 
+# A silent network partition must end in an error within seconds, not hang the store's one connection (and its
+# lock) until the kernel gives up hours later: TCP keepalives, and a bound on unacknowledged writes.
+CONNECTION_OPTIONS: dict[str, Any] = {
+    "connect_timeout": 10,
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 30_000,
+}
+
+
 def is_postgres_url(location: object) -> bool:
     return isinstance(location, str) and location.startswith(("postgresql://", "postgres://"))
 
@@ -216,7 +228,7 @@ def connect_postgres(url: str) -> PostgresConnection:
     from veo_mcp.storage.database import StoreError
 
     def connect() -> psycopg.Connection[Any]:
-        return psycopg.connect(url, autocommit=True, row_factory=_row_factory, connect_timeout=10)
+        return psycopg.connect(url, autocommit=True, row_factory=_row_factory, **CONNECTION_OPTIONS)
 
     try:
         connection = PostgresConnection(connect)
