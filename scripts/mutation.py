@@ -87,6 +87,9 @@ TESTS = [
     "tests/mcp/test_edges.py",
     "tests/test_settings_and_files.py",
     "tests/cli/test_exit_paths.py",
+    "tests/test_users.py",
+    "tests/storage/test_principals.py",
+    "tests/mcp/test_verifier.py",
 ]
 
 KILLED, SURVIVED, TIMEOUT = "killed", "survived", "timeout"

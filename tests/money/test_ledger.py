@@ -19,6 +19,7 @@ import pytest
 
 from tests.helpers import disk_full, service_settings
 from tests.postgres import store_on
+from veo_mcp.context import acting_as
 from veo_mcp.core.generation import Generation
 from veo_mcp.evolink import estimate_cost, parse_video_request
 from veo_mcp.evolink.errors import InvalidRequestError, OutcomeUnknownError, TemporaryError
@@ -528,3 +529,35 @@ async def test_a_create_still_being_sent_is_never_adopted(store: Store, tmp_path
 
 def test_the_adopt_window_is_fifteen_minutes_with_a_minute_of_skew() -> None:
     assert (ADOPT_WINDOW_S, ADOPT_CLOCK_SKEW_S) == (900.0, 60.0)
+
+
+# --- principals: each person's request_ids, duplicates, spending and unknown creates are their own -----------------
+
+
+async def test_each_principal_has_its_own_request_ids_duplicates_spending_and_unknown_creates(
+    store: Store, tmp_path: Path
+) -> None:
+    ledger = ledger_of(store, tmp_path, daily_budget_usd=1.5, hourly_budget_usd=0)
+    with acting_as("alice"):
+        unknown = await _unknown_create(ledger, store, 1_700_000_000.0, request_id="heron-2")  # sent long ago
+        alices, _ = await begin(ledger, request_id="heron-1")
+        await ledger.accept(alices, generation_for("task-unified-1-alice"))
+        assert (await ledger.for_request("heron-1")) is not None
+        assert (await ledger.recent_duplicate(FINGERPRINT, False)) is not None
+        assert [r.key for r in await ledger.unconfirmed()] == [unknown.key]
+        with pytest.raises(LimitExceededError, match=r"with \$0\.96 already committed today"):  # over her $1.50
+            await ledger.check_spending(ESTIMATE)
+    # The same request_id, the same request and the same budget: nothing of alice's counts for bob.
+    with acting_as("bob"):
+        assert await ledger.for_request("heron-1") is None
+        assert await ledger.recent_duplicate(FINGERPRINT, False) is None
+        assert await ledger.unconfirmed() == []
+        assert await ledger.adopt(upstream_task(1_700_000_000.0)) is None  # alice's unknown create is not bob's
+        await ledger.check_spending(ESTIMATE)
+        bobs, earlier = await begin(ledger, request_id="heron-1")
+        assert earlier is None and bobs.key != alices.key and bobs.principal == "bob"
+        with pytest.raises(LimitExceededError, match=r"with \$0\.96 already committed today"):  # bob's own, not alice's
+            await ledger.check_batch(ESTIMATE.model_copy(update={"usd": 1.5}))
+    assert alices.principal == "alice"
+    with acting_as("alice"):
+        assert (await ledger.adopt(upstream_task(1_700_000_000.0))) is not None
