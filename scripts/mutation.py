@@ -90,6 +90,7 @@ TESTS = [
     "tests/test_users.py",
     "tests/storage/test_principals.py",
     "tests/mcp/test_verifier.py",
+    "tests/storage/test_replicas_store.py",
 ]
 
 KILLED, SURVIVED, TIMEOUT = "killed", "survived", "timeout"

@@ -561,3 +561,14 @@ async def test_each_principal_has_its_own_request_ids_duplicates_spending_and_un
     assert alices.principal == "alice"
     with acting_as("alice"):
         assert (await ledger.adopt(upstream_task(1_700_000_000.0))) is not None
+
+
+async def test_a_users_no_binds_only_that_user(store: Store, tmp_path: Path) -> None:
+    ledger = ledger_of(store, tmp_path, decline_window_s=600)
+    with acting_as("alice"):
+        await ledger.record_decline(FINGERPRINT)
+        with pytest.raises(ConfirmationRequiredError, match="declined this exact request"):
+            await ledger.check_not_declined(FINGERPRINT, ESTIMATE)
+    with acting_as("bob"):
+        await ledger.check_not_declined(FINGERPRINT, ESTIMATE)  # bob was never asked: his request may be asked
+    await ledger.check_not_declined(FINGERPRINT, ESTIMATE)  # nor was the local user

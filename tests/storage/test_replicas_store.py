@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.postgres import store_on
-from veo_mcp.storage import Store
+from veo_mcp.storage import SpendingWindows, Store
 from veo_mcp.storage.owners import LAPSE_S, process_owner
 
 OTHER = "another-machine|4242|token"
@@ -73,3 +73,22 @@ async def test_a_download_claim_of_a_lapsed_replica_is_taken_over(store: Store) 
     await store._write("UPDATE processes SET seen_at = ? WHERE owner = ?", (time.time() - LAPSE_S - 1, OTHER))
     assert await store.download_claimed("task-unified-1-abc", lease_s=600) is False
     assert await store.claim_download("task-unified-1-abc", lease_s=600) is True
+
+
+async def test_a_create_left_sending_by_a_lapsed_replica_becomes_unknown_and_a_live_ones_is_left(store: Store) -> None:
+    """Replica A was SIGKILLed while sending a create: once its heartbeat lapses, B records the outcome as unknown
+    (never resent). While A still beats, its create is A's business."""
+    common = {"fingerprint": "f", "model": "m", "prompt": "p", "payload": {"prompt": "p"}, "estimate_usd": 0.5}
+    record, _ = await store.begin_create(
+        request_id="from-a",
+        duplicate_since=None,
+        windows=SpendingWindows(day=0, hour=0, minute=0),
+        check=lambda spending: None,
+        **common,  # type: ignore[arg-type]
+    )
+    await store._write("UPDATE creates SET owner = ? WHERE key = ?", (OTHER, record.key))
+    await store._write("INSERT INTO processes (owner, seen_at) VALUES (?, ?)", (OTHER, time.time()))
+    assert await store.recover_interrupted_creates() == []
+    await store._write("UPDATE processes SET seen_at = ? WHERE owner = ?", (time.time() - LAPSE_S - 1, OTHER))
+    recovered = await store.recover_interrupted_creates()
+    assert [(r.key, r.state) for r in recovered] == [(record.key, "outcome_unknown")]
