@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 import logging
-from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from veo_mcp.app import App
 from veo_mcp.background.callbacks import CALLBACK_PATH
+from veo_mcp.mcp.paths import PathPrefix
 
 logger = logging.getLogger(__name__)
 
@@ -56,14 +56,11 @@ class CallbackReceiver:
     def __init__(self, inner: ASGIApp, app: App) -> None:
         self._inner = inner
         self._app = app
-        # The public URL may carry a path (a reverse proxy may or may not strip it): both forms are accepted.
-        base_path = urlsplit(app.callback_base or "").path.rstrip("/")
-        self._prefixes = tuple({base_path + CALLBACK_PATH, CALLBACK_PATH})
+        self._path = PathPrefix(app.callback_base, CALLBACK_PATH)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path", "") if scope["type"] == "http" else ""
-        prefix = next((prefix for prefix in self._prefixes if path.startswith(prefix)), None)
-        if prefix is None:
+        secret = self._path.rest(scope)
+        if secret is None:
             await self._inner(scope, receive, send)
             return
         if scope.get("method") != "POST":
@@ -72,7 +69,6 @@ class CallbackReceiver:
         if not await _drain(receive):
             await _answer(send, 413, "A callback body is a task object; this is too large.")
             return
-        secret = path[len(prefix) :]
         outcome = await self._app.parts.callbacks.received(secret)
         if outcome == "unknown":
             logger.info("a callback with an unknown secret was refused")

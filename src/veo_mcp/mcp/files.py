@@ -10,12 +10,12 @@ that says nothing about why.
 from __future__ import annotations
 
 import json
-from urllib.parse import urlsplit
 
 from starlette.responses import FileResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from veo_mcp.delivery import FILES_PATH, VideoLinks
+from veo_mcp.mcp.paths import PathPrefix
 
 
 def _plain(status: int, text: str, headers: dict[str, str] | None = None) -> Response:
@@ -29,16 +29,14 @@ class FileServer:
     def __init__(self, inner: ASGIApp, links: VideoLinks) -> None:
         self._inner = inner
         self._links = links
-        base_path = urlsplit(links.base or "").path.rstrip("/")
-        self._prefixes = tuple({base_path + FILES_PATH, FILES_PATH})
+        self._path = PathPrefix(links.base, FILES_PATH)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path", "") if scope["type"] == "http" else ""
-        prefix = next((prefix for prefix in self._prefixes if path.startswith(prefix)), None)
-        if prefix is None:
+        token = self._path.rest(scope)
+        if token is None:
             await self._inner(scope, receive, send)
             return
-        response = self._response(scope.get("method", "GET"), path[len(prefix) :])
+        response = self._response(scope.get("method", "GET"), token)
         await response(scope, receive, send)
 
     def _response(self, method: str, token: str) -> Response:
