@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import io
 import queue
+import re
 import sqlite3
 import subprocess
 import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -277,3 +279,41 @@ def disk_full(db: sqlite3.Connection) -> None:
     while db.execute("PRAGMA freelist_count").fetchone()[0] > 0:
         db.execute("INSERT INTO test_disk_filler VALUES (zeroblob(512))")
     db.execute(f"PRAGMA max_page_count = {db.execute('PRAGMA page_count').fetchone()[0]}")
+
+
+@dataclass
+class HttpServer:
+    """A real `veo-mcp serve --transport streamable-http` process; `lines` are its stderr lines up to the endpoint's."""
+
+    url: str
+    process: subprocess.Popen[str]
+    stderr: LineReader
+    lines: list[str] = field(default_factory=list)
+
+
+@contextmanager
+def serving_http(env: dict[str, str], *, simulate: bool, timeout_s: float = 60.0) -> Iterator[HttpServer]:
+    """`veo-mcp serve --transport streamable-http --port 0` with `env`, once it says where it listens; always ended."""
+    command = [sys.executable, "-m", "veo_mcp", "serve", "--transport", "streamable-http", "--port", "0"]
+    process = subprocess.Popen(
+        command + (["--simulate"] if simulate else []),
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stderr is not None
+        reader = LineReader(process.stderr)
+        deadline = time.monotonic() + timeout_s
+        lines: list[str] = []
+        while True:
+            line = reader.next_line(deadline)
+            assert line is not None, f"the server ended or never said where it listens: {''.join(lines)}"
+            lines.append(line)
+            if found := re.search(r"http://127\.0\.0\.1:\d+/mcp", line):
+                break
+        yield HttpServer(found.group(0), process, reader, lines)
+    finally:
+        stop_process(process)

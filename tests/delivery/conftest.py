@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,7 +18,7 @@ import httpx
 import mcp_types as types
 from mcp.client import Client
 
-from tests.helpers import LineReader, stop_process
+from tests.helpers import LineReader, serving_http
 
 LINK_SECRET = "link-secret-for-tests-" + "k" * 40
 FAST = {
@@ -60,25 +58,9 @@ def serving(tmp_path: Path, **env: str) -> Iterator[Served]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("EVOLINK_", "VEO_MCP_", "AWS_"))}
     output_dir = tmp_path / "out"
     environment.update({"VEO_MCP_DATA_DIR": str(tmp_path / "data"), "VEO_MCP_OUTPUT_DIR": str(output_dir), **env})
-    command = [sys.executable, "-m", "veo_mcp", "serve", "--simulate", "--transport", "streamable-http", "--port", "0"]
-    process = subprocess.Popen(
-        command, env=environment, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        assert process.stderr is not None
-        reader = LineReader(process.stderr)
-        served = None
-        deadline = time.monotonic() + 60
-        lines: list[str] = []
-        while served is None:
-            line = reader.next_line(deadline)
-            assert line is not None, f"the server ended: {''.join(lines)}"
-            lines.append(line)
-            if found := re.search(r"(http://127\.0\.0\.1:\d+)/mcp", line):
-                served = Served(found.group(0), found.group(1), output_dir, process, reader, lines)
-        yield served
-    finally:
-        stop_process(process)
+    with serving_http(environment, simulate=True) as served:
+        base = served.url.removesuffix("/mcp")
+        yield Served(served.url, base, output_dir, served.process, served.stderr, served.lines)
 
 
 async def generate_and_wait(mcp_url: str, prompt: str) -> tuple[str, dict[str, Any]]:

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -30,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from tests.helpers import LineReader, current_era, stop_process
+from tests.helpers import LineReader, current_era, serving_http
 from veo_mcp.users import User, token_hash, write_users
 
 AUDIENCE = "https://veo.team.example/mcp"
@@ -144,24 +142,10 @@ def serving_team(folder: Path, issuer: Issuer, users: dict[str, dict[str, float]
             "VEO_MCP_POLL_MAX": "0.2",
         }
     )
-    command = [sys.executable, "-m", "veo_mcp", "serve", "--simulate", "--transport", "streamable-http", "--port", "0"]
-    process = subprocess.Popen(
-        command, env=environment, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        assert process.stderr is not None
-        reader = LineReader(process.stderr)
-        deadline = time.monotonic() + 30
-        seen: list[str] = []
-        while (line := reader.next_line(deadline)) is not None and "MCP endpoint" not in line:
-            seen.append(line)
-        endpoint = re.search(r"http://127\.0\.0\.1:\d+/mcp", line or "")
-        assert endpoint is not None, seen
+    with serving_http(environment, simulate=True, timeout_s=30) as served:
         accepted = "VEO_MCP_HTTP_TOKEN or a users-file token or an OAuth access token"
-        assert f"clients must send 'Authorization: Bearer <{accepted}>'" in line
-        yield TeamServer(endpoint.group(0), users_file, folder / "out", process, reader, tokens)
-    finally:
-        stop_process(process)
+        assert f"clients must send 'Authorization: Bearer <{accepted}>'" in served.lines[-1]
+        yield TeamServer(served.url, users_file, folder / "out", served.process, served.stderr, tokens)
 
 
 @asynccontextmanager

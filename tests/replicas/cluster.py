@@ -7,9 +7,7 @@ folder, as on two machines with a shared volume); the simulator outlives any rep
 from __future__ import annotations
 
 import os
-import re
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,7 +18,7 @@ from typing import Any
 import anyio
 from mcp.client import Client
 
-from tests.helpers import LineReader, stop_process
+from tests.helpers import LineReader, serving_http
 
 KEY = "sk-replica-tests-" + "r" * 32
 
@@ -59,24 +57,8 @@ def replica_env(database_url: str, simulator_url: str, root: Path, name: str, **
 
 @contextmanager
 def replica(env: dict[str, str], name: str) -> Iterator[Replica]:
-    command = [sys.executable, "-m", "veo_mcp", "serve", "--transport", "streamable-http", "--port", "0"]
-    process = subprocess.Popen(
-        command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        assert process.stderr is not None
-        reader = LineReader(process.stderr)
-        deadline = time.monotonic() + 60
-        seen: list[str] = []
-        while True:
-            line = reader.next_line(deadline)
-            assert line is not None, f"replica {name} ended: {''.join(seen)}"
-            seen.append(line)
-            if found := re.search(r"http://127\.0\.0\.1:\d+/mcp", line):
-                break
-        yield Replica(name, found.group(0), process, reader)
-    finally:
-        stop_process(process)
+    with serving_http(env, simulate=False) as served:
+        yield Replica(name, served.url, served.process, served.stderr)
 
 
 async def saved(client: Client, task_id: str, within_s: float = 90.0) -> dict[str, Any]:
