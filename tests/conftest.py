@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.helpers import FIGURES, TEST_KEY, make_client, use_era
-from tests.postgres import fresh_schema
+from tests.postgres import claim_run_folder, fresh_schema, release_run_folder
 from veo_mcp.evolink import EvoLinkClient
 from veo_mcp.simulator import IN_PROCESS_BASE_URL, Simulator, SimulatorConfig, SimulatorTransport
 
@@ -65,12 +65,19 @@ def pytest_testnodedown(node: object, error: object) -> None:
     FIGURES.update(getattr(node, "workeroutput", {}).get("veo_mcp_figures", {}))
 
 
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput"):
+        release_run_folder()
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if FIGURES:
         terminalreporter.write_line("veo-mcp robustness figures: " + ", ".join(f"{k}={v}" for k, v in FIGURES.items()))
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput"):  # the run's first process (xdist's controller, or the only one)
+        claim_run_folder()
     config.addinivalue_line("markers", "legacy_era: uses a 2025-era-only feature (resources/subscribe, logging)")
     config.addinivalue_line("markers", "sqlite_only: about the SQLite file itself (skipped with ALL_ON_POSTGRES)")
 
