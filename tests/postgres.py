@@ -15,6 +15,7 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -83,28 +84,27 @@ def _script(command: str, folder: str | None) -> subprocess.CompletedProcess[str
     )
 
 
-_server: str | PostgresUnavailable | None = None
+@cache
+def _started() -> str | PostgresUnavailable:
+    """This run's cluster, started once per process (the answer, unavailable included, is kept)."""
+    done = _script("start", os.environ.get(RUN_FOLDER))
+    if done.returncode == _UNAVAILABLE:
+        return PostgresUnavailable(done.stderr.strip().splitlines()[-1].removeprefix("local-postgres: "))
+    if done.returncode != 0:
+        raise RuntimeError(f"scripts/local-postgres start failed ({done.returncode}): {done.stderr[-2000:]}")
+    return done.stdout.strip().splitlines()[-1]
 
 
 def server_url() -> str:
     """VEO_MCP_TEST_POSTGRES_URL when given, else this run's own cluster, started on first use by whichever worker
     gets there first (the script serialises the others, which then reuse it). Raises PostgresUnavailable when
     PostgreSQL cannot be had here."""
-    global _server
     if given := os.environ.get("VEO_MCP_TEST_POSTGRES_URL"):
         return given
-    if _server is None:
-        done = _script("start", os.environ.get(RUN_FOLDER))
-        if done.returncode == _UNAVAILABLE:
-            reason = done.stderr.strip().splitlines()[-1].removeprefix("local-postgres: ")
-            _server = PostgresUnavailable(reason)
-        elif done.returncode != 0:
-            raise RuntimeError(f"scripts/local-postgres start failed ({done.returncode}): {done.stderr[-2000:]}")
-        else:
-            _server = done.stdout.strip().splitlines()[-1]
-    if isinstance(_server, PostgresUnavailable):
-        raise _server
-    return _server
+    started = _started()
+    if isinstance(started, PostgresUnavailable):
+        raise started
+    return started
 
 
 def require_server() -> str:
