@@ -58,7 +58,7 @@ def test_generate_saves_the_video_and_prints_json(tmp_path: Path) -> None:
     assert "100%" in result.stderr  # the progress bar
 
 
-COST = "$2.2464 (161.741 credits): 1 × 8 s at 4k with audio, $0.2808/s"
+COST = "$2.25 (162 credits): 1 × 8 s at 4k with audio, $0.2808/s"
 NO_KEY = (
     "No EvoLink API key is configured, so veo-mcp cannot reach EvoLink. Set EVOLINK_API_KEY in the MCP server's "
     "environment (your client's server config 'env' block) and restart it, or start the server with --simulate "
@@ -72,8 +72,8 @@ def test_generate_asks_before_an_expensive_video(tmp_path: Path) -> None:
     assert refused.stderr == (
         f"This video is estimated at {COST}, above the $2.00 confirmation threshold. Generate it? Pass --yes to "
         "confirm from a script.\n"
-        f"veo-mcp: The user did not confirm the cost ({COST}); nothing was sent. Ask what they would like instead, "
-        "e.g. a shorter or lower-quality video (estimate_cost).\n"
+        f"veo-mcp: The cost question ({COST}) was closed without an answer; nothing was sent. Ask the user whether "
+        "they want it at this cost; calling again with the same arguments asks them again.\n"
     )
     confirmed = _generate(tmp_path, "a city at night", "--simulate", "--quality", "4k", "--duration", "8", "--yes")
     assert confirmed.returncode == 0, confirmed.stderr

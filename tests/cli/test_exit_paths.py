@@ -114,8 +114,9 @@ def test_a_usage_error_names_the_flag_and_exits_2(run: Callable[..., Ended]) -> 
 def test_an_unconfirmed_cost_without_a_terminal_sends_nothing_and_exits_1(run: Callable[..., Ended]) -> None:
     ended = run("generate", "a city at night", "--simulate", "--quality", "4k", "--duration", "8", "--json")
     declined = (
-        "The user did not confirm the cost ($2.2464 (161.741 credits): 1 × 8 s at 4k with audio, $0.2808/s); nothing "
-        "was sent. Ask what they would like instead, e.g. a shorter or lower-quality video (estimate_cost)."
+        "The cost question ($2.25 (162 credits): 1 × 8 s at 4k with audio, $0.2808/s) was closed without an "
+        "answer; nothing was sent. Ask the user whether they want it at this cost; calling again with the same "
+        "arguments asks them again."
     )
     assert ended.code == 1 and ended.json == {"error": declined, "exit_code": 1}
     assert "Pass --yes to confirm from a script." in ended.err and "Traceback" not in ended.err

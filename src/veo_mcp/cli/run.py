@@ -68,7 +68,7 @@ def _confirmer(messages: Console, assume_yes: bool) -> Any:
             return types.ElicitResult(action="accept", content={"confirm": True})
         if not sys.stdin.isatty():
             messages.print(f"{params.message} Pass --yes to confirm from a script.", markup=False)
-            return types.ElicitResult(action="decline")
+            return types.ElicitResult(action="cancel")  # nobody was asked: not a "no" that stands
         agreed = await anyio.to_thread.run_sync(lambda: Confirm.ask(params.message, console=messages, default=False))
         return types.ElicitResult(action="accept", content={"confirm": agreed})
 

@@ -189,11 +189,19 @@ class ModelCapabilities:
     # duration REFERENCE output is fixed at, if any; None means any of `durations`
     reference_fixed_duration: Duration | None
     supports_audio: bool
-    price: Price | None  # None: not published - never guess
+    price: Price | None  # None: not published (estimated with UNPUBLISHED_PRICE_CEILING, said so)
     assumed: tuple[str, ...]  # what in this entry is our reading, not the page's words
 
 
 VEO_31_FAST_PRICE: Final = Price(standard_no_audio=0.08, standard_audio=0.12, uhd_no_audio=0.24, uhd_audio=0.2808)
+
+# ASSUMED: EvoLink publishes no price for its Lite endpoints (veo3.1-fast, veo3.1-pro). Their cost is estimated with
+# a ceiling: the highest published Veo 3.1 price we could source, Google's own list price for Veo 3.1 Standard at 4K
+# with audio ($0.60 per second, $4.80 for 8 s; Gemini API / Vertex AI, checked 2026-12). EvoLink resells Veo below
+# Google's list prices (its Fast price is under Google's), so budgets and confirmations that count this ceiling hold;
+# once a task is created, what EvoLink reserved (`usage.credits_reserved`) is what the budgets count.
+UNPUBLISHED_PRICE_CEILING: Final = Price(standard_no_audio=0.60, standard_audio=0.60, uhd_no_audio=0.60, uhd_audio=0.60)
+UNPUBLISHED_PRICE_SOURCE: Final = "the highest published Veo 3.1 price (Google's Veo 3.1 Standard at 4K, $0.60/s)"
 
 _IMAGE_MODES_MIN: Final[dict[GenerationType, int]] = {"TEXT": 0, "FIRST&LAST": 1, "REFERENCE": 1}
 
@@ -274,6 +282,13 @@ def default_generation_type(image_count: int) -> GenerationType:
 def usd_to_credits(usd: float) -> float:
     return round(usd / USD_PER_CREDIT, 4)
 
+
+# --- what the simulator charges for the models whose price is not published (ASSUMED: below the ceiling above,
+# like a reseller's price; the simulator reports it as `usage.credits_reserved`, as EvoLink does) -------------------
+SIM_UNPUBLISHED_PRICES: Final[dict[ModelId, Price]] = {
+    "veo3.1-fast": VEO_31_FAST_PRICE,
+    "veo3.1-pro": Price(standard_no_audio=0.16, standard_audio=0.24, uhd_no_audio=0.40, uhd_audio=0.48),
+}
 
 # --- simulator timing (ASSUMED from observed behaviour of comparable services) ---------------------------------
 

@@ -25,12 +25,11 @@ from starlette.types import Receive, Scope, Send
 
 from veo_mcp.evolink import catalog
 from veo_mcp.evolink.addresses import is_loopback_host, split_url
-from veo_mcp.evolink.costs import estimate_cost
 from veo_mcp.evolink.errors import InvalidRequestError
 from veo_mcp.evolink.image_types import image_type
 from veo_mcp.evolink.schemas import parse_video_request
 from veo_mcp.simulator.callbacks import CallbackSender
-from veo_mcp.simulator.engine import SimTask, SimulatedService, SimulatorConfig
+from veo_mcp.simulator.engine import SimTask, SimulatedService, SimulatorConfig, charge_usd
 from veo_mcp.simulator.faults import Fault, FaultQueue
 
 ERROR_TYPES: dict[int, str] = {
@@ -187,7 +186,7 @@ class Simulator:
             return api_error(400, error.message, param=error.field)
         if local_callback is not None:
             video_request = video_request.model_copy(update={"callback_url": local_callback})
-        cost = estimate_cost(video_request).usd or 0.0
+        cost = charge_usd(video_request)
         balance = self.config.balance_usd
         if balance is not None and self.service.committed_usd() + cost > balance + 1e-9:
             available = max(0.0, balance - self.service.committed_usd())

@@ -22,7 +22,6 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from veo_mcp.evolink import catalog
-from veo_mcp.evolink.costs import estimate_cost
 from veo_mcp.evolink.schemas import VideoRequest, parse_video_request
 from veo_mcp.simulator.faults import Fault
 from veo_mcp.simulator.media import VideoSpec, dimensions, render_mp4
@@ -215,6 +214,13 @@ def new_task_id(now_wall: int) -> str:
     return f"task-unified-{now_wall}-{''.join(secrets.choice(_ALPHABET) for _ in range(8))}"
 
 
+def charge_usd(request: VideoRequest) -> float:
+    """What the simulated account charges for `request`: the published price, or for a model whose price is not
+    published the simulator's own (catalog.SIM_UNPUBLISHED_PRICES), below the ceiling veo-mcp estimates with."""
+    price = catalog.MODELS[request.model].price or catalog.SIM_UNPUBLISHED_PRICES[request.model]
+    return round(price.per_second(request.quality, request.generate_audio) * request.effective_duration * request.n, 4)
+
+
 def render_seconds(request: VideoRequest, identity: str) -> float:
     """How long the real service would take for this request, in seconds (see catalog SIM_* assumptions)."""
     base = catalog.SIM_BASE_SECONDS_PER_VIDEO_SECOND * request.effective_duration
@@ -297,7 +303,7 @@ class SimulatedService:
         wall = int(time.time())
         task_id = new_task_id(wall)
         total = render_seconds(request, task_id)
-        cost = estimate_cost(request).usd
+        cost = charge_usd(request)
         task = SimTask(
             id=task_id,
             request=request,
@@ -398,7 +404,6 @@ class SimulatedService:
         """The task JSON exactly as `GET /v1/tasks/{id}` returns it (API doc §2)."""
         status, progress = task.phase(self.clock.now())
         request = task.request
-        estimate = estimate_cost(request)
         body: dict[str, Any] = {
             "id": task.id,
             "object": "video.generation.task",
@@ -414,7 +419,7 @@ class SimulatedService:
             },
             "usage": {
                 "billing_rule": "per_second",
-                "credits_reserved": estimate.credits if estimate.credits is not None else 0,
+                "credits_reserved": catalog.usd_to_credits(task.cost_usd or 0.0),
                 "user_group": "default",
             },
         }

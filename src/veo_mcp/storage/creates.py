@@ -147,16 +147,18 @@ class CreateTable(Database):
     async def spending(self, windows: SpendingWindows, principal: str = LOCAL_PRINCIPAL) -> Spending:
         return await self._run(lambda db: _spending(db, principal, windows))
 
-    async def accept_create(self, key: str, generation: Generation) -> None:
-        """The create was accepted: store the generation and link it, in one transaction."""
+    async def accept_create(self, key: str, generation: Generation, reserved_usd: float | None = None) -> None:
+        """The create was accepted: store the generation and link it, in one transaction, with what EvoLink reserved
+        for it when it said (the budgets count that from now on)."""
         values = generation_values(generation)
 
         def work(db: Connection) -> None:
             with transaction(db):
                 db.execute(UPSERT_GENERATION, values)
                 db.execute(
-                    "UPDATE creates SET state = 'accepted', task_id = ?, message = NULL, updated_at = ? WHERE key = ?",
-                    (generation.task_id, time.time(), key),
+                    "UPDATE creates SET state = 'accepted', task_id = ?, message = NULL, updated_at = ?, "
+                    "reserved_usd = COALESCE(?, reserved_usd) WHERE key = ?",
+                    (generation.task_id, time.time(), reserved_usd, key),
                 )
 
         await self._run(work)
@@ -282,7 +284,8 @@ def _spending(db: Connection, principal: str, windows: SpendingWindows) -> Spend
 
 def _committed_since(db: Connection, principal: str, since: float) -> float:
     row = db.execute(
-        "SELECT COALESCE(SUM(c.estimate_usd), 0) FROM creates c LEFT JOIN generations g ON g.task_id = c.task_id "
+        "SELECT COALESCE(SUM(COALESCE(c.reserved_usd, c.estimate_usd)), 0) FROM creates c "
+        "LEFT JOIN generations g ON g.task_id = c.task_id "
         "WHERE c.principal = ? AND c.created_at >= ? AND (g.status IS NULL OR g.status NOT IN ('failed', 'cancelled'))",
         (principal, since),
     ).fetchone()

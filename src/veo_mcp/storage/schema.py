@@ -169,6 +169,11 @@ MIGRATIONS: tuple[str, ...] = (
         claimed_at REAL NOT NULL
     );
     """,
+    # What EvoLink reserved for an accepted create (`usage.credits_reserved`, in USD): the budgets count it instead of
+    # the estimate once it is known (for a model without a published price the estimate is only a ceiling).
+    """
+    ALTER TABLE creates ADD COLUMN reserved_usd REAL;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

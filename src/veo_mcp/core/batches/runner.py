@@ -205,6 +205,8 @@ class BatchRunner:
             if consent == "declined":
                 await self._ledger.record_decline(plan.fingerprint)
                 raise guards.declined(plan.total)
+            if consent == "dismissed":
+                raise guards.dismissed(plan.total)
             if not confirm_cost:
                 raise guards.confirmation_required(self._ledger.settings(), plan.total, plan.question, "generate_batch")
         records = [await self._item_record(plan.batch_id, item) for item in plan.items]
