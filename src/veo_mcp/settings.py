@@ -165,6 +165,21 @@ class Settings(BaseSettings):
         validation_alias="VEO_MCP_MAX_CREATES_PER_MINUTE",
         description="Refuse more than this many new generations in any 60 seconds (0: off).",
     )
+    server_hourly_budget_usd: float | None = Field(
+        None,
+        gt=0,
+        validation_alias="VEO_MCP_SERVER_HOURLY_BUDGET",
+        description="Refuse any create, whoever asks, once the estimated spend of every user of this server together "
+        "in the last 60 minutes would pass this many USD: the cap on the one EvoLink key a team shares (off by "
+        "default).",
+    )
+    server_daily_budget_usd: float | None = Field(
+        None,
+        gt=0,
+        validation_alias="VEO_MCP_SERVER_DAILY_BUDGET",
+        description="Refuse any create, whoever asks, once today's (UTC) estimated spend of every user of this server "
+        "together would pass this many USD (off by default).",
+    )
     decline_window_s: float = Field(
         600.0,
         ge=0,

@@ -41,6 +41,9 @@ class Spending(BaseModel):
     today_usd: float
     last_hour_usd: float
     creates_last_minute: int
+    # Every principal's together: the server-wide budgets cap the one EvoLink key all of them share.
+    server_today_usd: float = 0.0
+    server_last_hour_usd: float = 0.0
 
 
 class CreateRecord(BaseModel):
@@ -210,8 +213,9 @@ class CreateTable(Database):
         row = await self._run(lambda db: _duplicate(db, principal, fingerprint, since))
         return None if row is None else _create_from_row(row)
 
-    async def committed_usd_since(self, since: float, principal: str = LOCAL_PRINCIPAL) -> float:
-        """Estimated spend of `principal`'s creates since `since` that may be billed (failed generations are not)."""
+    async def committed_usd_since(self, since: float, principal: str | None = LOCAL_PRINCIPAL) -> float:
+        """Estimated spend of `principal`'s creates (everyone's: None) since `since` that may be billed (failed
+        generations are not)."""
         return await self._run(lambda db: _committed_since(db, principal, since))
 
     # --- callbacks ---------------------------------------------------------------------------------------------
@@ -277,13 +281,17 @@ def _spending(db: Connection, principal: str, windows: SpendingWindows) -> Spend
         today_usd=_committed_since(db, principal, windows.day),
         last_hour_usd=_committed_since(db, principal, windows.hour),
         creates_last_minute=int(count),
+        server_today_usd=_committed_since(db, None, windows.day),
+        server_last_hour_usd=_committed_since(db, None, windows.hour),
     )
 
 
-def _committed_since(db: Connection, principal: str, since: float) -> float:
-    row = db.execute(
+def _committed_since(db: Connection, principal: str | None, since: float) -> float:
+    """Estimated spend since `since` that may be billed: `principal`'s, or everyone's (None)."""
+    whose = "" if principal is None else "c.principal = ? AND "
+    row = db.execute(  # noqa: S608 - `whose` is one of two fixed strings; the values are parameters
         "SELECT COALESCE(SUM(c.estimate_usd), 0) FROM creates c LEFT JOIN generations g ON g.task_id = c.task_id "
-        "WHERE c.principal = ? AND c.created_at >= ? AND (g.status IS NULL OR g.status NOT IN ('failed', 'cancelled'))",
-        (principal, since),
+        f"WHERE {whose}c.created_at >= ? AND (g.status IS NULL OR g.status NOT IN ('failed', 'cancelled'))",
+        (since,) if principal is None else (principal, since),
     ).fetchone()
     return float(row[0])
