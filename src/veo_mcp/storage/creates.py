@@ -286,12 +286,16 @@ def _spending(db: Connection, principal: str, windows: SpendingWindows) -> Spend
     )
 
 
+_COMMITTED = (
+    "SELECT COALESCE(SUM(c.estimate_usd), 0) FROM creates c LEFT JOIN generations g ON g.task_id = c.task_id "
+    "WHERE c.created_at >= ? AND (g.status IS NULL OR g.status NOT IN ('failed', 'cancelled'))"
+)
+
+
 def _committed_since(db: Connection, principal: str | None, since: float) -> float:
     """Estimated spend since `since` that may be billed: `principal`'s, or everyone's (None)."""
-    whose = "" if principal is None else "c.principal = ? AND "
-    row = db.execute(  # noqa: S608 - `whose` is one of two fixed strings; the values are parameters
-        "SELECT COALESCE(SUM(c.estimate_usd), 0) FROM creates c LEFT JOIN generations g ON g.task_id = c.task_id "
-        f"WHERE {whose}c.created_at >= ? AND (g.status IS NULL OR g.status NOT IN ('failed', 'cancelled'))",
-        (since,) if principal is None else (principal, since),
-    ).fetchone()
+    if principal is None:
+        row = db.execute(_COMMITTED, (since,)).fetchone()
+    else:
+        row = db.execute(_COMMITTED + " AND c.principal = ?", (since, principal)).fetchone()
     return float(row[0])
