@@ -316,6 +316,7 @@ async def test_an_mcp_task_is_its_creators_alone(
     (_, alice_token), (_, erin_token) = person("alice"), person("erin")
     tasks = {"extensions": [TaskExtension()]}
     heard: list[dict[str, Any]] = []
+    erin_heard: list[dict[str, Any]] = []
     done = anyio.Event()
 
     async def on_status(params: dict[str, Any]) -> None:
@@ -323,14 +324,25 @@ async def test_an_mcp_task_is_its_creators_alone(
         if params["status"] in ("completed", "failed", "cancelled"):
             done.set()
 
+    async def on_erins_status(params: dict[str, Any]) -> None:
+        erin_heard.append(params)
+
     async with (
         client_of(team.url, alice_token, **tasks) as alice,
         client_of(team.url, erin_token, **tasks) as erin,
         client_of(team.url, alice_token, mode="legacy", extensions=[TaskExtension(on_status)]) as alice_listening,
+        client_of(team.url, erin_token, mode="legacy", extensions=[TaskExtension(on_erins_status)]) as erin_2025,
     ):
         created = await create_task(alice, {"prompt": "alice's task"})
         own = await task_request(alice_listening, "tasks/get", {"taskId": created.task_id})  # she now hears it
         assert own["taskId"] == created.task_id
+        # tasks/result (2025) on Alice's task: refused like an unknown id, and no watch is opened for Erin.
+        refusals = []
+        for task_id in (created.task_id, "no-such-task"):
+            with pytest.raises(MCPError) as refused:
+                await task_request(erin_2025, "tasks/result", {"taskId": task_id})
+            refusals.append((refused.value.error.code, _same_shape(refused.value.error.message, task_id)))
+        assert refusals[0] == refusals[1]
         for method in ("tasks/get", "tasks/cancel", "tasks/update"):
             answers = []
             for task_id in (created.task_id, "no-such-task"):
@@ -341,6 +353,8 @@ async def test_an_mcp_task_is_its_creators_alone(
         with anyio.fail_after(20):  # Erin's questions took nothing from Alice: she still hears her task end
             await done.wait()
         assert {h["taskId"] for h in heard} == {created.task_id} and heard[-1]["status"] == "completed"
+        await task_request(erin_2025, "tasks/list")  # a round trip after Alice's last notification
+        assert erin_heard == []  # not one status of Alice's task, down to "Done: saved …"
     # tasks/list is a 2025-era method: each user lists only their own tasks.
     async with (
         client_of(team.url, alice_token, mode="legacy") as alice,
