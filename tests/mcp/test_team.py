@@ -446,3 +446,32 @@ async def test_another_users_id_reads_like_an_unknown_one_to_the_local_user_too(
             (await _resource_error(local, f"veo://generations/{NOWHERE}"))[0],
             _same_shape((await _resource_error(local, f"veo://generations/{NOWHERE}"))[1], NOWHERE),
         )
+
+
+async def test_a_request_id_with_a_newline_never_reaches_another_users_batch(
+    team: TeamServer, person: Callable[..., tuple[str, str]], era: str
+) -> None:
+    """`request_id="alice\\nweekly-promo"` once derived Alice's batch id: it must be a batch of the caller's own,
+    whichever of the two submits first, and the victim's retry must find only her own batch."""
+    if era != "legacy":
+        pytest.skip("batch ids, not the protocol: once is enough")
+    (alice_name, alice_token), (erin_name, erin_token) = person("alice"), person("erin")
+    items = {"items": [{"prompt": f"promo shot {n} {time.monotonic_ns()}"} for n in (1, 2)]}
+    async with (
+        client_of(team.url, alice_token) as alice,
+        client_of(team.url, erin_token) as erin,
+        client_of(team.url, LOCAL_TOKEN) as attacker,
+    ):
+        hers = await alice.call_tool("generate_batch", {**items, "request_id": "weekly-promo"})
+        assert not hers.is_error, text_of(hers)
+        stolen = await attacker.call_tool("generate_batch", {**items, "request_id": f"{alice_name}\nweekly-promo"})
+        assert not stolen.is_error, text_of(stolen)
+        her_batch, their_batch = hers.structured_content or {}, stolen.structured_content or {}
+        assert their_batch["reused"] is False and their_batch["batch_id"] != her_batch["batch_id"]
+        her_tasks = {item["task_id"] for item in her_batch["items"]} - {None}
+        assert not her_tasks & {item["task_id"] for item in their_batch["items"]}
+        # The attacker first: the victim's own call is still her own new batch.
+        planted = await attacker.call_tool("generate_batch", {**items, "request_id": f"{erin_name}\nweekly-promo"})
+        own = await erin.call_tool("generate_batch", {**items, "request_id": "weekly-promo"})
+        assert not own.is_error and (own.structured_content or {})["reused"] is False
+        assert (own.structured_content or {})["batch_id"] != (planted.structured_content or {})["batch_id"]
