@@ -135,7 +135,9 @@ class App:
         self.settings = settings
         self.resolver = resolver
         # The HTTP users (VEO_MCP_USERS_FILE), read now so a broken file stops the start; re-read when it changes.
-        self.users = UsersFile(settings.users_file) if settings.users_file is not None else None
+        self.users = None
+        if settings.users_file is not None:
+            self.users = UsersFile(settings.users_file, grace_s=settings.users_file_grace_s)
         # EvoLink can call back only when this process serves HTTP at VEO_MCP_PUBLIC_URL.
         self.callback_base = settings.public_url if serves_http else None
         # Over HTTP every saved video in a result also carries a link a remote client can fetch it with.

@@ -243,6 +243,13 @@ class Settings(BaseSettings):
         description="TOML file of HTTP users (`veo-mcp users add`): each has a token (stored hashed), optional limits "
         "and only their own generations.",
     )
+    users_file_grace_s: float = Field(
+        30.0,
+        ge=0,
+        validation_alias="VEO_MCP_USERS_FILE_GRACE",
+        description="Seconds the HTTP server keeps the last good users when the users file disappears, does not "
+        "parse or is writable by others; then nobody from it is let in until it is fixed.",
+    )
     oauth_issuer: str | None = Field(
         None,
         validation_alias="VEO_MCP_OAUTH_ISSUER",
