@@ -21,7 +21,7 @@ from tests.helpers import service_settings
 from tests.mcp.team_server import AUDIENCE, SigningKey, serving_jwks
 from veo_mcp.cli import users as users_cli
 from veo_mcp.context import LOCAL_PRINCIPAL, acting_as, principal_folder
-from veo_mcp.mcp.auth import JwksKeys, JwtChecker
+from veo_mcp.mcp.auth import JWKS_LIFETIME_S, JwksKeys, JwtChecker, key_set_lifetime
 from veo_mcp.money.ledger import CreateLedger
 from veo_mcp.storage import Store
 from veo_mcp.users import User, UsersFile, UsersFileError, new_token, read_users, token_hash, write_users
@@ -262,3 +262,57 @@ async def test_a_users_own_limits_apply_to_them_alone(tmp_path: Path) -> None:
         assert ledger.settings() is settings  # the local user
     finally:
         await store.aclose()
+
+
+async def test_a_key_the_issuer_dropped_stops_working_when_the_key_sets_lifetime_ends() -> None:
+    with serving_jwks() as issuer:
+        kept, dropped = SigningKey("k1"), SigningKey("k2")
+        issuer.keys.extend([kept.jwk, dropped.jwk])
+        clock = Clock()
+        checker = JwtChecker(issuer.url, AUDIENCE, JwksKeys(issuer.url + "/.well-known/jwks.json", clock=clock))
+        assert await checker.principal(dropped.token(issuer.url)) is not None
+        issuer.keys.remove(dropped.jwk)  # the issuer stops publishing it (a leaked key, say)
+        clock.now += JWKS_LIFETIME_S - 1
+        assert await checker.principal(dropped.token(issuer.url)) is not None  # within the key set's lifetime
+        assert issuer.reads == 1
+        clock.now += 1  # ten minutes after the read: the set is read again, and the dropped key is gone
+        assert await checker.principal(dropped.token(issuer.url)) is None
+        assert await checker.principal(kept.token(issuer.url)) is not None and issuer.reads == 2
+        issuer.cache_control = "public, max-age=60"  # the issuer's own lifetime wins
+        clock.now += JWKS_LIFETIME_S
+        assert await checker.principal(kept.token(issuer.url)) is not None and issuer.reads == 3
+        issuer.keys.remove(kept.jwk)
+        clock.now += 60
+        assert await checker.principal(kept.token(issuer.url)) is None and issuer.reads == 4
+
+
+async def test_keys_read_last_are_kept_one_lifetime_at_most_while_the_issuer_is_unreachable() -> None:
+    with serving_jwks() as issuer:
+        key = SigningKey("k1")
+        issuer.keys.append(key.jwk)
+        clock = Clock()
+        url = issuer.url + "/.well-known/jwks.json"
+        checker = JwtChecker(issuer.url, AUDIENCE, JwksKeys(url, clock=clock))
+        assert await checker.principal(key.token(issuer.url)) is not None
+    # The issuer is gone now: its keys serve for one more lifetime, then nothing is trusted.
+    clock.now += JWKS_LIFETIME_S + 1
+    assert await checker.principal(key.token(issuer.url)) is not None
+    clock.now += JWKS_LIFETIME_S
+    assert await checker.principal(key.token(issuer.url)) is None
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        (None, 600.0),
+        ("max-age=120", 120.0),
+        ("public, max-age=30, must-revalidate", 30.0),
+        ('max-age="45"', 45.0),
+        ("no-store", 0.0),
+        ("max-age=60, no-cache", 0.0),
+        ("max-age=99999999", 86400.0),
+        ("max-age=soon", 600.0),
+    ],
+)
+def test_the_key_sets_lifetime_comes_from_cache_control(header: str | None, seconds: float) -> None:
+    assert key_set_lifetime(header) == seconds

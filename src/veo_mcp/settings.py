@@ -225,6 +225,13 @@ class Settings(BaseSettings):
         validation_alias="VEO_MCP_HTTP_MAX_SESSIONS",
         description="Most MCP sessions the HTTP server keeps at once.",
     )
+    http_max_sessions_per_user: int | None = Field(
+        None,
+        ge=1,
+        validation_alias="VEO_MCP_HTTP_MAX_SESSIONS_PER_USER",
+        description="Most MCP sessions one user (a users-file user or an OAuth subject) keeps at once, so one user "
+        "cannot take them all (default: a tenth of VEO_MCP_HTTP_MAX_SESSIONS, at least 1).",
+    )
     http_session_idle_s: float = Field(
         300.0,
         gt=0,
@@ -448,6 +455,11 @@ class Settings(BaseSettings):
                 f"({self.poll_interval_max_s})"
             )
         return self
+
+    @property
+    def sessions_per_user(self) -> int:
+        """VEO_MCP_HTTP_MAX_SESSIONS_PER_USER, or a tenth of the server's cap."""
+        return self.http_max_sessions_per_user or max(1, self.http_max_sessions // 10)
 
     @property
     def has_api_key(self) -> bool:

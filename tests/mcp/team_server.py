@@ -62,6 +62,7 @@ class Issuer:
     url: str
     keys: list[dict[str, Any]] = field(default_factory=list)
     reads: int = 0
+    cache_control: str | None = None  # the Cache-Control header of its answers
 
 
 @contextmanager
@@ -74,7 +75,8 @@ def serving_jwks() -> Iterator[Issuer]:
 
     async def jwks(request: Request) -> JSONResponse:
         issuer.reads += 1
-        return JSONResponse({"keys": list(issuer.keys)})
+        headers = {"Cache-Control": issuer.cache_control} if issuer.cache_control else None
+        return JSONResponse({"keys": list(issuer.keys)}, headers=headers)
 
     app = Starlette(routes=[Route("/.well-known/jwks.json", jwks)])
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))

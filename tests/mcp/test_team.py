@@ -475,3 +475,22 @@ async def test_a_request_id_with_a_newline_never_reaches_another_users_batch(
         own = await erin.call_tool("generate_batch", {**items, "request_id": "weekly-promo"})
         assert not own.is_error and (own.structured_content or {})["reused"] is False
         assert (own.structured_content or {})["batch_id"] != (planted.structured_content or {})["batch_id"]
+
+
+def test_a_signing_key_the_issuer_drops_stops_working(team: TeamServer, issuer: Issuer, era: str) -> None:
+    """The issuer's answer says how long its key set may be kept (here: not at all); once it stops publishing a key,
+    a token signed with it is refused, though its `kid` was trusted a moment before."""
+    if era != "legacy":
+        pytest.skip("plain HTTP: once is enough")
+    leaked = SigningKey(f"key-leaked-{time.monotonic_ns()}")
+    issuer.keys.append(leaked.jwk)
+    issuer.cache_control = "no-store"
+    try:
+        token = leaked.token(issuer.url, sub=f"mallory-{time.monotonic_ns()}")
+        assert _initialize(team.url, token).status_code == 200
+        issuer.keys.remove(leaked.jwk)
+        assert _initialize(team.url, token).status_code == 401
+    finally:
+        issuer.cache_control = None
+        if leaked.jwk in issuer.keys:
+            issuer.keys.remove(leaked.jwk)

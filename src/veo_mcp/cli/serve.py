@@ -132,12 +132,14 @@ async def _serve_http(
     auth: tuple[AuthSettings, PrincipalVerifier] | None,
 ) -> None:
     import uvicorn  # only the HTTP transport needs it
+    from starlette.middleware import Middleware
 
     from veo_mcp.delivery.links import listening_base
     from veo_mcp.mcp.auth import bearer_only
     from veo_mcp.mcp.callbacks import with_callbacks
     from veo_mcp.mcp.files import with_files
     from veo_mcp.mcp.http_security import transport_security
+    from veo_mcp.mcp.http_sessions import PrincipalSessions, SessionGate
     from veo_mcp.mcp.operations import Metrics, metrics_endpoint, with_operations
 
     http_app = server.streamable_http_app(
@@ -146,6 +148,9 @@ async def _serve_http(
         max_sessions=settings.http_max_sessions,
         session_idle_timeout=settings.http_session_idle_s,
     )
+    # Inside the SDK's bearer middleware (it names the principal): the per-user session cap, and what `cut` ends.
+    sessions = PrincipalSessions(server, settings.sessions_per_user)
+    http_app.user_middleware.append(Middleware(SessionGate, sessions=sessions))
     # /metrics behind the same tokens as /mcp (unless VEO_MCP_METRICS_PUBLIC); health, readiness and signed video
     # links need none.
     metrics = metrics_endpoint(Metrics(app, server))
@@ -159,4 +164,7 @@ async def _serve_http(
         app.links.serve_at(listening_base(host, listener.getsockname()[1]))
     say(endpoint_line(url, settings, host))
     with listener:
-        await uvicorn.Server(config).serve(sockets=[listener])
+        async with anyio.create_task_group() as group:
+            group.start_soon(sessions.run, app.users)
+            await uvicorn.Server(config).serve(sockets=[listener])
+            group.cancel_scope.cancel()
