@@ -310,6 +310,12 @@ class Settings(BaseSettings):
         validation_alias="VEO_MCP_LOG_LEVEL",
         description="Least severe log level written to stderr (-v means DEBUG).",
     )
+    metrics_token: SecretStr | None = Field(
+        None,
+        validation_alias="VEO_MCP_METRICS_TOKEN",
+        description="Bearer token of the operator's scraper for /metrics (the local user's token works too); users' "
+        "own tokens are refused there, and only the operator sees spend per user.",
+    )
     metrics_public: bool = Field(
         False,
         validation_alias="VEO_MCP_METRICS_PUBLIC",
@@ -362,7 +368,7 @@ class Settings(BaseSettings):
         files = DotEnvSettingsSource(settings_cls, env_file=settings_files(), env_file_encoding="utf-8")
         return init_settings, env_settings, files
 
-    @field_validator("api_key", "http_token", "link_secret", mode="after")
+    @field_validator("api_key", "http_token", "link_secret", "metrics_token", mode="after")
     @classmethod
     def _blank_is_none(cls, key: SecretStr | None) -> SecretStr | None:
         if key is None or not key.get_secret_value().strip():
@@ -476,7 +482,7 @@ class Settings(BaseSettings):
 
 
 # Never echoed in an error about them (a database URL may carry a password).
-_SECRETS = ("api_key", "http_token", "link_secret", "database_url")
+_SECRETS = ("api_key", "http_token", "link_secret", "database_url", "metrics_token")
 
 
 class SettingsError(VeoError):

@@ -271,7 +271,7 @@ class UsersFile:
                 logger.error(
                     "%s Keeping the %d user(s) read before for at most %g s (VEO_MCP_USERS_FILE_GRACE); after that "
                     "nobody from the users file is let in until it is fixed.",
-                    error.message,
+                    error,
                     len(self._good),
                     self.grace_s,
                 )
@@ -280,7 +280,7 @@ class UsersFile:
             self._warned = (signature, "closed")
             logger.error(
                 "%s Its grace of %g s has passed: nobody from the users file is let in until it is fixed.",
-                error.message,
+                error,
                 self.grace_s,
             )
         self._replace({})

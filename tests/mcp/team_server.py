@@ -125,7 +125,10 @@ def add_user(path: Path, name: str, **limits: float) -> str:
 
 
 @contextmanager
-def serving_team(folder: Path, issuer: Issuer, users: dict[str, dict[str, float]]) -> Iterator[TeamServer]:
+def serving_team(
+    folder: Path, issuer: Issuer, users: dict[str, dict[str, float]], **settings: str
+) -> Iterator[TeamServer]:
+    """The team's server; `settings` adds (or overrides) environment variables."""
     users_file = folder / "team.toml"
     tokens = {name: add_user(users_file, name, **limits) for name, limits in users.items()}
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("EVOLINK_", "VEO_MCP_"))}
@@ -142,6 +145,7 @@ def serving_team(folder: Path, issuer: Issuer, users: dict[str, dict[str, float]
             "VEO_MCP_SIMULATOR_SPEED": "60",
             "VEO_MCP_POLL_MIN": "0.05",
             "VEO_MCP_POLL_MAX": "0.2",
+            **settings,
         }
     )
     with serving_http(environment, simulate=True, timeout_s=30) as served:

@@ -135,12 +135,11 @@ async def _serve_http(
     from starlette.middleware import Middleware
 
     from veo_mcp.delivery.links import listening_base
-    from veo_mcp.mcp.auth import bearer_only
     from veo_mcp.mcp.callbacks import with_callbacks
     from veo_mcp.mcp.files import with_files
     from veo_mcp.mcp.http_security import transport_security
     from veo_mcp.mcp.http_sessions import PrincipalSessions, SessionGate
-    from veo_mcp.mcp.operations import Metrics, metrics_endpoint, with_operations
+    from veo_mcp.mcp.operations import Metrics, MetricsAccess, metrics_endpoint, with_operations
 
     http_app = server.streamable_http_app(
         host=host,
@@ -153,9 +152,7 @@ async def _serve_http(
     http_app.user_middleware.append(Middleware(SessionGate, sessions=sessions))
     # /metrics behind the same tokens as /mcp (unless VEO_MCP_METRICS_PUBLIC); health, readiness and signed video
     # links need none.
-    metrics = metrics_endpoint(Metrics(app, server))
-    if auth is not None and not settings.metrics_public:
-        metrics = bearer_only(metrics, auth[1])
+    metrics = metrics_endpoint(Metrics(app, server), MetricsAccess(app, auth[1] if auth is not None else None))
     asgi = with_callbacks(with_files(with_operations(http_app, app, metrics), app.links), app)
     # In JSON mode uvicorn logs through our handlers (its own config would print text lines).
     log_config = None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG

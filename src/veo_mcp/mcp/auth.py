@@ -32,8 +32,6 @@ from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from pydantic import AnyHttpUrl
-from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from veo_mcp.app import App
 from veo_mcp.context import LOCAL_PRINCIPAL, OAUTH_PREFIX, about_task, acting_as
@@ -247,24 +245,3 @@ class PrincipalScope:
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         with acting_as(principal_of(ctx)), about_task(task_of(ctx)):
             return await call_next(ctx)
-
-
-def bearer_only(asgi: ASGIApp, verifier: PrincipalVerifier) -> ASGIApp:
-    """`asgi` (a route beside /mcp, such as /metrics) behind the same tokens the MCP endpoint accepts: 401 with
-    `WWW-Authenticate` otherwise."""
-
-    async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            given = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1").strip()
-            scheme, _, token = given.partition(" ")
-            if scheme.lower() != "bearer" or await verifier.verify_token(token) is None:
-                refusal = JSONResponse(
-                    {"error": "invalid_token", "error_description": "Send 'Authorization: Bearer <token>'."},
-                    status_code=401,
-                    headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
-                )
-                await refusal(scope, receive, send)
-                return
-        await asgi(scope, receive, send)
-
-    return guarded

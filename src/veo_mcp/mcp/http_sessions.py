@@ -101,7 +101,7 @@ class PrincipalSessions:
             for scope in list(self._requests.get(principal, ())):
                 scope.cancel()
             self._ending |= self._sessions.pop(principal, set())
-            logger.warning("access ended for %s: their open streams and sessions are closed", principal)
+        logger.warning("access ended for %s: their open streams and sessions are closed", ", ".join(sorted(principals)))
         self._wake.set()
 
     async def run(self, users: UsersFile | None) -> None:

@@ -218,6 +218,15 @@ class CreateTable(Database):
         generations are not)."""
         return await self._run(lambda db: _committed_since(db, principal, since))
 
+    async def committed_usd_by_principal(self) -> dict[str, float]:
+        """Estimated spend that may be billed, per principal, since the beginning (the operator's metrics)."""
+        rows = await self._rows(
+            "SELECT c.principal, COALESCE(SUM(c.estimate_usd), 0) FROM creates c "
+            "LEFT JOIN generations g ON g.task_id = c.task_id "
+            "WHERE g.status IS NULL OR g.status NOT IN ('failed', 'cancelled') GROUP BY c.principal"
+        )
+        return {row[0]: float(row[1]) for row in rows}
+
     # --- callbacks ---------------------------------------------------------------------------------------------
 
     async def callback_create(self, callback_hash: str) -> CreateRecord | None:
