@@ -238,6 +238,26 @@ class Settings(BaseSettings):
         validation_alias="VEO_MCP_HTTP_SESSION_IDLE",
         description="Seconds after which an idle HTTP session is closed.",
     )
+    http_header_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        validation_alias="VEO_MCP_HTTP_HEADER_TIMEOUT",
+        description="Seconds a client has to send a request's head once connected (or between requests); then the "
+        "connection is closed.",
+    )
+    http_body_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        validation_alias="VEO_MCP_HTTP_BODY_TIMEOUT",
+        description="Seconds a request body may pause before the connection is closed.",
+    )
+    http_max_connections_per_client: int = Field(
+        64,
+        ge=0,
+        validation_alias="VEO_MCP_HTTP_MAX_CONNECTIONS_PER_CLIENT",
+        description="Most connections one client address holds at once; more are closed when accepted (0: no cap, "
+        "e.g. behind a reverse proxy that is the only client).",
+    )
     allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         validation_alias="VEO_MCP_ALLOWED_HOSTS",

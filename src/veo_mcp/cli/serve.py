@@ -137,6 +137,7 @@ async def _serve_http(
     from veo_mcp.delivery import FILES_PATH
     from veo_mcp.delivery.links import listening_base
     from veo_mcp.mcp.callbacks import with_callbacks
+    from veo_mcp.mcp.connections import ACCEPT_BATCH, ConnectionLimits, OutOfDescriptorsFilter
     from veo_mcp.mcp.files import with_files
     from veo_mcp.mcp.http_security import HostCheck, transport_security
     from veo_mcp.mcp.http_sessions import PrincipalSessions, SessionGate
@@ -161,7 +162,19 @@ async def _serve_http(
     asgi = with_callbacks(checked, app)
     # In JSON mode uvicorn logs through our handlers (its own config would print text lines).
     log_config = None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG
-    config = uvicorn.Config(asgi, host=host, log_level="warning", lifespan="on", log_config=log_config)
+    limits = ConnectionLimits(
+        settings.http_header_timeout_s, settings.http_body_timeout_s, settings.http_max_connections_per_client
+    )
+    config = uvicorn.Config(
+        asgi,
+        host=host,
+        log_level="warning",
+        lifespan="on",
+        log_config=log_config,
+        http=limits.protocol(),
+        backlog=ACCEPT_BATCH,
+    )
+    logging.getLogger("asyncio").addFilter(OutOfDescriptorsFilter())
     if app.links is not None:
         app.links.serve_at(listening_base(host, listener.getsockname()[1]))
         checked.allow(app.links.base)
