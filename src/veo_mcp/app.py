@@ -212,6 +212,7 @@ class App:
                     await group.start(feed.run, parts.registry.heard, parts.registry.refresh)
                 group.start_soon(parts.autosaver.run)
                 group.start_soon(parts.ledger.keep_recording)
+                await parts.downloader.load_folders()
                 await parts.callbacks.resume()
                 await parts.registry.resume()
                 await parts.batches.resume()

@@ -36,6 +36,7 @@ from tests.mcp.team_server import (
     serving_jwks,
     serving_team,
 )
+from veo_mcp.context import principal_folder
 from veo_mcp.evolink import estimate_cost, parse_video_request
 from veo_mcp.local.posters import poster_path
 from veo_mcp.users import new_token, read_users, token_hash, write_users
@@ -494,3 +495,36 @@ def test_a_signing_key_the_issuer_drops_stops_working(team: TeamServer, issuer: 
         issuer.cache_control = None
         if leaked.jwk in issuer.keys:
             issuer.keys.remove(leaked.jwk)
+
+
+async def test_principals_whose_names_look_alike_never_share_a_folder(
+    team: TeamServer, issuer: Issuer, signing_key: SigningKey, era: str
+) -> None:
+    """A users-file name made to equal an OAuth subject's folder name, that subject, and a user named `simulated`
+    (the local user's test-pattern folder): each one's videos land in a folder of their own."""
+    if era != "legacy":
+        pytest.skip("folders, not the protocol: once is enough")
+    sub = f"carol-{time.monotonic_ns()}"
+    lookalike = principal_folder(f"oauth:{sub}")
+    assert lookalike is not None
+    tokens = {
+        "lookalike": add_user(team.users_file, lookalike),
+        "simulated": add_user(team.users_file, "simulated") if "simulated" not in read_users(team.users_file) else "",
+        "oauth": signing_key.token(issuer.url, sub=sub),
+    }
+    if not tokens["simulated"]:
+        pytest.skip("the module's server already has a user named simulated")
+    saved: dict[str, Path] = {}
+    for who in ("lookalike", "oauth", "simulated"):  # the look-alike first: it takes the plain name
+        async with client_of(team.url, tokens[who]) as client:
+            task_id = (await _generate(client, "the same film, by three people"))["task_id"]
+            await finish(client, task_id)
+            downloaded = await client.call_tool("download_video", {"task_id": task_id})
+            assert not downloaded.is_error, text_of(downloaded)
+            name = (downloaded.structured_content or {})["files"][0]["path"]
+            matches = list(team.output_dir.rglob(Path(name).name))
+            assert len(matches) == 1, matches
+            saved[who] = matches[0].relative_to(team.output_dir)
+    owners = {path.parts[0] for path in saved.values()}
+    assert len(owners) == 3, saved  # three folders, not two
+    assert saved["simulated"].parts[0] != "simulated"  # not the local user's test patterns' folder

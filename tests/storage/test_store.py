@@ -17,6 +17,7 @@ import anyio
 import pytest
 
 from tests.postgres import database_location
+from veo_mcp.context import RESERVED_FOLDERS, folder_candidates, principal_folder
 from veo_mcp.core.generation import Generation, SavedFile
 from veo_mcp.evolink import estimate_cost, parse_video_request
 from veo_mcp.money.guards import LimitExceededError
@@ -378,5 +379,28 @@ async def test_a_batch_is_keyed_by_its_principal_so_one_id_never_reaches_another
         assert (await store.batch("batch-same", "alice") or alices)[0].cancelled_at is None
         assert await store.batch("batch-same", "local") is None
         assert await store.claim_batch("batch-same", "alice") and not await store.claim_batch("batch-same", "bob")
+    finally:
+        await store.aclose()
+
+
+async def test_no_two_principals_ever_share_an_output_folder(location: Path | str) -> None:
+    """A users-file name chosen to look like an OAuth subject's folder, names that differ in case only, and a user
+    named after a reserved folder: each principal gets a folder of its own, recorded once."""
+    store = await Store.open(location)
+    try:
+        lookalike = principal_folder("oauth:carol")  # what carol's folder would be: "oauth_carol-<hash>"
+        assert lookalike is not None
+        order = [lookalike, "oauth:carol", "Dave", "dave", "simulated", "SIMULATED"]
+        folders = {principal: await store.assign_folder(principal, folder_candidates(principal)) for principal in order}
+        assert len({folder.casefold() for folder in folders.values()}) == len(order), folders
+        assert folders[lookalike] == lookalike and folders["Dave"] == "Dave"  # the first keeps the plain name
+        assert not {folder.casefold() for folder in folders.values()} & RESERVED_FOLDERS
+        again = Store.open(location)
+        reopened = await again
+        try:
+            assert await reopened.principal_folders() == folders  # recorded: the same after a restart
+            assert await reopened.assign_folder("oauth:carol", ["anything-else"]) == folders["oauth:carol"]
+        finally:
+            await reopened.aclose()
     finally:
         await store.aclose()

@@ -219,6 +219,16 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX batches_by_fingerprint ON batches (principal, fingerprint, created_at);
     CREATE INDEX batch_items_by_task ON batch_items (task_id);
     """,
+    # The output folder of each principal, recorded once: `folder_key` (the name case-folded, as case-insensitive
+    # filesystems compare names) is unique, so no two principals ever share a folder, whatever their names.
+    """
+    CREATE TABLE principal_folders (
+        principal TEXT PRIMARY KEY,
+        folder TEXT NOT NULL,
+        folder_key TEXT NOT NULL UNIQUE,
+        assigned_at REAL NOT NULL
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

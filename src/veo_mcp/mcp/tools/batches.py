@@ -232,7 +232,8 @@ def _combine_tool(app: App) -> Tool:
             saved = await as_tool_error(parts.downloader.save(generation))
             clips.append(Path(saved[0].path))
             simulated = simulated or generation.simulated
-        target = _combined_path(parts.downloader.output_dir(current_principal()), task_ids, file_name, simulated)
+        own = await parts.downloader.ensure_folder(current_principal())
+        target = _combined_path(own, task_ids, file_name, simulated)
         try:
             combined = await anyio.to_thread.run_sync(combine_clips, clips, target)
         except (OSError, ValueError) as error:
