@@ -192,6 +192,10 @@ class App:
             raise RuntimeError("veo-mcp is not running: use `async with app.running()`")
         return self._running
 
+    def parts_or_none(self) -> Running | None:
+        """The running parts, or None before `running()` (no error)."""
+        return self._running
+
     async def _fetch(self, task_id: str) -> Task:
         return await self.client.get_task(task_id)
 

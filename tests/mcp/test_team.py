@@ -528,3 +528,54 @@ async def test_principals_whose_names_look_alike_never_share_a_folder(
     owners = {path.parts[0] for path in saved.values()}
     assert len(owners) == 3, saved  # three folders, not two
     assert saved["simulated"].parts[0] != "simulated"  # not the local user's test patterns' folder
+
+
+async def test_a_remote_user_is_shown_names_inside_their_folder_and_links_never_server_paths(
+    team: TeamServer, person: Callable[..., tuple[str, str]], era: str
+) -> None:
+    """Every answer a users-file user gets about saved videos (tools, the generation resource, the batch, the joined
+    film, an MCP task's final status) names files inside their own folder, with a link; no server path."""
+    if era != "legacy":
+        pytest.skip("the answers' words, once")
+    name, token = person("remote")
+    server_paths = {str(team.output_dir), str(team.output_dir.resolve()), str(team.output_dir.parent)}
+    answers: list[str] = []
+
+    def keep(result: types.CallToolResult) -> dict[str, Any]:
+        assert not result.is_error, text_of(result)
+        answers.append(json.dumps(result.model_dump(mode="json")))
+        return result.structured_content or {}
+
+    async with client_of(team.url, token) as client:
+        queued = keep(
+            await client.call_tool("generate_batch", {"items": [{"prompt": "first shot"}, {"prompt": "second shot"}]})
+        )
+        for _ in range(30):
+            report = keep(
+                await client.call_tool("wait_for_batch", {"batch_id": queued["batch_id"], "timeout_seconds": 20})
+            )
+            if report["finished"] and all(item["files"] for item in report["items"]):
+                break
+            await anyio.sleep(0.1)
+        task_ids = [item["task_id"] for item in report["items"]]
+        keep(await client.call_tool("get_batch", {"batch_id": queued["batch_id"]}))
+        keep(await client.call_tool("get_generation", {"task_id": task_ids[0]}))
+        keep(await client.call_tool("wait_for_generation", {"task_id": task_ids[0], "timeout_seconds": 5}))
+        downloaded = keep(await client.call_tool("download_video", {"task_id": task_ids[0], "subfolder": "drafts"}))
+        keep(await client.call_tool("list_generations", {}))
+        film = keep(await client.call_tool("combine_videos", {"task_ids": task_ids}))
+        resource = await client.read_resource(f"veo://generations/{task_ids[0]}")
+        answers.append(json.dumps(resource.model_dump(mode="json")))
+    async with client_of(team.url, token, mode="auto", extensions=[TaskExtension()]) as tasks:
+        # The same request again, as a task: the duplicate guard answers with the saved video at once.
+        finished = await tasks.call_tool("generate_video", {"prompt": "first shot"})
+        answers.append(json.dumps(finished.model_dump(mode="json")))
+    for answer in answers:
+        assert not any(path in answer for path in server_paths), answer
+    shown = downloaded["files"][0]["path"]
+    assert downloaded["output_dir"] == "." and not Path(shown).is_absolute() and "drafts/" in shown, shown
+    assert film["path"].endswith(".mp4") and "/" not in film["path"].removeprefix("simulated/")
+    async with httpx.AsyncClient(timeout=10) as fetch:
+        assert (await fetch.get(downloaded["files"][0]["url"])).status_code == 200  # the link reaches the file
+        assert (await fetch.get(film["url"])).status_code == 200
+    assert name

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import anyio
 from pydantic import BaseModel, Field
 
-from veo_mcp.context import folder_candidates, principal_folder
+from veo_mcp.context import LOCAL_PRINCIPAL, folder_candidates, principal_folder
 from veo_mcp.core.generation import Generation, SavedFile
 from veo_mcp.errors import LocalFileError, VeoError
 from veo_mcp.evolink.addresses import Resolver, resolved_internal_reason
@@ -176,8 +176,9 @@ class Downloader:
             parts = tuple(subfolder.split("/")) if subfolder else ()
             return video_folder(output_dir, parts, simulated=simulated)
         except ValueError:
+            where = f"the output folder {output_dir}" if owner == LOCAL_PRINCIPAL else "your folder"
             raise LocalFileError(
-                f"subfolder {subfolder!r} points outside the output folder {output_dir}.",
+                f"subfolder {subfolder!r} points outside {where}.",
                 advice="Use a plain relative folder name such as 'drafts' or 'campaign/week1'.",
             ) from None
 
