@@ -55,6 +55,7 @@ def issuer() -> Iterator[Issuer]:
 def signing_key(issuer: Issuer) -> SigningKey:
     key = SigningKey("key-1")
     issuer.keys.append(key.jwk)
+    issuer.cache_control = "no-store"  # the server reads the key set at each token: a test's key change counts at once
     return key
 
 
@@ -108,8 +109,9 @@ async def test_each_user_sees_only_their_own_generations_through_every_tool_and_
         assert (await finish(alice, task_id))["status"] == "completed"
         saved = await alice.call_tool("download_video", {"task_id": task_id})
         assert not saved.is_error, text_of(saved)
-        path = Path((saved.structured_content or {})["files"][0]["path"])
-        assert path.is_relative_to(team.output_dir / alice_name) and path.is_file()  # her own folder
+        shown = (saved.structured_content or {})["files"][0]["path"]
+        assert not Path(shown).is_absolute()  # a name inside her own folder, no server path
+        assert (team.output_dir / alice_name / shown).is_file()  # her own folder
 
         # Erin: nothing of Alice's is listed, and each id of Alice's reads exactly like an id nobody knows.
         listed = (await erin.call_tool("list_generations", {})).structured_content or {}
@@ -485,14 +487,12 @@ def test_a_signing_key_the_issuer_drops_stops_working(team: TeamServer, issuer: 
         pytest.skip("plain HTTP: once is enough")
     leaked = SigningKey(f"key-leaked-{time.monotonic_ns()}")
     issuer.keys.append(leaked.jwk)
-    issuer.cache_control = "no-store"
     try:
         token = leaked.token(issuer.url, sub=f"mallory-{time.monotonic_ns()}")
         assert _initialize(team.url, token).status_code == 200
         issuer.keys.remove(leaked.jwk)
         assert _initialize(team.url, token).status_code == 401
     finally:
-        issuer.cache_control = None
         if leaked.jwk in issuer.keys:
             issuer.keys.remove(leaked.jwk)
 
