@@ -16,16 +16,6 @@ from veo_mcp.cli.run import Session, follow, run_session, save_finished, video_r
 from veo_mcp.core.generation import spoken_duration
 from veo_mcp.settings import Settings
 
-EMBEDDED_NOTE = (
-    "note: the built-in simulator keeps no generations between commands; to follow simulated generations across "
-    "commands, run `veo-mcp simulator` and point EVOLINK_BASE_URL and EVOLINK_FILES_BASE_URL at it."
-)
-
-
-def _note_embedded(session: Session) -> None:
-    if session.embedded:
-        session.messages.print(EMBEDDED_NOTE, markup=False)
-
 
 def _finish(result: Any, as_json: bool, render: Any) -> int:
     if isinstance(result, int):
@@ -54,7 +44,6 @@ def _listing(result: dict[str, Any]) -> Any:
 
 def list_command(settings: Settings, *, status: str | None, limit: int, as_json: bool) -> int:
     async def body(session: Session) -> dict[str, Any]:
-        _note_embedded(session)
         arguments: dict[str, Any] = {"limit": limit, **({"status": status} if status else {})}
         return await session.call("list_generations", arguments)
 
@@ -89,7 +78,6 @@ def _state_rows(state: dict[str, Any]) -> list[tuple[str, str]]:
 
 def status_command(settings: Settings, *, task_id: str, as_json: bool) -> int:
     async def body(session: Session) -> dict[str, Any]:
-        _note_embedded(session)
         session.task_id = task_id
         return await session.call("get_generation", {"task_id": task_id})
 
@@ -98,7 +86,6 @@ def status_command(settings: Settings, *, task_id: str, as_json: bool) -> int:
 
 def wait_command(settings: Settings, *, task_id: str, timeout_s: float | None, as_json: bool) -> int:
     async def body(session: Session) -> dict[str, Any]:
-        _note_embedded(session)
         state = await follow(session, task_id, timeout_s=timeout_s)
         saved = await save_finished(session, state)
         return {**state, "videos": saved["files"]}
@@ -112,7 +99,6 @@ def wait_command(settings: Settings, *, task_id: str, timeout_s: float | None, a
 
 def download_command(settings: Settings, *, task_id: str, as_json: bool) -> int:
     async def body(session: Session) -> dict[str, Any]:
-        _note_embedded(session)
         session.task_id = task_id
         return await session.call("download_video", {"task_id": task_id})
 
