@@ -293,9 +293,19 @@ class HttpServer:
 
 
 @contextmanager
-def serving_http(env: dict[str, str], *, simulate: bool, timeout_s: float = 60.0) -> Iterator[HttpServer]:
-    """`veo-mcp serve --transport streamable-http --port 0` with `env`, once it says where it listens; always ended."""
+def serving_http(
+    env: dict[str, str], *, simulate: bool, timeout_s: float = 60.0, open_files: int | None = None
+) -> Iterator[HttpServer]:
+    """`veo-mcp serve --transport streamable-http --port 0` with `env`, once it says where it listens; always ended.
+    `open_files` lowers the server's open-file limit (`ulimit -n`)."""
     command = [sys.executable, "-m", "veo_mcp", "serve", "--transport", "streamable-http", "--port", "0"]
+
+    def limited() -> None:
+        if open_files is not None:
+            import resource
+
+            resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
+
     process = subprocess.Popen(
         command + (["--simulate"] if simulate else []),
         env=env,
@@ -303,6 +313,7 @@ def serving_http(env: dict[str, str], *, simulate: bool, timeout_s: float = 60.0
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=limited if open_files is not None else None,  # noqa: PLW1509 - only setrlimit, no threads touched
     )
     try:
         assert process.stderr is not None

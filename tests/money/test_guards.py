@@ -309,3 +309,20 @@ def test_a_batch_total_meets_the_daily_and_hourly_budgets(
         return
     with pytest.raises(LimitExceededError, match=refusal.replace("$", r"\$")):
         guards.check_batch_budgets(settings, total, spending)
+
+
+def test_a_server_budget_counts_every_users_spending_and_says_who_can_raise_it(tmp_path: Path) -> None:
+    settings = limits(tmp_path, server_hourly_budget_usd=2.0, daily_budget_usd=None)
+    mine_alone = Spending(today_usd=0, last_hour_usd=0, creates_last_minute=0, server_last_hour_usd=1.04)
+    guards.check_spending(settings, EIGHT_S_1080P, mine_alone)  # exactly the server's $2.00
+    everyone = mine_alone.model_copy(update={"server_last_hour_usd": 1.05})
+    with pytest.raises(LimitExceededError) as refused:
+        guards.check_spending(settings, EIGHT_S_1080P, everyone)
+    assert refused.value.message == (
+        "This request is estimated at $0.96, but only $0.95 is left of this server's hourly budget of $2.00, which "
+        "every user of the server shares (VEO_MCP_SERVER_HOURLY_BUDGET; $1.05 committed by all users in the last "
+        "60 minutes). Nothing was sent."
+    )
+    assert "Only the server's operator can raise VEO_MCP_SERVER_HOURLY_BUDGET" in (refused.value.advice or "")
+    with pytest.raises(LimitExceededError, match="VEO_MCP_SERVER_DAILY_BUDGET"):
+        guards.check_spending(limits(tmp_path, server_daily_budget_usd=1.0), UNPRICED, mine_alone)

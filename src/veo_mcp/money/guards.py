@@ -8,7 +8,9 @@ The rules (all from settings, all checked locally):
   otherwise by calling again with `confirm_cost: true`;
 - an unknown price counts as "above" for confirmation and is refused when a cap or budget is set (we cannot
   promise to stay under a limit we cannot compute);
-- the same request (same normalized payload) within `duplicate_window_s` returns the earlier generation.
+- the same request (same normalized payload) within `duplicate_window_s` returns the earlier generation;
+- on a shared server, server-wide budgets (VEO_MCP_SERVER_HOURLY_BUDGET, VEO_MCP_SERVER_DAILY_BUDGET) cap what every
+  user together may commit on the one EvoLink key; every refusal says which limit, for whom, and who can raise it.
 """
 
 from __future__ import annotations
@@ -74,10 +76,37 @@ def windows_at(now: float) -> SpendingWindows:
 
 
 def check_spending(settings: Settings, estimate: CostEstimate, spending: Spending) -> None:
-    """Every limit that depends on what was spent before: the daily and hourly budgets and the create rate."""
+    """Every limit that depends on what was spent before: the server's budgets (everyone's spending), then the
+    caller's daily and hourly budgets and create rate."""
+    check_server_budgets(settings, estimate, spending)
     check_daily_budget(settings, estimate, spending.today_usd)
     check_hourly_budget(settings, estimate, spending.last_hour_usd)
     check_create_rate(settings, spending.creates_last_minute)
+
+
+def check_server_budgets(settings: Settings, estimate: CostEstimate, spending: Spending) -> None:
+    """The server-wide budgets: every user's creates together, against the one EvoLink key's caps."""
+    for budget, spent, window, variable in (
+        (settings.server_daily_budget_usd, spending.server_today_usd, "today (UTC)", "VEO_MCP_SERVER_DAILY_BUDGET"),
+        (
+            settings.server_hourly_budget_usd,
+            spending.server_last_hour_usd,
+            "in the last 60 minutes",
+            "VEO_MCP_SERVER_HOURLY_BUDGET",
+        ),
+    ):
+        if budget is None:
+            continue
+        kind = "daily" if variable == "VEO_MCP_SERVER_DAILY_BUDGET" else "hourly"
+        if spent + estimate.usd > budget + 1e-9:
+            left = max(0.0, budget - spent)
+            raise LimitExceededError(
+                f"This request is {_estimated(estimate)}, but only ${left:.2f} is left of this server's "
+                f"{kind} budget of ${budget:.2f}, which every user of the server shares ({variable}; "
+                f"${spent:.2f} committed by all users {window}). Nothing was sent.",
+                advice=f"The limit is for everyone together, not for you alone: wait until earlier requests leave "
+                f"the window, or ask for a cheaper video. Only the server's operator can raise {variable}.",
+            )
 
 
 def check_hourly_budget(settings: Settings, estimate: CostEstimate, spent_last_hour_usd: float) -> None:
@@ -147,7 +176,8 @@ def batch_confirmation_question(settings: Settings, total: CostEstimate, count: 
 
 
 def check_batch_budgets(settings: Settings, total: CostEstimate, spending: Spending) -> None:
-    """The daily and hourly budgets applied to a whole batch before any of it is sent."""
+    """The server's and the caller's daily and hourly budgets applied to a whole batch before any of it is sent."""
+    check_server_budgets(settings, total, spending)
     check_daily_budget(settings, total, spending.today_usd)
     check_hourly_budget(settings, total, spending.last_hour_usd)
 

@@ -162,13 +162,18 @@ def batch_fingerprint(fingerprints: Sequence[str]) -> str:
 
 def batch_id_for(request_id: str | None, fingerprint: str) -> str:
     """A request_id names one batch per set of requests and principal; without one every call is a batch of its
-    own. The local user's ids are what they always were; another principal's carry their name into the hash, so two
-    users with the same request_id never meet in one batch."""
+    own. The local user's ids are what they always were; another principal's hash their name, the request_id and the
+    fingerprint as one JSON list, so no characters in a request_id can make it another principal's (the store keys
+    batches by principal too)."""
     if request_id is None:
         return f"batch-{uuid.uuid4().hex[:20]}"
     principal = current_principal()
-    scope = "" if principal == LOCAL_PRINCIPAL else f"{principal}\n"
-    return "batch-" + hashlib.sha256(f"{scope}{request_id}\n{fingerprint}".encode()).hexdigest()[:20]
+    scoped = (
+        f"{request_id}\n{fingerprint}"
+        if principal == LOCAL_PRINCIPAL
+        else json.dumps([principal, request_id, fingerprint])
+    )
+    return "batch-" + hashlib.sha256(scoped.encode()).hexdigest()[:20]
 
 
 def planned_items(

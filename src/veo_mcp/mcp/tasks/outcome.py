@@ -9,6 +9,7 @@ text, advice included, get_generation gives), and `cancelled` after tasks/cancel
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -89,7 +90,13 @@ def _working_message(generation: Generation) -> str:
     return message + (" [simulated]" if generation.simulated else "")
 
 
-def task_state(record: McpTaskRecord, generation: Generation | None, *, lost: bool = False) -> tuple[TaskStatus, str]:
+def task_state(
+    record: McpTaskRecord,
+    generation: Generation | None,
+    *,
+    lost: bool = False,
+    shown: Callable[[str], str] = str,
+) -> tuple[TaskStatus, str]:
     """The task's status and status message, from its record and its generation's current state (`lost`: EvoLink
     stopped knowing the unfinished generation, so nobody polls it any more)."""
     if record.cancelled_at is not None:
@@ -109,7 +116,7 @@ def task_state(record: McpTaskRecord, generation: Generation | None, *, lost: bo
     if generation.status != "completed":
         return "working", _working_message(generation)
     if generation.download_state == "saved":
-        return "completed", "Done: saved " + ", ".join(f.path for f in state.files)
+        return "completed", "Done: saved " + ", ".join(shown(f.path) for f in state.files)
     if generation.download_state == "expired":
         return "failed", state_text(state)
     if generation.download_state == "failed" and generation.save_settled():
@@ -117,8 +124,11 @@ def task_state(record: McpTaskRecord, generation: Generation | None, *, lost: bo
     return "working", _working_message(generation)
 
 
-def view_of(record: McpTaskRecord, generation: Generation | None, *, lost: bool = False) -> TaskView:
-    status, message = task_state(record, generation, lost=lost)
+def view_of(
+    record: McpTaskRecord, generation: Generation | None, *, lost: bool = False, shown: Callable[[str], str] = str
+) -> TaskView:
+    """The task as its owner sees it now (`shown`: how they are shown a saved file's path)."""
+    status, message = task_state(record, generation, lost=lost, shown=shown)
     updated = max(record.created_at, record.cancelled_at or 0.0, generation.updated_at if generation else 0.0)
     return TaskView(
         task_id=record.task_id,
@@ -139,11 +149,14 @@ def final_result(
     files: list[VideoInfo],
     output_dir: str,
     poster: ImageContent | None = None,
+    shown: Callable[[str], str] = str,
 ) -> CallToolResult:
-    """The finished task's tool result: structured content, a short text, the poster and links (files too)."""
+    """The finished task's tool result: structured content, a short text, the poster and links (files too);
+    `shown`: how the task's owner is shown a saved file's path."""
     if generation is None:
         return CallToolResult(content=[TextContent(type="text", text=view.message)], is_error=True)
     state = generation.state()
+    state = state.model_copy(update={"files": [f.model_copy(update={"path": shown(f.path)}) for f in state.files]})
     result = TaskResult(
         **{
             **record.call_result,
