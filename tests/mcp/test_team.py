@@ -177,6 +177,46 @@ async def test_batches_are_their_owners_alone(team: TeamServer, person: Callable
         assert state is not None and state["finished"], state
 
 
+async def _batch_until(client: Client, batch_id: str, done: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    """get_batch until `done(state)` holds (bounded: a queue that never moves fails the test)."""
+    with anyio.fail_after(30):
+        while True:
+            state = (await client.call_tool("get_batch", {"batch_id": batch_id})).structured_content or {}
+            if done(state):
+                return state
+            await anyio.sleep(0.05)
+
+
+def _statuses(state: dict[str, Any]) -> list[str]:
+    return [item["status"] for item in state["items"]]
+
+
+async def test_one_users_held_queue_never_holds_anothers_and_its_note_is_theirs_alone(
+    team: TeamServer, person: Callable[..., tuple[str, str]], era: str
+) -> None:
+    """Alice's batch outruns her own create-rate brake (VEO_MCP_MAX_CREATES_PER_MINUTE, 10 by default), so her queue
+    waits out her minute; Bob's batch, queued after hers, is sent at once, and nothing Bob is told about his queue
+    mentions her creates."""
+    if era != "legacy":
+        pytest.skip("the queue, not the protocol: once is enough")
+    (_, alice_token), (_, bob_token) = person("alice"), person("bob")
+    hers = {"items": [{"prompt": f"her shot {n}", "duration": 4} for n in range(12)], "confirm_cost": True}
+    his = {"items": [{"prompt": f"his shot {n}", "duration": 4} for n in range(2)], "confirm_cost": True}
+    async with client_of(team.url, alice_token) as alice, client_of(team.url, bob_token) as bob:
+        alice_batch = ((await alice.call_tool("generate_batch", hers)).structured_content or {})["batch_id"]
+        held = await _batch_until(alice, alice_batch, lambda s: "MAX_CREATES_PER_MINUTE" in (s["queue"] or ""))
+        bob_batch = ((await bob.call_tool("generate_batch", his)).structured_content or {})["batch_id"]
+        told: list[str | None] = []
+        sent = await _batch_until(
+            bob, bob_batch, lambda s: bool(told.append(s["queue"]) or all(i["task_id"] for i in s["items"]))
+        )
+        still = (await alice.call_tool("get_batch", {"batch_id": alice_batch})).structured_content or {}
+    assert _statuses(held).count("queued") == 2 and "10 generations were started in the last 60" in held["queue"]
+    assert _statuses(still).count("queued") == 2  # her minute is not over: she still waits, he did not
+    assert len({item["task_id"] for item in sent["items"]}) == 2
+    assert not [note for note in told if note and ("60 seconds" in note or "MAX_CREATES_PER_MINUTE" in note)]
+
+
 async def test_a_users_daily_budget_refuses_their_next_create_and_nobody_elses(
     team: TeamServer, person: Callable[..., tuple[str, str]]
 ) -> None:

@@ -81,6 +81,9 @@ MAX_CALLBACK_URL_CHARS: Final = 2048
 MAX_IMAGE_BYTES: Final = 10 * 1024 * 1024
 IMAGE_EXTENSIONS: Final = (".jpg", ".jpeg", ".png", ".webp")
 RESULT_LINK_TTL_S: Final = 24 * 3600
+# ASSUMED: no render takes longer than this (the page gives only each task's own estimate). A create whose outcome is
+# unknown may be a task rendering upstream: it counts against the account's concurrency for this long.
+LONGEST_RENDER_S: Final = 900.0
 USD_PER_CREDIT: Final = 1 / 72
 # ASSUMED: the page gives no file sizes. Generous bytes per second of video, used to refuse a request before it is
 # paid for when the output folder's disk cannot hold its videos (Veo's MP4s are H.264 at a few Mbit/s; 4k more).

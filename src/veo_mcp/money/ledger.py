@@ -86,6 +86,12 @@ class CreateLedger:
         """The current principal's creates whose outcome is unknown (or that are being sent now), newest first."""
         return await self._store.unconfirmed_creates(current_principal())
 
+    async def unresolved_creates(self) -> int:
+        """How many creates (everyone's) may be rendering upstream without a task id known here: being sent now, or
+        of unknown outcome and not old enough to have finished (`catalog.LONGEST_RENDER_S`). The account's
+        concurrency counts them as running until they are resolved."""
+        return await self._store.unresolved_create_count(time.time() - catalog.LONGEST_RENDER_S)
+
     async def record_decline(self, fingerprint: str) -> None:
         if self._settings.decline_window_s > 0:
             await self._store.record_decline(_declined_key(fingerprint))

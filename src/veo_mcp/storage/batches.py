@@ -178,6 +178,25 @@ class BatchTable(Database):
         )
         return [(row["principal"], row["batch_id"]) for row in rows]
 
+    async def orphaned_batches(self) -> list[tuple[str, str]]:
+        """(principal, batch_id) of the batches (oldest first) with items to send whose queue no live process runs:
+        the process that ran it stopped or died (its heartbeat lapsed), or nobody ever claimed it."""
+        me = process_owner()
+
+        def work(db: Connection) -> list[tuple[str, str]]:
+            rows = db.execute(
+                "SELECT DISTINCT b.principal, b.batch_id, b.owner, b.created_at FROM batches b JOIN batch_items i "
+                "ON i.principal = b.principal AND i.batch_id = b.batch_id "
+                "WHERE b.cancelled_at IS NULL AND i.state IN ('queued', 'sending') ORDER BY b.created_at"
+            ).fetchall()
+            return [
+                (row["principal"], row["batch_id"])
+                for row in rows
+                if row["owner"] != me and (row["owner"] is None or not alive_in(db, row["owner"]))
+            ]
+
+        return await self._run(work)
+
     async def claim_batch(self, batch_id: str, principal: str) -> bool:
         """Take the right to run the queue of `principal`'s `batch_id`; False while another live process runs it."""
         owner = process_owner()

@@ -208,6 +208,12 @@ class CreateTable(Database):
 
         return await self._run(work)
 
+    async def unresolved_create_count(self, since: float) -> int:
+        """Every principal's creates made since `since` whose outcome is not known yet (being sent, or unknown): each
+        may be a task rendering upstream, using one of the account's slots."""
+        rows = await self._rows("SELECT COUNT(*) FROM creates WHERE state != 'accepted' AND created_at >= ?", (since,))
+        return int(rows[0][0])
+
     async def recent_duplicate(
         self, fingerprint: str, since: float, principal: str = LOCAL_PRINCIPAL
     ) -> CreateRecord | None:
