@@ -81,7 +81,8 @@ class Holds:
     # --- what each principal is told ---------------------------------------------------------------------------
 
     def note(self, principal: str) -> str | None:
-        return self._notes.get(principal)
+        """Why `principal`'s queued items wait: a hold on them now, else the queue's latest word (a full account)."""
+        return self.reason_of(principal) or self._notes.get(principal)
 
     def tell(self, principal: str, note: str | None) -> None:
         if note is None:
