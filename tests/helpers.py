@@ -206,6 +206,10 @@ class SimulatorProcess:
     def fault(self, **fault: Any) -> None:
         self.http.post("/_sim/faults", json=fault).raise_for_status()
 
+    def advance(self, seconds: float) -> None:
+        """Move the simulated clock on: renders progress, callbacks fall due, a fault `on_clock` ends."""
+        self.http.post("/_sim/clock", json={"advance_s": seconds}).raise_for_status()
+
     def stop(self) -> None:
         self.http.close()
         self.process.kill()  # a trickling download would hold a graceful shutdown for seconds

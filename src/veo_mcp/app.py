@@ -288,6 +288,7 @@ class App:
             stall_after_s=settings.stall_after_s,
             saves_itself=settings.auto_download,
         )
+        callbacks.join = registry.join
         pipeline = GeneratePipeline(
             settings=settings,
             ledger=ledger,

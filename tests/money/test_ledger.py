@@ -542,10 +542,22 @@ async def test_an_ambiguous_or_unrelated_task_is_not_adopted(store: Store, tmp_p
     assert {r.state for r in await ledger.unconfirmed()} == {"outcome_unknown"}
 
 
-async def test_a_create_still_being_sent_is_never_adopted(store: Store, tmp_path: Path) -> None:
+async def test_a_create_still_being_sent_is_joined_once_upstream_made_a_task_it_could_have_made(
+    store: Store, tmp_path: Path
+) -> None:
+    """Its sender may have the answer and no way to record it (its database out of reach): the task upstream made
+    is this create's, and the sender's own answer, once it can write, agrees."""
     ledger = ledger_of(store, tmp_path)
     record, _ = await begin(ledger)
-    assert await ledger.adopt(upstream_task(record.created_at)) is None
+    found = await ledger.adopt(upstream_task(record.created_at))
+    assert found is not None and (found.key, found.state, found.task_id) == (
+        record.key,
+        "accepted",
+        "task-unified-9-found",
+    )
+    assert await ledger.accept(record, generation_for("task-unified-9-found")) is None
+    stored = await store.create_record(record.key)
+    assert stored is not None and (stored.state, stored.task_id) == ("accepted", "task-unified-9-found")
 
 
 def test_the_adopt_window_is_fifteen_minutes_with_a_minute_of_skew() -> None:

@@ -8,15 +8,13 @@ never restarted)."""
 
 from __future__ import annotations
 
-import contextlib
-import socket
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
+from tests.network import Forwarder
 from tests.postgres import fresh_schema
 from veo_mcp.storage import DatabaseWriteError, Store, StoreError, replicas
 from veo_mcp.storage.database import transaction
@@ -26,71 +24,13 @@ PASSWORD = "hunter2-not-for-logs"
 OTHER = "another-machine|4242|token"
 
 
-class Forwarder:
-    """A TCP forwarder to `target`: `cut()` drops every connection and refuses new ones; `restore()` accepts again."""
-
-    def __init__(self, target: tuple[str, int]) -> None:
-        self._target = target
-        self._server = socket.create_server(("127.0.0.1", 0))
-        self.port = int(self._server.getsockname()[1])
-        self._open = True
-        self._sockets: list[socket.socket] = []
-        self._lock = threading.Lock()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self._server.accept()
-            except OSError:
-                return
-            with self._lock:
-                if not self._open:
-                    client.close()
-                    continue
-                upstream = socket.create_connection(self._target)
-                self._sockets += [client, upstream]
-            threading.Thread(target=self._pump, args=(client, upstream), daemon=True).start()
-            threading.Thread(target=self._pump, args=(upstream, client), daemon=True).start()
-
-    @staticmethod
-    def _pump(source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-        except OSError:
-            pass
-        for end in (source, sink):
-            with contextlib.suppress(OSError):
-                end.shutdown(socket.SHUT_RDWR)
-
-    def cut(self) -> None:
-        with self._lock:
-            self._open = False
-            for end in self._sockets:
-                with contextlib.suppress(OSError):
-                    end.shutdown(socket.SHUT_RDWR)
-                end.close()
-            self._sockets.clear()
-
-    def restore(self) -> None:
-        with self._lock:
-            self._open = True
-
-    def close(self) -> None:
-        self.cut()
-        self._server.close()
-
-
 @pytest.fixture
 def forwarded() -> Iterator[tuple[str, Forwarder]]:
     """A fresh schema's URL (with a password the trust-auth test cluster ignores) through a `Forwarder`."""
     with fresh_schema() as url:
-        parts = urlsplit(url)
-        forwarder = Forwarder((parts.hostname or "127.0.0.1", parts.port or 5432))
-        netloc = f"{parts.username}:{PASSWORD}@127.0.0.1:{forwarder.port}"
+        forwarder = Forwarder.to(url)
         try:
-            yield urlunsplit(parts._replace(netloc=netloc)), forwarder
+            yield forwarder.url_for(url, PASSWORD), forwarder
         finally:
             forwarder.close()
 

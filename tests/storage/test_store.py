@@ -18,7 +18,7 @@ import pytest
 
 from tests.postgres import database_location
 from veo_mcp.context import RESERVED_FOLDERS, folder_candidates, principal_folder
-from veo_mcp.core.generation import Generation, SavedFile
+from veo_mcp.core.generation import OUTSIDE_PROMPT, Generation, SavedFile
 from veo_mcp.evolink import estimate_cost, parse_video_request
 from veo_mcp.money.guards import LimitExceededError
 from veo_mcp.storage import (
@@ -336,6 +336,28 @@ async def test_a_stale_write_from_another_process_never_takes_back_a_save(tmp_pa
     assert stored is not None and kept.status == stored.status == "completed" and stored.progress == 100
     assert stored.download_state == "saved" and [f.path for f in stored.files] == [str(saved_video)]
     assert gone.download_state == "none" and gone.files == [] and gone.status == "completed"
+
+
+async def test_a_record_of_the_request_is_never_replaced_by_one_made_from_upstreams_answer_alone(
+    location: Path | str,
+) -> None:
+    """A replica that knew only the task id wrote "(created outside this server)"; the replica that made it writes
+    after (and the first writes again): the prompt, request, estimate and request_id stand, either way round."""
+    outside = _generation(prompt=OUTSIDE_PROMPT, request={}, estimate=None, request_id=None, fingerprint=None)
+    outside.status, outside.progress = "processing", 40
+    real = _generation()
+    store = await Store.open(location)
+    try:
+        await store.save_generation(outside)
+        first = await store.save_generation(real)  # the real record, written once its database was back
+        again = await store.save_generation(outside)  # the other replica's next poll
+        outside.absorb(again)  # what that replica then holds
+    finally:
+        await store.aclose()
+    for kept in (first, again, outside):
+        assert (kept.prompt, kept.request_id, kept.request) == (real.prompt, "r-1", real.request)
+        assert kept.estimate == real.estimate and not kept.outside
+    assert again.status == "processing" and again.progress == 40  # its progress is still taken
 
 
 async def test_a_batch_is_keyed_by_its_principal_so_one_id_never_reaches_another_principals_batch(

@@ -3,7 +3,9 @@
 Only when the server can be reached: `VEO_MCP_PUBLIC_URL` is set and the HTTP transport serves it. Each create then
 carries a `callback_url` on our own HTTP app with a secret of its own in the path (only its SHA-256 is stored, with
 the create). A callback is only a hint: its body is never read for the task's state; the poller asks EvoLink about
-the task once, right away. Tasks with a callback are polled only every `SAFETY_INTERVAL_S` in case a callback is lost
+the task once, right away. A callback for a create whose answer was never recorded (its sender died or could not
+write) is what joins that create to its task: the secret says which create it is, the body only which task id to
+ask EvoLink about (see `Registry.join`). Tasks with a callback are polled only every `SAFETY_INTERVAL_S` in case a callback is lost
 (EvoLink gives up after 3 retries), and once right after a restart.
 """
 
@@ -13,11 +15,13 @@ import hashlib
 import logging
 import re
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 
 from veo_mcp.background.poller import Poller
-from veo_mcp.storage import Store
+from veo_mcp.core.generation import Generation
+from veo_mcp.storage import CreateRecord, Store
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +32,8 @@ _SECRET = re.compile(r"[A-Za-z0-9_-]{40,64}")
 # What became of a callback: the task is being asked about, the secret is unknown, or the create it belongs to is
 # not recorded as accepted yet (the sender should try again).
 Received = Literal["hinted", "unknown", "early"]
+# Records that a create whose answer was never recorded made the task a callback names (`Registry.join`).
+Join = Callable[[CreateRecord, str], Awaitable[Generation | None]]
 
 
 def secret_hash(secret: str) -> str:
@@ -47,6 +53,7 @@ class CallbackHub:
         self._base = public_url.rstrip("/") if public_url else None
         self._store = store
         self._poller = poller
+        self.join: Join | None = None  # set once the registry exists
 
     @property
     def enabled(self) -> bool:
@@ -68,14 +75,17 @@ class CallbackHub:
         for task_id in await self._store.tasks_with_callbacks():
             self.expect(task_id)
 
-    async def received(self, secret: str) -> Received:
-        """A callback arrived for `secret`: ask EvoLink about its task once (the body is never trusted)."""
+    async def received(self, secret: str, task_id: str | None = None) -> Received:
+        """A callback arrived for `secret`: ask EvoLink about its task once (the body is never trusted). `task_id` is
+        what the body says: read only for a create whose answer was never recorded, and asked about before use."""
         if not _SECRET.fullmatch(secret):
             return "unknown"
         record = await self._store.callback_create(secret_hash(secret))
         if record is None:
             return "unknown"
         if record.task_id is None:
+            if task_id is not None and self.join is not None and await self.join(record, task_id) is not None:
+                return "hinted"
             return "early" if record.state == "sending" else "unknown"
         if not self._poller.poll_now(record.task_id):
             logger.info("callback for %s, which is not being followed; ignored", record.task_id)

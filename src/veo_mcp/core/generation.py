@@ -23,6 +23,11 @@ from veo_mcp.evolink.costs import CostEstimate
 from veo_mcp.evolink.schemas import Task
 
 URI_PREFIX = "veo://generations/"
+# The prompt of a record made from upstream's answer alone (a task looked up by id that no create here is known to
+# have made): it has no request, estimate or request_id, and gives way to any record that has them.
+OUTSIDE_PROMPT = "(created outside this server)"
+# What a record knows about the request that made the task (nothing upstream says): kept from the richer record.
+_IDENTITY = ("model", "prompt", "request", "request_id", "fingerprint", "estimate")
 EXPIRED_ADVICE = (
     "The result links expired before the video was saved; it cannot be fetched any more. Generate it again if you "
     "still need it."
@@ -161,6 +166,20 @@ class Generation:
     def finished(self) -> bool:
         return self.status in catalog.FINISHED_STATUSES
 
+    @property
+    def outside(self) -> bool:
+        """Made from upstream's answer alone: no request, prompt or request_id is known for it (yet)."""
+        return self.prompt == OUTSIDE_PROMPT and not self.request
+
+    def take_identity(self, other: Generation) -> bool:
+        """Take the request `other` knows about, if this record knows none (never the other way): True if taken."""
+        if not self.outside or other.outside:
+            return False
+        for name in _IDENTITY:
+            setattr(self, name, getattr(other, name))
+        self.notes = [*other.notes, *(note for note in self.notes if note not in other.notes)]
+        return True
+
     def apply(self, task: Task) -> bool:
         """Take in what upstream said; True when anything a watcher cares about changed."""
         self.last_task = task
@@ -184,9 +203,14 @@ class Generation:
         return True
 
     def adopt(self, stored: Generation) -> bool:
-        """Take in a newer record of the same task written by another process; True when anything changed."""
+        """Take in a newer record of the same task written by another process; True when anything changed. The
+        request it was made for is taken whenever this record knows none, however old the other record is."""
         if stored.updated_at <= self.updated_at:
+            if self.take_identity(stored):
+                self.mark_changed()
+                return True
             return False
+        self.take_identity(stored)
         for name in (
             "status",
             "progress",
@@ -212,6 +236,7 @@ class Generation:
         finished or saved. Nothing this record knows is taken back, even if it changed while the store was written
         (no change event: the change that caused the write is being announced already)."""
         final = merged(stored, self)
+        self.take_identity(final)
         if final.finished and not self.finished:
             for name in ("status", "progress", "result_urls", "error_code", "error_message", "completed_at"):
                 setattr(self, name, getattr(final, name))
@@ -376,9 +401,12 @@ def merged(stored: Generation, incoming: Generation) -> Generation:
 
     Several processes may share one data folder and each holds its own copy of a generation; a write must never
     take back what another process already knows: a finished status stays finished, saved files stay recorded
-    (while they exist), a saved or expired download stays so. Everything else is the incoming record's.
+    (while they exist), a saved or expired download stays so, and the request the task was made for (prompt,
+    request, request_id, estimate) is never replaced by a record that knows none. Everything else is the incoming
+    record's.
     """
     result = dataclasses.replace(incoming, files=list(incoming.files), notes=list(incoming.notes))
+    result.take_identity(stored)
     if stored.finished and not incoming.finished:
         for name in ("status", "progress", "result_urls", "error_code", "error_message", "completed_at"):
             setattr(result, name, getattr(stored, name))

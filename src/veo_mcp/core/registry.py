@@ -22,10 +22,14 @@ import anyio
 from veo_mcp.background.poller import FetchTask, Poller
 from veo_mcp.context import LOCAL_PRINCIPAL, current_principal
 from veo_mcp.core.events import ChangeBus, ChangeListener
-from veo_mcp.core.generation import Generation
-from veo_mcp.evolink.errors import NotFoundError, TemporaryError
-from veo_mcp.money.ledger import CreateLedger
-from veo_mcp.storage import Store
+from veo_mcp.core.generation import OUTSIDE_PROMPT, Generation
+from veo_mcp.errors import VeoError
+from veo_mcp.evolink import estimate_cost, parse_video_request
+from veo_mcp.evolink.costs import CostEstimate
+from veo_mcp.evolink.errors import EvoLinkError, NotFoundError, TemporaryError
+from veo_mcp.evolink.schemas import Task
+from veo_mcp.money.ledger import CreateLedger, could_have_made
+from veo_mcp.storage import CreateRecord, Store
 
 logger = logging.getLogger(__name__)
 
@@ -173,24 +177,61 @@ class Registry:
                 raise  # not a task id at all: said before anything was asked, whoever's it could be
             # Upstream's own words would set an id nobody has apart from another principal's (answered above).
             raise unknown_generation(task_id) from None
-        generation = Generation(
+        record = await self._ledger.adopt(task)
+        generation = self._made_by(record, task) if record is not None else self._outside(task)
+        generation.apply(task)
+        await self.add(generation)
+        return generation
+
+    async def join(self, record: CreateRecord, task_id: str) -> Generation | None:
+        """EvoLink says (a callback carrying the create's own secret) that `record`'s create, whose answer was never
+        recorded, made `task_id`: asked about once, it is recorded as that create's generation and followed. None
+        when it cannot be (no such task, or one the create could not have made)."""
+        if (known := self.generations.get(task_id)) is not None:
+            return known
+        try:
+            task = await self._fetch(task_id)
+        except EvoLinkError as error:
+            logger.warning("a callback named task %s, which EvoLink does not give: %s", task_id[:80], error)
+            return None
+        if not could_have_made(record, task) or await self._ledger.join(record, task) is None:
+            logger.warning("a callback named task %s, which its create could not have made; ignored", task.id)
+            return None
+        generation = self._made_by(record, task)
+        generation.apply(task)
+        await self.add(generation)
+        logger.info("task %s answers the create sent at %s; joined by its callback", task.id, record.created_at)
+        return generation
+
+    def _made_by(self, record: CreateRecord, task: Task) -> Generation:
+        """The record of `task`, made by `record`'s create: its request, estimate and request_id, its owner's."""
+        return Generation(
+            task_id=task.id,
+            model=record.model,
+            prompt=record.prompt,
+            request=record.payload,
+            simulated=self._simulated,
+            estimate=_estimate(record),
+            created_at=float(task.created) if task.created else record.created_at,
+            owner=record.principal,
+            request_id=record.request_id,
+            fingerprint=record.fingerprint,
+            notes=[
+                "EvoLink's answer to this create was never recorded (veo-mcp stopped or could not write it); the "
+                "task was matched to the create later, and its request_id answers with it."
+            ],
+        )
+
+    def _outside(self, task: Task) -> Generation:
+        return Generation(
             task_id=task.id,
             model=task.model or "unknown",
-            prompt="(created outside this server)",
+            prompt=OUTSIDE_PROMPT,
             request={},
             simulated=self._simulated,
             created_at=float(task.created) if task.created else time.time(),
             owner=current_principal(),
         )
-        if (record := await self._ledger.adopt(task)) is not None:
-            generation.prompt, generation.request = record.prompt, record.payload
-            generation.request_id, generation.fingerprint = record.request_id, record.fingerprint
-            generation.notes.append(
-                "This is the task of a create whose outcome was unknown; its request_id now answers with it."
-            )
-        generation.apply(task)
-        await self.add(generation)
-        return generation
 
     async def follow(self, generation: Generation, followed: bool) -> None:
         """Start or stop polling and saving `generation` (recorded, so a restart keeps the choice)."""
@@ -235,3 +276,11 @@ class Registry:
 
 async def _nothing(generation: Generation) -> None:
     return None
+
+
+def _estimate(record: CreateRecord) -> CostEstimate | None:
+    try:
+        request = parse_video_request(record.payload, uploaded_image_urls=record.payload.get("image_urls") or [])
+    except VeoError:
+        return None
+    return estimate_cost(request)

@@ -21,7 +21,8 @@ import anyio
 
 from veo_mcp.context import LOCAL_PRINCIPAL, current_principal
 from veo_mcp.core.generation import Generation
-from veo_mcp.evolink import catalog
+from veo_mcp.errors import VeoError
+from veo_mcp.evolink import catalog, parse_video_request
 from veo_mcp.evolink.costs import CostEstimate
 from veo_mcp.evolink.errors import EvoLinkError, OutcomeUnknownError, SendWatch, TemporaryError
 from veo_mcp.evolink.schemas import Task
@@ -196,25 +197,31 @@ class CreateLedger:
         )
 
     async def adopt(self, task: Task) -> CreateRecord | None:
-        """The outcome-unknown create that `task` (looked up by id, not created here) most likely answers.
+        """The create of the current principal that `task` (looked up by id, not known here) answers, joined to it.
 
-        Linked only when exactly one such create of the same model was sent within `ADOPT_WINDOW_S` before the task
-        was created upstream: from then on its request_id answers with this task and it is no longer "unknown".
+        Candidates are the creates whose answer was never recorded - of unknown outcome, or still "sending" because
+        their sender died or could not write (its database was out of reach) - that could have made the task (see
+        `could_have_made`). Joined only when exactly one could: from then on its request_id answers with this task.
         """
         if task.created is None:
             return None
         candidates = [
             record
             for record in await self._store.unconfirmed_creates(current_principal())
-            if record.state == "outcome_unknown"
-            and record.model == task.model
-            and -ADOPT_CLOCK_SKEW_S <= task.created - record.created_at <= ADOPT_WINDOW_S
+            if record.task_id is None and could_have_made(record, task)
         ]
         if len(candidates) != 1:
             return None
-        await self._store.link_create(candidates[0].key, task.id)
-        logger.info("task %s answers the create sent at %s; linked", task.id, candidates[0].created_at)
-        return candidates[0]
+        joined = await self.join(candidates[0], task)
+        if joined is not None:
+            logger.info("task %s answers the create sent at %s; linked", task.id, candidates[0].created_at)
+        return joined
+
+    async def join(self, record: CreateRecord, task: Task) -> CreateRecord | None:
+        """Record that `record`'s create made `task` (its callback said so, or a read by id matched it); None when
+        the create or the task was joined to another meanwhile."""
+        self._unrecorded.pop(record.key, None)
+        return await self._store.join_create(record.key, task.id)
 
     async def keep_recording(self, interval_s: float = 5.0) -> None:
         """Write the accepted creates that could not be recorded, until there are none (runs in the background)."""
@@ -252,6 +259,28 @@ class CreateLedger:
         if record.task_id is None:  # pragma: no cover - an accepted record always has its task id
             raise TemporaryError("The earlier request has no task id recorded.")
         return record.task_id
+
+
+def could_have_made(record: CreateRecord, task: Task) -> bool:
+    """Whether `record`'s create could have made `task`: the same model and length of video, created upstream at
+    most `ADOPT_WINDOW_S` after the create was recorded (EvoLink's clock may differ from ours by
+    `ADOPT_CLOCK_SKEW_S`)."""
+    if task.created is None or record.model != task.model:
+        return False
+    if not -ADOPT_CLOCK_SKEW_S <= task.created - record.created_at <= ADOPT_WINDOW_S:
+        return False
+    length = task.task_info.video_duration if task.task_info is not None else None
+    return length is None or requested_length(record) in (None, length)
+
+
+def requested_length(record: CreateRecord) -> int | None:
+    """Seconds of video `record`'s create asked for (None when its payload no longer parses)."""
+    try:
+        return parse_video_request(
+            record.payload, uploaded_image_urls=record.payload.get("image_urls") or []
+        ).effective_duration
+    except VeoError:
+        return None
 
 
 def reserved_usd(task: Task | None) -> float | None:

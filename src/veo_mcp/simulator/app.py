@@ -161,6 +161,22 @@ class Simulator:
             return raw, None
         return {name: value for name, value in raw.items() if name != "callback_url"}, url
 
+    async def _pause(self, fault: Fault) -> None:
+        """A delay fault's pause: real seconds, or simulated ones (`on_clock`), which `POST /_sim/clock` cuts short."""
+        if not fault.on_clock:
+            await anyio.sleep(fault.seconds)
+            return
+        clock = self.service.clock
+        until = clock.now() + fault.seconds
+        while (left := until - clock.now()) > 0:
+            moved = anyio.Event()
+            clock.on_advance.append(moved.set)
+            try:
+                with anyio.move_on_after(min(left / clock.speed, 1.0)):
+                    await moved.wait()
+            finally:
+                clock.on_advance.remove(moved.set)
+
     # --- EvoLink endpoints ----------------------------------------------------------------------------------
 
     async def _create(self, request: Request) -> Response:
@@ -169,7 +185,7 @@ class Simulator:
         if fault is not None and fault.kind == "status":
             return _fault_response(fault, request)
         if fault is not None and fault.kind == "delay" and not fault.after_accept:
-            await anyio.sleep(fault.seconds)
+            await self._pause(fault)
         if (denied := self._auth_error(request)) is not None:
             return denied
         body = await request.body()
@@ -204,7 +220,7 @@ class Simulator:
         if fault is not None and fault.kind == "malformed_json":
             return Response('{"id": "' + task.id + '", "status": "pend', media_type="application/json")
         if fault is not None and fault.kind == "delay" and fault.after_accept:
-            await anyio.sleep(fault.seconds)
+            await self._pause(fault)
         return JSONResponse(self.service.task_object(task, str(request.base_url)))
 
     async def _get_task(self, request: Request) -> Response:
@@ -213,7 +229,7 @@ class Simulator:
         if fault is not None and fault.kind == "status":
             return _fault_response(fault, request)
         if fault is not None and fault.kind == "delay":
-            await anyio.sleep(fault.seconds)
+            await self._pause(fault)
         if (denied := self._auth_error(request)) is not None:
             return denied
         task = self.service.task(request.path_params["task_id"])
@@ -232,7 +248,7 @@ class Simulator:
         if fault is not None and fault.kind == "redirect":
             return Response(status_code=302, headers={"location": fault.location})
         if fault is not None and fault.kind == "delay":
-            await anyio.sleep(fault.seconds)
+            await self._pause(fault)
         task = self.service.task(request.path_params["task_id"])
         index: int = request.path_params["index"]
         if task is None or request.query_params.get("token") != task.results_token or index >= task.request.n:
@@ -293,7 +309,7 @@ class Simulator:
         if fault is not None and fault.kind == "status":
             return _upload_error(fault.status, f"Injected error {fault.status}")
         if fault is not None and fault.kind == "delay":
-            await anyio.sleep(fault.seconds)
+            await self._pause(fault)
         if (denied := self._auth_error(request)) is not None:
             return denied
         quota = self.config.upload_quota_files

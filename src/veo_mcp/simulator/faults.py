@@ -45,7 +45,7 @@ class Fault(BaseModel):
 
     kind: FaultKind = Field(
         description="status: answer with `status`; delay: wait `seconds` (after creating the task when "
-        "`after_accept`); drop_after_accept: create the task, then drop the connection before the body; "
+        "`after_accept`; simulated seconds when `on_clock`, so `POST /_sim/clock` ends it); drop_after_accept: create the task, then drop the connection before the body; "
         "malformed_json: answer 200 with broken JSON (a create still creates the task); truncate: serve only "
         "`fraction` of a download; slow_body: serve a download at `bytes_per_s`; fail_task: the next created task fails "
         "with `error_code` at `fraction` progress; stall: the next created task stops progressing at `fraction` (it "
@@ -59,6 +59,7 @@ class Fault(BaseModel):
     retry_after: float | None = Field(None, ge=0)
     seconds: float = Field(0.0, ge=0, le=3600)
     after_accept: bool = False
+    on_clock: bool = False
     fraction: float = Field(0.5, ge=0, le=1)
     error_code: str = "service_error"
     bytes_per_s: int = Field(65_536, ge=1)

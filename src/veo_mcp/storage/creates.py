@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from veo_mcp.context import LOCAL_PRINCIPAL
 from veo_mcp.core.generation import Generation
 from veo_mcp.storage.database import Connection, Database, Row, transaction
-from veo_mcp.storage.generations import UPSERT_GENERATION, generation_values
+from veo_mcp.storage.generations import store_merged
 from veo_mcp.storage.owners import alive_in, process_owner
 
 CreateState = Literal["sending", "accepted", "outcome_unknown"]
@@ -151,13 +151,13 @@ class CreateTable(Database):
         return await self._run(lambda db: _spending(db, principal, windows))
 
     async def accept_create(self, key: str, generation: Generation, reserved_usd: float | None = None) -> None:
-        """The create was accepted: store the generation and link it, in one transaction, with what EvoLink reserved
-        for it when it said (the budgets count that from now on)."""
-        values = generation_values(generation)
+        """The create was accepted: store the generation (merged with a record another process may have made of the
+        task meanwhile) and link it, in one transaction, with what EvoLink reserved for it when it said (the budgets
+        count that from now on)."""
 
         def work(db: Connection) -> None:
             with transaction(db):
-                db.execute(UPSERT_GENERATION, values)
+                store_merged(db, generation)
                 db.execute(
                     "UPDATE creates SET state = 'accepted', task_id = ?, message = NULL, updated_at = ?, "
                     "reserved_usd = COALESCE(?, reserved_usd) WHERE key = ?",
@@ -172,6 +172,37 @@ class CreateTable(Database):
             "UPDATE creates SET state = 'accepted', task_id = ?, message = NULL, updated_at = ? WHERE key = ?",
             (task_id, time.time(), key),
         )
+
+    async def join_create(self, key: str, task_id: str) -> CreateRecord | None:
+        """A create whose answer was never recorded (its sender died, or could not write it) made `task_id`: it is
+        accepted with that task, and the batch item it was sent for stops being "outcome unknown". None when the
+        create or the task was joined to another meanwhile."""
+        now = time.time()
+
+        def work(db: Connection) -> CreateRecord | None:
+            with transaction(db):
+                row = db.execute("SELECT * FROM creates WHERE key = ?", (key,)).fetchone()
+                taken = db.execute("SELECT 1 FROM creates WHERE task_id = ? AND key != ?", (task_id, key)).fetchone()
+                if row is None or taken is not None or row["task_id"] not in (None, task_id):
+                    return None
+                db.execute(
+                    "UPDATE creates SET state = 'accepted', task_id = ?, message = NULL, updated_at = ? WHERE key = ?",
+                    (task_id, now, key),
+                )
+                if row["request_id"] is not None:
+                    db.execute(
+                        "UPDATE batch_items SET state = 'created', task_id = ?, message = NULL, updated_at = ? "
+                        "WHERE principal = ? AND request_id = ? AND state = 'outcome_unknown'",
+                        (task_id, now, row["principal"], row["request_id"]),
+                    )
+                    db.execute(
+                        "UPDATE batches SET updated_at = ? WHERE principal = ? AND batch_id IN "
+                        "(SELECT batch_id FROM batch_items WHERE principal = ? AND request_id = ?)",
+                        (now, row["principal"], row["principal"], row["request_id"]),
+                    )
+                return _create_from_row(db.execute("SELECT * FROM creates WHERE key = ?", (key,)).fetchone())
+
+        return await self._run(work)
 
     async def mark_create_unknown(self, key: str, message: str) -> None:
         await self._write(

@@ -107,17 +107,23 @@ UPSERT_GENERATION = (
 )
 
 
+def store_merged(db: Connection, generation: Generation) -> Generation:
+    """Write `generation` merged with what is stored (see `core.generation.merged`), inside the caller's write
+    transaction; what was stored."""
+    row = db.execute("SELECT * FROM generations WHERE task_id = ?", (generation.task_id,)).fetchone()
+    result = generation if row is None else merged(generation_from_row(row), generation)
+    db.execute(UPSERT_GENERATION, generation_values(result))
+    return result
+
+
 class GenerationTable(Database):
     async def save_generation(self, generation: Generation) -> Generation:
-        """Store `generation` merged with what is stored (see `core.generation.merged`), in one write transaction,
-        so two processes sharing the data folder never take back each other's progress; returns what was stored."""
+        """Store `generation` merged with what is stored, in one write transaction, so two processes sharing the
+        data folder never take back each other's progress; returns what was stored."""
 
         def work(db: Connection) -> Generation:
             with transaction(db):
-                row = db.execute("SELECT * FROM generations WHERE task_id = ?", (generation.task_id,)).fetchone()
-                result = generation if row is None else merged(generation_from_row(row), generation)
-                db.execute(UPSERT_GENERATION, generation_values(result))
-                return result
+                return store_merged(db, generation)
 
         return await self._run(work)
 

@@ -358,8 +358,23 @@ class BatchQueue:
         if generation.finished:
             self._holds.generation_finished()
             self.wake()
+        await self._take_in_joined(generation)
         for batch_id in sorted(self._of_task.get(generation.task_id, ())):
             batch = self.batches.get(batch_id)
             if batch is not None:
                 batch.mark_changed()
                 await self.tell(batch)
+
+    async def _take_in_joined(self, generation: Generation) -> None:
+        """`generation` may be the task of an item whose create's outcome was unknown (joined to it since): its
+        batch is read again, so the item shows the task and the batch follows it."""
+        if generation.request_id is None:
+            return
+        for batch in list(self.batches.values()):
+            mine = batch.record.principal == generation.owner
+            if mine and any(
+                i.state == "outcome_unknown" and i.request_id == generation.request_id for i in batch.items
+            ):
+                stored = await self._store.batch(batch.batch_id, batch.record.principal)
+                if stored is not None:
+                    self.remember(*stored)
