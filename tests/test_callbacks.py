@@ -161,12 +161,19 @@ async def _not_found(scope: Any, receive: Any, send: Any) -> None:
 # --- end to end: processes ---------------------------------------------------------------------------------------
 
 
-@contextmanager
-def serving_with_callbacks(tmp_path: Path, simulator: SimulatorProcess) -> Iterator[str]:
-    """`veo-mcp serve --transport streamable-http` whose public URL is its own loopback address; its MCP URL."""
+def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def serving_with_callbacks(
+    tmp_path: Path, simulator: SimulatorProcess, port: int | None = None, **settings: str
+) -> Iterator[str]:
+    """`veo-mcp serve --transport streamable-http` whose public URL is its own loopback address (`port`: the same
+    one again, as a restarted server behind one address has); its MCP URL. Ended with SIGKILL."""
+    port = port or _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("EVOLINK_", "VEO_MCP_"))}
     env.update(
         {
@@ -177,6 +184,7 @@ def serving_with_callbacks(tmp_path: Path, simulator: SimulatorProcess) -> Itera
             "VEO_MCP_OUTPUT_DIR": str(tmp_path / "videos"),
             "VEO_MCP_POLL_MIN": "0.1",  # without callbacks, these tasks would be asked about every 0.1-0.5 s
             "VEO_MCP_POLL_MAX": "0.5",
+            **settings,
         }
     )
     command = [sys.executable, "-m", "veo_mcp", "serve", "--transport", "streamable-http", "--port", str(port)]
@@ -213,3 +221,52 @@ async def test_with_a_public_url_three_generations_finish_with_at_most_two_gets_
     assert len(tasks) == 3 and all(task["callback_delivered"] for task in tasks.values())
     assert all(1 <= task["gets"] <= 2 for task in tasks.values()), [t["gets"] for t in tasks.values()]
     assert ledger["requests"]["callback"] == 3 and ledger["requests"]["get"] <= 6
+
+
+async def _batch_until(client: Client, batch_id: str, done: Any, simulator: SimulatorProcess | None = None) -> Any:
+    """get_batch until `done(state)`; with `simulator`, its clock is moved on while an item renders (bounded)."""
+    with anyio.fail_after(30):
+        while True:
+            state = (await client.call_tool("get_batch", {"batch_id": batch_id})).structured_content or {}
+            if done(state):
+                return state
+            if simulator is not None and any(i["status"] in ("pending", "processing") for i in state["items"]):
+                simulator.advance(3600)
+            await anyio.sleep(0.05)
+
+
+async def test_a_batch_create_in_flight_at_sigkill_counts_as_running_until_its_callback_joins_it(
+    tmp_path: Path,
+) -> None:
+    """A server is SIGKILLed while EvoLink holds back the answer to its batch's first create (the task exists and is
+    billed). Restarted at the same address with two slots, it counts that unknown create as running: one more item
+    is sent, the third waits. When the task ends, EvoLink's callback - carrying that create's own secret - joins the
+    create to its task: the item is created, its video saved under its prompt, and nothing was sent twice."""
+    simulator = SimulatorProcess(speed=1, api_key=TEST_KEY)  # renders wait for the test to move the clock
+    simulator.fault(kind="delay", endpoint="create", seconds=3600, after_accept=True, on_clock=True)
+    port, slots = _free_port(), {"VEO_MCP_MAX_CONCURRENT": "2"}
+    items = {"items": [{"prompt": f"take {n} of three", "duration": 4} for n in range(3)], "confirm_cost": True}
+    try:
+        with serving_with_callbacks(tmp_path, simulator, port, **slots) as url:
+            async with Client(url, mode="legacy") as client:
+                batch_id = ((await client.call_tool("generate_batch", items)).structured_content or {})["batch_id"]
+            with anyio.fail_after(30):
+                while not simulator.ledger()["tasks"]:  # noqa: ASYNC110 - accepted upstream, its answer held
+                    await anyio.sleep(0.05)
+        with serving_with_callbacks(tmp_path, simulator, port, **slots) as url:
+            async with Client(url, mode="legacy") as client:
+                waiting = await _batch_until(client, batch_id, lambda s: "free slot" in (s["queue"] or ""))
+                sent_while_waiting = simulator.ledger()["requests"]["create"]
+                final = await _batch_until(client, batch_id, lambda s: s["finished"], simulator)
+                first = final["items"][0]["task_id"]
+                joined = (await client.call_tool("get_generation", {"task_id": first})).structured_content or {}
+        ledger = simulator.ledger()
+    finally:
+        simulator.stop()
+    assert [item["status"] for item in waiting["items"]][::2] == ["outcome_unknown", "queued"]
+    assert sent_while_waiting == 2  # the unknown one and one more: never three at once on two slots
+    assert [item["status"] for item in final["items"]] == ["completed"] * 3
+    assert first == ledger["tasks"][0]["id"]  # the task of the create in flight at the kill, not a new one
+    assert (joined["prompt"], joined["download_status"]) == ("take 0 of three", "saved") and joined["request_id"]
+    assert "take-0-of-three" in Path(joined["files"][0]["path"]).name
+    assert ledger["requests"]["create"] == 3 and len(ledger["tasks"]) == 3

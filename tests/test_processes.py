@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import LineReader, SimulatorProcess
+from tests.helpers import LineReader, SimulatorProcess, tiny_disk
 
 CANARY = "sk-CANARY-proc-5d1e9a7b3c"
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="uses SIGKILL")
@@ -304,3 +304,48 @@ def test_two_servers_share_a_data_dir_without_double_downloads(
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     db.close()
     assert CANARY not in stderr_log.read_text(errors="replace")
+
+
+def test_task_ids_given_out_while_the_data_folder_is_full_survive_a_sigkill(tmp_path: Path, peers: Peers) -> None:
+    """Three creates are on the wire (EvoLink holds their answers) when the data folder's disk fills; the answers
+    come, the server cannot record them and gives the ids out with a warning, then it is SIGKILLed. Restarted with
+    room again, each id read back is its own create's (prompt, request_id: the length of video tells the three
+    apart), and a retried request_id answers with its task instead of 'outcome unknown'."""
+    simulator = SimulatorProcess(speed=1, api_key=CANARY)
+    try:
+        with tiny_disk(tmp_path / "data", 4096) as data:
+            env = {**_env(tmp_path, simulator), "VEO_MCP_MAX_CREATES_PER_MINUTE": "0"}
+            simulator.fault(kind="delay", endpoint="create", seconds=3600, after_accept=True, on_clock=True, count=3)
+            first = peers(env, tmp_path / "stderr.log")
+            asked = {
+                n: {"prompt": f"a {n} second lighthouse", "duration": n, "request_id": f"full-{n}"} for n in (4, 6, 8)
+            }
+            calls = {n: first.send("tools/call", {"name": "generate_video", "arguments": a}) for n, a in asked.items()}
+            _until(lambda: len(simulator.ledger()["tasks"]) == 3, what="EvoLink to make the three tasks")
+            filler = _fill(data)
+            simulator.advance(3600)  # the answers go out: the server cannot record them
+            answers = {n: first.answer(call)["structuredContent"] for n, call in calls.items()}
+            first.kill()
+            filler.unlink()
+            second = peers(env, tmp_path / "stderr.log")
+            read = {n: second.tool("get_generation", {"task_id": answers[n]["task_id"]}) for n in asked}
+            retried = second.tool("generate_video", asked[6])
+            second.close()
+        ledger = simulator.ledger()
+    finally:
+        simulator.stop()
+    assert all("could not record it on disk" in " ".join(answer["notes"]) for answer in answers.values())
+    for n, state in read.items():
+        assert (state["prompt"], state["request_id"]) == (asked[n]["prompt"], f"full-{n}"), state
+    assert retried["task_id"] == answers[6]["task_id"] and retried["reused"] is True
+    assert ledger["requests"]["create"] == 3
+
+
+def _fill(folder: Path) -> Path:
+    """A file that takes every free byte of `folder`'s disk."""
+    filler = folder / "filler"
+    with filler.open("wb") as sink, contextlib.suppress(OSError):
+        while True:
+            sink.write(b"\0" * 65536)
+            sink.flush()
+    return filler
