@@ -11,9 +11,11 @@ from typing import Any
 import anyio
 
 from tests.helpers import SimulatorProcess, text_of
+from tests.mcp.task_client import TaskExtension, create_task, task_request
 from tests.mcp.team_server import client_of
 from tests.network import Forwarder
-from tests.replicas.cluster import replica, replica_env, saved
+from tests.replicas.cluster import KEY, Replica, replica, replica_env, saved
+from veo_mcp.storage import Store
 
 
 async def _until(probe: Any, what: str, timeout_s: float = 30.0) -> Any:
@@ -105,3 +107,70 @@ async def test_a_create_answered_while_the_database_is_out_of_reach_keeps_its_re
 
 async def _answer_into(found: list[Any], call: Any) -> None:
     found.append(await call)
+
+
+async def test_a_cancel_on_the_replica_that_is_not_polling_binds_the_one_that_is(database: str, tmp_path: Path) -> None:
+    """Replica A makes two generations and polls both (replica B starts once A holds both polls); one was made as an
+    MCP task, which B cancels. A stops polling it at once, while it goes on polling the other (the positive
+    control), and when both have rendered only the other is saved; the cancelled one stays unfollowed."""
+    slow = SimulatorProcess(speed=1, api_key=KEY)  # renders wait for the test to move the clock
+    try:
+        env = {name: replica_env(database, slow.base_url, tmp_path, name) for name in ("a", "b")}
+        with replica(env["a"], "a") as a:
+            async with (
+                client_of(a.url, None, mode="auto", extensions=[TaskExtension()]) as tasks_on_a,
+                client_of(a.url, None, mode="legacy") as on_a,
+            ):
+                task = await create_task(tasks_on_a, {"prompt": "a lighthouse nobody wants any more", "duration": 4})
+                kept = (await on_a.call_tool("generate_video", {"prompt": "a lighthouse"})).structured_content or {}
+                await _until_async(lambda: _polled_by(database, a, 2), "replica A to poll both")
+                with replica(env["b"], "b") as b:
+                    async with client_of(b.url, None, mode="auto", extensions=[TaskExtension()]) as on_b:
+                        before = await task_request(on_b, "tasks/get", {"taskId": task.task_id})
+                        await task_request(on_b, "tasks/cancel", {"taskId": task.task_id})
+                    at_cancel = _gets(slow)
+                    dropped = next(t for t in at_cancel if t != kept["task_id"])
+                    after = await _until(
+                        lambda: (now := _gets(slow))[kept["task_id"]] >= at_cancel[kept["task_id"]] + 3 and now,
+                        "replica A to go on polling the generation still followed",
+                    )
+                    slow.advance(3600)
+                    saved_state = await saved(on_a, kept["task_id"])
+        rows = await _followed(database)
+        ledger = slow.ledger()
+    finally:
+        slow.stop()
+    assert before["status"] == "working"
+    assert after[dropped] <= at_cancel[dropped] + 1  # at most the poll already under way
+    assert saved_state["download_status"] == "saved" and ledger["requests"]["download"] == 1
+    assert rows == {kept["task_id"]: (1, "saved"), dropped: (0, "none")}
+
+
+async def _until_async(probe: Any, what: str, timeout_s: float = 30.0) -> Any:
+    with anyio.fail_after(timeout_s):
+        while not (found := await probe()):  # noqa: ASYNC110 - polling the database, nothing to wait on
+            await anyio.sleep(0.1)
+    assert found, what
+    return found
+
+
+async def _polled_by(database: str, holder: Replica, count: int) -> bool:
+    store = await Store.open(database)
+    try:
+        claims = await store.poll_claims()
+    finally:
+        await store.aclose()
+    return sum(1 for owner in claims.values() if f"|{holder.process.pid}|" in owner) == count
+
+
+def _gets(simulator: SimulatorProcess) -> dict[str, int]:
+    return {task["id"]: task["gets"] for task in simulator.ledger()["tasks"]}
+
+
+async def _followed(database: str) -> dict[str, tuple[int, str]]:
+    store = await Store.open(database)
+    try:
+        rows = await store._rows("SELECT task_id, followed, download_state FROM generations")
+    finally:
+        await store.aclose()
+    return {row["task_id"]: (int(row["followed"]), row["download_state"]) for row in rows}

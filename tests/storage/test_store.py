@@ -157,6 +157,7 @@ async def test_an_old_database_is_migrated_keeping_its_rows(tmp_path: Path) -> N
     db.execute("ALTER TABLE generations DROP COLUMN followed")  # and the column migration 4 adds
     db.execute("DROP INDEX generations_by_principal")  # and migration 6's column
     db.execute("ALTER TABLE generations DROP COLUMN principal")
+    db.execute("ALTER TABLE generations DROP COLUMN followed_at")  # and migration 11's
     db.execute("DROP TABLE creates")  # rebuilt by migration 6 (it holds no row here): back to version 1's
     for statement in MIGRATIONS[0].split(";"):
         if "creates" in statement:
@@ -358,6 +359,29 @@ async def test_a_record_of_the_request_is_never_replaced_by_one_made_from_upstre
         assert (kept.prompt, kept.request_id, kept.request) == (real.prompt, "r-1", real.request)
         assert kept.estimate == real.estimate and not kept.outside
     assert again.status == "processing" and again.progress == 40  # its progress is still taken
+
+
+async def test_a_cancel_stands_against_a_later_write_of_an_older_copy_until_someone_follows_again(
+    location: Path | str,
+) -> None:
+    """Replica B stopped following the generation (its MCP task was cancelled); replica A, which polls it, writes its
+    own copy afterwards: the cancel stands, and A takes it in. Asking about it again (a later decision) follows it."""
+    polled = _generation()
+    cancelled = _generation()
+    cancelled.set_followed(False)
+    store = await Store.open(location)
+    try:
+        await store.save_generation(cancelled)
+        polled.progress = 70
+        after_poll = await store.save_generation(polled)
+        polled.absorb(after_poll)
+        again = _generation()
+        again.set_followed(True)
+        resumed = await store.save_generation(again)
+    finally:
+        await store.aclose()
+    assert (after_poll.followed, after_poll.progress, polled.followed) == (False, 70, False)
+    assert resumed.followed is True
 
 
 async def test_a_batch_is_keyed_by_its_principal_so_one_id_never_reaches_another_principals_batch(

@@ -101,6 +101,8 @@ class AutoSaver:
                 await self._save(generation)
 
     async def _save(self, generation: Generation) -> None:
+        if not generation.followed:
+            return  # a cancel (on any replica) since it was queued: not saved by itself
         try:
             await self._downloader.save(generation)
         except LinkExpiredError:

@@ -174,7 +174,9 @@ class Poller:
         else:
             self._reschedule(task_id, self._interval(generation))
         if changed:
-            await self._bus.publish(generation)
+            await self._bus.publish(generation)  # recording it takes in another replica's cancel, if any
+        if not generation.followed:
+            self._stop(task_id)
 
     async def _ours(self, task_id: str) -> bool:
         if self._claim is None:
@@ -196,7 +198,7 @@ class Poller:
                 changed = await self._observe(generation)
             except Exception as error:
                 logger.warning("cannot read %s from the database: %s", generation.task_id, error)
-        if generation.finished and generation.download_state != "saving":
+        if not generation.followed or (generation.finished and generation.download_state != "saving"):
             self._stop(generation.task_id)
         else:  # still running, or finished while the other replica saves its video: look again
             self._reschedule(generation.task_id, self._interval(generation))

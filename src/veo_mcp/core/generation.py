@@ -146,8 +146,10 @@ class Generation:
     download_blocked: bool = False
     link_failing_since: float | None = None
     unknown_since: float | None = None
-    # False once a cancelled MCP task stopped veo-mcp polling and saving it; asking about it again resumes.
+    # False once a cancelled MCP task stopped veo-mcp polling and saving it; asking about it again resumes. When that
+    # was last decided (`followed_at`): the later decision wins on every replica, whoever writes after it.
     followed: bool = True
+    followed_at: float = 0.0
     # When status or progress last moved (None: not seen in this process; the stored updated_at stands in).
     progress_at: float | None = None
     # VEO_MCP_STALL_AFTER, set by the registry (None: derived from the estimate).
@@ -170,6 +172,18 @@ class Generation:
     def outside(self) -> bool:
         """Made from upstream's answer alone: no request, prompt or request_id is known for it (yet)."""
         return self.prompt == OUTSIDE_PROMPT and not self.request
+
+    def set_followed(self, followed: bool) -> None:
+        """Decide (now) whether veo-mcp polls and saves this generation."""
+        self.followed, self.followed_at = followed, time.time()
+
+    def take_following(self, other: Generation) -> bool:
+        """Take `other`'s decision about following, if it was made later: True if it changed."""
+        if other.followed_at <= self.followed_at:
+            return False
+        changed = other.followed != self.followed
+        self.followed, self.followed_at = other.followed, other.followed_at
+        return changed
 
     def take_identity(self, other: Generation) -> bool:
         """Take the request `other` knows about, if this record knows none (never the other way): True if taken."""
@@ -206,11 +220,12 @@ class Generation:
         """Take in a newer record of the same task written by another process; True when anything changed. The
         request it was made for is taken whenever this record knows none, however old the other record is."""
         if stored.updated_at <= self.updated_at:
-            if self.take_identity(stored):
+            if self.take_identity(stored) | self.take_following(stored):
                 self.mark_changed()
                 return True
             return False
         self.take_identity(stored)
+        self.take_following(stored)
         for name in (
             "status",
             "progress",
@@ -237,6 +252,7 @@ class Generation:
         (no change event: the change that caused the write is being announced already)."""
         final = merged(stored, self)
         self.take_identity(final)
+        self.take_following(final)
         if final.finished and not self.finished:
             for name in ("status", "progress", "result_urls", "error_code", "error_message", "completed_at"):
                 setattr(self, name, getattr(final, name))
@@ -401,12 +417,13 @@ def merged(stored: Generation, incoming: Generation) -> Generation:
 
     Several processes may share one data folder and each holds its own copy of a generation; a write must never
     take back what another process already knows: a finished status stays finished, saved files stay recorded
-    (while they exist), a saved or expired download stays so, and the request the task was made for (prompt,
-    request, request_id, estimate) is never replaced by a record that knows none. Everything else is the incoming
-    record's.
+    (while they exist), a saved or expired download stays so, the request the task was made for (prompt, request,
+    request_id, estimate) is never replaced by a record that knows none, and the later decision to follow it or not
+    (a cancel) stands. Everything else is the incoming record's.
     """
     result = dataclasses.replace(incoming, files=list(incoming.files), notes=list(incoming.notes))
     result.take_identity(stored)
+    result.take_following(stored)
     if stored.finished and not incoming.finished:
         for name in ("status", "progress", "result_urls", "error_code", "error_message", "completed_at"):
             setattr(result, name, getattr(stored, name))

@@ -115,6 +115,7 @@ class Registry:
             if known is None:
                 self.take_in(stored, poll_now=False)
             elif known.adopt(stored):
+                self._obey(known)
                 await self._bus.publish(known, record=False)
 
     async def heard(self, task_id: str) -> None:
@@ -127,7 +128,16 @@ class Registry:
             self.take_in(stored, poll_now=False)
             await self._bus.publish(self.generations[task_id], record=False)
         elif known.adopt(stored):
+            self._obey(known)
             await self._bus.publish(known, record=False)
+
+    def _obey(self, generation: Generation) -> None:
+        """Another replica decided whether `generation` is followed (an MCP task's cancel, or a resumed follow):
+        this one stops polling it, or takes it up again."""
+        if not generation.followed:
+            self._poller.untrack(generation.task_id)
+        elif not generation.finished and not self._poller.tracks(generation.task_id):
+            self.take_in(generation, poll_now=True)
 
     def known(self) -> list[Generation]:
         """Every generation of the current principal this process knows, newest first."""
@@ -237,7 +247,7 @@ class Registry:
         """Start or stop polling and saving `generation` (recorded, so a restart keeps the choice)."""
         if generation.followed == followed:
             return
-        generation.followed = followed
+        generation.set_followed(followed)
         if followed:
             self.take_in(generation, poll_now=True)
         else:

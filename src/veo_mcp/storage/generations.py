@@ -37,6 +37,7 @@ GENERATION_COLUMNS = (
     "download_attempts",
     "followed",
     "principal",
+    "followed_at",
 )
 
 
@@ -66,6 +67,7 @@ def generation_values(generation: Generation) -> tuple[Any, ...]:
         generation.download_attempts,
         int(generation.followed),
         generation.owner,
+        generation.followed_at,
     )
 
 
@@ -95,6 +97,7 @@ def generation_from_row(row: Row) -> Generation:
         download_attempts=row["download_attempts"],
         followed=bool(row["followed"]),
         owner=row["principal"],
+        followed_at=float(row["followed_at"]),
     )
 
 

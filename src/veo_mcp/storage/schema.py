@@ -234,6 +234,11 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE creates ADD COLUMN reserved_usd REAL;
     """,
+    # When `followed` last changed: a cancel (an MCP task's) and a resumed follow are part of the shared record, and
+    # the later decision wins over any replica's write of an older copy.
+    """
+    ALTER TABLE generations ADD COLUMN followed_at REAL NOT NULL DEFAULT 0;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
