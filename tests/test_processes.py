@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import LineReader, SimulatorProcess, tiny_disk
+from tests.helpers import LineReader, SimulatorProcess, serving_http, tiny_disk
 
 CANARY = "sk-CANARY-proc-5d1e9a7b3c"
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="uses SIGKILL")
@@ -349,3 +349,48 @@ def _fill(folder: Path) -> Path:
             sink.write(b"\0" * 65536)
             sink.flush()
     return filler
+
+
+@pytest.mark.parametrize(
+    ("transport", "stop"), [("stdio", signal.SIGTERM), ("streamable-http", signal.SIGINT)], ids=["stdio", "http"]
+)
+def test_a_signal_stops_the_server_cleanly_and_leaves_one_database_file(
+    tmp_path: Path, simulator: SimulatorProcess, peers: Peers, transport: str, stop: signal.Signals
+) -> None:
+    """SIGTERM (or Ctrl-C's SIGINT) ends the server through its clean stop on every transport: exit 0, and SQLite's
+    write-ahead log folded into the database (not left to grow with every generation)."""
+    env, stderr_log = _env(tmp_path, simulator), tmp_path / "stderr.log"
+    database = tmp_path / "data" / "veo-mcp.sqlite3"
+    with contextlib.ExitStack() as stack:
+        if transport == "stdio":
+            peer = peers(env, stderr_log)
+            task_id = peer.tool("generate_video", {"prompt": "a signal at sea"})["task_id"]
+            process: subprocess.Popen[Any] = peer.process
+        else:
+            http = stack.enter_context(serving_http(env, simulate=False))
+            process = http.process
+            with httpx.Client(timeout=30) as client:
+                task_id = _created_over_http(client, http.url)
+        assert Path(f"{database}-wal").stat().st_size > 0  # written, not yet folded in
+        process.send_signal(stop)
+        assert process.wait(timeout=30) == 0
+    wal = Path(f"{database}-wal")
+    assert not wal.exists() or wal.stat().st_size == 0
+    rows = sqlite3.connect(database).execute("SELECT task_id FROM generations").fetchall()
+    assert rows == [(task_id,)]
+
+
+def _created_over_http(client: httpx.Client, url: str) -> str:
+    """One generate_video over streamable HTTP (2025 era, JSON answers): its task id."""
+    headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+    hello = {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}
+    opened = client.post(
+        url, headers=headers, json={"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": hello}
+    )
+    headers = {**headers, "Mcp-Session-Id": opened.headers["mcp-session-id"], "MCP-Protocol-Version": "2025-06-18"}
+    client.post(url, headers=headers, json={"jsonrpc": "2.0", "method": "notifications/initialized"})
+    call = {"name": "generate_video", "arguments": {"prompt": "a signal at sea"}}
+    answer = client.post(url, headers=headers, json={"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": call})
+    body = answer.text
+    payload = json.loads(body[body.index("{") :].splitlines()[0]) if body.startswith("event") else answer.json()
+    return str(payload["result"]["structuredContent"]["task_id"])

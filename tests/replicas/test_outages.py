@@ -5,6 +5,7 @@ database where its link must fail."""
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -174,3 +175,30 @@ async def _followed(database: str) -> dict[str, tuple[int, str]]:
     finally:
         await store.aclose()
     return {row["task_id"]: (int(row["followed"]), row["download_state"]) for row in rows}
+
+
+async def test_sigterm_marks_the_replica_stopped_so_its_claims_pass_on_at_once(
+    database: str, simulator: SimulatorProcess, tmp_path: Path
+) -> None:
+    """A replica asked to stop by its orchestrator (SIGTERM) exits 0 through its clean stop: its heartbeat is marked
+    stopped, so the others take its polls, downloads and queues at once instead of `LAPSE_S` later."""
+    with replica(replica_env(database, simulator.base_url, tmp_path, "a"), "a") as a:
+        async with client_of(a.url, None, mode="legacy") as on_a:
+            await on_a.call_tool("list_generations", {})
+        beating = await _heartbeats(database)
+        a.process.send_signal(signal.SIGTERM)
+        code = a.process.wait(timeout=30)
+    mine = f"|{a.process.pid}|"
+    assert code == 0
+    assert next(seen for owner, seen in beating.items() if mine in owner) > 0
+    assert [seen for owner, seen in (await _heartbeats(database)).items() if mine in owner] == [0.0]
+
+
+async def _heartbeats(database: str) -> dict[str, float]:
+    store = await Store.open(database)
+    try:
+        return {
+            row["owner"]: float(row["seen_at"]) for row in await store._rows("SELECT owner, seen_at FROM processes")
+        }
+    finally:
+        await store.aclose()

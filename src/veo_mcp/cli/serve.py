@@ -3,9 +3,11 @@ where it listens and whether a token is required)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import warnings
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import anyio
@@ -15,16 +17,22 @@ from mcp.shared.exceptions import MCPDeprecationWarning
 from veo_mcp.app import App
 from veo_mcp.cli.logs import configure_logging, say
 from veo_mcp.cli.output import CommandFailed
+from veo_mcp.cli.stopping import StdinLines, stop_on_signals
+from veo_mcp.mcp.sdk_seams import serve_stdio
 from veo_mcp.mcp.server import create_server
 from veo_mcp.settings import Settings, load_settings
 from veo_mcp.users import UsersFileError
 
 if TYPE_CHECKING:
+    import uvicorn
     from mcp.server.auth.settings import AuthSettings
 
     from veo_mcp.mcp.auth import PrincipalVerifier
 
 logger = logging.getLogger("veo_mcp")
+
+# On a signal, requests under way get this long to finish (an open event stream is cut then).
+GRACEFUL_S = 5
 
 
 def _announce(app: App, settings: Settings) -> None:
@@ -66,13 +74,45 @@ def run_server(*, transport: str, host: str, port: int, simulate: bool) -> None:
         say("veo-mcp: VEO_MCP_PUBLIC_URL is ignored over stdio (callbacks need the HTTP transport).")
 
     async def main() -> None:
-        async with app.running():
+        async with app.running(), anyio.create_task_group() as group:
+            stop = Stop(group.cancel_scope)
+            await group.start(stop_on_signals, stop.request)
             if listener is None:
-                await server.run_stdio_async()
+                await serve_stdio(server, StdinLines())
             else:
-                await _serve_http(server, app, settings, host, listener, url, auth)
+                await _serve_http(server, app, settings, host, listener, url, auth, stop)
+            group.cancel_scope.cancel()
 
     anyio.run(main)
+
+
+class Stop:
+    """How a signal stops the transport: stdio is cancelled; uvicorn is asked to shut down (it answers the requests
+    under way, for at most `GRACEFUL_S`), then returns. `App.running` then stops cleanly either way."""
+
+    def __init__(self, scope: anyio.CancelScope) -> None:
+        self._scope = scope
+        self.http: uvicorn.Server | None = None
+
+    def request(self) -> None:
+        if self.http is not None:
+            self.http.should_exit = True
+        else:
+            self._scope.cancel()
+
+
+def _uvicorn_server() -> type[uvicorn.Server]:
+    import uvicorn
+
+    class Quiet(uvicorn.Server):
+        """uvicorn without its own signal handling: it would re-raise the signal after shutting down, killing the
+        process before veo-mcp's clean stop (`cli.stopping` handles SIGTERM and SIGINT for every transport)."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    return Quiet
 
 
 def _endpoint(host: str, port: int) -> tuple[socket.socket, str]:
@@ -130,6 +170,7 @@ async def _serve_http(
     listener: socket.socket,
     url: str,
     auth: tuple[AuthSettings, PrincipalVerifier] | None,
+    stop: Stop,
 ) -> None:
     import uvicorn  # only the HTTP transport needs it
     from starlette.middleware import Middleware
@@ -173,6 +214,7 @@ async def _serve_http(
         log_config=log_config,
         http=limits.protocol(),
         backlog=ACCEPT_BATCH,
+        timeout_graceful_shutdown=GRACEFUL_S,
     )
     logging.getLogger("asyncio").addFilter(OutOfDescriptorsFilter())
     if app.links is not None:
@@ -183,5 +225,6 @@ async def _serve_http(
     with listener:
         async with anyio.create_task_group() as group:
             group.start_soon(sessions.run, app.users)
-            await uvicorn.Server(config).serve(sockets=[listener])
+            stop.http = _uvicorn_server()(config)
+            await stop.http.serve(sockets=[listener])
             group.cancel_scope.cancel()

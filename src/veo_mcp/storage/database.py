@@ -9,6 +9,7 @@ see only the small `Connection` below, which both `sqlite3` and the PostgreSQL a
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
@@ -85,8 +86,16 @@ class Database:
             self._advice = UNREACHABLE_ADVICE
 
     async def aclose(self) -> None:
+        """Close the connection; on SQLite its write-ahead log is folded into the database first (a stopped
+        server leaves one file, not a log that grows with every start)."""
         async with self._lock:
-            await anyio.to_thread.run_sync(self._db.close)
+            await anyio.to_thread.run_sync(self._close)
+
+    def _close(self) -> None:
+        if isinstance(self._db, sqlite3.Connection):
+            with contextlib.suppress(sqlite3.Error):  # another process reading it: the next close folds it
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self._db.close()
 
     async def _run(self, work: Callable[[Connection], _T]) -> _T:
         async with self._lock:
