@@ -79,7 +79,11 @@ def _client_builder(
         if embedded:
             from veo_mcp.simulator import Simulator, SimulatorConfig, SimulatorTransport
 
-            config = SimulatorConfig(speed=settings.simulator_speed, state_dir=simulated_folder(settings))
+            # The embedded simulator calls this very server back on a loopback VEO_MCP_PUBLIC_URL (settings allow
+            # one only when simulating): on one machine, that is the only server it can reach.
+            config = SimulatorConfig(
+                speed=settings.simulator_speed, state_dir=simulated_folder(settings), allow_private_callbacks=True
+            )
             simulators.append(Simulator(config))
             transport = SimulatorTransport(simulators[-1])
         return EvoLinkClient(

@@ -297,6 +297,7 @@ SIM_BASE_SECONDS_PER_VIDEO_SECOND: Final = 9.4
 SIM_QUALITY_FACTOR: Final[dict[Quality, float]] = {"720p": 1.0, "1080p": 1.3, "4k": 2.2}
 SIM_EXTRA_VIDEO_FACTOR: Final = 0.35  # each video beyond the first adds 35 %
 SIM_PENDING_FRACTION: Final = 0.05  # share of the run spent queued
+SIM_IMAGE_FETCH_TIMEOUT_S: Final = 5.0  # how long EvoLink's fetch of an input image may take before the task fails
 
 
 def expected_video_bytes(request: VideoRequest) -> int:

@@ -38,10 +38,10 @@ class SimulatorConfig(BaseModel):
     )
     balance_usd: float | None = Field(None, description="Credit available; None is unlimited.")
     max_active_tasks: int | None = Field(None, ge=1, description="Concurrency limit (429 beyond it).")
-    loopback_callbacks: bool = Field(
-        True,
-        description="Accept and call callback URLs on this machine (loopback), which real EvoLink refuses: the "
-        "simulator runs here, so only a loopback server can be called back.",
+    allow_private_callbacks: bool = Field(
+        False,
+        description="Accept and call callback URLs on this machine (loopback), which real EvoLink refuses as it "
+        "refuses every internal address; for tests and trials of callbacks on one machine.",
     )
     video_short_side: int = Field(144, ge=16, le=2160, description="Short side of rendered videos, in pixels.")
     video_fps: int = Field(12, ge=1, le=60)
@@ -299,7 +299,16 @@ class SimulatedService:
 
     # --- lifecycle ----------------------------------------------------------------------------------------
 
-    def create(self, request: VideoRequest, *, failure: Fault | None = None, stall: Fault | None = None) -> SimTask:
+    def create(
+        self,
+        request: VideoRequest,
+        *,
+        failure: Fault | None = None,
+        stall: Fault | None = None,
+        fails_with: str | None = None,
+    ) -> SimTask:
+        """A new task; it fails as it leaves the queue with `fails_with` (an error code) when set, as EvoLink fails
+        a task whose input image it cannot fetch."""
         wall = int(time.time())
         task_id = new_task_id(wall)
         total = render_seconds(request, task_id)
@@ -312,7 +321,7 @@ class SimulatedService:
             total_s=total,
             pending_s=total * catalog.SIM_PENDING_FRACTION,
             cost_usd=cost,
-            failure=(failure.error_code, failure.fraction) if failure else None,
+            failure=(fails_with, 0.0) if fails_with else (failure.error_code, failure.fraction) if failure else None,
             stall_at=stall.fraction if stall else None,
             frames=self._frames_for(request),
         )
