@@ -13,7 +13,6 @@ import secrets
 import string
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from veo_mcp.evolink import catalog
 from veo_mcp.evolink.schemas import VideoRequest, parse_video_request
+from veo_mcp.simulator.clock import SharedClock, SimClock
 from veo_mcp.simulator.faults import Fault
 from veo_mcp.simulator.media import VideoSpec, dimensions, render_mp4
 from veo_mcp.simulator.state import SimulatorState, StoredTask
@@ -65,45 +65,6 @@ class SimulatorConfig(BaseModel):
         description="Where uploaded files say they live (`file_url`). A public-looking name, as EvoLink's CDN has, "
         "so the create accepts it; the simulator serves the same paths on its own address too.",
     )
-
-
-class SimClock:
-    """Simulated seconds: real monotonic time × speed, plus whatever tests `advance()`."""
-
-    def __init__(self, speed: float) -> None:
-        self.speed = speed
-        self._start = time.monotonic()
-        self._offset = 0.0
-        self.on_advance: list[Callable[[], None]] = []  # told when time jumps (callbacks may be due)
-
-    def now(self) -> float:
-        return (time.monotonic() - self._start) * self.speed + self._offset
-
-    def advance(self, seconds: float) -> None:
-        self._offset += seconds
-        self._advanced()
-
-    def _advanced(self) -> None:
-        for listener in self.on_advance:
-            listener()
-
-
-class SharedClock(SimClock):
-    """The clock of a simulated account kept in a state folder: wall time × speed from a shared anchor, so every
-    process sharing the folder reads the same simulated time (`advance()` moves it for all of them)."""
-
-    def __init__(self, speed: float, state: SimulatorState) -> None:
-        super().__init__(speed)
-        self._state = state
-        state.anchor_clock(speed)
-
-    def now(self) -> float:
-        anchor = self._state.clock()
-        return anchor.at(time.time()) if anchor is not None else 0.0
-
-    def advance(self, seconds: float) -> None:
-        self._state.advance_clock(seconds)
-        self._advanced()
 
 
 @dataclass

@@ -251,12 +251,13 @@ def _combine_tool(app: App) -> Tool:
             bytes=combined.bytes,
             duration=round(combined.duration_s, 3),
             method=combined.method,
+            fitting=combined.fitting,
         )
         text = (
             f"Joined {len(clips)} clips into {result.path} ({result.duration:.1f} s, {result.bytes} bytes, "
             f"{combined.width}x{combined.height}, {'with sound' if combined.has_audio else 'silent'}; "
             f"{result.method}): " + ", ".join(path_shown(app, str(clip)) for clip in clips)
-        )
+        ) + (f". {combined.fitting}" if combined.fitting else "")
         result.url = await url_of(app, str(combined.path))
         return tool_result(result, text, file_links([result]))
 
