@@ -60,3 +60,13 @@ def open_http_sessions(server: MCPServer) -> int:
     a private dict and offers no count."""
     manager = server.session_manager
     return len(manager._server_instances)  # private: StreamableHTTPSessionManager's sessions (mcp 2.3)
+
+
+async def run_on_streams(server: MCPServer, read_stream: Any, write_stream: Any) -> None:
+    """Serve `server` on streams a transport opened: what `MCPServer.run_stdio_async` does after opening its own.
+
+    veo-mcp opens stdio with a stdin reader Ctrl-C can interrupt (`veo_mcp.mcp.stdio`); `run_stdio_async` takes no
+    streams, and the low-level server that runs on them is private.
+    """
+    lowlevel = server._lowlevel_server  # private: MCPServer's low-level server (mcp 2.3)
+    await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
