@@ -22,6 +22,7 @@ from typing import IO, Any, Literal
 import av
 import httpx
 import mcp_types as types
+import pytest
 from mcp.client import Client
 from mcp.shared.dispatcher import ProgressFnT
 
@@ -317,3 +318,19 @@ def serving_http(env: dict[str, str], *, simulate: bool, timeout_s: float = 60.0
         yield HttpServer(found.group(0), process, reader, lines)
     finally:
         stop_process(process)
+
+
+@contextmanager
+def tiny_disk(folder: Path, size_kb: int) -> Iterator[Path]:
+    """A real filesystem of `size_kb` KB (tmpfs), so writes really end in ENOSPC; skipped where mounting is not
+    allowed (not root)."""
+    folder.mkdir(parents=True)
+    mounted = subprocess.run(
+        ["/bin/mount", "-t", "tmpfs", "-o", f"size={size_kb}k", "tmpfs", str(folder)], capture_output=True, check=False
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here (needs root): {mounted.stderr.decode().strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["/bin/umount", "-l", str(folder)], check=False)

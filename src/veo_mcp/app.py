@@ -21,6 +21,7 @@ from veo_mcp.background.autosave import AutoSaver
 from veo_mcp.background.callbacks import CallbackHub
 from veo_mcp.background.downloads import Downloader
 from veo_mcp.background.poller import Poller
+from veo_mcp.context import current_principal
 from veo_mcp.core.batches import BatchRunner
 from veo_mcp.core.batches.runner import BatchListener
 from veo_mcp.core.events import ChangeBus
@@ -33,6 +34,7 @@ from veo_mcp.errors import NotConfiguredError
 from veo_mcp.evolink import catalog
 from veo_mcp.evolink.addresses import Resolver, system_resolver
 from veo_mcp.evolink.schemas import Task
+from veo_mcp.local.files import video_folder
 from veo_mcp.local.uploads import ImageUploads
 from veo_mcp.money.ledger import CreateLedger
 from veo_mcp.settings import Settings
@@ -277,7 +279,12 @@ class App:
         downloader = Downloader(
             client=lambda: self.client, store=store, settings=settings, publish=bus.publish, resolver=self.resolver
         )
-        autosaver = AutoSaver(downloader, settings.output_dir, space_recheck_s=settings.poll_interval_max_s)
+        autosaver = AutoSaver(
+            downloader,
+            settings.output_dir,
+            space_recheck_s=settings.poll_interval_max_s,
+            automatic=settings.auto_download,
+        )
         poller = Poller(
             self._fetch,
             bus,
@@ -297,6 +304,7 @@ class App:
             simulated=self.simulated,
             on_completed=lambda generation: self._save_automatically(autosaver, generation),
             stall_after_s=settings.stall_after_s,
+            saves_itself=settings.auto_download,
         )
         pipeline = GeneratePipeline(
             settings=settings,
@@ -307,6 +315,7 @@ class App:
             resolver=self.resolver,
             simulated=self.simulated,
             callbacks=callbacks,
+            output_folder=self._output_folder(downloader) if settings.auto_download else None,
         )
 
         async def on_change(generation: Generation) -> None:
@@ -327,6 +336,10 @@ class App:
             listeners=self.batch_listeners,
         )
         return Running(store, registry, pipeline, ledger, downloader, poller, autosaver, batches, callbacks)
+
+    def _output_folder(self, downloader: Downloader) -> Callable[[], Path]:
+        """Where the current caller's videos are saved (checked before a create is sent)."""
+        return lambda: video_folder(downloader.output_dir(current_principal()), (), simulated=self.simulated)
 
     def _start_simulated_callbacks(self, group: anyio.abc.TaskGroup) -> None:
         """The embedded simulator calls back like EvoLink when this server can be reached (HTTP, a public URL)."""

@@ -14,6 +14,9 @@ No error text ever contains the API key: the key lives only in the HTTP client's
 
 from __future__ import annotations
 
+import errno
+from pathlib import Path
+
 
 class VeoError(Exception):
     """Base class: `str()` gives the message and the advice, in a form an assistant can act on."""
@@ -54,3 +57,18 @@ class NotConfiguredError(VeoError):
         "it, or start the server with --simulate (VEO_MCP_SIMULATE=1) to try everything with the built-in simulator."
     )
     action = "set_api_key"
+
+
+def write_failure(error: OSError, folder: Path, needed: int | None = None) -> LocalFileError:
+    """A local write error as what the user must do: free space, or fix the folder (named, with its setting)."""
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DiskFullError(
+            f"No space left on the disk holding {folder}: the video could not be saved.",
+            needed_bytes=needed,
+            advice="Free some space there (or set VEO_MCP_OUTPUT_DIR to a folder on another disk); veo-mcp saves "
+            "the video again by itself once there is room, while the result link is valid.",
+        )
+    return LocalFileError(
+        f"The video could not be written to {folder}: {error.strerror or error}.",
+        advice="Make that folder writable, or set VEO_MCP_OUTPUT_DIR to a folder that is.",
+    )

@@ -138,6 +138,14 @@ class Settings(BaseSettings):
         description="Seconds without progress after which a running generation is reported as stalled (default: "
         "twice its estimated render time, at least 120; 600 without an estimate).",
     )
+    max_wait_s: float = Field(
+        50.0,
+        ge=1,
+        le=3600,
+        validation_alias="VEO_MCP_MAX_WAIT",
+        description="Longest wait_for_generation / wait_for_batch call, in seconds: keep it under your MCP client's "
+        "tool-call timeout (most stop at 60); raise it for clients that wait longer.",
+    )
     # --- downloads ---
     auto_download: bool = Field(
         True,

@@ -7,15 +7,11 @@ deleted after it was saved, two server processes sharing one data folder, a simu
 from __future__ import annotations
 
 import os
-import subprocess
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import anyio
-import pytest
 from mcp.client import Client
 
 from tests.helpers import (
@@ -26,6 +22,7 @@ from tests.helpers import (
     running_harness,
     service_settings,
     text_of,
+    tiny_disk,
 )
 from veo_mcp.app import App
 from veo_mcp.mcp.server import create_server
@@ -42,6 +39,15 @@ async def _until(client: Client, task_id: str, done: Any, what: str) -> dict[str
         while not done(state := await _state(client, task_id)):  # noqa: ASYNC110 - waiting on the app's own state
             await anyio.sleep(0.02)
     return state
+
+
+async def _until_waited(client: Client, task_id: str, timeout_s: float, done: Any) -> dict[str, Any]:
+    """wait_for_generation (at most a few calls) until `done(state)`."""
+    for _ in range(5):
+        waited = await client.call_tool("wait_for_generation", {"task_id": task_id, "timeout_seconds": timeout_s})
+        if done(state := waited.structured_content or {}):
+            return state
+    raise AssertionError(f"not reached after 5 waits: {state}")
 
 
 async def test_a_brief_404_on_a_status_poll_does_not_stop_tracking(tmp_path: Path) -> None:
@@ -62,7 +68,7 @@ async def test_a_brief_refusal_of_a_young_link_is_retried_not_final(tmp_path: Pa
         between = await _state(client, task_id)
         saved = await client.call_tool("download_video", {"task_id": task_id})
     assert refused.is_error and "tried again" in text_of(refused)
-    assert between["download_status"] == "none" and "403" in between["download_error"]
+    assert between["download_status"] == "failed" and "403" in between["download_error"]
     assert "Saving the video failed" in between["advice"] and "download_video" in between["advice"]
     assert not saved.is_error, text_of(saved)
 
@@ -86,11 +92,13 @@ async def test_a_failed_save_is_shown_with_when_it_is_tried_again(tmp_path: Path
     async with running_harness(tmp_path, simulator=simulator) as harness, harness.client() as client:
         created = await client.call_tool("generate_video", {"prompt": "a stubborn kite"})
         task_id = (created.structured_content or {})["task_id"]
-        await finish(client, task_id)
-        failing = await _until(client, task_id, lambda s: s["download_next_attempt_at"], "a scheduled retry")
-        saved = await _until(client, task_id, lambda s: s["download_status"] == "saved", "the retried save")
-    assert "503" in failing["download_error"] and "tries again by itself at" in failing["advice"]
-    assert failing["files"] == [] and saved["files"]
+        # A wait shorter than the retry delay (5 s) ends on the failed save, saying when it is tried again ...
+        failing = await _until_waited(client, task_id, 3, lambda s: s["download_status"] == "failed")
+        # ... and a wait that reaches past the retry sees through it, to the saved file.
+        saved = await _until_waited(client, task_id, 10, lambda s: s["download_status"] == "saved")
+    assert "503" in failing["download_error"] and failing["download_next_attempt_at"]
+    assert "tries again by itself at" in failing["next_step"] and failing["files"] == []
+    assert not failing["timed_out"] and saved["files"] and not saved["timed_out"]
 
 
 async def test_a_saved_file_that_was_deleted_is_fetched_again(tmp_path: Path) -> None:
@@ -106,30 +114,14 @@ async def test_a_saved_file_that_was_deleted_is_fetched_again(tmp_path: Path) ->
     assert Path(again["files"][0]["path"]).is_file() and harness.ledger()["requests"]["download"] == 2
 
 
-@contextmanager
-def tiny_disk(folder: Path, size_kb: int) -> Iterator[Path]:
-    """A real filesystem of `size_kb` KB (tmpfs), so writes really end in ENOSPC; skipped where mounting is not
-    allowed (not root)."""
-    folder.mkdir(parents=True)
-    mounted = subprocess.run(
-        ["/bin/mount", "-t", "tmpfs", "-o", f"size={size_kb}k", "tmpfs", str(folder)], capture_output=True, check=False
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here (needs root): {mounted.stderr.decode().strip()}")
-    try:
-        yield folder
-    finally:
-        subprocess.run(["/bin/umount", "-l", str(folder)], check=False)
-
-
 async def test_a_full_disk_waits_for_space_instead_of_refetching(tmp_path: Path) -> None:
     simulator = Simulator(SimulatorConfig(speed=100, result_bytes=300_000))
     with tiny_disk(tmp_path / "videos", 600) as videos:
         filler = videos / "filler.bin"
-        filler.write_bytes(bytes(450_000))
         async with running_harness(tmp_path, simulator=simulator, output_dir=videos) as harness, harness.client() as c:
             created = await c.call_tool("generate_video", {"prompt": "a big kite"})
             task_id = (created.structured_content or {})["task_id"]
+            filler.write_bytes(bytes(450_000))  # the disk fills up while it renders
             await finish(c, task_id)
             full = await _until(c, task_id, lambda s: "until 0.4 MB are free" in (s["download_error"] or ""), "waiting")
             downloads_while_full = simulator.service.requests["download"]

@@ -208,7 +208,7 @@ async def test_one_poller_serves_every_watcher(tmp_path: Path) -> None:
 
         async def waiter() -> None:
             async with Client(server, mode=current_era()) as client:
-                state = await client.call_tool("wait_for_generation", {"task_id": task_id, "timeout_seconds": 60})
+                state = await client.call_tool("wait_for_generation", {"task_id": task_id, "timeout_seconds": 50})
                 finished.append((state.structured_content or {})["status"])
 
         with anyio.fail_after(60):

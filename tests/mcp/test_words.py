@@ -37,7 +37,7 @@ MISTAKES: list[tuple[str, dict[str, Any], list[str]]] = [
     ("generate_video", {"prompt": "x", "generate_audio": 1}, ["generate_audio: 1", "use true or false"]),
     ("generate_video", {"prompt": "x", "durration": 8}, ["generate_video has no argument 'durration'", "'duration'?"]),
     ("generate_video", {"prompt": 42}, ["prompt: 42 is not allowed; use a text"]),
-    ("wait_for_generation", {"task_id": "t", "timeout_seconds": 0}, ["timeout_seconds: 0", "from 1 to 600"]),
+    ("wait_for_generation", {"task_id": "t", "timeout_seconds": 120}, ["timeout_seconds: 120", "from 0 to 50"]),
     ("list_generations", {"status": "done"}, ['status: "done"', '"completed"', "or leave status out"]),
     ("generate", {"prompt": "x"}, ["There is no tool 'generate'. Did you mean 'generate_video'?"]),
 ]
@@ -161,10 +161,12 @@ async def test_the_tool_listing_is_short_dedented_and_says_each_thing_once(tmp_p
     wire = listed.model_dump(mode="json", by_alias=True, exclude_none=True)
     single = {**wire, "tools": [tool for tool in wire["tools"] if tool["name"] not in BATCH_TOOLS]}
     size = len(json.dumps(single).encode())
-    # 16,000 bytes, and 200 more since issue 17 gave every saved file in a result its `url` (a field in three schemas).
-    assert size <= 16_200, f"tools/list without the batch tools is {size} bytes"
+    # 16,000 bytes, 200 more since issue 17 gave every saved file in a result its `url` (a field in three schemas),
+    # and 400 more since issue 22 gave estimate_cost generate_video's allowed values and defaults (not "see there").
+    assert size <= 16_600, f"tools/list without the batch tools is {size} bytes"
     batch = len(json.dumps(wire).encode()) - size
-    assert batch <= 7_000, f"the four batch tools add {batch} bytes to tools/list"
+    # 7,000 bytes, and 500 more since issue 22 gave generate_batch generate_video's allowed values and defaults.
+    assert batch <= 7_500, f"the four batch tools add {batch} bytes to tools/list"
     descriptions: list[str] = []
     titles: list[str] = []
 

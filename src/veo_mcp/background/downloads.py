@@ -26,7 +26,7 @@ from veo_mcp.core.generation import Generation, SavedFile
 from veo_mcp.errors import LocalFileError, VeoError
 from veo_mcp.evolink.addresses import Resolver, resolved_internal_reason
 from veo_mcp.evolink.errors import DownloadError, EvoLinkError, LinkExpiredError, NotFoundError, TemporaryError
-from veo_mcp.local.files import private_folder, replaced_atomically, video_file_name, video_folder
+from veo_mcp.local.files import private_folder, replaced_atomically, usable_folder, video_file_name, video_folder
 from veo_mcp.settings import Settings
 from veo_mcp.storage import Store
 
@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-MAX_AUTOMATIC_ATTEMPTS = 5
 # Copies of one video into subfolders when the filesystem cannot hard-link them.
 MAX_COPIES = 4
 # A link we believe expired more than this long ago is not even tried (our expiry time is an estimate).
@@ -55,6 +54,9 @@ def link_really_gone(generation: Generation, now: float) -> bool:
 
 # Records a changed generation and tells every watcher (the app passes the change bus's publish).
 Publish = Callable[[Generation], Awaitable[None]]
+# Told of a failed save before it is announced (the automatic saver's retry policy): when the next automatic
+# attempt is due, or None when there is none (the user must act, or it waits for room on the disk).
+AfterFailure = Callable[[Generation, Exception], float | None]
 
 
 class VideoInfo(BaseModel):
@@ -145,6 +147,7 @@ class Downloader:
         self._resolver = resolver
         self._locks: dict[str, anyio.Lock] = {}
         self.lease_s = max(600.0, settings.download_timeout_s * 3)
+        self.after_failure: AfterFailure | None = None
 
     # --- saving ------------------------------------------------------------------------------------------------
 
@@ -253,10 +256,15 @@ class Downloader:
                 f"The result link answered HTTP {error.status_code or 'an error'}, but links live 24 h after "
                 "completion and this one is younger: taken as a hiccup, it is tried again."
             )
-            await self._record_failure(generation, message)
-            raise DownloadError(message, advice="Call download_video again in a minute.") from None
+            failure = DownloadError(message, advice="Call download_video again in a minute.")
+            await self._record_failure(generation, failure)
+            raise failure from None
         except VeoError as error:  # upstream trouble, a full disk, a folder that cannot be written
-            await self._record_failure(generation, str(error))
+            await self._record_failure(generation, error)
+            raise
+        except Exception as error:  # never silent: the record says it failed, the log says how
+            logger.exception("unexpected error while saving %s", generation.task_id)
+            await self._record_failure(generation, error)
             raise
         except BaseException:
             generation.download_state = "none"
@@ -266,6 +274,7 @@ class Downloader:
         generation.download_state = "saved"
         generation.download_error = None
         generation.download_retry_at = generation.link_failing_since = None
+        generation.download_blocked = False
         generation.mark_changed()
         await self._persist(generation)
         logger.info("saved %d video(s) of %s", len(targets), generation.task_id)
@@ -280,7 +289,7 @@ class Downloader:
             size = await anyio.to_thread.run_sync(_link_or_copy, local, target, copies)
         else:
             url = generation.result_urls[index]
-            private_folder(target.parent)
+            usable_folder(target.parent)
             _remove_stale_parts(target)
             size = (await self._make_client().download(url, target, check_url=self._check_link)).bytes
         generation.files = [f for f in generation.files if Path(f.path) != target]
@@ -304,10 +313,16 @@ class Downloader:
                 advice="This is not a normal EvoLink link; check EVOLINK_BASE_URL and report it if it persists.",
             )
 
-    async def _record_failure(self, generation: Generation, message: str) -> None:
+    async def _record_failure(self, generation: Generation, error: Exception) -> None:
+        """A failed save is part of the record: why, whether this machine is the cause, and when the next automatic
+        attempt is due, all set before anyone hears of it (a wait ends on it)."""
         generation.download_attempts += 1
-        generation.download_state = "failed" if generation.download_attempts >= MAX_AUTOMATIC_ATTEMPTS else "none"
-        generation.download_error = message
+        generation.download_state = "failed"
+        generation.download_error = (
+            str(error) if isinstance(error, VeoError) else f"unexpected error ({type(error).__name__}: {error})"
+        )
+        generation.download_blocked = isinstance(error, LocalFileError)
+        generation.download_retry_at = self.after_failure(generation, error) if self.after_failure else None
         generation.mark_changed()
         await self._persist(generation)
 

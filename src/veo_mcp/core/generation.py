@@ -29,7 +29,8 @@ EXPIRED_ADVICE = (
 )
 
 # none: not saved yet; saving: a download is running; saved: every video is on disk; expired: the links died
-# before we saved them (final); failed: gave up after repeated errors (download_video tries again).
+# before we saved them (final); failed: the last attempt failed (`download_error` says why; a next automatic attempt,
+# if any, is due at `download_retry_at`; download_video tries at once).
 DownloadState = Literal["none", "saving", "saved", "expired", "failed"]
 
 
@@ -97,7 +98,7 @@ class GenerationState(BaseModel):
     created_at: str | None = None
     updated_at: str | None = None
     download_status: DownloadState = Field("none", description="expired: the links died before saving.")
-    download_error: str | None = None
+    download_error: str | None = Field(None, description="Why the last save failed.")
     download_next_attempt_at: str | None = Field(None, description="When a failed save is retried by itself.")
     request_id: str | None = None
     poster_uri: str | None = Field(None, description="Resource with a JPEG frame, once saved.")
@@ -133,9 +134,11 @@ class Generation:
     download_state: DownloadState = "none"
     download_error: str | None = None
     download_attempts: int = 0
-    # In memory only: when the next automatic save is due, since when the result link has been refused, and since
+    # In memory only: when the next automatic save is due, whether the last save failed on this machine (a folder or
+    # a full disk: the user must act, or room must appear), since when the result link has been refused, and since
     # when upstream has not known the task (brief 403/404s are retried, sustained ones are final).
     download_retry_at: float | None = None
+    download_blocked: bool = False
     link_failing_since: float | None = None
     unknown_since: float | None = None
     # False once a cancelled MCP task stopped veo-mcp polling and saving it; asking about it again resumes.
@@ -146,6 +149,9 @@ class Generation:
     stall_after_s: float | None = None
     # Whom it belongs to (`veo_mcp.context`): only that principal sees it, hears about it and pays for it.
     owner: str = LOCAL_PRINCIPAL
+    # Set by the registry: whether veo-mcp saves the video by itself once rendered (VEO_MCP_AUTO_DOWNLOAD), so a
+    # wait goes on until it is saved and no answer asks for download_video.
+    saves_itself: bool = True
 
     @property
     def uri(self) -> str:
@@ -228,6 +234,19 @@ class Generation:
         self.mark_changed()
         return True
 
+    def save_settled(self, deadline: float | None = None) -> bool:
+        """Whether there is nothing more to wait for: finished, and (if completed) its videos saved, the links gone,
+        or the save failed in a way a wait cannot see through (a local problem, or no automatic attempt due before
+        `deadline`). A wait ends here, so its answer carries the paths or why there are none."""
+        if not self.finished:
+            return False
+        if self.status != "completed" or self.download_state in ("saved", "expired") or self.links_expired:
+            return True
+        if self.download_state == "failed":
+            retry = self.download_retry_at
+            return self.download_blocked or retry is None or (deadline is not None and retry >= deadline)
+        return not self.saves_itself and self.download_state != "saving"
+
     def mark_changed(self) -> None:
         self.updated_at = time.time()
         event, self.changed = self.changed, anyio.Event()
@@ -281,33 +300,46 @@ class Generation:
         """When the result links stop working (ASSUMED: 24 h after we first saw the task completed)."""
         return self.completed_at + catalog.RESULT_LINK_TTL_S if self.completed_at and self.result_urls else None
 
+    def next_step(self) -> str:
+        """What to do next, in one sentence: the same words in every answer about this state (get, wait, a repeated
+        generate, an MCP task), so no two answers about one generation disagree."""
+        ref = f"task_id '{self.task_id}'"
+        if self.status == "failed":
+            return catalog.advice_for_task_error(self.error_code)
+        if self.status == "cancelled":
+            return "The generation was cancelled; create a new one if you still want it."
+        if self.status != "completed":
+            if self.stalled():
+                return self.stall_advice()
+            eta = self.eta_seconds()
+            left = f" (about {eta} s left)" if eta is not None else ""
+            return f"Still rendering{left}: call wait_for_generation with {ref} again."
+        if self.download_state == "saved" or (self.files and self.download_state == "none"):
+            return "Done: the video is saved at the path in files."
+        if self.links_expired:
+            return EXPIRED_ADVICE
+        if self.download_state == "failed":
+            return self._save_failed_advice(ref)
+        if self.download_state == "saving" or self.saves_itself:
+            return f"Rendered; veo-mcp is saving the video now: wait_for_generation with {ref} returns its path."
+        return f"Rendered: call download_video with {ref} to save the video before the links expire."
+
+    def _save_failed_advice(self, ref: str) -> str:
+        said = f"Saving the video failed: {self.download_error or 'no reason was recorded'}"
+        said = said if said.endswith((".", "!", "?")) else f"{said}."
+        if self.download_retry_at is not None:
+            when = f"at {_iso(self.download_retry_at)}"
+            if self.download_blocked:
+                return f"{said} veo-mcp tries again by itself {when}; fix the cause first."
+            return f"{said} veo-mcp tries again by itself {when}; wait_for_generation with {ref} returns the path."
+        if self.download_blocked:
+            return f"{said} veo-mcp saves it by itself once that is fixed, while the links live."
+        return f"{said} Call download_video with {ref} to try again."
+
     def state(self) -> GenerationState:
         expires = self.links_expire_at
-        advice: str | None
-        retryable: bool | None = None
-        if self.status == "failed":
-            advice = catalog.advice_for_task_error(self.error_code)
-            retryable = self.error_code in catalog.RETRYABLE_TASK_ERROR_CODES
-        elif self.status == "completed" and self.links_expired and not self.files:
-            advice = EXPIRED_ADVICE
-        elif self.status == "completed" and self.download_state == "saving":
-            advice = "The video is being saved now; call get_generation again in a moment for the file path."
-        elif self.status == "completed" and self.download_error and not self.files:
-            advice = f"Saving the video failed: {self.download_error}" + (
-                f" veo-mcp tries again by itself at {_iso(self.download_retry_at)}; call download_video to try now."
-                if self.download_retry_at
-                else " Call download_video to try again."
-            )
-        elif self.status == "completed" and not self.files:
-            advice = "Call download_video to save the video before the links expire."
-        elif self.status == "completed":
-            advice = "Done: the video is saved at the path in files."
-        elif self.status == "cancelled":
-            advice = "The generation was cancelled; create a new one if you still want it."
-        elif self.stalled():
-            advice = self.stall_advice()
-        else:
-            advice = "Still rendering: call wait_for_generation (or get_generation) again."
+        retryable = self.error_code in catalog.RETRYABLE_TASK_ERROR_CODES if self.status == "failed" else None
+        advice = self.next_step()
         return GenerationState(
             task_id=self.task_id,
             uri=self.uri,

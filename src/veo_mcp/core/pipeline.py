@@ -9,16 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from veo_mcp.background.callbacks import CallbackHub
 from veo_mcp.context import current_principal
 from veo_mcp.core.generation import Generation
 from veo_mcp.core.registry import Registry
-from veo_mcp.evolink import VideoRequest, estimate_cost, parse_video_request
+from veo_mcp.evolink import VideoRequest, catalog, estimate_cost, parse_video_request
 from veo_mcp.evolink.addresses import Resolver, resolved_internal_reason
 from veo_mcp.evolink.costs import CostEstimate
 from veo_mcp.evolink.errors import InvalidRequestError
+from veo_mcp.local.files import check_output_folder
 from veo_mcp.local.images import LocalImage
 from veo_mcp.local.uploads import ImageUploads
 from veo_mcp.money import guards
@@ -66,8 +68,10 @@ class GeneratePipeline:
         resolver: Resolver,
         simulated: bool,
         callbacks: CallbackHub,
+        output_folder: Callable[[], Path] | None = None,
     ) -> None:
         self._callbacks = callbacks
+        self._output_folder = output_folder
         self._settings = settings
         self._ledger = ledger
         self._registry = registry
@@ -90,12 +94,24 @@ class GeneratePipeline:
             guards.check_request_limit(self._ledger.settings(), estimate)
             await self._ledger.check_spending(estimate)
             await self._ledger.check_not_declined(fingerprint, estimate)
+            self.check_output([request])
         question = (
             guards.confirmation_question(self._ledger.settings(), estimate)
             if earlier is None and guards.needs_confirmation(self._ledger.settings(), estimate)
             else None
         )
         return Plan(request, payload, fingerprint, estimate, earlier, question)
+
+    def check_output(self, requests: list[VideoRequest]) -> None:
+        """Refuse before anything is sent when the videos could not be saved: the folder they go to (the caller's)
+        cannot be written, or its disk lacks room for them. Only when veo-mcp saves videos by itself."""
+        if self._output_folder is None:
+            return
+        bytes_per_video = 256_000  # the simulator's test patterns are small
+        needed = sum(
+            bytes_per_video if self._simulated else catalog.expected_video_bytes(request) for request in requests
+        )
+        check_output_folder(self._output_folder(), needed)
 
     async def _earlier(
         self, request_id: str | None, fingerprint: str, allow_duplicate: bool

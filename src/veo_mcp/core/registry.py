@@ -11,6 +11,7 @@ outside this server by asking about its id; over HTTP a user sees only what they
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -55,6 +56,7 @@ class Registry:
         simulated: bool,
         on_completed: Callable[[Generation], None],
         stall_after_s: float | None = None,
+        saves_itself: bool = True,
     ) -> None:
         self.generations: dict[str, Generation] = {}
         self._store = store
@@ -65,6 +67,7 @@ class Registry:
         self._simulated = simulated
         self._on_completed = on_completed
         self._stall_after_s = stall_after_s
+        self._saves_itself = saves_itself
         self._synced_at = 0.0
 
     async def resume(self) -> None:
@@ -81,7 +84,7 @@ class Registry:
             generation.download_state = "none"  # the process saving it is gone (or it is us, restarted)
         if generation.download_state == "failed":
             generation.download_state, generation.download_attempts = "none", 0
-        generation.stall_after_s = self._stall_after_s
+        self._configure(generation)
         self.generations[generation.task_id] = generation
         if not generation.followed:
             return  # a cancelled MCP task stopped following it; `get` resumes
@@ -91,10 +94,14 @@ class Registry:
 
     async def add(self, generation: Generation) -> None:
         """A generation just created (or first looked up) here: track it and announce it."""
-        generation.stall_after_s = self._stall_after_s
+        self._configure(generation)
         self.generations[generation.task_id] = generation
         self._poller.track(generation)
         await self._bus.publish(generation)
+
+    def _configure(self, generation: Generation) -> None:
+        generation.stall_after_s = self._stall_after_s
+        generation.saves_itself = self._saves_itself
 
     async def refresh(self) -> None:
         """Take in what other processes sharing the data folder wrote since the last look."""
@@ -198,18 +205,21 @@ class Registry:
         await self._bus.publish(generation)
 
     async def wait(self, task_id: str, timeout_s: float, on_change: ChangeListener | None = None) -> Generation:
-        """Wait until finished, stalled or `timeout_s` passes; never longer. Reports each change through `on_change`.
+        """Wait until there is nothing more to wait for (finished and, if rendered, saved or its save failed: see
+        `Generation.save_settled`), until it stalls, or until `timeout_s` passes; never longer (0: look once).
+        Reports each change through `on_change`.
 
         A generation that stalls during the wait ends it at once (the caller should tell the user, not keep
         waiting); one already stalled is waited on for progress until the timeout.
         """
         report: Callable[[Generation], Awaitable[None]] = on_change or _nothing
+        deadline = time.time() + timeout_s
         generation: Generation | None = None
-        with anyio.move_on_after(timeout_s):
+        with anyio.move_on_after(timeout_s) if timeout_s > 0 else contextlib.nullcontext():
             generation = await self.get(task_id)
             await report(generation)
             was_stalled = generation.stalled()
-            while not generation.finished:
+            while timeout_s > 0 and not generation.save_settled(deadline):
                 stalls_at = generation.stalls_at()
                 quiet = math.inf if was_stalled or stalls_at is None else max(0.0, stalls_at - time.time())
                 with anyio.move_on_after(quiet) as stalling:

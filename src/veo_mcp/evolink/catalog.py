@@ -7,7 +7,10 @@ is marked ASSUMED here and nowhere else, so a correction is one edit in this mod
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final, Literal, get_args
+from typing import TYPE_CHECKING, Final, Literal, get_args
+
+if TYPE_CHECKING:
+    from veo_mcp.evolink.schemas import VideoRequest
 
 # --- endpoints -----------------------------------------------------------------------------------------------
 
@@ -79,6 +82,9 @@ MAX_IMAGE_BYTES: Final = 10 * 1024 * 1024
 IMAGE_EXTENSIONS: Final = (".jpg", ".jpeg", ".png", ".webp")
 RESULT_LINK_TTL_S: Final = 24 * 3600
 USD_PER_CREDIT: Final = 1 / 72
+# ASSUMED: the page gives no file sizes. Generous bytes per second of video, used to refuse a request before it is
+# paid for when the output folder's disk cannot hold its videos (Veo's MP4s are H.264 at a few Mbit/s; 4k more).
+VIDEO_BYTES_PER_SECOND: Final[dict[Quality, int]] = {"720p": 1_500_000, "1080p": 3_000_000, "4k": 10_000_000}
 
 # ASSUMED: the page gives no tokenizer. We over-count so that we never send a prompt the API refuses:
 # one token per 3 ASCII characters (English averages ~4) and one token per other character (CJK is ~1 per char).
@@ -276,3 +282,8 @@ SIM_BASE_SECONDS_PER_VIDEO_SECOND: Final = 9.4
 SIM_QUALITY_FACTOR: Final[dict[Quality, float]] = {"720p": 1.0, "1080p": 1.3, "4k": 2.2}
 SIM_EXTRA_VIDEO_FACTOR: Final = 0.35  # each video beyond the first adds 35 %
 SIM_PENDING_FRACTION: Final = 0.05  # share of the run spent queued
+
+
+def expected_video_bytes(request: VideoRequest) -> int:
+    """A generous size of the videos `request` makes (see VIDEO_BYTES_PER_SECOND)."""
+    return VIDEO_BYTES_PER_SECOND[request.quality] * request.effective_duration * request.n

@@ -15,7 +15,6 @@ The HTTP transport is a constructor argument: tests and the embedded simulator p
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import os
 import re
@@ -39,7 +38,7 @@ from tenacity import (
 )
 
 from veo_mcp import __version__
-from veo_mcp.errors import DiskFullError, LocalFileError
+from veo_mcp.errors import write_failure
 from veo_mcp.evolink import catalog
 from veo_mcp.evolink.errors import (
     AuthenticationError,
@@ -362,7 +361,10 @@ class EvoLinkClient:
         A local write failure (disk full, no permission) is a `LocalFileError` and is not retried: fetching the
         video again would not help.
         """
-        destination.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            destination.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise write_failure(error, destination.parent) from None
         async for attempt in self._retrying(attempts):
             with attempt:
                 return await self._attempt("download", self._download_once(url, destination, check_url, on_progress))
@@ -439,21 +441,6 @@ def _raise_for_result_status(status: int, headers: Mapping[str, str]) -> None:
         )
     if not 200 <= status < 300:
         raise DownloadError(f"The video host answered HTTP {status}.")
-
-
-def write_failure(error: OSError, folder: Path, needed: int | None = None) -> LocalFileError:
-    """A local write error as what the user must do: free space, or fix the folder's permissions."""
-    if error.errno in (errno.ENOSPC, errno.EDQUOT):
-        return DiskFullError(
-            f"No space left on the disk holding {folder}: the video could not be saved.",
-            needed_bytes=needed,
-            advice="Free some space there (or set VEO_MCP_OUTPUT_DIR to a folder on another disk); veo-mcp saves "
-            "the video again by itself once there is room, while the result link is valid.",
-        )
-    return LocalFileError(
-        f"The video could not be written to {folder}: {error.strerror or error}.",
-        advice="Check that the folder exists and is writable (VEO_MCP_OUTPUT_DIR sets it), then download again.",
-    )
 
 
 _QUEUED_CHUNKS = 8  # socket reads (≤ 1 MiB each) waiting to be written

@@ -4,13 +4,17 @@ never show a partial file under its final name."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
+import shutil
 import tempfile
 import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
+
+from veo_mcp.errors import DiskFullError, LocalFileError, write_failure
 
 _UNSAFE = re.compile(r"[^a-z0-9]+")
 
@@ -80,3 +84,34 @@ def replaced_atomically(target: Path) -> Iterator[BinaryIO]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp_name)
         raise
+
+
+def usable_folder(folder: Path) -> Path:
+    """`folder`, created privately if missing and tried for real (a probe file: permissions, a read-only disk, a file
+    in its place); a `LocalFileError` naming it and the setting that moves it when it cannot hold a video."""
+    try:
+        private_folder(folder)
+        if not folder.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, "it is not a folder", str(folder))
+        with tempfile.TemporaryFile(dir=folder, prefix=".veo-mcp-probe-"):
+            pass
+    except OSError as error:
+        raise write_failure(error, folder) from None
+    return folder
+
+
+def check_output_folder(folder: Path, needed_bytes: int) -> None:
+    """Refuse, before anything is sent or paid for, a folder the videos could not be saved in (see `usable_folder`),
+    or one whose disk lacks `needed_bytes`."""
+    try:
+        usable_folder(folder)
+    except LocalFileError as failure:
+        raise LocalFileError(f"{failure.message} Nothing was sent or charged.", advice=failure.advice) from None
+    free = shutil.disk_usage(folder).free
+    if free < needed_bytes:
+        raise DiskFullError(
+            f"The disk holding {folder} has {free / 1_000_000:.1f} MB free, and this video needs about "
+            f"{needed_bytes / 1_000_000:.1f} MB. Nothing was sent or charged.",
+            needed_bytes=needed_bytes,
+            advice="Free some space there, or set VEO_MCP_OUTPUT_DIR to a folder on another disk, then ask again.",
+        )

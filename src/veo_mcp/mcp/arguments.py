@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
+from pydantic.fields import FieldInfo
 
 from veo_mcp.evolink import InvalidRequestError, catalog, parse_video_request
 from veo_mcp.evolink.catalog import (
@@ -49,6 +50,19 @@ EnhanceArg = Annotated[bool, Field(description=_describe("enhance_prompt"))]
 PersonArg = Annotated[PersonGeneration, Field(description=_describe("person_generation"))]
 ResizeArg = Annotated[ResizeMode, Field(description=_describe("resize_mode"))]
 CallbackArg = Annotated[str | None, Field(description=_describe("callback_url"))]
+
+
+def wait_seconds(max_wait_s: float) -> tuple[FieldInfo, float]:
+    """The `timeout_seconds` argument of wait_for_generation and wait_for_batch (one limit for both, stated in the
+    schema: VEO_MCP_MAX_WAIT), and its default: nine tenths of the limit, leaving the client room to receive the
+    answer before its own timeout."""
+    top = f"{max_wait_s:g}"
+    limit = Field(
+        ge=0,
+        le=max_wait_s,
+        description=f"Longest wait in seconds, 0-{top} (0: answer at once; the limit is VEO_MCP_MAX_WAIT).",
+    )
+    return limit, round(max_wait_s * 0.9, 1)
 
 
 RequestIdArg = Annotated[

@@ -3,8 +3,9 @@
 Why: the listing is read by the model on every turn (about 7k tokens before this module, mostly output schemas).
 pydantic's schemas repeat a generated title for every property, spell every optional value as `anyOf [X, null]`
 with `default: null`, and every tool repeats the descriptions of arguments and fields another tool already gave.
-Here each schema keeps its meaning (types, choices, bounds, required fields, every `outputSchema`), loses the noise,
-and a description already given earlier in the listing is not given again. Python before 3.13 keeps a docstring's
+Here each schema keeps its meaning (types, choices, bounds, defaults, required fields, every `outputSchema`), loses
+the noise, and a description already given earlier in the listing is not given again (an argument another tool shares
+keeps its choices and default: a model reading one tool must not have to look them up in another). Python before 3.13 keeps a docstring's
 indentation, which clients render as a code block: descriptions are dedented.
 
 Only what is listed changes: arguments are checked against the tools' full argument models (`ToolArguments`).
@@ -103,19 +104,6 @@ def compact(schema: dict[str, Any], said: set[str], *, output: bool) -> dict[str
     return compacted
 
 
-def _defined_once(schema: dict[str, Any], defined: dict[str, Any]) -> dict[str, Any]:
-    """An argument defined exactly as an earlier tool defines it keeps only its type (its choices, bounds and
-    default were given there); the others are recorded in `defined`."""
-    properties = {}
-    for name, spec in schema.get("properties", {}).items():
-        if defined.get(name) == spec and "type" in spec:
-            properties[name] = {"type": spec["type"]}
-        else:
-            defined.setdefault(name, spec)
-            properties[name] = spec
-    return {**schema, "properties": properties}
-
-
 def _annotations(tool: Tool) -> None:
     """A read-only tool's destructive and idempotent hints mean nothing (the spec reads them only for tools that
     write): they are left out."""
@@ -127,11 +115,9 @@ def _annotations(tool: Tool) -> None:
 def describe(tools: Sequence[Tool]) -> None:
     """Prepare `tools` (in listing order) for `tools/list`, in place: see the module docstring."""
     said: set[str] = set()
-    defined: dict[str, Any] = {}
     for tool in tools:
         tool.description = inspect.cleandoc(tool.description)
-        inputs = _defined_once(tool.parameters, defined)
-        tool.parameters = {**compact(inputs, said, output=False), "additionalProperties": False}
+        tool.parameters = {**compact(tool.parameters, said, output=False), "additionalProperties": False}
         if tool.fn_metadata.output_schema is not None:
             tool.fn_metadata.output_schema = compact(tool.fn_metadata.output_schema, said, output=True)
         _annotations(tool)

@@ -56,7 +56,10 @@ class BatchItemState(BaseModel):
         description="queued or sending; once created the generation's status (pending, processing, completed, "
         "failed, cancelled); refused, outcome_unknown or cancelled when it was never (knowingly) created."
     )
-    finished: bool
+    finished: bool = Field(
+        description="Nothing more will happen to it: failed, cancelled, never created, or completed with its videos "
+        "saved (or their save failed: download_status says so)."
+    )
     task_id: str | None = Field(None, description="The generation's task id, once created.")
     uri: str | None = Field(None, description="The generation's resource, once created.")
     duration: int = Field(description="Seconds of video.")
@@ -75,7 +78,7 @@ class BatchState(BaseModel):
     created_at: str
     estimated_cost_usd: float | None = Field(description="Total estimate; null when a price is unknown.")
     total: int = Field(description="How many items.")
-    done: int = Field(description="How many items have finished (whatever the outcome).")
+    done: int = Field(description="How many items have finished (whatever the outcome; a rendered one once saved).")
     saved: int = Field(description="How many items have their videos saved.")
     counts: dict[str, int] = Field(description="Items per status.")
     finished: bool = Field(description="True once every item has finished.")
@@ -102,7 +105,7 @@ def _item_state(item: BatchItemRecord, generation: Generation | None) -> BatchIt
             state.status = "pending"
         else:
             state.status = generation.status
-            state.finished = generation.finished
+            state.finished = generation.save_settled()
             state.progress = generation.progress
             state.files = [f.path for f in sorted(generation.files, key=lambda f: f.index)]
             state.download_status = generation.download_state

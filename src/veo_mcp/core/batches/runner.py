@@ -162,6 +162,7 @@ class BatchRunner:
                     raise refused_item(item.item.index, error) from None
             await self._ledger.check_batch(total)
             await self._ledger.check_not_declined(fingerprint, total)
+            self._pipeline.check_output([item.item.request for item in items])
             if guards.needs_confirmation(self._ledger.settings(), total):
                 question = guards.batch_confirmation_question(self._ledger.settings(), total, len(items))
         label = _label(items)
@@ -276,7 +277,13 @@ class BatchRunner:
         return (await self.get(batch_id)).task_ids()
 
     async def wait(self, batch_id: str, timeout_s: float, report: Report | None = None) -> BatchState:
-        """Wait until every item has finished or `timeout_s` passes; never longer. Reports each change."""
+        """Wait until every item has finished (a rendered one once its videos are saved or their save failed) or
+        `timeout_s` passes; never longer (0: look once). Reports each change."""
+        if timeout_s <= 0:
+            now = await self.state(await self.get(batch_id))
+            if report is not None:
+                await report(now)
+            return now
         state: BatchState | None = None
         with anyio.move_on_after(timeout_s):
             batch = await self.get(batch_id)

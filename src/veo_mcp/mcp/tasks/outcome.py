@@ -79,6 +79,8 @@ def poll_interval_ms(generation: Generation) -> int:
 
 
 def _working_message(generation: Generation) -> str:
+    if generation.status == "completed" and generation.download_state == "failed":
+        return f"Rendered; saving the video of {generation.task_id} failed and is tried again. {generation.next_step()}"
     if generation.status == "completed":
         return f"Rendered; saving the video of {generation.task_id} now."
     message = f"{generation.status} {generation.progress}%"
@@ -110,11 +112,8 @@ def task_state(record: McpTaskRecord, generation: Generation | None, *, lost: bo
         return "completed", "Done: saved " + ", ".join(f.path for f in state.files)
     if generation.download_state == "expired":
         return "failed", state_text(state)
-    if generation.download_state == "failed":
-        return "failed", (
-            f"The video of {generation.task_id} could not be saved: {generation.download_error}. "
-            f"download_video with task_id '{generation.task_id}' tries again while the links live."
-        )
+    if generation.download_state == "failed" and generation.save_settled():
+        return "failed", f"The video of {generation.task_id} could not be saved. {generation.next_step()}"
     return "working", _working_message(generation)
 
 

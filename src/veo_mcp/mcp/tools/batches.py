@@ -43,6 +43,7 @@ from veo_mcp.mcp.arguments import (
     RequestIdArg,
     ResizeArg,
     SeedArg,
+    wait_seconds,
 )
 from veo_mcp.mcp.batch_requests import BatchPromptArg, ItemsArg, VariantsArg, batch_consent, prepared_batch
 from veo_mcp.mcp.presenters import (
@@ -59,7 +60,6 @@ from veo_mcp.mcp.presenters import (
 from veo_mcp.mcp.questions import CostAnswer, consent_of
 from veo_mcp.mcp.results import BatchReport, BatchWaitResult, CombineResult, GenerateBatchResult
 
-DEFAULT_WAIT_S = 45.0
 MAX_NOTES = 20
 
 _SPENDS = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True)
@@ -178,6 +178,8 @@ def _generate_batch_tool(app: App) -> Tool:
 
 
 def _progress_tools(app: App) -> list[Tool]:
+    wait_limit, default_wait = wait_seconds(app.settings.max_wait_s)
+
     async def get_batch(batch_id: BatchIdArg) -> Annotated[CallToolResult, BatchReport]:
         """A batch's progress: done/total and each item's status, task_id, saved files or why it failed."""
         batches = running(app).batches
@@ -188,10 +190,10 @@ def _progress_tools(app: App) -> list[Tool]:
     async def wait_for_batch(
         ctx: Context,
         batch_id: BatchIdArg,
-        timeout_seconds: Annotated[float, Field(ge=1, le=50, description="Longest wait in seconds.")] = DEFAULT_WAIT_S,
+        timeout_seconds: Annotated[float, wait_limit] = default_wait,
     ) -> Annotated[CallToolResult, BatchWaitResult]:
-        """Wait until every item has finished or the timeout passes (progress: done/total); call again until
-        finished."""
+        """Wait until every item has finished (completed ones saved) or the timeout passes (progress: done/total);
+        call again until finished."""
 
         async def report(state: BatchState) -> None:
             await ctx.report_progress(state.done, state.total, f"{state.done} of {state.total} finished")

@@ -37,7 +37,7 @@ from veo_mcp.mcp.arguments import (
     ResizeArg,
     SeedArg,
 )
-from veo_mcp.mcp.presenters import as_tool_error, generation_link, running, tool_result
+from veo_mcp.mcp.presenters import as_tool_error, file_links, generation_link, running, tool_result, with_urls
 from veo_mcp.mcp.questions import CostAnswer, Prepared, consent_of, cost_consent, prepared_request
 from veo_mcp.mcp.results import EstimateResult, GenerateResult
 
@@ -52,11 +52,22 @@ _REUSED_NOTES = {
 }
 
 
-def generate_result(outcome: GenerateOutcome, request: VideoRequest) -> CallToolResult:
-    """What `generate_video` answers: the generation, what it costs, whether it was reused, and what to call next."""
+async def generate_result(app: App, outcome: GenerateOutcome, request: VideoRequest) -> CallToolResult:
+    """What `generate_video` answers: the generation, what it costs, whether it was reused, and what to call next
+    (the saved video's path when an earlier call's video is saved already)."""
     generation = outcome.generation
     estimate = generation.estimate or estimate_cost_of(request)
     reused_note = _REUSED_NOTES[outcome.reused].format(status=generation.status) if outcome.reused else None
+    state = await with_urls(app, generation.state())
+    saved = state.files if generation.download_state == "saved" else []
+    if saved:
+        next_step = "Done: the video is saved at " + ", ".join(f.path for f in saved) + "."
+    elif outcome.reused and generation.finished:
+        next_step = generation.next_step()
+    else:
+        next_step = (
+            f"Call wait_for_generation with task_id '{generation.task_id}': it ends with the saved video's path."
+        )
     result = GenerateResult(
         task_id=generation.task_id,
         uri=generation.uri,
@@ -70,7 +81,7 @@ def generate_result(outcome: GenerateOutcome, request: VideoRequest) -> CallTool
         reused_reason=reused_note,
         request_id=generation.request_id,
         notes=generation.notes,
-        next_step=f"Call wait_for_generation with task_id '{generation.task_id}'.",
+        next_step=next_step,
     )
     if outcome.reused is None:
         text = (
@@ -83,7 +94,7 @@ def generate_result(outcome: GenerateOutcome, request: VideoRequest) -> CallTool
         text = f"{outcome.warning} {text}"
     if generation.simulated:
         text += " [simulated: nothing billed]"
-    return tool_result(result, text, [generation_link(generation)])
+    return tool_result(result, text, [generation_link(generation), *file_links(saved)])
 
 
 def generate_tools(app: App) -> list[Tool]:
@@ -113,10 +124,10 @@ def generate_tools(app: App) -> list[Tool]:
         confirm_cost: ConfirmCostArg = False,
         allow_duplicate: AllowDuplicateArg = False,
     ) -> Annotated[CallToolResult, GenerateResult]:
-        """Start generating a video with Veo 3.1. Returns at once with a task_id; the video takes 1-3 minutes.
+        """Start a Veo 3.1 video. Returns at once with a task_id; it takes 1-3 minutes.
 
-        Then call wait_for_generation until finished; the video is saved automatically. Costs money (see
-        estimate_cost); a request_id makes retries safe.
+        Then call wait_for_generation: it ends with the saved video's path. Costs money (see estimate_cost); a
+        request_id makes retries safe.
         """
         outcome = await as_tool_error(
             running(app).pipeline.generate(
@@ -128,7 +139,7 @@ def generate_tools(app: App) -> list[Tool]:
                 images=prepared.images,
             )
         )
-        return generate_result(outcome, prepared.request)
+        return await generate_result(app, outcome, prepared.request)
 
     async def estimate_cost(
         prompt: PromptArg,
@@ -149,8 +160,7 @@ def generate_tools(app: App) -> list[Tool]:
         resize_mode: ResizeArg = "pad",
         callback_url: CallbackArg = None,
     ) -> Annotated[CallToolResult, EstimateResult]:
-        """What generate_video with the same arguments (described there) would cost, without creating anything.
-        Also checks them."""
+        """What generate_video with the same arguments would cost, without creating anything; also checks them."""
         request = prepared.request
         estimate = estimate_cost_of(request)
         result = EstimateResult(**estimate.model_dump(), notes=request.notes, payload=request.to_api_payload())

@@ -1,8 +1,11 @@
 """The tools that follow a generation to a file: `get_generation`, `wait_for_generation`, `download_video` and
-`list_generations`. None of them creates anything or spends money."""
+`list_generations`. None of them creates anything or spends money.
 
-from __future__ import annotations
+No `from __future__ import annotations` here: the wait's limit is built from the settings inside
+`generation_tools`, and the SDK reads the annotations from the function, so they must be evaluated where they stand.
+"""
 
+import time
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -15,7 +18,7 @@ from pydantic import Field
 from veo_mcp.app import App, Running
 from veo_mcp.core.generation import Generation, GenerationState
 from veo_mcp.evolink.catalog import TaskStatus
-from veo_mcp.mcp.arguments import TaskIdArg
+from veo_mcp.mcp.arguments import TaskIdArg, wait_seconds
 from veo_mcp.mcp.player import PLAYER_META
 from veo_mcp.mcp.presenters import (
     as_tool_error,
@@ -34,7 +37,6 @@ from veo_mcp.mcp.presenters import (
 from veo_mcp.mcp.results import DownloadResult, GenerationSummary, ListResult, UnconfirmedCreate, WaitResult
 from veo_mcp.storage import CreateRecord
 
-DEFAULT_WAIT_S = 45.0
 BatchFilterArg = Annotated[str | None, Field(description="Only the generations of this batch (generate_batch).")]
 
 _READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
@@ -75,16 +77,6 @@ def _progress_message(generation: Generation) -> str:
     return f"{generation.status} {generation.progress}%" + (" (stalled)" if generation.stalled() else "")
 
 
-def _wait_next_step(generation: Generation, state: GenerationState) -> str:
-    if state.stalled:
-        return state.advice or generation.stall_advice()
-    if not generation.finished:
-        return f"Not finished yet: call wait_for_generation with task_id '{generation.task_id}' again."
-    if generation.status == "completed" and not state.files and not generation.links_expired:
-        return f"Call download_video with task_id '{generation.task_id}'."
-    return state.advice or "Finished."
-
-
 def _list_text(result: ListResult) -> str:
     text = f"{result.total} generation(s)" + "".join(
         f"\n- {s.task_id}: {s.status} {s.progress}% {one_line(s.prompt, 60)}" for s in result.generations
@@ -122,6 +114,7 @@ async def _listing(
 
 def generation_tools(app: App) -> list[Tool]:
     data_dir = app.settings.data_dir
+    wait_limit, default_wait = wait_seconds(app.settings.max_wait_s)
 
     async def get_generation(task_id: TaskIdArg) -> Annotated[CallToolResult, GenerationState]:
         """Status, progress, ETA, result links, saved files, or the failure, with what to do next."""
@@ -133,21 +126,19 @@ def generation_tools(app: App) -> list[Tool]:
     async def wait_for_generation(
         ctx: Context,
         task_id: TaskIdArg,
-        timeout_seconds: Annotated[
-            float,
-            Field(ge=1, le=600, description="Longest wait in seconds; keep under 50 (most clients stop at 60)."),
-        ] = DEFAULT_WAIT_S,
+        timeout_seconds: Annotated[float, wait_limit] = default_wait,
     ) -> Annotated[CallToolResult, WaitResult]:
-        """Wait (reporting progress) until the generation finishes or stalls, or the timeout passes; a timeout is
-        not an error. Then follow next_step."""
+        """Wait (reporting progress) until the video is saved (files has its path), it failed or stalled, or the
+        timeout passes (not an error). Then follow next_step."""
 
         async def report(generation: Generation) -> None:
             await ctx.report_progress(generation.progress, 100, _progress_message(generation))
 
+        deadline = time.time() + timeout_seconds
         generation = await as_tool_error(running(app).registry.wait(task_id, timeout_seconds, report))
         state = await with_urls(app, generation.state())
-        next_step = _wait_next_step(generation, state)
-        timed_out = not generation.finished and not state.stalled
+        next_step = state.advice or generation.next_step()
+        timed_out = not generation.save_settled(deadline) and not state.stalled
         result = WaitResult(**state.model_dump(), timed_out=timed_out, next_step=next_step)
         poster = await poster_content(generation, data_dir)
         return tool_result(result, f"{state_line(state)}. {next_step}", [generation_link(generation)], poster)
@@ -158,8 +149,8 @@ def generation_tools(app: App) -> list[Tool]:
             str | None, Field(description="Optional folder inside the output directory, e.g. 'drafts'.")
         ] = None,
     ) -> Annotated[CallToolResult, DownloadResult]:
-        """Save (or copy into subfolder) the generation's videos as MP4 files in the output folder; returns paths,
-        sizes, durations and resolutions. Safe to repeat."""
+        """Save (or copy into subfolder) the videos as MP4 files in the output folder; returns paths, sizes,
+        durations, resolutions. Safe to repeat."""
         parts = running(app)
         generation = await as_tool_error(parts.registry.get(task_id))
         files = await linked(app, await as_tool_error(parts.downloader.save(generation, subfolder)))
