@@ -264,4 +264,4 @@ def test_a_newcomer_runs_the_quick_start_exactly_as_written(tmp_path: Path) -> N
     assert task_id is not None and task_id in said["list"]
     assert re.search(r"(?m)^status +completed$", said["status"]), said["status"]
     ours = next(path for path in saved if task_id.rsplit("-", 1)[-1] in path.name)
-    assert str(ours) in said["wait"] and "Nothing: the video is saved." in said["wait"]
+    assert str(ours) in said["wait"] and "Done: the video is saved." in said["wait"]

@@ -16,7 +16,7 @@ from typing import Annotated, Literal, Self
 from urllib.parse import urlsplit
 
 import platformdirs
-from pydantic import BaseModel, Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     DotEnvSettingsSource,
@@ -30,11 +30,8 @@ from veo_mcp.evolink import catalog
 from veo_mcp.evolink.addresses import callback_url_problem, is_loopback_host, split_url
 
 APP_NAME = "veo-mcp"
-ENV_FILE_VARIABLE = "VEO_MCP_ENV_FILE"
-ENV_FILE_HELP = (
-    "A settings file to read after your own config folder's veo-mcp.env (KEY=value lines; the environment wins "
-    "over both). It must exist: a missing one stops veo-mcp with a settings error."
-)
+ENV_FILE_VARIABLE = "VEO_MCP_ENV_FILE"  # one more settings file (KEY=value lines); it must exist
+ENV_FILE_HELP = "A settings file read after your config folder's veo-mcp.env (the environment wins); it must exist."
 
 
 def _default_data_dir() -> Path:
@@ -49,6 +46,9 @@ def settings_files() -> list[Path]:
     """The only files settings are read from: the user's own config folder, then one named by VEO_MCP_ENV_FILE."""
     files = [Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)) / f"{APP_NAME}.env"]
     named = os.environ.get(ENV_FILE_VARIABLE, "").strip()
+    if named and not Path(named).expanduser().is_file():  # a typo must not silently drop every setting in it
+        message = f"{ENV_FILE_VARIABLE} names {named}, which is not a file, so none of the settings in it would apply."
+        raise SettingsError(message, advice=f"Fix the path, or unset {ENV_FILE_VARIABLE}.")
     if named:
         files.append(Path(named).expanduser())
     return files
@@ -455,7 +455,7 @@ class Settings(BaseSettings):
 
 
 # Never echoed in an error about them (a database URL may carry a password).
-_SECRETS = ("api_key", "http_token", "link_secret", "database_url")
+SECRET_FIELDS = ("api_key", "http_token", "link_secret", "database_url")
 
 
 class SettingsError(VeoError):
@@ -481,23 +481,11 @@ def _field_of(location: tuple[int | str, ...]) -> str:
     return first
 
 
-def _named_settings_file() -> None:
-    """A settings file named by VEO_MCP_ENV_FILE must exist: a typo must not silently drop every setting in it."""
-    named = os.environ.get(ENV_FILE_VARIABLE, "").strip()
-    if named and not Path(named).expanduser().is_file():
-        raise SettingsError(
-            f"VEO_MCP_ENV_FILE names {named}, which is not a file, so none of the settings meant to be in it would "
-            "apply.",
-            advice="Fix the path, or unset VEO_MCP_ENV_FILE.",
-        )
-
-
 def load_settings(flags: dict[str, str] | None = None, **overrides: object) -> Settings:
     """Settings from the environment, with `overrides` (None means "not given") validated like the environment.
 
     `flags` maps a field to the command-line flag that set it, so an error names what the person typed.
     """
-    _named_settings_file()
     given = {name: value for name, value in overrides.items() if value is not None}
     try:
         return Settings(**given)  # type: ignore[arg-type]
@@ -505,51 +493,6 @@ def load_settings(flags: dict[str, str] | None = None, **overrides: object) -> S
         problems = []
         for item in error.errors():
             field = _field_of(item["loc"])
-            shown = f" (given: {given[field]!r})" if field in given and field not in _SECRETS else ""
+            shown = f" (given: {given[field]!r})" if field in given and field not in SECRET_FIELDS else ""
             problems.append(f"{_source_name(field, flags or {}) if field else 'settings'}: {item['msg']}{shown}.")
         raise SettingsError(" ".join(problems)) from None
-
-
-class SettingSource(BaseModel):
-    """Where one setting's value came from, for `veo-mcp doctor`; secrets are never shown."""
-
-    variable: str
-    value: str
-    source: str
-
-
-def _shown_value(name: str, value: object) -> str:
-    if name in _SECRETS:
-        return "set (not shown)"
-    if isinstance(value, list):
-        return os.pathsep.join(str(item) for item in value) if name == "image_dirs" else ",".join(map(str, value))
-    return str(value).lower() if isinstance(value, bool) else str(value)
-
-
-def setting_sources(settings: Settings, flags: dict[str, str] | None = None) -> list[SettingSource]:
-    """Every setting that is not its default, and where it came from: a flag, the environment or a settings file
-    (read in the order pydantic-settings reads them, so the source named is the one that won)."""
-    from dotenv import dotenv_values
-
-    environment = {key.upper(): value for key, value in os.environ.items() if value != ""}
-    files: dict[str, str] = {}
-    for path in settings_files():  # later files win, as in the settings source
-        if path.is_file():
-            for key, value in dotenv_values(path, encoding="utf-8").items():
-                if value:
-                    files[key.upper()] = str(path)
-    sources = []
-    for name, info in Settings.model_fields.items():
-        variable = str(info.validation_alias)
-        if flags and name in flags:
-            where = flags[name]
-        elif variable.upper() in environment:
-            where = "the environment"
-        elif variable.upper() in files:
-            where = files[variable.upper()]
-        else:
-            continue
-        sources.append(
-            SettingSource(variable=variable, value=_shown_value(name, getattr(settings, name)), source=where)
-        )
-    return sources

@@ -49,12 +49,12 @@ def test_an_unusable_output_folder_stops_generate_before_anything_is_sent(
     ended = shell.run("generate", "a kite", "--output-dir", str(folder))
     assert ended.code == 2 and ended.out == "" and "Traceback" not in ended.err
     assert ended.err == (
-        f"veo-mcp: The videos would be saved in {folder / 'simulated'}, but it cannot be used (Not a directory), so "
-        "nothing was sent. Give --output-dir DIR (a folder you can write to), or set VEO_MCP_OUTPUT_DIR.\n"
+        f"veo-mcp: The video could not be written to {folder / 'simulated'}: Not a directory. Nothing was sent. Give "
+        "--output-dir DIR (a folder you can write to), or set VEO_MCP_OUTPUT_DIR.\n"
     )
     assert upstream.ledger()["requests"]["create"] == creates
     as_json = shell.run("generate", "a kite", "--output-dir", str(folder), "--json")
-    assert as_json.code == 2 and as_json.err == "" and "nothing was sent" in as_json.json["error"]
+    assert as_json.code == 2 and as_json.err == "" and "Nothing was sent" in as_json.json["error"]
 
 
 def test_a_save_that_fails_after_the_render_is_one_line_never_a_traceback(

@@ -110,7 +110,7 @@ def test_a_generation_sheet_at_80_columns_wraps_the_prompt_and_keeps_the_path_wh
     _assert_fits(sheet, 80, [item])
     prompt_lines = [line for line in sheet.splitlines() if line.startswith("prompt") or line.startswith(" " * 8)]
     assert len(prompt_lines) >= 2 and " ".join(" ".join(prompt_lines).split()[1:]).startswith(LONG_PROMPT[:60])
-    assert "download_video" not in sheet and "Nothing: the video is saved." in sheet
+    assert "download_video" not in sheet and "Done: the video is saved." in sheet
 
 
 def test_generate_in_a_narrow_terminal_keeps_the_saved_path_whole(shell: Shell, upstream: SimulatorProcess) -> None:

@@ -91,10 +91,10 @@ def test_a_running_generation_says_which_command_follows_it(shell: Shell, upstre
     ).json()["id"]
     shown = shell.run("status", made)
     assert shown.code == 0, shown.err
-    assert re.search(rf"^next +`veo-mcp wait {made}` follows it and saves the video.$", shown.out, re.MULTILINE)
+    assert re.search(rf"^next +Still rendering.*: run `veo-mcp wait {made}` again\.$", shown.out, re.MULTILINE), shown.out
     assert_person_words(shown.out + shown.err)
     as_json = shell.run("status", made, "--json").json
-    assert as_json["next_step"] == f"`veo-mcp wait {made}` follows it and saves the video."
+    assert as_json["next_step"].endswith(f": run `veo-mcp wait {made}` again.")
     assert_person_words(as_json["advice"] + as_json["next_step"])
 
 
@@ -107,11 +107,11 @@ def test_wait_prints_the_saved_path_without_an_older_next_step(shell: Shell, ups
     ).json()["id"]
     waited = shell.run("wait", task_id)
     assert waited.code == 0, waited.err
-    assert re.search(r"^next +Nothing: the video is saved.$", waited.out, re.MULTILINE), waited.out
+    assert re.search(r"^next +Done: the video is saved.$", waited.out, re.MULTILINE), waited.out
     assert_person_words(waited.out + waited.err)
     as_json = shell.run("wait", task_id, "--json").json
     assert as_json["files"] and [f["path"] for f in as_json["files"]] == [v["path"] for v in as_json["videos"]]
-    assert as_json["download_status"] == "saved" and as_json["next_step"] == "Nothing: the video is saved."
+    assert as_json["download_status"] == "saved" and as_json["next_step"] == "Done: the video is saved."
     assert_person_words(as_json["advice"] + as_json["next_step"])
 
 

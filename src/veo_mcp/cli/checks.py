@@ -11,7 +11,6 @@ error (exit 2) naming the flag, not money spent or a failure after the fact:
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +18,9 @@ from mcp.server.mcpserver.exceptions import ToolError
 
 from veo_mcp.cli.output import USAGE_ERROR, CommandFailed
 from veo_mcp.cli.vocabulary import Voice, key_for_the_shell
-from veo_mcp.errors import VeoError
+from veo_mcp.errors import LocalFileError, VeoError
 from veo_mcp.evolink.schemas import VideoRequest
-from veo_mcp.local.files import private_folder, video_folder
+from veo_mcp.local.files import usable_folder, video_folder
 from veo_mcp.local.images import allowed_folders, inspect_images, placeholder_url
 from veo_mcp.mcp.arguments import video_request
 from veo_mcp.money import guards
@@ -73,14 +72,11 @@ def check_output_folder(settings: Settings, *, simulated: bool, flag: str = "--o
     """The folder the videos will be saved in, created (owner-only) if missing and proven writable; else exit 2."""
     folder = video_folder(settings.output_dir, (), simulated=simulated)
     try:
-        private_folder(folder)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".veo-mcp-check-"):
-            pass
-    except OSError as error:
-        reason = error.strerror or str(error)
+        usable_folder(folder)
+    except LocalFileError as error:
         raise CommandFailed(
-            f"The videos would be saved in {folder}, but it cannot be used ({reason}), so nothing was sent. Give "
-            f"{flag} DIR (a folder you can write to), or set VEO_MCP_OUTPUT_DIR.",
+            f"{error.message} Nothing was sent. Give {flag} DIR (a folder you can write to), or set "
+            "VEO_MCP_OUTPUT_DIR.",
             exit_code=USAGE_ERROR,
         ) from None
     return folder

@@ -23,18 +23,12 @@ import httpx
 from pydantic import BaseModel, Field
 
 from veo_mcp import __version__
+from veo_mcp.cli.origins import SettingSource, setting_sources
 from veo_mcp.cli.vocabulary import key_for_the_shell
 from veo_mcp.evolink import catalog
 from veo_mcp.evolink.client import EvoLinkClient
 from veo_mcp.evolink.errors import AuthenticationError, EvoLinkError, NotFoundError
-from veo_mcp.settings import (
-    Settings,
-    SettingsError,
-    SettingSource,
-    load_settings,
-    setting_sources,
-    settings_files,
-)
+from veo_mcp.settings import Settings, SettingsError, load_settings, settings_files
 from veo_mcp.storage import SCHEMA_VERSION, Store, StoreError
 
 Outcome = Literal["ok", "warn", "fail"]

@@ -11,10 +11,11 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from veo_mcp import __version__
+from veo_mcp.cli.flags import bounded_int, request_flags
 from veo_mcp.cli.output import USAGE_ERROR
 from veo_mcp.evolink import catalog
 
@@ -42,20 +43,6 @@ class Parser(argparse.ArgumentParser):
                 file=sys.stderr,
             )
         sys.exit(USAGE_ERROR)
-
-
-def bounded_int(low: int, high: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number ({low}-{high})") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{value} is not allowed; use a whole number from {low} to {high}")
-        return value
-
-    parse.__name__ = "whole number"
-    return parse
 
 
 def port(text: str) -> int:
@@ -180,62 +167,6 @@ def _simulator(commands: Any, common: argparse.ArgumentParser) -> None:
     )
 
 
-def _request_flags(parser: argparse.ArgumentParser) -> None:
-    """The flags that describe a video: the same on `generate` and `estimate`, so either line becomes the other."""
-    parser.add_argument("prompt", help="what the video shows (quote it)")
-    parser.add_argument("--model", choices=catalog.MODEL_IDS, default=None, help=f"default {catalog.DEFAULT_MODEL}")
-    parser.add_argument(
-        "--duration",
-        type=int,
-        choices=catalog.DURATIONS,
-        default=None,
-        help=f"seconds (default {catalog.DEFAULT_DURATION}; REFERENCE mode is fixed at "
-        f"{catalog.MODELS[catalog.DEFAULT_MODEL].reference_fixed_duration} s on {catalog.DEFAULT_MODEL})",
-    )
-    parser.add_argument(
-        "--quality", choices=catalog.QUALITIES, default=None, help=f"resolution (default {catalog.DEFAULT_QUALITY})"
-    )
-    parser.add_argument("--aspect-ratio", choices=catalog.ASPECT_RATIOS, default=None, help="default auto")
-    parser.add_argument(
-        "-n",
-        "--count",
-        metavar="N",
-        type=bounded_int(catalog.MIN_N, catalog.MAX_N),
-        default=None,
-        help="how many videos (1-4)",
-    )
-    parser.add_argument("--no-audio", action="store_true", help="silent video (cheaper)")
-    images = parser.add_mutually_exclusive_group()
-    images.add_argument(
-        "--image-file",
-        metavar="FILE",
-        action="append",
-        default=None,
-        help="a local image: 1 = first frame, 2 = first and last, 3 = references (repeatable)",
-    )
-    images.add_argument(
-        "--image-url", metavar="URL", action="append", default=None, help="a public image URL, as --image-file"
-    )
-    parser.add_argument(
-        "--generation-type", choices=catalog.GENERATION_TYPES, default=None, help="default: by the number of images"
-    )
-    parser.add_argument("--negative-prompt", metavar="TEXT", default=None, help="what must not appear")
-    parser.add_argument(
-        "--seed",
-        metavar="N",
-        type=bounded_int(catalog.MIN_SEED, catalog.MAX_SEED),
-        default=None,
-        help="for reproducible output",
-    )
-    parser.add_argument("--request-id", metavar="ID", default=None, help="retry-safe id: the same id never pays twice")
-    parser.add_argument(
-        "--allow-duplicate", action="store_true", help="pay for a new take of a request made in the last minutes"
-    )
-    parser.add_argument("--output-dir", metavar="DIR", default=None, help="where to save (default: VEO_MCP_OUTPUT_DIR)")
-    parser.add_argument("-y", "--yes", action="store_true", help="confirm the cost without asking")
-    _simulate(parser)
-
-
 def _generate(commands: Any, common: argparse.ArgumentParser) -> None:
     generate = _command(
         commands,
@@ -248,7 +179,7 @@ def _generate(commands: Any, common: argparse.ArgumentParser) -> None:
         'veo-mcp generate "the same kite, closer" --image-file ./kite.png --json',
         common,
     )
-    _request_flags(generate)
+    request_flags(generate)
     _json(generate, "the summary (or the error)")
 
     estimate = _command(
@@ -262,7 +193,7 @@ def _generate(commands: Any, common: argparse.ArgumentParser) -> None:
         'veo-mcp estimate "a kite" -n 4 --json',
         common,
     )
-    _request_flags(estimate)
+    request_flags(estimate)
     _json(estimate, "the estimate (or the error)")
 
     models = _command(

@@ -27,7 +27,7 @@ from veo_mcp.app import App
 from veo_mcp.cli.output import FAILED, INTERRUPTED, USAGE_ERROR, CommandFailed, console, emit_json, report_failure
 from veo_mcp.cli.views import Fact, path_fact, print_sheet
 from veo_mcp.cli.vocabulary import Voice
-from veo_mcp.core.generation import EXPIRED_ADVICE, spoken_duration
+from veo_mcp.core.generation import spoken_duration
 from veo_mcp.errors import NotConfiguredError
 from veo_mcp.evolink import catalog
 from veo_mcp.mcp.server import create_server
@@ -164,7 +164,7 @@ async def follow(session: Session, task_id: str, *, timeout_s: float | None = No
             bars.update(bar, completed=progress, description=f"{task_id}: {message or ''}")
 
         state: dict[str, Any] = {"finished": False}
-        while not state["finished"]:
+        while not _settled(state):
             left = WAIT_ROUND_S if deadline is None else deadline - time.monotonic()
             if left <= 0:
                 raise CommandFailed(
@@ -188,6 +188,13 @@ async def follow(session: Session, task_id: str, *, timeout_s: float | None = No
     return state
 
 
+def _settled(state: dict[str, Any]) -> bool:
+    """Nothing more to wait for: finished, and a completed one saved (or its save failed, or its links expired)."""
+    if not state["finished"] or state["status"] != "completed":
+        return bool(state["finished"])
+    return bool(state["files"]) or state.get("download_status") in ("failed", "expired")
+
+
 async def save_finished(session: Session, state: dict[str, Any]) -> list[dict[str, Any]]:
     """The saved videos of a finished generation, or the failure that says why there are none."""
     task_id = state["task_id"]
@@ -209,29 +216,9 @@ async def save_finished(session: Session, state: dict[str, Any]) -> list[dict[st
 
 
 def next_step(state: dict[str, Any]) -> str:
-    """What a person can do about a generation in this state, in commands (one step per state)."""
-    task = state["task_id"]
-    if state["status"] == "completed":
-        if state.get("files"):
-            return "Nothing: the video is saved." if len(state["files"]) == 1 else "Nothing: the videos are saved."
-        download = state.get("download_status")
-        if download == "expired":
-            return EXPIRED_ADVICE
-        if download == "failed":
-            retry = state.get("download_next_attempt_at")
-            when = f"veo-mcp tries again by itself at {retry}; " if retry else ""
-            return f"Saving failed: {state.get('download_error') or 'see above'}. {when}`veo-mcp download {task}` tries now."
-        if download == "saving":
-            return f"It is being saved now: `veo-mcp wait {task}` ends when it is."
-        return f"`veo-mcp wait {task}` saves it (or `veo-mcp download {task}` into a folder of your choice)."
-    if state["status"] in ("failed", "cancelled"):
-        return Voice(task).speak(state.get("advice") or "It did not complete; nothing was saved.")
-    if state.get("stalled"):
-        return (
-            f"No progress for {spoken_duration(state.get('elapsed_seconds', 0))} in all; EvoLink may be stuck. It may "
-            f"still finish (and is saved if it does): `veo-mcp status {task}` checks, `veo-mcp wait {task}` follows it."
-        )
-    return f"`veo-mcp wait {task}` follows it and saves the video."
+    """What a person can do about a generation in this state: the server's one next step for it, in commands."""
+    step = state.get("next_step") or state.get("advice") or ""
+    return Voice(state["task_id"]).speak(step)
 
 
 def video_facts(videos: list[dict[str, Any]]) -> list[Fact]:

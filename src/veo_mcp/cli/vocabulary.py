@@ -104,7 +104,11 @@ _PHRASES: list[Rewrite] = [
         re.compile(r"Show the user this cost and ask; if they agree, call \w+ again with the same arguments and "),
         "If you want it, run the same command again with ",
     ),
-    (re.compile(r"Tell the user it is taking unusually long; check later"), "Check again later"),
+    (
+        re.compile(r"Tell the user it is taking unusually long; check later with get_generation \(task_id '([^']+)'\)"),
+        r"Check again later with `veo-mcp status \1`",
+    ),
+    (_phrase("Done: the video is saved at the path in files."), "Done: the video is saved."),
     (_phrase("in the server's environment and restart it"), lambda m: f"in this shell (or in {settings_file()})"),
     (_phrase("in the MCP server's environment"), "in this shell"),
     (
