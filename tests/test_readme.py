@@ -189,6 +189,11 @@ def _newcomer(home: Path, repository: Path) -> dict[str, str]:
         if not k.startswith(("EVOLINK_", "VEO_MCP_", "XDG_", "GIT_")) and k not in ("VIRTUAL_ENV", "PYTHONPATH")
     }
     env["PATH"] = os.pathsep.join(part for part in env.get("PATH", "").split(os.pathsep) if part != ours)
+    cache = subprocess.run(
+        [sys.executable, "-m", "pip", "cache", "dir"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    if cache:  # the machine's pip cache, as a person's own pip has one: the install is the same, only faster
+        env["PIP_CACHE_DIR"] = cache
     env.update(
         {
             "HOME": str(home),
@@ -235,6 +240,7 @@ class _Shell:
         self.process.wait(timeout=10)
 
 
+@pytest.mark.long
 @pytest.mark.skipif(
     shutil.which("git") is None or shutil.which("bash") is None or not (ROOT / ".git").exists(),
     reason="needs git, bash and this checkout's git repository",

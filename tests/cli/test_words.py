@@ -91,7 +91,9 @@ def test_a_running_generation_says_which_command_follows_it(shell: Shell, upstre
     ).json()["id"]
     shown = shell.run("status", made)
     assert shown.code == 0, shown.err
-    assert re.search(rf"^next +Still rendering.*: run `veo-mcp wait {made}` again\.$", shown.out, re.MULTILINE), shown.out
+    assert re.search(rf"^next +Still rendering.*: run `veo-mcp wait {made}` again\.$", shown.out, re.MULTILINE), (
+        shown.out
+    )
     assert_person_words(shown.out + shown.err)
     as_json = shell.run("status", made, "--json").json
     assert as_json["next_step"].endswith(f": run `veo-mcp wait {made}` again.")
