@@ -62,6 +62,11 @@ class _Upstream:
     simulators: list[Simulator] = field(default_factory=list)  # the embedded simulator, once built
 
 
+def simulated_folder(settings: Settings) -> Path:
+    """Where the embedded simulator's account and its generations are kept (`VEO_MCP_DATA_DIR/simulated`)."""
+    return settings.data_dir / "simulated"
+
+
 def _client_builder(
     settings: Settings, api_key: str, base_url: str, files_base_url: str, embedded: bool, observe: UpstreamObserver
 ) -> _Upstream:
@@ -74,7 +79,8 @@ def _client_builder(
         if embedded:
             from veo_mcp.simulator import Simulator, SimulatorConfig, SimulatorTransport
 
-            simulators.append(Simulator(SimulatorConfig(speed=settings.simulator_speed)))
+            config = SimulatorConfig(speed=settings.simulator_speed, state_dir=simulated_folder(settings))
+            simulators.append(Simulator(config))
             transport = SimulatorTransport(simulators[-1])
         return EvoLinkClient(
             api_key=api_key,
@@ -157,10 +163,13 @@ class App:
             given = client
             self._upstream = _Upstream(lambda: given, simulated=bool(simulated), embedded=False)
         self.simulated = self._upstream is not None and self._upstream.simulated
-        # The embedded simulator forgets its tasks when the process ends, so its generations are not worth keeping
-        # (and must never mix with real ones): they live in an in-memory database.
+        # The embedded simulator keeps its account in the data folder's `simulated` subfolder, so every process
+        # sharing that folder sees the same simulated tasks; their generations live beside it (never mixed with
+        # real ones).
         embedded = self._upstream is not None and self._upstream.embedded
-        self.database_path: Path | str | None = None if embedded else settings.database
+        self.database_path: Path | str = (
+            simulated_folder(settings) / "veo-mcp.sqlite3" if embedded else settings.database
+        )
         self.bus = ChangeBus()
         # Told about every change of a batch (its items, their generations); shared with the batch runner.
         self.batch_listeners: list[BatchListener] = []

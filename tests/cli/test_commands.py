@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -111,8 +112,9 @@ def test_json_into_a_closed_pipe_ends_quietly(tmp_path: Path, reader: str) -> No
     assert "Traceback" not in errors.read_text() and "BrokenPipe" not in errors.read_text(), errors.read_text()
 
 
-def test_ctrl_c_says_what_is_true(tmp_path: Path) -> None:
-    """With the in-process simulator, the generation ends with the command: the message says so."""
+def test_ctrl_c_says_what_is_true_and_the_next_command_carries_on(tmp_path: Path) -> None:
+    """The built-in simulator keeps its account in the data folder (issue 22): after Ctrl-C the generation goes on,
+    the message says how to follow it, and that command - a new process - saves its video."""
     process = subprocess.Popen(
         [sys.executable, "-m", "veo_mcp", "generate", "a slow render", "--simulate"],
         env={**_env(tmp_path), "VEO_MCP_SIMULATOR_SPEED": "1"},
@@ -123,14 +125,35 @@ def test_ctrl_c_says_what_is_true(tmp_path: Path) -> None:
     )
     try:
         assert process.stderr is not None
-        assert line_containing(process.stderr, "Started generation task-").startswith("Started generation task-")
+        started = line_containing(process.stderr, "Started generation task-")
+        task_id = re.findall(r"task-unified-\d+-[a-z0-9]+", started)[0]
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=60)
     finally:
         process.kill()
         process.wait(timeout=10)
     assert process.returncode == 130 and out == ""
-    assert "generation ended with it (nothing was billed)" in err and "Traceback" not in err, err
+    assert f"`veo-mcp wait {task_id} --simulate` follows and saves it" in err and "Traceback" not in err, err
+    listed = subprocess.run(
+        [sys.executable, "-m", "veo_mcp", "list", "--simulate", "--json"],
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    waited = subprocess.run(
+        [sys.executable, "-m", "veo_mcp", "wait", task_id, "--simulate", "--json"],
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert [g["task_id"] for g in json.loads(listed.stdout)["generations"]] == [task_id], listed.stderr
+    assert waited.returncode == 0, waited.stderr
+    saved = json.loads(waited.stdout.splitlines()[-1])
+    assert saved["status"] == "completed" and Path(saved["videos"][0]["path"]).is_file()
 
 
 async def test_doctor_accepts_a_good_setup(tmp_path: Path) -> None:

@@ -143,6 +143,6 @@ def test_a_batch_names_the_per_minute_brake_and_ctrl_c_says_what_keeps_rendering
     said = terminal.screen.split("veo-mcp: stopped", 1)[1]
     assert f"`veo-mcp batch {shots}` again" in said  # one line: the path is never broken
     said = " ".join(said.split())
-    assert "0 of 3 items had finished, 2 keep rendering at EvoLink (billed when they complete), 1 not sent yet" in said
+    assert "0 of 3 items had finished, 2 keep rendering in the simulator (nothing is billed), 1 not sent yet" in said
     assert "before a generation was known" not in said
     assert slow_upstream.ledger()["requests"]["create"] == 2

@@ -83,3 +83,30 @@ async def test_an_item_whose_create_outcome_is_unknown_is_never_resent(tmp_path:
     assert lucky["status"] == "completed"
     assert [u["prompt"] for u in listed["unconfirmed"]] == ["unlucky"]  # shown with the batch's generations
     assert simulator.service.requests["create"] == 2 and len(simulator.service.tasks) == 2
+
+
+async def test_a_session_that_ends_mid_batch_loses_no_item(tmp_path: Path) -> None:
+    """Issue 22: six variants against an account that runs two tasks at once; the session (and the server) ends while
+    the third create is backing off after EvoLink's 429. The 429 was a definite "no": the next server sends every
+    item, so there are six creates and six videos, and no item is left 'outcome unknown'."""
+    simulator = Simulator(SimulatorConfig(speed=1, max_active_tasks=2))  # nothing finishes unless the clock moves
+    variants = {"prompt": "a lighthouse", "variants": {"seed": [1, 2, 3, 4, 5, 6]}, "confirm_cost": True}
+    slow_backoff = {"max_backoff_s": 5.0}  # EvoLink says Retry-After 10: the client waits 5 s before trying again
+    async with (
+        running_harness(tmp_path, simulator=simulator, client_options=slow_backoff) as first,
+        first.client() as client,
+    ):
+        queued = await client.call_tool("generate_batch", variants)
+        assert not queued.is_error, text_of(queued)
+        batch_id = (queued.structured_content or {})["batch_id"]
+        with anyio.fail_after(10):  # the third create was refused with a 429 and is backing off
+            while simulator.service.requests["create"] < 3:  # noqa: ASYNC110 - the simulator's own count
+                await anyio.sleep(0.01)
+    assert len(simulator.service.tasks) == 2
+    async with running_harness(tmp_path, simulator=simulator) as second, second.client() as client:
+        resumed = (await client.call_tool("get_batch", {"batch_id": batch_id})).structured_content or {}
+        state = await rendered(client, simulator, batch_id)
+        saved = await finish_batch(client, batch_id)
+    assert [item["status"] for item in resumed["items"]].count("outcome_unknown") == 0
+    assert [item["status"] for item in state["items"]] == ["completed"] * 6
+    assert len(simulator.service.tasks) == 6 and all(item["files"] for item in saved["items"])

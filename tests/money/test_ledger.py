@@ -22,7 +22,7 @@ from tests.postgres import store_on
 from veo_mcp.context import acting_as
 from veo_mcp.core.generation import Generation
 from veo_mcp.evolink import estimate_cost, parse_video_request
-from veo_mcp.evolink.errors import InvalidRequestError, OutcomeUnknownError, TemporaryError
+from veo_mcp.evolink.errors import InvalidRequestError, OutcomeUnknownError, SendWatch, TemporaryError
 from veo_mcp.evolink.schemas import Task
 from veo_mcp.money import guards
 from veo_mcp.money.guards import ConfirmationRequiredError, LimitExceededError
@@ -77,15 +77,15 @@ def generation_for(task_id: str, prompt: str = "a heron") -> Generation:
     return Generation(task_id=task_id, model=REQUEST.model, prompt=prompt, request=PAYLOAD, simulated=True)
 
 
-def answer(task_id: str) -> Callable[[], Awaitable[Task]]:
-    async def send() -> Task:
+def answer(task_id: str) -> Callable[[SendWatch], Awaitable[Task]]:
+    async def send(watch: SendWatch) -> Task:
         return Task(id=task_id, model=REQUEST.model, status="pending")
 
     return send
 
 
-def failing(error: BaseException) -> Callable[[], Awaitable[Task]]:
-    async def send() -> Task:
+def failing(error: BaseException) -> Callable[[SendWatch], Awaitable[Task]]:
+    async def send(watch: SendWatch) -> Task:
         raise error
 
     return send
@@ -352,8 +352,8 @@ async def test_a_cancelled_send_is_still_recorded_as_unknown(store: Store, tmp_p
 
     with anyio.CancelScope() as scope:
 
-        async def send() -> Task:
-            scope.cancel()  # cancelled the moment the request is on its way
+        async def send(watch: SendWatch) -> Task:
+            scope.cancel()  # cancelled the moment the request is on its way (a sender that says nothing has sent)
             await anyio.sleep_forever()
             raise AssertionError("unreachable")
 
@@ -361,6 +361,27 @@ async def test_a_cancelled_send_is_still_recorded_as_unknown(store: Store, tmp_p
     assert scope.cancelled_caught
     stored = await store.create_record(record.key)
     assert stored is not None and stored.state == "outcome_unknown"
+
+
+async def test_a_send_cancelled_while_nothing_is_on_the_wire_frees_its_request_id(store: Store, tmp_path: Path) -> None:
+    """Cancelled between attempts, after EvoLink's definite 429: nothing was created, so the create is forgotten and
+    the same request_id sends it later (a batch item goes back to the queue) instead of 'outcome unknown'."""
+    ledger = ledger_of(store, tmp_path)
+    record, _ = await begin(ledger, request_id="shot-3")
+
+    with anyio.CancelScope() as scope:
+
+        async def send(watch: SendWatch) -> Task:
+            watch.in_doubt = False  # the client: the last answer was a 429, nothing is on the wire
+            scope.cancel()
+            await anyio.sleep_forever()
+            raise AssertionError("unreachable")
+
+        await ledger.send(record, send)
+    assert scope.cancelled_caught
+    assert await store.create_record(record.key) is None and await ledger.unconfirmed() == []
+    again, reused = await begin(ledger, request_id="shot-3")
+    assert reused is None and again.state == "sending" and again.key != record.key
 
 
 # --- a disk that cannot record the accepted create ---------------------------------------------------------------

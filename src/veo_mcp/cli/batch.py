@@ -71,18 +71,11 @@ def batch_command(args: argparse.Namespace, settings: Settings) -> int:
 def _confirmed(messages: Console, items: list[FileItem], assume_yes: bool, settings: Settings) -> bool:
     from rich.prompt import Confirm
 
-    from veo_mcp.evolink import catalog
     from veo_mcp.evolink.costs import total_estimate
 
     total = total_estimate([item.estimate for item in items])
     simulated = " [simulated: nothing is billed]" if settings.simulate else ""
     messages.print(f"{len(items)} videos, estimated {total.summary}{simulated}", markup=False)
-    if settings.simulate and settings.base_url == catalog.DEFAULT_BASE_URL:
-        messages.print(
-            "The built-in simulator forgets its tasks when this command ends: a second run starts afresh (point "
-            "EVOLINK_BASE_URL at a `veo-mcp simulator` to resume across runs).",
-            markup=False,
-        )
     if assume_yes:
         return True
     if not sys.stdin.isatty():
@@ -117,19 +110,17 @@ def _interrupted(session: Session, state: dict[str, Any], path: Path) -> str:
     finished = sum(1 for item in items if item["status"] in FINISHED)
     rendering = sum(1 for item in items if item["task_id"] and item["status"] not in FINISHED)
     unsent = len(items) - finished - rendering
-    if session.embedded:
-        return (
-            f"stopped. The built-in simulator ran inside this command, so the batch's generations ended with it "
-            f"({finished} of {len(items)} had finished; nothing was billed)."
-        )
+    simulated = session.embedded or session.settings.simulate
     parts = [f"{finished} of {len(items)} items had finished"]
     if rendering:
-        parts.append(f"{rendering} keep rendering at EvoLink (billed when they complete)")
+        where = "in the simulator (nothing is billed)" if simulated else "at EvoLink (billed when they complete)"
+        parts.append(f"{rendering} keep rendering {where}")
     if unsent:
         parts.append(f"{unsent} not sent yet stay queued")
+    again = f"veo-mcp batch {path}" + (" --simulate" if session.embedded else "")
     return (
-        f"stopped waiting for batch {state['batch_id']}: {', '.join(parts)}. Run `veo-mcp batch {path}` again to "
-        "follow it, send what is left and save the videos; nothing is created twice."
+        f"stopped waiting for batch {state['batch_id']}: {', '.join(parts)}. Run `{again}` again to follow it, send "
+        "what is left and save the videos; nothing is created twice."
     )
 
 

@@ -21,20 +21,10 @@ from veo_mcp.cli.vocabulary import Voice, key_for_the_shell
 from veo_mcp.core.generation import spoken_duration
 from veo_mcp.settings import Settings
 
-EMBEDDED_NOTE = (
-    "note: the built-in simulator keeps no generations between commands; to follow simulated generations across "
-    "commands, run `veo-mcp simulator` and point EVOLINK_BASE_URL and EVOLINK_FILES_BASE_URL at it."
-)
-
 
 def has_upstream(settings: Settings) -> bool:
     """Whether EvoLink (or a simulator) can be asked: a key, or simulation."""
     return settings.simulate or settings.api_key is not None
-
-
-def _note_embedded(session: Session) -> None:
-    if session.embedded:
-        session.messages.print(EMBEDDED_NOTE, markup=False)
 
 
 def _note_offline(session: Session, what: str) -> None:
@@ -51,7 +41,6 @@ def _run(settings: Settings, body: Any, as_json: bool) -> Any:
 
 def list_command(settings: Settings, *, status: str | None, limit: int, wide: bool, as_json: bool) -> int:
     async def body(session: Session) -> dict[str, Any]:
-        _note_embedded(session)
         _note_offline(session, "the list")
         arguments: dict[str, Any] = {"limit": limit, **({"status": status} if status else {})}
         return await session.call("list_generations", arguments)
@@ -138,7 +127,6 @@ def _with_next_step(state: dict[str, Any]) -> dict[str, Any]:
 
 def status_command(settings: Settings, *, task_id: str, as_json: bool) -> int:
     async def body(session: Session) -> dict[str, Any]:
-        _note_embedded(session)
         _note_offline(session, "its state")
         session.task_id = task_id
         return await session.call("get_generation", {"task_id": task_id})
@@ -155,7 +143,6 @@ def status_command(settings: Settings, *, task_id: str, as_json: bool) -> int:
 
 def wait_command(settings: Settings, *, task_id: str, timeout_s: float | None, as_json: bool) -> int:
     async def body(session: Session) -> dict[str, Any]:
-        _note_embedded(session)
         session.task_id = task_id
         if not has_upstream(session.settings):
             recorded = await session.call("get_generation", {"task_id": task_id})
@@ -183,7 +170,6 @@ def wait_command(settings: Settings, *, task_id: str, timeout_s: float | None, a
 
 def download_command(settings: Settings, *, task_id: str, as_json: bool) -> int:
     async def body(session: Session) -> dict[str, Any]:
-        _note_embedded(session)
         session.task_id = task_id
         return await session.call("download_video", {"task_id": task_id})
 
@@ -201,7 +187,6 @@ def combine_command(settings: Settings, *, task_ids: list[str], output: Path | N
     """Join the generations' first videos, in order, into one MP4 (`combine_videos`), then move it to `output`."""
 
     async def body(session: Session) -> dict[str, Any]:
-        _note_embedded(session)
         arguments: dict[str, Any] = {"task_ids": task_ids}
         if output is not None:
             arguments["file_name"] = output.name

@@ -92,14 +92,14 @@ def interrupted(session: Session | None) -> str:
     """What is true after Ctrl-C, for this setup and how far the command got."""
     if session is not None and session.on_interrupt is not None:
         return session.on_interrupt()
-    if session is not None and session.embedded:
-        return (
-            "stopped. The built-in simulator ran inside this command, so its generation ended with it "
-            "(nothing was billed)."
-        )
     if session is None or session.task_id is None:
         return "stopped before a generation was known; if a request was being sent, `veo-mcp list` shows it."
     task_id = session.task_id
+    if session.embedded:  # the simulated account lives in the data folder: the next command carries on
+        return (
+            f"stopped waiting. Simulated generation {task_id} goes on (nothing is billed); "
+            f"`veo-mcp wait {task_id} --simulate` follows and saves it, `veo-mcp status {task_id} --simulate` shows it."
+        )
     return (
         f"stopped waiting. Generation {task_id} keeps rendering at EvoLink (billed when it completes); "
         f"`veo-mcp wait {task_id}` follows and saves it, `veo-mcp status {task_id}` shows it."
@@ -177,7 +177,7 @@ async def follow(session: Session, task_id: str, *, timeout_s: float | None = No
             state = await session.call("wait_for_generation", arguments, progress_callback=on_progress)
             if state.get("stalled") and task_id not in session.stall_noted:
                 session.stall_noted.add(task_id)
-                later = "it ends with this command" if session.embedded else f"`veo-mcp wait {task_id}` resumes later"
+                later = f"`veo-mcp wait {task_id}{' --simulate' if session.embedded else ''}` resumes later"
                 bars.console.print(
                     f"! {task_id} has made no progress for unusually long (at {state['progress']}% after "
                     f"{spoken_duration(state['elapsed_seconds'])}); EvoLink may be stuck. It may still finish: still "

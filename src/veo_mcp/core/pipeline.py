@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from veo_mcp.background.callbacks import CallbackHub
+import anyio
+
+from veo_mcp.background.callbacks import CallbackHub, IssuedCallback
 from veo_mcp.context import current_principal
 from veo_mcp.core.generation import Generation
 from veo_mcp.core.registry import Registry
@@ -20,6 +22,7 @@ from veo_mcp.evolink import VideoRequest, catalog, estimate_cost, parse_video_re
 from veo_mcp.evolink.addresses import Resolver, resolved_internal_reason
 from veo_mcp.evolink.costs import CostEstimate
 from veo_mcp.evolink.errors import InvalidRequestError
+from veo_mcp.evolink.schemas import Task
 from veo_mcp.local.files import check_output_folder
 from veo_mcp.local.images import LocalImage
 from veo_mcp.local.uploads import ImageUploads
@@ -162,25 +165,41 @@ class GeneratePipeline:
             return await self._earlier_outcome(record, reused)
         # Our callback URL is not the caller's request: it stays out of the fingerprint and the recorded payload.
         sent = request if callback is None else request.model_copy(update={"callback_url": callback.url})
-        task = await self._ledger.send(record, lambda: self._client().create_generation(sent))
-        generation = Generation(
-            task_id=task.id,
-            model=request.model,
-            prompt=request.prompt,
-            request=payload,
-            simulated=self._simulated,
-            estimate=plan.estimate,
-            notes=notes,
-            request_id=request_id,
-            fingerprint=plan.fingerprint,
-            owner=current_principal(),
-        )
-        generation.apply(task)
-        if (warning := await self._ledger.accept(record, generation)) is not None:
-            generation.notes.insert(0, warning)
-        if callback is not None:
-            self._callbacks.expect(task.id)
-        await self._registry.add(generation)
+        task = await self._ledger.send(record, lambda watch: self._client().create_generation(sent, watch))
+        return await self._accepted(task, request, payload, plan, notes, request_id, record, callback)
+
+    async def _accepted(
+        self,
+        task: Task,
+        request: VideoRequest,
+        payload: dict[str, Any],
+        plan: Plan,
+        notes: list[str],
+        request_id: str | None,
+        record: CreateRecord,
+        callback: IssuedCallback | None,
+    ) -> GenerateOutcome:
+        """EvoLink made the task: it is recorded and followed, whoever stopped waiting for the answer (shielded from
+        the first statement on, before anything can suspend)."""
+        with anyio.CancelScope(shield=True):
+            generation = Generation(
+                task_id=task.id,
+                model=request.model,
+                prompt=request.prompt,
+                request=payload,
+                simulated=self._simulated,
+                estimate=plan.estimate,
+                notes=notes,
+                request_id=request_id,
+                fingerprint=plan.fingerprint,
+                owner=current_principal(),
+            )
+            generation.apply(task)
+            if (warning := await self._ledger.accept(record, generation)) is not None:
+                generation.notes.insert(0, warning)
+            if callback is not None:
+                self._callbacks.expect(task.id)
+            await self._registry.add(generation)
         return GenerateOutcome(generation, warning=warning)
 
     async def uploaded(

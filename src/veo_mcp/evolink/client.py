@@ -47,6 +47,7 @@ from veo_mcp.evolink.errors import (
     LinkExpiredError,
     NotFoundError,
     OutcomeUnknownError,
+    SendWatch,
     TemporaryError,
     UploadQuotaError,
     error_kind,
@@ -159,6 +160,8 @@ class EvoLinkClient:
         self._create_attempts = create_attempts
         self._wait = _wait_strategy(max_backoff_s)
         self._max_retry_time_s = max_retry_time_s
+        # The longest a create on the wire is waited for (its connect and answer timeouts, and a little more).
+        self._create_bound_s = connect_timeout_s + 2 * request_timeout_s
         self.base_url = base_url
         self.files_base_url = files_base_url
 
@@ -215,28 +218,42 @@ class EvoLinkClient:
 
     # --- create --------------------------------------------------------------------------------------------
 
-    async def create_generation(self, request: VideoRequest) -> Task:
-        """Send a create. Retries only what certainly never reached EvoLink; see the module docstring."""
+    async def create_generation(self, request: VideoRequest, watch: SendWatch | None = None) -> Task:
+        """Send a create. Retries only what certainly never reached EvoLink; see the module docstring. `watch` says
+        at every moment whether a create may be on the wire without an answer (see `SendWatch`)."""
         self._require_key()
         payload = request.to_api_payload()
+        watch = watch if watch is not None else SendWatch()
+        watch.in_doubt = False
         async for attempt in self._retrying(self._create_attempts):
             with attempt:
-                return await self._attempt("create", self._create_once(payload))
+                return await self._attempt("create", self._create_once(payload, watch))
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
-    async def _create_once(self, payload: dict[str, Any]) -> Task:
-        try:
-            response = await self._api.post(catalog.CREATE_PATH, json=payload)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
-            raise TemporaryError(
-                f"Could not connect to EvoLink at {self.base_url} ({type(error).__name__}); nothing was sent.",
-                advice="Check the network or EVOLINK_BASE_URL and try again; nothing was charged.",
-            ) from None
-        except httpx.TransportError as error:
+    async def _create_once(self, payload: dict[str, Any], watch: SendWatch) -> Task:
+        # Once a create may be on the wire it is never abandoned half-way: a caller that goes away (a session that
+        # ended, a server stopping) waits for its answer, within the HTTP timeouts, so the answer can be recorded.
+        with anyio.CancelScope(shield=True, deadline=anyio.current_time() + self._create_bound_s) as bound:
+            watch.in_doubt = True
+            try:
+                response = await self._api.post(catalog.CREATE_PATH, json=payload)
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
+                watch.in_doubt = False
+                raise TemporaryError(
+                    f"Could not connect to EvoLink at {self.base_url} ({type(error).__name__}); nothing was sent.",
+                    advice="Check the network or EVOLINK_BASE_URL and try again; nothing was charged.",
+                ) from None
+            except httpx.TransportError as error:
+                raise OutcomeUnknownError(
+                    f"The create request was sent but no answer came back ({type(error).__name__}).", sent=payload
+                ) from None
+        if bound.cancelled_caught:
             raise OutcomeUnknownError(
-                f"The create request was sent but no answer came back ({type(error).__name__}).", sent=payload
-            ) from None
+                f"The create request was sent but no answer came back within {self._create_bound_s:g} s.",
+                sent=payload,
+            )
         if response.status_code == 429:
+            watch.in_doubt = False  # a definite "not now": nothing was created
             raise error_from_response(response, self._secrets)
         if response.status_code >= 500:
             raise OutcomeUnknownError(
@@ -245,6 +262,7 @@ class EvoLinkClient:
                 status_code=response.status_code,
             )
         if not response.is_success:
+            watch.in_doubt = False  # a definite refusal: nothing was created
             raise error_from_response(response, self._secrets)
         try:
             task = Task.model_validate_json(response.content)

@@ -111,6 +111,18 @@ class OutcomeUnknownError(EvoLinkError):
         super().__init__(message, advice=advice, status_code=status_code)
 
 
+@dataclass
+class SendWatch:
+    """Whether a create may have reached EvoLink without a definite answer yet: what decides, when the call is
+    interrupted, between "nothing was created" (its request may be sent again) and "outcome unknown" (never resent).
+
+    A sender that says nothing is taken to have sent: `in_doubt` starts True. The EvoLink client clears it when a
+    create starts, sets it while a request is on the wire, and clears it after a definite "no" (a 429, no
+    connection)."""
+
+    in_doubt: bool = True
+
+
 class NotFoundError(EvoLinkError):
     """Nothing by that id (404): a typo, another account's task, or a task older than upstream keeps."""
 

@@ -22,7 +22,7 @@ import anyio
 from veo_mcp.context import LOCAL_PRINCIPAL, current_principal
 from veo_mcp.core.generation import Generation
 from veo_mcp.evolink.costs import CostEstimate
-from veo_mcp.evolink.errors import EvoLinkError, OutcomeUnknownError, TemporaryError
+from veo_mcp.evolink.errors import EvoLinkError, OutcomeUnknownError, SendWatch, TemporaryError
 from veo_mcp.evolink.schemas import Task
 from veo_mcp.money import guards
 from veo_mcp.settings import Settings
@@ -136,13 +136,19 @@ class CreateLedger:
         spending = await self._store.spending(guards.windows_at(time.time()), current_principal())
         guards.check_batch_budgets(self._settings, total, spending)
 
-    async def send(self, record: CreateRecord, send: Callable[[], Awaitable[Task]]) -> Task:
-        """Send the recorded create once; an unclear outcome is recorded as such and never resent."""
+    async def send(self, record: CreateRecord, send: Callable[[SendWatch], Awaitable[Task]]) -> Task:
+        """Send the recorded create once; an unclear outcome is recorded as such and never resent.
+
+        What became of the create is written whatever else happens (shielded). Interrupted (the caller went away,
+        the server stops), it is "outcome unknown" if a request may have been on the wire (`SendWatch`), and
+        forgotten - its request_id free again - if the sender says nothing was created."""
         store = self._store
+        watch = SendWatch()
         try:
-            return await send()
+            return await send(watch)
         except OutcomeUnknownError as error:
-            await store.mark_create_unknown(record.key, error.message)
+            with anyio.CancelScope(shield=True):
+                await store.mark_create_unknown(record.key, error.message)
             raise OutcomeUnknownError(
                 f"{error.message} veo-mcp recorded it as 'outcome unknown' (the list of generations shows it) and "
                 "will not send it again by itself.",
@@ -150,13 +156,17 @@ class CreateLedger:
                 status_code=error.status_code,
             ) from None
         except EvoLinkError:
-            await store.forget_create(record.key)  # certainly refused or never delivered: nothing billed
+            with anyio.CancelScope(shield=True):
+                await store.forget_create(record.key)  # certainly refused or never delivered: nothing billed
             raise
         except BaseException:
             with anyio.CancelScope(shield=True):
-                await store.mark_create_unknown(
-                    record.key, "The create was interrupted while being sent; EvoLink may have accepted it."
-                )
+                if watch.in_doubt:
+                    await store.mark_create_unknown(
+                        record.key, "The create was interrupted while being sent; EvoLink may have accepted it."
+                    )
+                else:
+                    await store.forget_create(record.key)  # stopped before sending, or after a definite "no"
             raise
 
     async def accept(self, record: CreateRecord, generation: Generation) -> str | None:

@@ -165,7 +165,7 @@ class Simulator:
     # --- EvoLink endpoints ----------------------------------------------------------------------------------
 
     async def _create(self, request: Request) -> Response:
-        self.service.requests["create"] += 1
+        self.service.count_request("create")
         fault = self.faults.take("create")
         if fault is not None and fault.kind == "status":
             return _fault_response(fault, request)
@@ -198,7 +198,7 @@ class Simulator:
         failure = fault if fault is not None and fault.kind == "fail_task" else None
         stall = fault if fault is not None and fault.kind == "stall" else None
         task = self.service.create(video_request, failure=failure, stall=stall)
-        task.base_url = str(request.base_url)
+        self.service.remember_base_url(task, str(request.base_url))
         self.callbacks.schedule(task)
         if fault is not None and fault.kind == "drop_after_accept":
             return _DroppedConnection()
@@ -209,7 +209,7 @@ class Simulator:
         return JSONResponse(self.service.task_object(task, str(request.base_url)))
 
     async def _get_task(self, request: Request) -> Response:
-        self.service.requests["get"] += 1
+        self.service.count_request("get")
         fault = self.faults.take("get")
         if fault is not None and fault.kind == "status":
             return _fault_response(fault, request)
@@ -217,16 +217,16 @@ class Simulator:
             await anyio.sleep(fault.seconds)
         if (denied := self._auth_error(request)) is not None:
             return denied
-        task = self.service.tasks.get(request.path_params["task_id"])
+        task = self.service.task(request.path_params["task_id"])
         if task is None:
             return api_error(404, f"Task not found: {request.path_params['task_id']}")
-        task.gets += 1
+        self.service.count_get(task)
         if fault is not None and fault.kind == "malformed_json":
             return Response('{"id": "' + task.id + '", "status": ', media_type="application/json")
         return JSONResponse(self.service.task_object(task, str(request.base_url)))
 
     async def _download(self, request: Request) -> Response:
-        self.service.requests["download"] += 1
+        self.service.count_request("download")
         fault = self.faults.take("download")
         if fault is not None and fault.kind == "status":
             return _fault_response(fault)
@@ -234,7 +234,7 @@ class Simulator:
             return Response(status_code=302, headers={"location": fault.location})
         if fault is not None and fault.kind == "delay":
             await anyio.sleep(fault.seconds)
-        task = self.service.tasks.get(request.path_params["task_id"])
+        task = self.service.task(request.path_params["task_id"])
         index: int = request.path_params["index"]
         if task is None or request.query_params.get("token") != task.results_token or index >= task.request.n:
             return _cdn_error(404, "NoSuchKey", "The specified key does not exist.")
@@ -289,7 +289,7 @@ class Simulator:
         return await self._upload(request, read)
 
     async def _upload(self, request: Request, read: Callable[[], Awaitable[tuple[bytes, str] | Response]]) -> Response:
-        self.service.requests["upload"] += 1
+        self.service.count_request("upload")
         fault = self.faults.take("upload")
         if fault is not None and fault.kind == "status":
             return _upload_error(fault.status, f"Injected error {fault.status}")
@@ -298,7 +298,7 @@ class Simulator:
         if (denied := self._auth_error(request)) is not None:
             return denied
         quota = self.config.upload_quota_files
-        if quota is not None and len(self.service.uploads) >= quota:
+        if quota is not None and self.service.upload_count() >= quota:
             return _upload_error(403, f"Upload quota exceeded: {quota} files per user")
         got = await read()
         if isinstance(got, Response):
@@ -315,7 +315,7 @@ class Simulator:
         )
 
     async def _uploaded_file(self, request: Request) -> Response:
-        upload = self.service.uploads.get(request.path_params["file_id"])
+        upload = self.service.upload(request.path_params["file_id"])
         if upload is None or upload.file_name != request.path_params["name"]:
             return _cdn_error(404, "NoSuchKey", "The specified key does not exist.")
         if upload.expired(self.service.clock.now()):
@@ -353,7 +353,10 @@ class Simulator:
         return JSONResponse({"now_s": self.service.clock.now(), "speed": self.service.clock.speed})
 
     def task(self, task_id: str) -> SimTask:
-        return self.service.tasks[task_id]
+        known = self.service.task(task_id)
+        if known is None:
+            raise KeyError(task_id)
+        return known
 
 
 async def _whole(data: bytes) -> AsyncIterator[bytes]:

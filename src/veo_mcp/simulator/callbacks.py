@@ -83,8 +83,7 @@ class CallbackSender:
         for attempt in range(len(RETRY_DELAYS_S) + 1):
             if attempt:
                 await anyio.sleep(RETRY_DELAYS_S[attempt - 1] / self._service.clock.speed)
-            self._service.requests["callback"] += 1
-            task.callback_attempts += 1
+            self._service.count_callback(task)
             body = self._service.task_object(task, task.base_url or "http://127.0.0.1/")
             try:
                 response = await http.post(url, json=body)
@@ -92,7 +91,7 @@ class CallbackSender:
                 logger.info("callback for %s failed (attempt %d): %r", task.id, attempt + 1, error)
                 continue
             if response.is_success:
-                task.callback_delivered = True
+                self._service.count_callback(task, delivered=True)
                 return
             logger.info("callback for %s answered HTTP %d (attempt %d)", task.id, response.status_code, attempt + 1)
         logger.warning("gave up calling back %s after %d attempts", task.id, len(RETRY_DELAYS_S) + 1)

@@ -6,6 +6,7 @@ thousands of tasks and deterministic under `advance()`.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import secrets
@@ -15,15 +16,17 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from veo_mcp.evolink import catalog
 from veo_mcp.evolink.costs import estimate_cost
-from veo_mcp.evolink.schemas import VideoRequest
+from veo_mcp.evolink.schemas import VideoRequest, parse_video_request
 from veo_mcp.simulator.faults import Fault
 from veo_mcp.simulator.media import VideoSpec, dimensions, render_mp4
+from veo_mcp.simulator.state import SimulatorState, StoredTask
 
 
 class SimulatorConfig(BaseModel):
@@ -53,6 +56,11 @@ class SimulatorConfig(BaseModel):
     upload_quota_files: int | None = Field(
         100, ge=0, description="Uploads the file service accepts before answering 'quota exceeded'; None: no limit."
     )
+    state_dir: Path | None = Field(
+        None,
+        description="Keep the simulated account (tasks, uploads, counts, clock) in this folder, shared by every "
+        "process using it; None: in memory, for this process only.",
+    )
     files_public_url: str = Field(
         "https://files.evolink-simulator.test",
         description="Where uploaded files say they live (`file_url`). A public-looking name, as EvoLink's CDN has, "
@@ -74,8 +82,29 @@ class SimClock:
 
     def advance(self, seconds: float) -> None:
         self._offset += seconds
+        self._advanced()
+
+    def _advanced(self) -> None:
         for listener in self.on_advance:
             listener()
+
+
+class SharedClock(SimClock):
+    """The clock of a simulated account kept in a state folder: wall time × speed from a shared anchor, so every
+    process sharing the folder reads the same simulated time (`advance()` moves it for all of them)."""
+
+    def __init__(self, speed: float, state: SimulatorState) -> None:
+        super().__init__(speed)
+        self._state = state
+        state.anchor_clock(speed)
+
+    def now(self) -> float:
+        anchor = self._state.clock()
+        return anchor.at(time.time()) if anchor is not None else 0.0
+
+    def advance(self, seconds: float) -> None:
+        self._state.advance_clock(seconds)
+        self._advanced()
 
 
 @dataclass
@@ -109,6 +138,48 @@ class SimTask:
     gets: int = 0  # status GETs answered for this task
     callback_attempts: int = 0
     callback_delivered: bool = False
+
+    def body(self) -> dict[str, Any]:
+        """What is kept of the task in a state folder (its images and counters are kept beside it)."""
+        return {
+            "request": self.request.to_api_payload(),
+            "callback_url": self.request.callback_url,
+            "created_wall": self.created_wall,
+            "started_at": self.started_at,
+            "total_s": self.total_s,
+            "pending_s": self.pending_s,
+            "cost_usd": self.cost_usd,
+            "failure": list(self.failure) if self.failure else None,
+            "stall_at": self.stall_at,
+            "results_token": self.results_token,
+            "base_url": self.base_url,
+        }
+
+    @classmethod
+    def from_stored(cls, task_id: str, stored: StoredTask) -> SimTask:
+        body = stored.body
+        payload = {k: v for k, v in body["request"].items() if k != "callback_url"}
+        request = parse_video_request(payload, uploaded_image_urls=payload.get("image_urls") or ())
+        if body["callback_url"]:  # checked when it was created (a loopback one only when allowed)
+            request = request.model_copy(update={"callback_url": body["callback_url"]})
+        failure = body["failure"]
+        return cls(
+            id=task_id,
+            request=request,
+            created_wall=body["created_wall"],
+            started_at=body["started_at"],
+            total_s=body["total_s"],
+            pending_s=body["pending_s"],
+            cost_usd=body["cost_usd"],
+            failure=(str(failure[0]), float(failure[1])) if failure else None,
+            stall_at=body["stall_at"],
+            results_token=body["results_token"],
+            frames=stored.frames,
+            base_url=body["base_url"],
+            gets=stored.gets,
+            callback_attempts=stored.callback_attempts,
+            callback_delivered=stored.callback_delivered,
+        )
 
     def phase(self, now: float) -> tuple[str, int]:
         """(status, progress) at simulated time `now`."""
@@ -157,12 +228,68 @@ class SimulatedService:
 
     def __init__(self, config: SimulatorConfig) -> None:
         self.config = config
-        self.clock = SimClock(config.speed)
+        # With a state folder the account is shared by every process using it (see `simulator.state`); `tasks`,
+        # `uploads` and `requests` are then this process's view of it, brought up to date by `sync()`.
+        self.state = SimulatorState(config.state_dir / "simulator.sqlite3") if config.state_dir else None
+        self.clock: SimClock = SharedClock(config.speed, self.state) if self.state else SimClock(config.speed)
         self.tasks: dict[str, SimTask] = {}
         self.requests: Counter[str] = Counter()
         self.uploads: dict[str, SimUpload] = {}
         self._videos: OrderedDict[tuple[str, int], bytes] = OrderedDict()
         self._video_cache_limit = 64
+        self._synced_seq = 0
+
+    # --- the shared account (a state folder) ------------------------------------------------------------------
+
+    def sync(self) -> None:
+        """Take in the tasks other processes created since the last look (nothing to do in memory)."""
+        if self.state is None:
+            return
+        for stored in self.state.tasks_after(self._synced_seq):
+            self._synced_seq = stored.seq
+            task_id = str(stored.body.get("id") or "")
+            if task_id and task_id not in self.tasks:
+                self.tasks[task_id] = SimTask.from_stored(task_id, stored)
+
+    def task(self, task_id: str) -> SimTask | None:
+        """A task by id, whichever process created it."""
+        known = self.tasks.get(task_id)
+        if known is None and self.state is not None and (stored := self.state.task(task_id)) is not None:
+            known = self.tasks[task_id] = SimTask.from_stored(task_id, stored)
+        return known
+
+    def count_request(self, name: str) -> None:
+        self.requests[name] += 1
+        if self.state is not None:
+            self.state.count_request(name)
+
+    def count_get(self, task: SimTask) -> None:
+        task.gets += 1
+        if self.state is not None:
+            self.state.count_task(task.id, "gets")
+
+    def count_callback(self, task: SimTask, *, delivered: bool = False) -> None:
+        """One callback attempt (or, with `delivered`, its success)."""
+        if delivered:
+            task.callback_delivered = True
+        else:
+            self.count_request("callback")
+            task.callback_attempts += 1
+        if self.state is not None:
+            if delivered:
+                self.state.callback_delivered(task.id)
+            else:
+                self.state.count_task(task.id, "callback_attempts")
+
+    def upload(self, file_id: str) -> SimUpload | None:
+        known = self.uploads.get(file_id)
+        if known is None and self.state is not None and (stored := self.state.upload(file_id)) is not None:
+            body, data = stored
+            known = self.uploads[file_id] = SimUpload(data=data, **body)
+        return known
+
+    def upload_count(self) -> int:
+        return self.state.upload_count() if self.state is not None else len(self.uploads)
 
     # --- lifecycle ----------------------------------------------------------------------------------------
 
@@ -184,7 +311,15 @@ class SimulatedService:
             frames=self._frames_for(request),
         )
         self.tasks[task_id] = task
+        if self.state is not None:
+            self.state.add_task(task_id, {"id": task_id, **task.body()}, task.frames)
         return task
+
+    def remember_base_url(self, task: SimTask, base_url: str) -> None:
+        """The address the create came in on (its result links point there), kept with the task."""
+        task.base_url = base_url
+        if self.state is not None:
+            self.state.set_base_url(task.id, base_url)
 
     def _frames_for(self, request: VideoRequest) -> tuple[bytes, ...]:
         """Uploaded images used as first (and last) frames; REFERENCE images guide style, not frames."""
@@ -203,7 +338,7 @@ class SimulatedService:
         if marker not in url:
             return None
         file_id = url.split(marker, 1)[1].split("/", 1)[0]
-        upload = self.uploads.get(file_id)
+        upload = self.upload(file_id)
         if upload is None or upload.expired(self.clock.now()):
             return None
         return upload
@@ -221,6 +356,9 @@ class SimulatedService:
             uploaded_wall=time.time(),
         )
         self.uploads[file_id] = upload
+        if self.state is not None:
+            body = {k: v for k, v in dataclasses.asdict(upload).items() if k != "data"}
+            self.state.add_upload(file_id, body, data)
         return upload
 
     def upload_object(self, upload: SimUpload) -> dict[str, Any]:
@@ -241,11 +379,13 @@ class SimulatedService:
         }
 
     def active_count(self) -> int:
+        self.sync()
         now = self.clock.now()
         return sum(1 for task in self.tasks.values() if task.phase(now)[0] in ("pending", "processing"))
 
     def committed_usd(self) -> float:
         """Credit reserved or spent: every task that has not failed (failed tasks are not billed)."""
+        self.sync()
         now = self.clock.now()
         return sum(task.cost_usd or 0.0 for task in self.tasks.values() if task.phase(now)[0] != "failed")
 
@@ -318,6 +458,14 @@ class SimulatedService:
         return data
 
     def ledger(self) -> dict[str, Any]:
+        self.sync()
+        if self.state is not None:  # every process's counts
+            for task_id, (gets, attempts, delivered) in self.state.counters().items():
+                if (known := self.tasks.get(task_id)) is not None:
+                    known.gets, known.callback_attempts, known.callback_delivered = gets, attempts, delivered
+            self.requests = Counter(self.state.request_counts())
+            for file_id in self.state.upload_ids():
+                self.upload(file_id)
         now = self.clock.now()
         tasks = []
         total = 0.0

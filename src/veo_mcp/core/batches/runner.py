@@ -3,9 +3,11 @@
 Every item goes through `GeneratePipeline.generate` with its derived `request_id`, so every money rule applies to it
 (the create ledger, the duplicate guard, the budgets, the create rate) and an item whose create was recorded is never
 sent twice. The whole batch was confirmed once, before any of it was sent (`submit`). At most
-`VEO_MCP_MAX_CONCURRENT` generations run upstream at once; a 429 from EvoLink (its concurrency or rate limit) or the
-create-rate brake holds the queue - the item stays queued - instead of failing it. The queue is durable: after a
-restart the batches with unsent items are taken up again by whichever process claims them first.
+`VEO_MCP_MAX_CONCURRENT` generations run upstream at once; a definite "not now" - a 429 from EvoLink (its concurrency
+or rate limit), a refused key or credit, the create-rate brake - holds the queue and the item stays queued instead of
+failing. The queue is durable: a create on the wire when the server stops is waited for (the client never abandons
+one), an item stopped before it was sent stays queued, and after a restart the batches with unsent items are taken up
+again by whichever process claims them first.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from veo_mcp.core.registry import Registry
 from veo_mcp.errors import VeoError
 from veo_mcp.evolink import OutcomeUnknownError, TemporaryError, parse_video_request
 from veo_mcp.evolink.costs import CostEstimate, total_estimate
+from veo_mcp.evolink.errors import AuthenticationError, InsufficientCreditError
 from veo_mcp.money import guards
 from veo_mcp.money.ledger import CreateLedger
 from veo_mcp.settings import Settings
@@ -47,6 +50,7 @@ logger = logging.getLogger(__name__)
 HOLD_AFTER_429_S = 10.0
 HOLD_AFTER_RATE_S = 5.0
 HOLD_AFTER_TROUBLE_S = 10.0
+HOLD_AFTER_ACCOUNT_S = 60.0  # the key or the credit was refused: nothing was created; the queue waits for the fix
 RECHECK_S = 30.0
 # After a 429 the queue keeps below the number of generations that were running then, for this long: EvoLink's
 # account limit is not published, so it is learned (and tried again later, in case the account's limit grew).
@@ -398,6 +402,13 @@ class BatchRunner:
                     allow_duplicate=batch.record.allow_duplicate,
                     consent="given",  # the whole batch was confirmed when it was submitted
                 )
+        except anyio.get_cancelled_exc_class():
+            # Stopped before EvoLink made anything (a create on the wire is waited for, and a made task is
+            # recorded before generate returns): the item goes back in the queue for the next server.
+            with anyio.CancelScope(shield=True):
+                item.state = "queued"
+                await self._store.update_batch_item(item)
+            raise
         except guards.CreateRateError as error:
             return await self._hold(batch, item, HOLD_AFTER_RATE_S, error.message, clears_on_finish=False)
         except TemporaryError as error:
@@ -412,6 +423,10 @@ class BatchRunner:
             )
             hold = error.retry_after if error.retry_after is not None else HOLD_AFTER_429_S
             return await self._hold(batch, item, hold if limited else HOLD_AFTER_TROUBLE_S, reason, limited)
+        except (AuthenticationError, InsufficientCreditError) as error:
+            # A definite "no" about the account, not the item: it stays queued for when the key or credit is fixed.
+            reason = f"{error.message} The batch's queued items are sent once that is fixed."
+            return await self._hold(batch, item, HOLD_AFTER_ACCOUNT_S, reason, clears_on_finish=False)
         except DatabaseWriteError as error:
             return await self._hold(batch, item, HOLD_AFTER_TROUBLE_S, error.message, clears_on_finish=False)
         except OutcomeUnknownError as error:
