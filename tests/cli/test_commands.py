@@ -71,10 +71,8 @@ def test_generate_asks_before_an_expensive_video(tmp_path: Path) -> None:
     refused = _generate(tmp_path, "a city at night", "--simulate", "--quality", "4k", "--duration", "8")
     assert refused.returncode == 1 and refused.stdout == ""
     assert refused.stderr == (
-        f"This video is estimated at {COST}, above the $2.00 confirmation threshold. Generate it? Pass --yes to "
-        "confirm from a script.\n"
-        f"veo-mcp: You did not confirm the cost ({COST}); nothing was sent. Try a shorter or lower-quality video "
-        "(`veo-mcp estimate` shows a cost before anything is sent), or pass --yes to confirm this one.\n"
+        f"veo-mcp: This video is estimated at {COST}, above the $2.00 confirmation threshold. Nothing was sent. If "
+        "you want it, run the same command again with --yes (VEO_MCP_CONFIRM_ABOVE sets the threshold).\n"
     )
     confirmed = _generate(tmp_path, "a city at night", "--simulate", "--quality", "4k", "--duration", "8", "--yes")
     assert confirmed.returncode == 0, confirmed.stderr

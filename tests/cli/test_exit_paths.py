@@ -114,13 +114,13 @@ def test_a_usage_error_names_the_flag_and_exits_2(run: Callable[..., Ended]) -> 
 
 def test_an_unconfirmed_cost_without_a_terminal_sends_nothing_and_exits_1(run: Callable[..., Ended]) -> None:
     ended = run("generate", "a city at night", "--simulate", "--quality", "4k", "--duration", "8", "--json")
-    declined = (
-        "You did not confirm the cost ($2.2464 (161.741 credits): 1 × 8 s at 4k with audio, $0.2808/s); nothing "
-        "was sent. Try a shorter or lower-quality video (`veo-mcp estimate` shows a cost before anything is sent), "
-        "or pass --yes to confirm this one."
+    unconfirmed = (
+        "This video is estimated at $2.2464 (161.741 credits): 1 × 8 s at 4k with audio, $0.2808/s, above the $2.00 "
+        "confirmation threshold. Nothing was sent. If you want it, run the same command again with --yes "
+        "(VEO_MCP_CONFIRM_ABOVE sets the threshold)."
     )
-    assert ended.code == 1 and ended.json == {"error": declined, "exit_code": 1}
-    assert "Pass --yes to confirm from a script." in ended.err and "Traceback" not in ended.err
+    assert ended.code == 1 and ended.json == {"error": unconfirmed, "exit_code": 1}
+    assert ended.err == ""
 
 
 def test_an_unknown_generation_names_itself(run: Callable[..., Ended]) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import av
 import pytest
 
-from tests.cli.conftest import KEY, Shell
+from tests.cli.conftest import KEY, Shell, needs_pty
 from tests.helpers import SimulatorProcess
 from veo_mcp.mcp.checking import rules_of
 from veo_mcp.mcp.server import build_tools
@@ -43,13 +43,31 @@ def test_the_guard_knows_the_assistant_words() -> None:
     assert not ASSISTANT_WORDS.search("run `veo-mcp wait TASK` again with --image-file")
 
 
-def test_a_declined_cost_says_what_to_type(shell: Shell) -> None:
+def test_a_costly_video_from_a_script_says_how_to_confirm_it(shell: Shell) -> None:
+    """Without a terminal nobody can be asked: nothing is sent, and no "no" is recorded in the person's name (the
+    same line with --yes then goes through)."""
     ended = shell.run("generate", "a city at night", "--simulate", "--quality", "4k", "--duration", "8")
     assert ended.code == 1 and ended.out == ""
-    last = ended.err.strip().splitlines()[-1]
-    assert last.startswith("veo-mcp: You did not confirm the cost ($2.2464")
-    assert "`veo-mcp estimate` shows a cost before anything is sent" in last and "--yes" in last
+    assert ended.err == (
+        "veo-mcp: This video is estimated at $2.2464 (161.741 credits): 1 × 8 s at 4k with audio, $0.2808/s, above "
+        "the $2.00 confirmation threshold. Nothing was sent. If you want it, run the same command again with --yes "
+        "(VEO_MCP_CONFIRM_ABOVE sets the threshold).\n"
+    )
     assert_person_words(ended.err)
+    confirmed = shell.run("generate", "a city at night", "--simulate", "--quality", "4k", "--duration", "8", "--yes")
+    assert confirmed.code == 0, confirmed.err
+
+
+@needs_pty
+def test_a_declined_cost_says_what_to_type(shell: Shell) -> None:
+    terminal = shell.terminal("generate", "a city at night", "--simulate", "--quality", "4k", "--duration", "8")
+    terminal.wait_for("Generate it? [y/n] (n):")
+    terminal.type(b"n\r")
+    assert terminal.finish() == 1, terminal.screen
+    said = " ".join(terminal.screen.split("veo-mcp: ", 1)[1].split())
+    assert said.startswith("You did not confirm the cost ($2.2464")
+    assert "`veo-mcp estimate` shows a cost before anything is sent" in said and "--yes" in said
+    assert_person_words(terminal.screen)
 
 
 def test_an_unknown_task_id_points_at_list_and_generate(shell: Shell) -> None:

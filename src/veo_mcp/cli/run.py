@@ -8,6 +8,7 @@ groups as an exception group); Ctrl-C ends with a sentence that is true for this
 
 from __future__ import annotations
 
+import sys
 import time
 import warnings
 from collections.abc import Awaitable, Callable
@@ -73,15 +74,12 @@ class Session:
 
 
 def _confirmer(messages: Console, assume_yes: bool) -> Any:
-    """Answers the server's cost question: --yes, or the person at the terminal; never guesses without a TTY."""
-    import sys
+    """Answers the server's cost question: --yes, or the person at the terminal. Without either, the session does
+    not offer to ask at all (see `run_session`): nobody was asked, so no "no" is recorded in their name."""
 
     async def answer(context: ClientRequestContext, params: types.ElicitRequestParams) -> types.ElicitResult:
         if assume_yes:
             return types.ElicitResult(action="accept", content={"confirm": True})
-        if not sys.stdin.isatty():
-            messages.print(f"{params.message} Pass --yes to confirm from a script.", markup=False)
-            return types.ElicitResult(action="decline")
         agreed = await anyio.to_thread.run_sync(lambda: Confirm.ask(params.message, console=messages, default=False))
         return types.ElicitResult(action="accept", content={"confirm": agreed})
 
@@ -126,7 +124,9 @@ def run_session(
 
     async def main() -> _T | CommandFailed:
         app = App(settings, store_only=store_only)
-        confirm = _confirmer(messages, assume_yes)
+        # A script (no terminal) without --yes cannot be asked: the server then refuses a costly request with how
+        # to confirm it, and records no refusal in the person's name.
+        confirm = _confirmer(messages, assume_yes) if assume_yes or sys.stdin.isatty() else None
         async with app.running(), Client(create_server(app), mode="legacy", elicitation_callback=confirm) as client:
             session = Session(app, client, settings, messages, flags=flags)
             holder.append(session)

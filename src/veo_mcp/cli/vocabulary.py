@@ -104,6 +104,7 @@ _PHRASES: list[Rewrite] = [
         re.compile(r"Show the user this cost and ask; if they agree, call \w+ again with the same arguments and "),
         "If you want it, run the same command again with ",
     ),
+    (re.compile(r" Generate it(?: anyway)?\? Nothing was sent\."), " Nothing was sent."),
     (
         re.compile(r"Tell the user it is taking unusually long; check later with get_generation \(task_id '([^']+)'\)"),
         r"Check again later with `veo-mcp status \1`",
