@@ -53,14 +53,16 @@ TARGETS: dict[str, list[str]] = {
     ],
     "src/veo_mcp/core/pipeline.py": ["x__require_consent"],
     "src/veo_mcp/mcp/questions.py": ["x_consent_of", "x__can_ask_user", "x_cost_consent"],
-    "src/veo_mcp/settings.py": [
+    "src/veo_mcp/settings/__init__.py": [
         "x_settings_files",
-        "xǁSettingsǁ_key_only_over_https",
         "xǁSettingsǁsettings_customise_sources",
-        "xǁSettingsǁ_blank_is_none",
         "x__source_name",
         "x__field_of",
         "x_load_settings",
+    ],
+    "src/veo_mcp/settings/rules.py": [
+        "xǁSettingsRulesǁ_key_only_over_https",
+        "xǁSettingsRulesǁ_blank_is_none",
     ],
     "src/veo_mcp/evolink/responses.py": ["x_redact"],
     "src/veo_mcp/mcp/http_security.py": ["*"],

@@ -183,9 +183,10 @@ def make_image(path: Path, rgb: tuple[int, int, int], *, stripes: bool = False) 
 class SimulatorProcess:
     """A `veo-mcp simulator` on a loopback port in its own process (it outlives the servers a test kills)."""
 
-    def __init__(self, speed: float, api_key: str) -> None:
+    def __init__(self, speed: float, api_key: str, *, allow_private_callbacks: bool = False) -> None:
+        command = [sys.executable, "-m", "veo_mcp", "simulator", "--speed", str(speed), "--api-key", api_key]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "veo_mcp", "simulator", "--speed", str(speed), "--api-key", api_key],
+            command + (["--allow-private-callbacks"] if allow_private_callbacks else []),
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
@@ -293,9 +294,19 @@ class HttpServer:
 
 
 @contextmanager
-def serving_http(env: dict[str, str], *, simulate: bool, timeout_s: float = 60.0) -> Iterator[HttpServer]:
-    """`veo-mcp serve --transport streamable-http --port 0` with `env`, once it says where it listens; always ended."""
+def serving_http(
+    env: dict[str, str], *, simulate: bool, timeout_s: float = 60.0, open_files: int | None = None
+) -> Iterator[HttpServer]:
+    """`veo-mcp serve --transport streamable-http --port 0` with `env`, once it says where it listens; always ended.
+    `open_files` lowers the server's open-file limit (`ulimit -n`)."""
     command = [sys.executable, "-m", "veo_mcp", "serve", "--transport", "streamable-http", "--port", "0"]
+
+    def limited() -> None:
+        if open_files is not None:
+            import resource
+
+            resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
+
     process = subprocess.Popen(
         command + (["--simulate"] if simulate else []),
         env=env,
@@ -303,6 +314,7 @@ def serving_http(env: dict[str, str], *, simulate: bool, timeout_s: float = 60.0
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=limited if open_files is not None else None,  # noqa: PLW1509 - only setrlimit, no threads touched
     )
     try:
         assert process.stderr is not None

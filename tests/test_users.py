@@ -3,19 +3,25 @@ does to a running server, and when the issuer's key set is read again."""
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import io
 import logging
 import os
 import stat
 import subprocess
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import service_settings
 from tests.mcp.team_server import AUDIENCE, SigningKey, serving_jwks
+from veo_mcp.cli import users as users_cli
 from veo_mcp.context import LOCAL_PRINCIPAL, acting_as, principal_folder
-from veo_mcp.mcp.auth import JwksKeys, JwtChecker
+from veo_mcp.mcp.auth import JWKS_LIFETIME_S, JwksKeys, JwtChecker, key_set_lifetime
 from veo_mcp.money.ledger import CreateLedger
 from veo_mcp.storage import Store
 from veo_mcp.users import User, UsersFile, UsersFileError, new_token, read_users, token_hash, write_users
@@ -67,7 +73,9 @@ def test_users_add_prints_the_token_alone_on_the_last_line_and_stores_only_its_h
     assert removed.returncode == 0 and read_users(users) == {}
 
 
-@pytest.mark.parametrize("name", ["local", "oauth:carol", "", "-dash", "a b", "../up", "x" * 65])
+@pytest.mark.parametrize(
+    "name", ["local", "oauth:carol", "", "-dash", "a b", "../up", "x" * 65, "alice\\n", "alice\\r\\n", "bob\\u2028"]
+)
 def test_names_that_could_collide_or_escape_are_refused(tmp_path: Path, name: str) -> None:
     path = tmp_path / "team.toml"
     write_users(path, {})
@@ -93,27 +101,114 @@ def test_a_token_matches_only_its_own_user(tmp_path: Path) -> None:
         assert users.lookup(wrong) is None
 
 
-def test_a_running_server_rereads_the_file_and_keeps_the_last_good_users_when_it_breaks(
+class Clock:
+    """The users file's clock, moved by the test (the grace is measured on it)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_running_server_rereads_the_file_and_keeps_the_last_good_users_for_the_grace_only(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = tmp_path / "team.toml"
     alice, bob = new_token(), new_token()
     write_users(path, {"alice": User(name="alice", token_sha256=token_hash(alice))})
-    users = UsersFile(path)
+    clock = Clock()
+    users = UsersFile(path, grace_s=30, clock=clock)
     assert users.lookup(bob) is None
     write_users(path, {**read_users(path), "bob": User(name="bob", token_sha256=token_hash(bob))})
     assert users.lookup(bob) is not None  # picked up without a restart
     with caplog.at_level(logging.WARNING, logger="veo_mcp.users"):
         path.write_text(path.read_text() + "\n[[users]\n")
         assert users.lookup(alice) is not None and users.lookup(bob) is not None
+        clock.now += 29.9  # within the grace
         assert users.lookup(alice) is not None
+        clock.now += 0.2  # past it: fail closed
+        assert users.lookup(alice) is None and users.lookup(bob) is None
+        assert users.lookup(alice) is None
     messages = [record.getMessage() for record in caplog.records]
-    assert len(messages) == 1 and "not valid TOML" in messages[0], messages  # one warning, not one per request
-    assert "Keeping the 2 user(s) read before" in messages[0]
+    assert len(messages) == 2, messages  # once when it broke, once when the grace ended; not one per request
+    assert "not valid TOML" in messages[0] and "for at most 30 s (VEO_MCP_USERS_FILE_GRACE)" in messages[0]
+    assert "nobody from the users file is let in until it is fixed" in messages[1]
     write_users(path, {"bob": User(name="bob", token_sha256=token_hash(bob))})
-    assert users.lookup(alice) is None and users.lookup(bob) is not None
-    path.unlink()  # gone for a moment (an editor replacing it): what was read stays
+    assert users.lookup(alice) is None and users.lookup(bob) is not None  # fixed: in again at once
+    path.unlink()  # deleted: the same grace, then nobody
     assert users.lookup(bob) is not None
+    clock.now += 31
+    assert users.lookup(bob) is None
+    write_users(path, {"bob": User(name="bob", token_sha256=token_hash(bob))})
+    assert users.lookup(bob) is not None
+
+
+def test_a_users_file_writable_by_others_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "team.toml"
+    alice = new_token()
+    write_users(path, {"alice": User(name="alice", token_sha256=token_hash(alice))})
+    clock = Clock()
+    users = UsersFile(path, grace_s=0, clock=clock)
+    assert users.lookup(alice) is not None
+    for mode in (0o620, 0o602, 0o666):
+        path.chmod(mode)
+        with pytest.raises(UsersFileError, match="chmod 600"):
+            read_users(path)
+        with pytest.raises(UsersFileError, match="anyone who can write it can let themselves in"):
+            UsersFile(path)  # the server does not start with it
+        assert users.lookup(alice) is None  # a running server lets nobody from it in (no grace here)
+    path.chmod(0o600)
+    assert users.lookup(alice) is not None
+
+
+def test_a_removed_user_or_a_new_token_is_told_to_the_revoked_listeners(tmp_path: Path) -> None:
+    path = tmp_path / "team.toml"
+    tokens = {name: new_token() for name in ("alice", "bob", "carol")}
+    write_users(path, {n: User(name=n, token_sha256=token_hash(t)) for n, t in tokens.items()})
+    users = UsersFile(path)
+    told: list[set[str]] = []
+    users.revoked.append(told.append)
+    current = read_users(path)
+    del current["alice"]
+    current["bob"] = User(name="bob", token_sha256=token_hash(new_token()))  # rotated
+    current["carol"] = User(name="carol", token_sha256=current["carol"].token_sha256, daily_budget_usd=2.0)
+    write_users(path, current)
+    users.refresh()
+    assert told == [{"alice", "bob"}]  # carol's new budget is not a revocation
+
+
+def test_concurrent_adds_and_a_racing_remove_lose_nothing(tmp_path: Path) -> None:
+    """Twenty `users add` and one `users remove` at the same instant (each on its own lock file handle, as separate
+    processes would be): every added user is there, and the removed one is gone."""
+    path = tmp_path / "team.toml"
+    write_users(path, {"leaver": User(name="leaver", token_sha256=token_hash(new_token()))})
+    names = [f"user-{n}" for n in range(20)]
+    start = threading.Barrier(len(names) + 1)
+    failures: list[BaseException] = []
+
+    def run(work: Callable[[], object]) -> None:
+        start.wait()
+        try:
+            work()
+        except BaseException as error:  # collected: a thread's exception would vanish
+            failures.append(error)
+
+    arguments = {"daily_budget": None, "confirm_above": None}
+    threads = [
+        threading.Thread(
+            target=run, args=(lambda n=name: users_cli._add(path, argparse.Namespace(name=n, **arguments)),)
+        )
+        for name in names
+    ]
+    threads.append(threading.Thread(target=run, args=(lambda: users_cli._remove(path, "leaver"),)))
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    assert failures == []
+    assert sorted(read_users(path)) == sorted(names)
 
 
 def test_every_principal_gets_a_folder_of_its_own_and_the_local_user_none() -> None:
@@ -167,3 +262,57 @@ async def test_a_users_own_limits_apply_to_them_alone(tmp_path: Path) -> None:
         assert ledger.settings() is settings  # the local user
     finally:
         await store.aclose()
+
+
+async def test_a_key_the_issuer_dropped_stops_working_when_the_key_sets_lifetime_ends() -> None:
+    with serving_jwks() as issuer:
+        kept, dropped = SigningKey("k1"), SigningKey("k2")
+        issuer.keys.extend([kept.jwk, dropped.jwk])
+        clock = Clock()
+        checker = JwtChecker(issuer.url, AUDIENCE, JwksKeys(issuer.url + "/.well-known/jwks.json", clock=clock))
+        assert await checker.principal(dropped.token(issuer.url)) is not None
+        issuer.keys.remove(dropped.jwk)  # the issuer stops publishing it (a leaked key, say)
+        clock.now += JWKS_LIFETIME_S - 1
+        assert await checker.principal(dropped.token(issuer.url)) is not None  # within the key set's lifetime
+        assert issuer.reads == 1
+        clock.now += 1  # ten minutes after the read: the set is read again, and the dropped key is gone
+        assert await checker.principal(dropped.token(issuer.url)) is None
+        assert await checker.principal(kept.token(issuer.url)) is not None and issuer.reads == 2
+        issuer.cache_control = "public, max-age=60"  # the issuer's own lifetime wins
+        clock.now += JWKS_LIFETIME_S
+        assert await checker.principal(kept.token(issuer.url)) is not None and issuer.reads == 3
+        issuer.keys.remove(kept.jwk)
+        clock.now += 60
+        assert await checker.principal(kept.token(issuer.url)) is None and issuer.reads == 4
+
+
+async def test_keys_read_last_are_kept_one_lifetime_at_most_while_the_issuer_is_unreachable() -> None:
+    with serving_jwks() as issuer:
+        key = SigningKey("k1")
+        issuer.keys.append(key.jwk)
+        clock = Clock()
+        url = issuer.url + "/.well-known/jwks.json"
+        checker = JwtChecker(issuer.url, AUDIENCE, JwksKeys(url, clock=clock))
+        assert await checker.principal(key.token(issuer.url)) is not None
+    # The issuer is gone now: its keys serve for one more lifetime, then nothing is trusted.
+    clock.now += JWKS_LIFETIME_S + 1
+    assert await checker.principal(key.token(issuer.url)) is not None
+    clock.now += JWKS_LIFETIME_S
+    assert await checker.principal(key.token(issuer.url)) is None
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        (None, 600.0),
+        ("max-age=120", 120.0),
+        ("public, max-age=30, must-revalidate", 30.0),
+        ('max-age="45"', 45.0),
+        ("no-store", 0.0),
+        ("max-age=60, no-cache", 0.0),
+        ("max-age=99999999", 86400.0),
+        ("max-age=soon", 600.0),
+    ],
+)
+def test_the_key_sets_lifetime_comes_from_cache_control(header: str | None, seconds: float) -> None:
+    assert key_set_lifetime(header) == seconds

@@ -79,7 +79,11 @@ def _client_builder(
         if embedded:
             from veo_mcp.simulator import Simulator, SimulatorConfig, SimulatorTransport
 
-            config = SimulatorConfig(speed=settings.simulator_speed, state_dir=simulated_folder(settings))
+            # The embedded simulator calls this very server back on a loopback VEO_MCP_PUBLIC_URL (settings allow
+            # one only when simulating): on one machine, that is the only server it can reach.
+            config = SimulatorConfig(
+                speed=settings.simulator_speed, state_dir=simulated_folder(settings), allow_private_callbacks=True
+            )
             simulators.append(Simulator(config))
             transport = SimulatorTransport(simulators[-1])
         return EvoLinkClient(
@@ -147,7 +151,9 @@ class App:
         self.store_only = store_only
         self.resolver = resolver
         # The HTTP users (VEO_MCP_USERS_FILE), read now so a broken file stops the start; re-read when it changes.
-        self.users = UsersFile(settings.users_file) if settings.users_file is not None else None
+        self.users = None
+        if settings.users_file is not None:
+            self.users = UsersFile(settings.users_file, grace_s=settings.users_file_grace_s)
         # EvoLink can call back only when this process serves HTTP at VEO_MCP_PUBLIC_URL.
         self.callback_base = settings.public_url if serves_http else None
         # Over HTTP every saved video in a result also carries a link a remote client can fetch it with.
@@ -203,6 +209,10 @@ class App:
             raise RuntimeError("veo-mcp is not running: use `async with app.running()`")
         return self._running
 
+    def parts_or_none(self) -> Running | None:
+        """The running parts, or None before `running()` (no error)."""
+        return self._running
+
     async def _fetch(self, task_id: str) -> Task:
         return await self.client.get_task(task_id)
 
@@ -227,6 +237,7 @@ class App:
                     await group.start(feed.run, parts.registry.heard, parts.registry.refresh)
                 group.start_soon(parts.autosaver.run)
                 group.start_soon(parts.ledger.keep_recording)
+                await parts.downloader.load_folders()
                 await parts.callbacks.resume()
                 await parts.registry.resume()
                 await parts.batches.resume()
@@ -271,19 +282,6 @@ class App:
             if feed is not None:
                 await feed.notify(generation.task_id)
 
-        async def observe(generation: Generation) -> bool:
-            """Another replica polls this task: take in what it recorded. If it was saving the video and is gone
-            (its download claim lapsed with it), the video is saved here."""
-            stored = await store.generation(generation.task_id)
-            changed = stored is not None and generation.adopt(stored)
-            if generation.download_state == "saving" and not await store.download_claimed(
-                generation.task_id, downloader.lease_s
-            ):
-                generation.download_state = "none"
-                self._save_automatically(autosaver, generation)
-                changed = True
-            return changed
-
         bus.record_with(record)
         downloader = Downloader(
             client=lambda: self.client, store=store, settings=settings, publish=bus.publish, resolver=self.resolver
@@ -300,7 +298,7 @@ class App:
             min_interval_s=settings.poll_interval_min_s,
             max_interval_s=settings.poll_interval_max_s,
             claim=store.claim_poll,
-            observe=observe,
+            observe=self._observer(store, downloader, autosaver),
         )
         ledger = CreateLedger(store, settings, self.users)
         callbacks = CallbackHub(self.callback_base, store, poller)
@@ -345,6 +343,24 @@ class App:
             listeners=self.batch_listeners,
         )
         return Running(store, registry, pipeline, ledger, downloader, poller, autosaver, batches, callbacks)
+
+    def _observer(
+        self, store: Store, downloader: Downloader, autosaver: AutoSaver
+    ) -> Callable[[Generation], Awaitable[bool]]:
+        async def observe(generation: Generation) -> bool:
+            """Another replica polls this task: take in what it recorded. If it was saving the video and is gone
+            (its download claim lapsed with it), the video is saved here."""
+            stored = await store.generation(generation.task_id)
+            changed = stored is not None and generation.adopt(stored)
+            if generation.download_state == "saving" and not await store.download_claimed(
+                generation.task_id, downloader.lease_s
+            ):
+                generation.download_state = "none"
+                self._save_automatically(autosaver, generation)
+                changed = True
+            return changed
+
+        return observe
 
     def _output_folder(self, downloader: Downloader) -> Callable[[], Path]:
         """Where the current caller's videos are saved (checked before a create is sent)."""

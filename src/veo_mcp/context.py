@@ -53,15 +53,39 @@ def about_task(task_id: str | None) -> Iterator[None]:
         _task_id.reset(token)
 
 
+# Folder names principals may not have: where the local user's test patterns go, and names a filesystem hides or
+# refuses (Windows device names).
+RESERVED_FOLDERS = frozenset(
+    {"simulated", "con", "prn", "aux", "nul", *(f"com{n}" for n in range(10)), *(f"lpt{n}" for n in range(10))}
+)
+
+
 def principal_folder(principal: str) -> str | None:
-    """The output subfolder of `principal`'s videos: None for the local user (the output folder itself).
+    """The output subfolder `principal`'s videos would get first: None for the local user (the output folder itself).
 
     Path-safe whatever the name (an OAuth `sub` may hold any character): unsafe characters become '_', and a
-    short hash of the real name is added whenever that changed it, so two principals never share a folder.
+    short hash of the real name is added whenever that changed it. The folder actually used is recorded per principal
+    (`folder_candidates` lists what is tried, `storage.folders` keeps them apart).
     """
     if principal == LOCAL_PRINCIPAL:
         return None
     safe = _FOLDER_SAFE.sub("_", principal).strip("._") or "user"
     if safe != principal:
-        safe = f"{safe[:48]}-{hashlib.sha256(principal.encode()).hexdigest()[:10]}"
+        safe = f"{safe[:48]}-{_digest(principal, 10)}"
     return safe
+
+
+def folder_candidates(principal: str) -> list[str]:
+    """The folders tried, in order, for `principal` (never a reserved name); the last ones carry ever longer hashes of
+    the real name, so one is free even when someone chose a name like another's folder."""
+    first = principal_folder(principal)
+    if first is None:
+        return []
+    base = _FOLDER_SAFE.sub("_", principal).strip("._")[:48] or "user"
+    candidates = [first] if first.casefold() not in RESERVED_FOLDERS else []
+    hashed = [f"{base}-{_digest(principal, length)}" for length in (12, 20, 64)]
+    return candidates + hashed + [f"{hashed[-1]}-{number}" for number in range(2, 100)]
+
+
+def _digest(principal: str, length: int) -> str:
+    return hashlib.sha256(principal.encode()).hexdigest()[:length]

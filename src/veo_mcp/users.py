@@ -14,10 +14,15 @@ passwords; nobody can enumerate 2**256 candidates, so a plain SHA-256 already ma
 keeps every HTTP request's check cheap. The presented token's hash is compared with each user's in constant time
 (`hmac.compare_digest`, no early exit), so timing tells nothing about which part matched.
 
-The server re-reads the file when it changes (checked on each lookup: its inode, change time, modification time and
-size, so a replacement that keeps the size and the modification time, as `cp -p` or `rsync -t` do, is seen too),
-so users added or removed while it runs take effect at the next request; a file that cannot be read keeps the last good users and
-logs one warning. `write_users` replaces the file atomically and owner-only (0600).
+The server re-reads the file when it changes (checked on each lookup and every second: its inode, change time,
+modification time and size, so a replacement that keeps the size and the modification time, as `cp -p` or `rsync -t`
+do, is seen too), so users added or removed while it runs take effect at once, and a removed user's (or a changed
+token's) open streams and sessions are cut at that reload (`revoked` listeners). The server fails closed: a file that
+disappears, does not parse or is writable by group or others keeps the last good users only for a short grace
+(`VEO_MCP_USERS_FILE_GRACE`, said in the log), then lets nobody from it in until it is fixed.
+
+`veo-mcp users add/remove` change the file under a lock (`locked`), reading and writing it inside, so concurrent
+commands lose nothing; `write_users` replaces the file atomically and owner-only (0600).
 """
 
 from __future__ import annotations
@@ -28,12 +33,17 @@ import logging
 import os
 import re
 import secrets
+import stat
 import tempfile
+import time
 import tomllib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import tomli_w
+from filelock import FileLock, Timeout
 
 from veo_mcp.context import LOCAL_PRINCIPAL
 from veo_mcp.errors import VeoError
@@ -42,8 +52,11 @@ __all__ = ["User", "UsersFile", "UsersFileError", "new_token", "read_users", "to
 
 logger = logging.getLogger(__name__)
 
-NAME_RULE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_HASH_RULE = re.compile(r"^[0-9a-f]{64}$")
+# `\Z`, not `$`: `$` also matches before a final newline, so "alice\n" would pass.
+NAME_RULE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
+_HASH_RULE = re.compile(r"[0-9a-f]{64}\Z")
+LOCK_TIMEOUT_S = 30.0
+DEFAULT_GRACE_S = 30.0
 TOKEN_PREFIX = "veo_"  # noqa: S105 - a label that makes tokens recognisable, not a secret
 
 
@@ -117,10 +130,23 @@ def _user(entry: object, index: int, path: Path) -> User:
     )
 
 
+def _check_mode(path: Path, status: os.stat_result) -> None:
+    """Whoever can write the file can add a user of their own: it must be writable by its owner alone."""
+    if os.name != "nt" and stat.S_IMODE(status.st_mode) & (stat.S_IWGRP | stat.S_IWOTH):
+        raise UsersFileError(
+            f"The users file {path} is writable by {'others' if status.st_mode & stat.S_IWOTH else 'its group'} "
+            f"(mode {stat.S_IMODE(status.st_mode):04o}): anyone who can write it can let themselves in.",
+            advice=f"chmod 600 {path} (veo-mcp users add/remove write it owner-only).",
+        )
+
+
 def read_users(path: Path) -> dict[str, User]:
-    """Every user of the file by name (an absent file has none); raises `UsersFileError` when it is unusable."""
+    """Every user of the file by name (an absent file has none); raises `UsersFileError` when it is unusable or
+    writable by group or others."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open(encoding="utf-8") as file:
+            _check_mode(path, os.fstat(file.fileno()))
+            text = file.read()
     except FileNotFoundError:
         return {}
     except OSError as error:
@@ -139,6 +165,22 @@ def read_users(path: Path) -> dict[str, User]:
             raise UsersFileError(f"{path} names the user {user.name!r} twice.")
         users[user.name] = user
     return users
+
+
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold the users file's lock (a `.<name>.lock` file beside it): a read-change-write inside cannot lose another
+    command's change, in this process or another."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(path.parent / f".{path.name}.lock", timeout=LOCK_TIMEOUT_S)
+    try:
+        with lock:
+            yield
+    except Timeout:
+        raise UsersFileError(
+            f"Another `veo-mcp users` command has held the lock on {path} for {LOCK_TIMEOUT_S:g} s.",
+            advice="Wait for it to finish and run the command again.",
+        ) from None
 
 
 def write_users(path: Path, users: dict[str, User]) -> None:
@@ -167,19 +209,30 @@ def write_users(path: Path, users: dict[str, User]) -> None:
         raise
 
 
-class UsersFile:
-    """The users file as the server sees it: re-read when it changes, the last good version kept when it breaks."""
+Revoked = Callable[[set[str]], None]
 
-    def __init__(self, path: Path) -> None:
+
+class UsersFile:
+    """The users file as the server sees it: re-read when it changes; when it breaks or disappears, the last good
+    users are kept for `grace_s` only, then nobody from it is let in until it is fixed (fail closed)."""
+
+    def __init__(
+        self, path: Path, grace_s: float = DEFAULT_GRACE_S, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.path = path
+        self.grace_s = grace_s
+        self._clock = clock
         self._users: dict[str, User] = {}
+        self._good: dict[str, User] = {}  # the last good version of the file
         self._seen: tuple[int, ...] | None = None
-        self._warned: tuple[int, ...] | None = None
+        self._broken_since: float | None = None
+        self._warned: tuple[object, ...] | None = None
+        self.revoked: list[Revoked] = []  # told the names whose access ended at a reload
         self.load()
 
     def load(self) -> None:
         """Read the file now; raises `UsersFileError` when it is unusable (the server refuses to start then)."""
-        self._users = read_users(self.path)
+        self._users = self._good = read_users(self.path)
         self._seen = self._signature()
 
     def _signature(self) -> tuple[int, ...] | None:
@@ -189,23 +242,62 @@ class UsersFile:
             status = self.path.stat()
         except OSError:
             return None
-        return status.st_ino, status.st_ctime_ns, status.st_mtime_ns, status.st_size
+        return status.st_ino, status.st_ctime_ns, status.st_mtime_ns, status.st_size, status.st_mode
 
-    def _refresh(self) -> None:
+    def refresh(self) -> None:
+        """Re-read the file if it changed; start (or end) the grace when it became unusable (or usable again)."""
         signature = self._signature()
-        if signature == self._seen or signature is None:
-            return  # unchanged, or gone for a moment (an editor replacing it): keep what we have
-        try:
-            self._users = read_users(self.path)
-        except UsersFileError as error:
-            if self._warned != signature:
-                self._warned = signature
-                logger.warning("%s Keeping the %d user(s) read before.", error.message, len(self._users))
+        if signature == self._seen and self._broken_since is None:
             return
-        self._seen = signature
+        try:
+            if signature is None:
+                raise UsersFileError(f"The users file {self.path} has disappeared.")
+            users = read_users(self.path)
+        except UsersFileError as error:
+            self._seen = signature
+            self._broken(error, signature)
+            return
+        self._seen, self._broken_since = signature, None
+        self._replace(users)
+        self._good = users
+
+    def _broken(self, error: UsersFileError, signature: tuple[int, ...] | None) -> None:
+        now = self._clock()
+        if self._broken_since is None:
+            self._broken_since = now
+        if now - self._broken_since < self.grace_s:
+            if self._warned != (signature, "grace"):
+                self._warned = (signature, "grace")
+                logger.error(
+                    "%s Keeping the %d user(s) read before for at most %g s (VEO_MCP_USERS_FILE_GRACE); after that "
+                    "nobody from the users file is let in until it is fixed.",
+                    error,
+                    len(self._good),
+                    self.grace_s,
+                )
+            return
+        if self._warned != (signature, "closed"):
+            self._warned = (signature, "closed")
+            logger.error(
+                "%s Its grace of %g s has passed: nobody from the users file is let in until it is fixed.",
+                error,
+                self.grace_s,
+            )
+        self._replace({})
+
+    def _replace(self, users: dict[str, User]) -> None:
+        """Take `users` in; tell the listeners whose access ended (removed, or given a new token)."""
+        ended = {
+            name
+            for name, user in self._users.items()
+            if name not in users or users[name].token_sha256 != user.token_sha256
+        }
+        self._users = users
+        for listener in list(self.revoked) if ended else []:
+            listener(ended)
 
     def users(self) -> dict[str, User]:
-        self._refresh()
+        self.refresh()
         return dict(self._users)
 
     def user(self, name: str) -> User | None:

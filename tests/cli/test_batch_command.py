@@ -86,7 +86,7 @@ def test_a_jsonl_batch_writes_the_manifest_and_contact_sheet_and_a_second_run_cr
         frame = next(sheet.decode(video=0))
     assert manifest["contact_sheet"] == str(folder / "contact-sheet.jpg") and frame.width > frame.height > 0
     assert created == 3 and simulator.ledger()["requests"]["create"] == 3  # the second run created nothing
-    assert "3 videos, estimated $1.5200" in first.stderr and "batch: 3/3 done" in first.stderr
+    assert "3 videos, estimated $1.52 (109 credits)" in first.stderr and "batch: 3/3 done" in first.stderr
     assert "Resuming" in second.stderr
 
 
@@ -102,7 +102,7 @@ def test_without_yes_a_script_is_not_taken_as_a_confirmation(tmp_path: Path) -> 
     shots = tmp_path / "shots.jsonl"
     shots.write_text('{"prompt": "a kite"}\n')
     result = _batch(tmp_path, NOWHERE, str(shots))
-    assert result.returncode == 1 and "--yes" in result.stderr and "$0.4800" in result.stderr
+    assert result.returncode == 1 and "--yes" in result.stderr and "$0.48 (35 credits)" in result.stderr
     assert "nothing was sent" in result.stderr
 
 

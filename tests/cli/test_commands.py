@@ -58,7 +58,7 @@ def test_generate_saves_the_video_and_prints_json(tmp_path: Path) -> None:
     assert "100%" in result.stderr  # the progress bar
 
 
-COST = "$2.2464 (161.741 credits): 1 × 8 s at 4k with audio, $0.2808/s"
+COST = "$2.25 (162 credits): 1 × 8 s at 4k with audio, $0.2808/s"
 NO_KEY = (
     "No EvoLink API key is set in this shell, so nothing can be sent to EvoLink. Give it to this shell: `export "
     "EVOLINK_API_KEY=your-key` (or a line EVOLINK_API_KEY=your-key in ~/.config/veo-mcp/veo-mcp.env, which every "
@@ -241,3 +241,25 @@ async def test_doctor_names_the_money_limits_and_warns_when_the_brakes_are_off(t
     for words in ("$10.00", "VEO_MCP_HOURLY_BUDGET", "10 per minute", "VEO_MCP_MAX_CREATES_PER_MINUTE", "$2.00"):
         assert words in limits.detail
     assert off["money limits"].outcome == "warn" and "runaway" in (off["money limits"].fix or "")
+
+
+async def test_doctor_warns_when_a_team_server_has_no_server_wide_budget(tmp_path: Path) -> None:
+    base = {"data_dir": tmp_path / "data", "output_dir": tmp_path / "videos", "simulate": True}
+    alone = {c.name for c in await diagnose(Settings(_env_file=None, **base))}  # type: ignore[call-arg]
+    team = {
+        c.name: c
+        for c in await diagnose(Settings(_env_file=None, users_file=tmp_path / "team.toml", **base))  # type: ignore[call-arg]
+    }
+    capped = {
+        c.name: c
+        for c in await diagnose(
+            Settings(  # type: ignore[call-arg]
+                _env_file=None, oauth_issuer="https://login.example", server_hourly_budget_usd=20, **base
+            )
+        )
+    }
+    assert "server budget" not in alone  # one person's server: their own budgets are the server's
+    assert team["server budget"].outcome == "warn" and "VEO_MCP_SERVER_HOURLY_BUDGET" in (
+        team["server budget"].fix or ""
+    )
+    assert capped["server budget"].outcome == "ok" and "hourly $20.00" in capped["server budget"].detail

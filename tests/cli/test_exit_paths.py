@@ -115,7 +115,7 @@ def test_a_usage_error_names_the_flag_and_exits_2(run: Callable[..., Ended]) -> 
 def test_an_unconfirmed_cost_without_a_terminal_sends_nothing_and_exits_1(run: Callable[..., Ended]) -> None:
     ended = run("generate", "a city at night", "--simulate", "--quality", "4k", "--duration", "8", "--json")
     unconfirmed = (
-        "This video is estimated at $2.2464 (161.741 credits): 1 × 8 s at 4k with audio, $0.2808/s, above the $2.00 "
+        "This video is estimated at $2.25 (162 credits): 1 × 8 s at 4k with audio, $0.2808/s, above the $2.00 "
         "confirmation threshold. Nothing was sent. If you want it, run the same command again with --yes "
         "(VEO_MCP_CONFIRM_ABOVE sets the threshold)."
     )

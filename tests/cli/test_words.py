@@ -49,7 +49,7 @@ def test_a_costly_video_from_a_script_says_how_to_confirm_it(shell: Shell) -> No
     ended = shell.run("generate", "a city at night", "--simulate", "--quality", "4k", "--duration", "8")
     assert ended.code == 1 and ended.out == ""
     assert ended.err == (
-        "veo-mcp: This video is estimated at $2.2464 (161.741 credits): 1 × 8 s at 4k with audio, $0.2808/s, above "
+        "veo-mcp: This video is estimated at $2.25 (162 credits): 1 × 8 s at 4k with audio, $0.2808/s, above "
         "the $2.00 confirmation threshold. Nothing was sent. If you want it, run the same command again with --yes "
         "(VEO_MCP_CONFIRM_ABOVE sets the threshold).\n"
     )
@@ -65,7 +65,7 @@ def test_a_declined_cost_says_what_to_type(shell: Shell) -> None:
     terminal.type(b"n\r")
     assert terminal.finish() == 1, terminal.screen
     said = " ".join(terminal.screen.split("veo-mcp: ", 1)[1].split())
-    assert said.startswith("You did not confirm the cost ($2.2464")
+    assert said.startswith("You did not confirm the cost ($2.25")
     assert "`veo-mcp estimate` shows a cost before anything is sent" in said and "--yes" in said
     assert_person_words(terminal.screen)
 

@@ -103,3 +103,40 @@ def metric(text: str, name: str) -> float:
 
 def http() -> httpx.Client:
     return httpx.Client(timeout=10)
+
+
+@dataclass
+class CountingUpstream:
+    url: str
+    reads: int = 0
+
+
+@contextmanager
+def counting_upstream() -> Iterator[CountingUpstream]:
+    """A loopback HTTP server standing in for EvoLink's base URL that counts the requests it answers (200)."""
+    import threading
+
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    upstream = CountingUpstream(url=f"http://127.0.0.1:{listener.getsockname()[1]}")
+
+    async def answer(request: Request) -> JSONResponse:
+        upstream.reads += 1
+        return JSONResponse({"status": "up"})
+
+    server = uvicorn.Server(uvicorn.Config(Starlette(routes=[Route("/", answer)]), log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    try:
+        yield upstream
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        listener.close()

@@ -20,6 +20,7 @@ from tests.delivery.conftest import (
     LINK_SECRET,
     Served,
     call,
+    counting_upstream,
     free_port,
     generate_and_wait,
     http,
@@ -242,3 +243,37 @@ async def test_batch_items_and_a_combined_film_carry_urls_too(team: dict[str, An
         joined = fetch.get(film["url"])
     assert clip.content == Path(report["items"][0]["files"][0]).read_bytes()
     assert joined.status_code == 200 and joined.content == Path(film["path"]).read_bytes()
+
+
+def test_a_link_with_anything_appended_is_refused(team: dict[str, Any]) -> None:
+    url: str = team["state"]["files"][0]["url"]
+    with http() as client:
+        genuine = client.get(url)
+        answers = [client.get(url + junk) for junk in ("!!", "%21", "=", "==", ".x", "/x", "A", "%0a", "%20")]
+    assert genuine.status_code == 200
+    assert [answer.status_code for answer in answers] == [404] * len(answers)
+
+
+def test_every_route_checks_host_and_origin(team: dict[str, Any]) -> None:
+    """A tokenless loopback server: a web page reaching it by DNS rebinding (a foreign Host) or from its own origin
+    gets nothing from any route, not only from /mcp; video links may be played from any page."""
+    served: Served = team["served"]
+    url: str = team["state"]["files"][0]["url"]
+    foreign_host = {"Host": "attacker.example"}
+    foreign_origin = {"Origin": "https://attacker.example"}
+    with http() as client:
+        for path in ("/metrics", "/healthz", "/readyz", url.removeprefix(served.base)):
+            assert client.get(served.base + path, headers=foreign_host).status_code == 421, path
+        for path in ("/metrics", "/healthz", "/readyz"):
+            assert client.get(served.base + path, headers=foreign_origin).status_code == 403, path
+            assert client.get(served.base + path).status_code == 200, path  # the control
+        assert client.get(url, headers=foreign_origin).status_code == 200  # a player on any page may fetch it
+
+
+def test_readiness_asks_the_upstream_at_most_once_however_often_it_is_probed(tmp_path: Path) -> None:
+    with counting_upstream() as upstream:
+        env = {"EVOLINK_BASE_URL": upstream.url, "EVOLINK_FILES_BASE_URL": upstream.url}
+        with serving(tmp_path, **env) as served, http() as client:
+            answers = [client.get(f"{served.base}/readyz") for _ in range(20)]
+    assert {answer.status_code for answer in answers} == {200}
+    assert upstream.reads == 1  # not 20: a probe nobody authenticates must not make this server call EvoLink

@@ -9,6 +9,7 @@ import pytest
 
 from veo_mcp.evolink import estimate_cost, parse_video_request
 from veo_mcp.evolink.catalog import MODELS
+from veo_mcp.evolink.costs import total_estimate
 from veo_mcp.simulator.media import VideoSpec, dimensions, render_mp4
 
 
@@ -64,7 +65,10 @@ def test_reference_cost_uses_the_fixed_duration() -> None:
 
 
 @pytest.mark.parametrize("model", [m for m, caps in MODELS.items() if caps.price is None])
-def test_unpublished_prices_are_unknown_not_guessed(model: str) -> None:
-    estimate = estimate_cost(parse_video_request({"prompt": "x", "model": model}))
-    assert not estimate.known and estimate.usd is None and estimate.credits is None
-    assert "unknown" in estimate.summary
+def test_unpublished_prices_are_estimated_with_a_stated_ceiling(model: str) -> None:
+    estimate = estimate_cost(parse_video_request({"prompt": "x", "model": model, "duration": 8, "n": 2}))
+    assert not estimate.known and (estimate.usd, estimate.credits, estimate.usd_per_second) == (9.6, 691.2, 0.6)
+    assert estimate.summary.startswith("at most $9.60 (691 credits): 2 × 8 s at 720p with audio; ")
+    assert f"publishes no price for {model}" in estimate.summary and "$0.60/s" in estimate.summary
+    total = total_estimate([estimate, estimate_cost(parse_video_request({"prompt": "x"}))])
+    assert not total.known and total.usd == 10.08 and total.summary.startswith("at most $10.08 (726 credits)")

@@ -62,6 +62,7 @@ class Issuer:
     url: str
     keys: list[dict[str, Any]] = field(default_factory=list)
     reads: int = 0
+    cache_control: str | None = None  # the Cache-Control header of its answers
 
 
 @contextmanager
@@ -74,7 +75,8 @@ def serving_jwks() -> Iterator[Issuer]:
 
     async def jwks(request: Request) -> JSONResponse:
         issuer.reads += 1
-        return JSONResponse({"keys": list(issuer.keys)})
+        headers = {"Cache-Control": issuer.cache_control} if issuer.cache_control else None
+        return JSONResponse({"keys": list(issuer.keys)}, headers=headers)
 
     app = Starlette(routes=[Route("/.well-known/jwks.json", jwks)])
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
@@ -123,7 +125,10 @@ def add_user(path: Path, name: str, **limits: float) -> str:
 
 
 @contextmanager
-def serving_team(folder: Path, issuer: Issuer, users: dict[str, dict[str, float]]) -> Iterator[TeamServer]:
+def serving_team(
+    folder: Path, issuer: Issuer, users: dict[str, dict[str, float]], **settings: str
+) -> Iterator[TeamServer]:
+    """The team's server; `settings` adds (or overrides) environment variables."""
     users_file = folder / "team.toml"
     tokens = {name: add_user(users_file, name, **limits) for name, limits in users.items()}
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("EVOLINK_", "VEO_MCP_"))}
@@ -140,6 +145,7 @@ def serving_team(folder: Path, issuer: Issuer, users: dict[str, dict[str, float]
             "VEO_MCP_SIMULATOR_SPEED": "60",
             "VEO_MCP_POLL_MIN": "0.05",
             "VEO_MCP_POLL_MAX": "0.2",
+            **settings,
         }
     )
     with serving_http(environment, simulate=True, timeout_s=30) as served:

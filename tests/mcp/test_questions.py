@@ -85,6 +85,30 @@ async def test_a_declined_request_stays_declined_for_a_while_without_asking_agai
     assert harness.ledger()["requests"]["create"] == 0
 
 
+async def test_a_question_closed_without_an_answer_sends_nothing_and_asks_again_next_time(tmp_path: Path) -> None:
+    """Cancel (the user closed the dialog, or a script could not ask anyone) is no consent, even with confirm_cost,
+    but not a "no" that stands: the next call asks again, and a yes then creates it."""
+    answers = iter(["cancel", "accept"])
+    asked: list[str] = []
+
+    async def answer(context: ClientRequestContext, params: types.ElicitRequestParams) -> types.ElicitResult:
+        asked.append(params.message)
+        action = next(answers)
+        return types.ElicitResult(action=action, content={"confirm": True} if action == "accept" else None)  # type: ignore[arg-type]
+
+    async with (
+        running_harness(tmp_path) as harness,
+        Client(harness.server, mode=current_era(), elicitation_callback=answer) as client,
+    ):
+        closed = await client.call_tool("generate_video", {**COSTLY, "confirm_cost": True})
+        creates_after_closing = harness.ledger()["requests"]["create"]
+        again = await client.call_tool("generate_video", COSTLY)
+    assert closed.is_error and "was closed without an answer; nothing was sent." in text_of(closed)
+    assert creates_after_closing == 0
+    assert not again.is_error, text_of(again)
+    assert len(asked) == 2 and harness.ledger()["requests"]["create"] == 1
+
+
 async def test_a_no_in_the_form_counts_as_a_decline(tmp_path: Path) -> None:
     asked: list[str] = []
     async with (
@@ -169,7 +193,7 @@ def test_only_an_accepted_yes_from_the_user_is_consent() -> None:
     assert consent_of(AcceptedElicitation(data=CostConfirmation(confirm=False))) == "declined"
     assert consent_of(AcceptedElicitation(data=Unasked(confirm=False))) == "unasked"
     assert consent_of(DeclinedElicitation()) == "declined"
-    assert consent_of(CancelledElicitation()) == "declined"
+    assert consent_of(CancelledElicitation()) == "dismissed"
 
 
 @pytest.mark.parametrize(

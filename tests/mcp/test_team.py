@@ -36,6 +36,7 @@ from tests.mcp.team_server import (
     serving_jwks,
     serving_team,
 )
+from veo_mcp.context import principal_folder
 from veo_mcp.evolink import estimate_cost, parse_video_request
 from veo_mcp.local.posters import poster_path
 from veo_mcp.users import new_token, read_users, token_hash, write_users
@@ -54,6 +55,7 @@ def issuer() -> Iterator[Issuer]:
 def signing_key(issuer: Issuer) -> SigningKey:
     key = SigningKey("key-1")
     issuer.keys.append(key.jwk)
+    issuer.cache_control = "no-store"  # the server reads the key set at each token: a test's key change counts at once
     return key
 
 
@@ -107,8 +109,9 @@ async def test_each_user_sees_only_their_own_generations_through_every_tool_and_
         assert (await finish(alice, task_id))["status"] == "completed"
         saved = await alice.call_tool("download_video", {"task_id": task_id})
         assert not saved.is_error, text_of(saved)
-        path = Path((saved.structured_content or {})["files"][0]["path"])
-        assert path.is_relative_to(team.output_dir / alice_name) and path.is_file()  # her own folder
+        shown = (saved.structured_content or {})["files"][0]["path"]
+        assert not Path(shown).is_absolute()  # a name inside her own folder, no server path
+        assert (team.output_dir / alice_name / shown).is_file()  # her own folder
 
         # Erin: nothing of Alice's is listed, and each id of Alice's reads exactly like an id nobody knows.
         listed = (await erin.call_tool("list_generations", {})).structured_content or {}
@@ -316,6 +319,7 @@ async def test_an_mcp_task_is_its_creators_alone(
     (_, alice_token), (_, erin_token) = person("alice"), person("erin")
     tasks = {"extensions": [TaskExtension()]}
     heard: list[dict[str, Any]] = []
+    erin_heard: list[dict[str, Any]] = []
     done = anyio.Event()
 
     async def on_status(params: dict[str, Any]) -> None:
@@ -323,14 +327,25 @@ async def test_an_mcp_task_is_its_creators_alone(
         if params["status"] in ("completed", "failed", "cancelled"):
             done.set()
 
+    async def on_erins_status(params: dict[str, Any]) -> None:
+        erin_heard.append(params)
+
     async with (
         client_of(team.url, alice_token, **tasks) as alice,
         client_of(team.url, erin_token, **tasks) as erin,
         client_of(team.url, alice_token, mode="legacy", extensions=[TaskExtension(on_status)]) as alice_listening,
+        client_of(team.url, erin_token, mode="legacy", extensions=[TaskExtension(on_erins_status)]) as erin_2025,
     ):
         created = await create_task(alice, {"prompt": "alice's task"})
         own = await task_request(alice_listening, "tasks/get", {"taskId": created.task_id})  # she now hears it
         assert own["taskId"] == created.task_id
+        # tasks/result (2025) on Alice's task: refused like an unknown id, and no watch is opened for Erin.
+        refusals = []
+        for task_id in (created.task_id, "no-such-task"):
+            with pytest.raises(MCPError) as refused:
+                await task_request(erin_2025, "tasks/result", {"taskId": task_id})
+            refusals.append((refused.value.error.code, _same_shape(refused.value.error.message, task_id)))
+        assert refusals[0] == refusals[1]
         for method in ("tasks/get", "tasks/cancel", "tasks/update"):
             answers = []
             for task_id in (created.task_id, "no-such-task"):
@@ -341,6 +356,8 @@ async def test_an_mcp_task_is_its_creators_alone(
         with anyio.fail_after(20):  # Erin's questions took nothing from Alice: she still hears her task end
             await done.wait()
         assert {h["taskId"] for h in heard} == {created.task_id} and heard[-1]["status"] == "completed"
+        await task_request(erin_2025, "tasks/list")  # a round trip after Alice's last notification
+        assert erin_heard == []  # not one status of Alice's task, down to "Done: saved …"
     # tasks/list is a 2025-era method: each user lists only their own tasks.
     async with (
         client_of(team.url, alice_token, mode="legacy") as alice,
@@ -432,3 +449,133 @@ async def test_another_users_id_reads_like_an_unknown_one_to_the_local_user_too(
             (await _resource_error(local, f"veo://generations/{NOWHERE}"))[0],
             _same_shape((await _resource_error(local, f"veo://generations/{NOWHERE}"))[1], NOWHERE),
         )
+
+
+async def test_a_request_id_with_a_newline_never_reaches_another_users_batch(
+    team: TeamServer, person: Callable[..., tuple[str, str]], era: str
+) -> None:
+    """`request_id="alice\\nweekly-promo"` once derived Alice's batch id: it must be a batch of the caller's own,
+    whichever of the two submits first, and the victim's retry must find only her own batch."""
+    if era != "legacy":
+        pytest.skip("batch ids, not the protocol: once is enough")
+    (alice_name, alice_token), (erin_name, erin_token) = person("alice"), person("erin")
+    items = {"items": [{"prompt": f"promo shot {n} {time.monotonic_ns()}"} for n in (1, 2)]}
+    async with (
+        client_of(team.url, alice_token) as alice,
+        client_of(team.url, erin_token) as erin,
+        client_of(team.url, LOCAL_TOKEN) as attacker,
+    ):
+        hers = await alice.call_tool("generate_batch", {**items, "request_id": "weekly-promo"})
+        assert not hers.is_error, text_of(hers)
+        stolen = await attacker.call_tool("generate_batch", {**items, "request_id": f"{alice_name}\nweekly-promo"})
+        assert not stolen.is_error, text_of(stolen)
+        her_batch, their_batch = hers.structured_content or {}, stolen.structured_content or {}
+        assert their_batch["reused"] is False and their_batch["batch_id"] != her_batch["batch_id"]
+        her_tasks = {item["task_id"] for item in her_batch["items"]} - {None}
+        assert not her_tasks & {item["task_id"] for item in their_batch["items"]}
+        # The attacker first: the victim's own call is still her own new batch.
+        planted = await attacker.call_tool("generate_batch", {**items, "request_id": f"{erin_name}\nweekly-promo"})
+        own = await erin.call_tool("generate_batch", {**items, "request_id": "weekly-promo"})
+        assert not own.is_error and (own.structured_content or {})["reused"] is False
+        assert (own.structured_content or {})["batch_id"] != (planted.structured_content or {})["batch_id"]
+
+
+def test_a_signing_key_the_issuer_drops_stops_working(team: TeamServer, issuer: Issuer, era: str) -> None:
+    """The issuer's answer says how long its key set may be kept (here: not at all); once it stops publishing a key,
+    a token signed with it is refused, though its `kid` was trusted a moment before."""
+    if era != "legacy":
+        pytest.skip("plain HTTP: once is enough")
+    leaked = SigningKey(f"key-leaked-{time.monotonic_ns()}")
+    issuer.keys.append(leaked.jwk)
+    try:
+        token = leaked.token(issuer.url, sub=f"mallory-{time.monotonic_ns()}")
+        assert _initialize(team.url, token).status_code == 200
+        issuer.keys.remove(leaked.jwk)
+        assert _initialize(team.url, token).status_code == 401
+    finally:
+        if leaked.jwk in issuer.keys:
+            issuer.keys.remove(leaked.jwk)
+
+
+async def test_principals_whose_names_look_alike_never_share_a_folder(
+    team: TeamServer, issuer: Issuer, signing_key: SigningKey, era: str
+) -> None:
+    """A users-file name made to equal an OAuth subject's folder name, that subject, and a user named `simulated`
+    (the local user's test-pattern folder): each one's videos land in a folder of their own."""
+    if era != "legacy":
+        pytest.skip("folders, not the protocol: once is enough")
+    sub = f"carol-{time.monotonic_ns()}"
+    lookalike = principal_folder(f"oauth:{sub}")
+    assert lookalike is not None
+    tokens = {
+        "lookalike": add_user(team.users_file, lookalike),
+        "simulated": add_user(team.users_file, "simulated") if "simulated" not in read_users(team.users_file) else "",
+        "oauth": signing_key.token(issuer.url, sub=sub),
+    }
+    if not tokens["simulated"]:
+        pytest.skip("the module's server already has a user named simulated")
+    saved: dict[str, Path] = {}
+    for who in ("lookalike", "oauth", "simulated"):  # the look-alike first: it takes the plain name
+        async with client_of(team.url, tokens[who]) as client:
+            task_id = (await _generate(client, "the same film, by three people"))["task_id"]
+            await finish(client, task_id)
+            downloaded = await client.call_tool("download_video", {"task_id": task_id})
+            assert not downloaded.is_error, text_of(downloaded)
+            name = (downloaded.structured_content or {})["files"][0]["path"]
+            matches = list(team.output_dir.rglob(Path(name).name))
+            assert len(matches) == 1, matches
+            saved[who] = matches[0].relative_to(team.output_dir)
+    owners = {path.parts[0] for path in saved.values()}
+    assert len(owners) == 3, saved  # three folders, not two
+    assert saved["simulated"].parts[0] != "simulated"  # not the local user's test patterns' folder
+
+
+async def test_a_remote_user_is_shown_names_inside_their_folder_and_links_never_server_paths(
+    team: TeamServer, person: Callable[..., tuple[str, str]], era: str
+) -> None:
+    """Every answer a users-file user gets about saved videos (tools, the generation resource, the batch, the joined
+    film, an MCP task's final status) names files inside their own folder, with a link; no server path."""
+    if era != "legacy":
+        pytest.skip("the answers' words, once")
+    name, token = person("remote")
+    server_paths = {str(team.output_dir), str(team.output_dir.resolve()), str(team.output_dir.parent)}
+    answers: list[str] = []
+
+    def keep(result: types.CallToolResult) -> dict[str, Any]:
+        assert not result.is_error, text_of(result)
+        answers.append(json.dumps(result.model_dump(mode="json")))
+        return result.structured_content or {}
+
+    async with client_of(team.url, token) as client:
+        queued = keep(
+            await client.call_tool("generate_batch", {"items": [{"prompt": "first shot"}, {"prompt": "second shot"}]})
+        )
+        for _ in range(30):
+            report = keep(
+                await client.call_tool("wait_for_batch", {"batch_id": queued["batch_id"], "timeout_seconds": 20})
+            )
+            if report["finished"] and all(item["files"] for item in report["items"]):
+                break
+            await anyio.sleep(0.1)
+        task_ids = [item["task_id"] for item in report["items"]]
+        keep(await client.call_tool("get_batch", {"batch_id": queued["batch_id"]}))
+        keep(await client.call_tool("get_generation", {"task_id": task_ids[0]}))
+        keep(await client.call_tool("wait_for_generation", {"task_id": task_ids[0], "timeout_seconds": 5}))
+        downloaded = keep(await client.call_tool("download_video", {"task_id": task_ids[0], "subfolder": "drafts"}))
+        keep(await client.call_tool("list_generations", {}))
+        film = keep(await client.call_tool("combine_videos", {"task_ids": task_ids}))
+        resource = await client.read_resource(f"veo://generations/{task_ids[0]}")
+        answers.append(json.dumps(resource.model_dump(mode="json")))
+    async with client_of(team.url, token, mode="auto", extensions=[TaskExtension()]) as tasks:
+        # The same request again, as a task: the duplicate guard answers with the saved video at once.
+        finished = await tasks.call_tool("generate_video", {"prompt": "first shot"})
+        answers.append(json.dumps(finished.model_dump(mode="json")))
+    for answer in answers:
+        assert not any(path in answer for path in server_paths), answer
+    shown = downloaded["files"][0]["path"]
+    assert downloaded["output_dir"] == "." and not Path(shown).is_absolute() and "drafts/" in shown, shown
+    assert film["path"].endswith(".mp4") and "/" not in film["path"].removeprefix("simulated/")
+    async with httpx.AsyncClient(timeout=10) as fetch:
+        assert (await fetch.get(downloaded["files"][0]["url"])).status_code == 200  # the link reaches the file
+        assert (await fetch.get(film["url"])).status_code == 200
+    assert name

@@ -18,12 +18,11 @@ pytestmark = pytest.mark.legacy_era  # the pipeline itself, no MCP session: once
 COSTLY = parse_video_request({"prompt": "a glacier calving", "quality": "4k", "duration": 8})  # $2.2464
 CHEAP = parse_video_request({"prompt": "a leaf falling", "duration": 4})  # $0.48
 ASKED = (
-    "This video is estimated at $2.2464 (161.741 credits): 1 × 8 s at 4k with audio, $0.2808/s, above the $2.00 "
+    "This video is estimated at $2.25 (162 credits): 1 × 8 s at 4k with audio, $0.2808/s, above the $2.00 "
     "confirmation threshold. Generate it? Nothing was sent."
 )
 DECLINED = (
-    "The user did not confirm the cost ($2.2464 (161.741 credits): 1 × 8 s at 4k with audio, $0.2808/s); nothing was "
-    "sent."
+    "The user did not confirm the cost ($2.25 (162 credits): 1 × 8 s at 4k with audio, $0.2808/s); nothing was sent."
 )
 
 

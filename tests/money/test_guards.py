@@ -26,7 +26,7 @@ from veo_mcp.storage import Spending, SpendingWindows
 FAST = "veo-3.1-fast-generate-preview"
 EIGHT_S_1080P = estimate_cost(parse_video_request({"prompt": "x", "duration": 8, "quality": "1080p"}))  # $0.96
 EIGHT_S_4K = estimate_cost(parse_video_request({"prompt": "x", "duration": 8, "quality": "4k"}))  # $2.2464
-UNPRICED = estimate_cost(parse_video_request({"prompt": "x", "model": "veo3.1-pro"}))  # no published price
+UNPRICED = estimate_cost(parse_video_request({"prompt": "x", "model": "veo3.1-pro"}))  # a ceiling: $2.40
 NOON = datetime(2026, 3, 14, 12, 30, 15, tzinfo=UTC).timestamp()
 
 
@@ -43,7 +43,8 @@ def priced(usd: float) -> CostEstimate:
 
 
 def test_the_estimates_these_tests_use() -> None:
-    assert (EIGHT_S_1080P.usd, EIGHT_S_4K.usd, UNPRICED.usd) == (0.96, 2.2464, None)
+    assert (EIGHT_S_1080P.usd, EIGHT_S_4K.usd, UNPRICED.usd) == (0.96, 2.2464, 2.4)
+    assert (EIGHT_S_1080P.known, UNPRICED.known) == (True, False)
 
 
 # --- the daily budget ---------------------------------------------------------------------------------------------
@@ -63,16 +64,16 @@ def test_the_daily_budget_admits_exactly_what_is_left_and_refuses_a_cent_more(tm
     assert refused.value.action == "raise_limit"
 
 
-def test_the_daily_budget_is_off_unless_set_and_refuses_an_unknown_price(tmp_path: Path) -> None:
+def test_the_daily_budget_is_off_unless_set_and_counts_an_unpublished_price_at_its_ceiling(tmp_path: Path) -> None:
     guards.check_daily_budget(limits(tmp_path), priced(1_000.0), 1_000.0)
-    guards.check_daily_budget(limits(tmp_path), UNPRICED, 0.0)
+    guards.check_daily_budget(limits(tmp_path, daily_budget_usd=2.4), UNPRICED, 0.0)  # the ceiling fits exactly
     with pytest.raises(LimitExceededError) as refused:
-        guards.check_daily_budget(limits(tmp_path, daily_budget_usd=50.0), UNPRICED, 0.0)
+        guards.check_daily_budget(limits(tmp_path, daily_budget_usd=2.4), UNPRICED, 0.01)
     assert refused.value.message == (
-        "The price of veo3.1-pro is not published, and a daily budget of $50.00 is set (VEO_MCP_DAILY_BUDGET); "
-        "veo-mcp cannot prove this request stays within it. Nothing was sent."
+        "This request is estimated at up to $2.40 (EvoLink publishes no price for veo3.1-pro; that is a ceiling); "
+        "with $0.01 already committed today (UTC) that passes the daily budget of $2.40 (VEO_MCP_DAILY_BUDGET). "
+        "Nothing was sent."
     )
-    assert refused.value.advice == "Use a model with a known price (list_models), or unset VEO_MCP_DAILY_BUDGET."
 
 
 # --- the hourly budget --------------------------------------------------------------------------------------------
@@ -97,17 +98,14 @@ def test_the_hourly_budget_admits_exactly_what_is_left_and_says_what_is_left(tmp
         guards.check_hourly_budget(limits(tmp_path, hourly_budget_usd=0.5), EIGHT_S_1080P, 0.0)  # a budget under $1
 
 
-def test_the_hourly_budget_zero_is_off_and_an_unknown_price_is_refused(tmp_path: Path) -> None:
+def test_the_hourly_budget_zero_is_off_and_an_unpublished_price_counts_at_its_ceiling(tmp_path: Path) -> None:
     guards.check_hourly_budget(limits(tmp_path, hourly_budget_usd=0), priced(500.0), 500.0)
-    guards.check_hourly_budget(limits(tmp_path, hourly_budget_usd=0), UNPRICED, 0.0)
+    guards.check_hourly_budget(limits(tmp_path, hourly_budget_usd=10.0), UNPRICED, 7.6)  # exactly $10.00
     with pytest.raises(LimitExceededError) as refused:
-        guards.check_hourly_budget(limits(tmp_path, hourly_budget_usd=10.0), UNPRICED, 0.0)
-    assert refused.value.message == (
-        "The price of veo3.1-pro is not published, and an hourly budget of $10.00 is set (VEO_MCP_HOURLY_BUDGET); "
-        "veo-mcp cannot prove this request stays within it. Nothing was sent."
-    )
-    assert refused.value.advice == (
-        "Use a model with a known price (list_models), or set VEO_MCP_HOURLY_BUDGET=0 to turn it off."
+        guards.check_hourly_budget(limits(tmp_path, hourly_budget_usd=10.0), UNPRICED, 7.61)
+    assert refused.value.message.startswith(
+        "This request is estimated at up to $2.40 (EvoLink publishes no price for veo3.1-pro; that is a ceiling), "
+        "but only $2.39 of the hourly budget of $10.00 is left"
     )
 
 
@@ -140,6 +138,7 @@ def test_the_per_request_cap_admits_its_own_amount_and_names_both_numbers(tmp_pa
     guards.check_request_limit(settings, EIGHT_S_1080P)  # exactly the cap
     guards.check_request_limit(limits(tmp_path), EIGHT_S_4K)  # no cap
     guards.check_request_limit(limits(tmp_path), UNPRICED)
+    guards.check_request_limit(limits(tmp_path, max_cost_per_request_usd=2.4), UNPRICED)  # its ceiling, exactly
     with pytest.raises(LimitExceededError) as refused:
         guards.check_request_limit(settings, priced(0.97))
     assert refused.value.message == (
@@ -150,11 +149,8 @@ def test_the_per_request_cap_admits_its_own_amount_and_names_both_numbers(tmp_pa
     with pytest.raises(LimitExceededError) as unknown:
         guards.check_request_limit(settings, UNPRICED)
     assert unknown.value.message == (
-        "The price of veo3.1-pro is not published, and a per-request limit of $0.96 is set "
-        "(VEO_MCP_MAX_COST_PER_REQUEST); veo-mcp cannot prove this request stays under it. Nothing was sent."
-    )
-    assert (
-        unknown.value.advice == "Use a model with a known price (list_models), or unset VEO_MCP_MAX_COST_PER_REQUEST."
+        "This request is estimated at up to $2.40 (EvoLink publishes no price for veo3.1-pro; that is a ceiling), "
+        "above the per-request limit of $0.96 (VEO_MCP_MAX_COST_PER_REQUEST). Nothing was sent."
     )
 
 
@@ -220,13 +216,22 @@ def test_confirmation_is_needed_above_the_threshold_only_and_always_for_an_unkno
 def test_the_cost_question_and_the_refusal_say_the_cost_and_the_threshold(tmp_path: Path) -> None:
     settings = limits(tmp_path)  # threshold $2.00
     question = (
-        "This video is estimated at $2.2464 (161.741 credits): 1 × 8 s at 4k with audio, $0.2808/s, above the $2.00 "
+        "This video is estimated at $2.25 (162 credits): 1 × 8 s at 4k with audio, $0.2808/s, above the $2.00 "
         "confirmation threshold. Generate it?"
     )
     assert guards.confirmation_question(settings, EIGHT_S_4K) == question
     assert guards.confirmation_question(settings, UNPRICED) == (
-        "EvoLink publishes no price for veo3.1-pro, so the cost of this video (4 s of video) cannot be estimated "
-        "and may be above the $2.00 confirmation threshold. Generate it anyway?"
+        "This video costs at most $2.40 (173 credits): 1 × 4 s at 720p with audio; EvoLink publishes no price for "
+        "veo3.1-pro, so it is estimated with the highest published Veo 3.1 price (Google's Veo 3.1 Standard at "
+        "4K, $0.60/s), above the $2.00 confirmation threshold. Generate it?"
+    )
+    closed = guards.dismissed(EIGHT_S_4K)
+    assert closed.message == (
+        "The cost question ($2.25 (162 credits): 1 × 8 s at 4k with audio, $0.2808/s) was closed without an answer; "
+        "nothing was sent."
+    )
+    assert closed.advice == (
+        "Ask the user whether they want it at this cost; calling again with the same arguments asks them again."
     )
     required = guards.confirmation_required(settings, EIGHT_S_4K)
     assert isinstance(required, ConfirmationRequiredError) and required.action == "confirm_cost"
@@ -240,14 +245,14 @@ def test_the_cost_question_and_the_refusal_say_the_cost_and_the_threshold(tmp_pa
 def test_a_no_and_a_standing_no_are_refusals_that_say_what_to_do(tmp_path: Path) -> None:
     no = guards.declined(EIGHT_S_4K)
     assert no.message == (
-        "The user did not confirm the cost ($2.2464 (161.741 credits): 1 × 8 s at 4k with audio, $0.2808/s); "
+        "The user did not confirm the cost ($2.25 (162 credits): 1 × 8 s at 4k with audio, $0.2808/s); "
         "nothing was sent."
     )
     assert no.advice == "Ask what they would like instead, e.g. a shorter or lower-quality video (estimate_cost)."
     settings = limits(tmp_path, decline_window_s=600)
     standing = guards.still_declined(settings, EIGHT_S_4K, declined_at=NOON, now=NOON + 150)
     assert standing.message == (
-        "The user declined this exact request ($2.2464 (161.741 credits): 1 × 8 s at 4k with audio, $0.2808/s) at "
+        "The user declined this exact request ($2.25 (162 credits): 1 × 8 s at 4k with audio, $0.2808/s) at "
         "12:30:15 UTC; it stays declined for about 8 more minute(s) and was not sent or asked again."
     )
     assert standing.advice == (
@@ -304,3 +309,20 @@ def test_a_batch_total_meets_the_daily_and_hourly_budgets(
         return
     with pytest.raises(LimitExceededError, match=refusal.replace("$", r"\$")):
         guards.check_batch_budgets(settings, total, spending)
+
+
+def test_a_server_budget_counts_every_users_spending_and_says_who_can_raise_it(tmp_path: Path) -> None:
+    settings = limits(tmp_path, server_hourly_budget_usd=2.0, daily_budget_usd=None)
+    mine_alone = Spending(today_usd=0, last_hour_usd=0, creates_last_minute=0, server_last_hour_usd=1.04)
+    guards.check_spending(settings, EIGHT_S_1080P, mine_alone)  # exactly the server's $2.00
+    everyone = mine_alone.model_copy(update={"server_last_hour_usd": 1.05})
+    with pytest.raises(LimitExceededError) as refused:
+        guards.check_spending(settings, EIGHT_S_1080P, everyone)
+    assert refused.value.message == (
+        "This request is estimated at $0.96, but only $0.95 is left of this server's hourly budget of $2.00, which "
+        "every user of the server shares (VEO_MCP_SERVER_HOURLY_BUDGET; $1.05 committed by all users in the last "
+        "60 minutes). Nothing was sent."
+    )
+    assert "Only the server's operator can raise VEO_MCP_SERVER_HOURLY_BUDGET" in (refused.value.advice or "")
+    with pytest.raises(LimitExceededError, match="VEO_MCP_SERVER_DAILY_BUDGET"):
+        guards.check_spending(limits(tmp_path, server_daily_budget_usd=1.0), UNPRICED, mine_alone)

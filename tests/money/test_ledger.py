@@ -593,3 +593,49 @@ async def test_a_users_no_binds_only_that_user(store: Store, tmp_path: Path) -> 
     with acting_as("bob"):
         await ledger.check_not_declined(FINGERPRINT, ESTIMATE)  # bob was never asked: his request may be asked
     await ledger.check_not_declined(FINGERPRINT, ESTIMATE)  # nor was the local user
+
+
+# --- the server's budgets: every principal's creates together ------------------------------------------------------
+
+
+async def test_the_server_budgets_cap_every_principal_together_even_racing_on_two_connections(
+    store: Store, tmp_path: Path
+) -> None:
+    """Ten principals, each with budgets of their own that would admit them, race two creates each over two
+    connections (two replicas' worth); the server's hourly budget admits three creates in all, and no more."""
+    second = await Store.open(store.url or store.path)
+    try:
+        ledgers = [ledger_of(each, tmp_path, server_hourly_budget_usd=3 * 0.96) for each in (store, second)]
+        admitted: list[str] = []
+        refusals: list[str] = []
+
+        async def create(index: int) -> None:
+            with acting_as(f"oauth:person-{index % 10}"):
+                try:
+                    record, _ = await begin(ledgers[index % 2], prompt=f"take {index}", allow_duplicate=True)
+                except LimitExceededError as error:
+                    refusals.append(str(error))
+                else:
+                    admitted.append(record.principal)
+
+        async with anyio.create_task_group() as group:
+            for index in range(20):
+                group.start_soon(create, index)
+        assert len(admitted) == 3 and len(refusals) == 17
+        assert await store.committed_usd_since(0, None) == pytest.approx(3 * 0.96)
+        assert all(
+            "VEO_MCP_SERVER_HOURLY_BUDGET" in text and "every user of the server shares" in text for text in refusals
+        )
+        assert all("Only the server's operator can raise" in text for text in refusals)
+    finally:
+        await second.aclose()
+
+
+async def test_the_server_daily_budget_refuses_a_batch_whoever_sends_it(store: Store, tmp_path: Path) -> None:
+    ledger = ledger_of(store, tmp_path, server_daily_budget_usd=2.0)
+    with acting_as("alice"):
+        await begin(ledger)  # $0.96 of the server's $2.00
+    with acting_as("bob"):
+        await ledger.check_batch(ESTIMATE)  # $1.92: still within it
+        with pytest.raises(LimitExceededError, match=r"server's daily budget of \$2\.00.*VEO_MCP_SERVER_DAILY_BUDGET"):
+            await ledger.check_batch(ESTIMATE.model_copy(update={"usd": 1.05}))

@@ -5,6 +5,7 @@ Every test reads the simulator's ledger: what matters is how many creates reache
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from mcp.client.context import ClientRequestContext
 from tests.helpers import current_era, finish, make_client, running_harness, service_settings, text_of
 from veo_mcp.app import App
 from veo_mcp.mcp.server import create_server
+from veo_mcp.money import guards
 from veo_mcp.simulator import Fault, Simulator, SimulatorConfig
 
 EIGHT_S_1080P = {"prompt": "a lighthouse in fog", "duration": 8, "quality": "1080p"}  # $0.96
@@ -34,7 +36,7 @@ async def test_cheap_request_goes_through_and_expensive_one_asks_for_confirmatio
         expensive = await client.call_tool("generate_video", EIGHT_S_4K)
         assert expensive.is_error
         message = text_of(expensive)
-        assert "$2.2464" in message and "$2.00" in message and "confirm_cost" in message
+        assert "$2.25 (162 credits)" in message and "$2.00" in message and "confirm_cost" in message
         assert "Nothing was sent" in message
         assert creates(harness.simulator) == 1
         confirmed = await client.call_tool("generate_video", {**EIGHT_S_4K, "confirm_cost": True})
@@ -54,7 +56,7 @@ async def test_elicitation_asks_the_user_when_the_client_can(tmp_path: Path, acc
     async with running_harness(tmp_path) as harness, harness.client(elicitation_callback=answer) as client:
         result = await client.call_tool("generate_video", EIGHT_S_4K)
         assert result.is_error is not accept, text_of(result)
-        assert len(asked) == 1 and "$2.2464" in asked[0] and "$2.00" in asked[0]
+        assert len(asked) == 1 and "$2.25 (162 credits)" in asked[0] and "$2.00" in asked[0]
         if not accept:
             assert "did not confirm" in text_of(result) and "nothing was sent" in text_of(result)
         assert creates(harness.simulator) == sent
@@ -70,13 +72,27 @@ async def test_declined_elicitation_sends_nothing(tmp_path: Path) -> None:
     assert creates(harness.simulator) == 0
 
 
-async def test_unknown_price_needs_confirmation(tmp_path: Path) -> None:
-    async with running_harness(tmp_path) as harness, harness.client() as client:
-        result = await client.call_tool("generate_video", {"prompt": "x", "model": "veo3.1-pro"})
-        text = text_of(result)
-        assert result.is_error and "publishes no price for veo3.1-pro" in text and "confirm_cost" in text
-        assert "cannot be estimated" in text and "estimated at unknown" not in text
-        assert creates(harness.simulator) == 0
+@pytest.mark.parametrize(("model", "charged"), [("veo3.1-pro", 0.96), ("veo3.1-fast", 0.48)])
+async def test_an_unpublished_price_is_estimated_at_its_ceiling_and_budgets_count_what_evolink_reserved(
+    tmp_path: Path, model: str, charged: float
+) -> None:
+    """Issue 22: with the default hourly budget every request for these models used to be refused. Their cost is now
+    estimated with a stated ceiling ($0.60/s: 4 s = $2.40, above the $2.00 threshold, so it is asked about), and
+    once EvoLink has answered, the budgets count what it reserved (usage.credits_reserved), not the ceiling."""
+    request = {"prompt": "a lighthouse", "model": model}
+    async with running_harness(tmp_path, hourly_budget_usd=10.0) as harness, harness.client() as client:
+        estimate = await client.call_tool("estimate_cost", request)
+        asked = await client.call_tool("generate_video", request)
+        made = await client.call_tool("generate_video", {**request, "confirm_cost": True})
+        spending = await harness.app.parts.store.spending(guards.windows_at(time.time()))
+    estimated = estimate.structured_content or {}
+    assert (estimated["usd"], estimated["known"]) == (2.4, False)
+    assert estimated["summary"].startswith("at most $2.40 (173 credits): 1 × 4 s at 720p with audio; EvoLink ")
+    assert f"publishes no price for {model}" in estimated["summary"] and "$0.60/s" in estimated["summary"]
+    assert asked.is_error and "costs at most $2.40" in text_of(asked) and "confirm_cost" in text_of(asked)
+    assert not made.is_error, text_of(made)
+    assert creates(harness.simulator) == 1
+    assert spending.last_hour_usd == pytest.approx(charged)  # what EvoLink reserved, not the $2.40 ceiling
 
 
 async def test_per_request_limit_names_both_numbers(tmp_path: Path) -> None:

@@ -46,6 +46,12 @@ def _old_store(path: Path) -> None:
         "VALUES ('batch-old', 'b-1', 'fp-batch', 'two shots', ?, ?)",
         (now, now),
     )
+    db.execute(
+        "INSERT INTO batch_items (batch_id, position, arguments_json, payload_json, notes_json, request_id, duration, "
+        "state, task_id, updated_at) VALUES ('batch-old', 0, '{}', '{}', '[]', 'b-1:x:0', 4, 'created', "
+        "'task-unified-1-old', ?)",
+        (now,),
+    )
     db.commit()
     db.close()
 
@@ -65,8 +71,10 @@ async def test_a_store_from_before_principals_keeps_working_as_the_local_users(t
         tasks, total = await store.mcp_tasks(0, 10)
         assert total == 1 and tasks[0].principal == LOCAL_PRINCIPAL
         assert await store.mcp_tasks(0, 10, "alice") == ([], 0)
-        batch = await store.batch("batch-old")
+        batch = await store.batch("batch-old", LOCAL_PRINCIPAL)
         assert batch is not None and batch[0].principal == LOCAL_PRINCIPAL
+        assert [(i.principal, i.task_id) for i in batch[1]] == [(LOCAL_PRINCIPAL, "task-unified-1-old")]
+        assert await store.batch("batch-old", "alice") is None
         # The old request_id is the local user's alone: Alice's call with it is a create of her own.
         mine, earlier = await store.begin_create(
             request_id="old-1",

@@ -17,10 +17,20 @@ import anyio
 import pytest
 
 from tests.postgres import database_location
+from veo_mcp.context import RESERVED_FOLDERS, folder_candidates, principal_folder
 from veo_mcp.core.generation import Generation, SavedFile
 from veo_mcp.evolink import estimate_cost, parse_video_request
 from veo_mcp.money.guards import LimitExceededError
-from veo_mcp.storage import MIGRATIONS, SCHEMA_VERSION, McpTaskRecord, SpendingWindows, Store, StoreError
+from veo_mcp.storage import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    BatchItemRecord,
+    BatchRecord,
+    McpTaskRecord,
+    SpendingWindows,
+    Store,
+    StoreError,
+)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -326,3 +336,71 @@ async def test_a_stale_write_from_another_process_never_takes_back_a_save(tmp_pa
     assert stored is not None and kept.status == stored.status == "completed" and stored.progress == 100
     assert stored.download_state == "saved" and [f.path for f in stored.files] == [str(saved_video)]
     assert gone.download_state == "none" and gone.files == [] and gone.status == "completed"
+
+
+async def test_a_batch_is_keyed_by_its_principal_so_one_id_never_reaches_another_principals_batch(
+    location: Path | str,
+) -> None:
+    """Two principals with the same batch id (ids are derived from what users send): two batches, each its owner's."""
+    store = await Store.open(location)
+    try:
+        for principal, label in (("alice", "alice's promo"), ("oauth:alice\nweekly", "the attacker's")):
+            record = BatchRecord(
+                batch_id="batch-same",
+                request_id="weekly",
+                fingerprint="fp",
+                label=label,
+                estimate_usd=0.4,
+                created_at=time.time(),
+                updated_at=time.time(),
+                principal=principal,
+            )
+            item = BatchItemRecord(
+                batch_id="batch-same",
+                principal=principal,
+                position=0,
+                arguments={},
+                payload={},
+                notes=[],
+                request_id="weekly:fp:0",
+                estimate_usd=0.4,
+                duration=4,
+            )
+            stored, items, reused = await store.add_batch(record, [item], same_since=None)
+            assert not reused and stored.label == label and [i.principal for i in items] == [principal]
+        alices = await store.batch("batch-same", "alice")
+        assert alices is not None and alices[0].label == "alice's promo"
+        await store.update_batch_item(alices[1][0].model_copy(update={"state": "created", "task_id": "task-a"}))
+        await store.cancel_batch("batch-same", "oauth:alice\nweekly", "cancelled by its owner")
+        assert await store.batch_task_ids("batch-same", "alice") == ["task-a"]
+        assert await store.batch_task_ids("batch-same", "oauth:alice\nweekly") == []
+        attackers = await store.batch("batch-same", "oauth:alice\nweekly")
+        assert attackers is not None and attackers[0].cancelled_at is not None and attackers[1][0].state == "cancelled"
+        assert (await store.batch("batch-same", "alice") or alices)[0].cancelled_at is None
+        assert await store.batch("batch-same", "local") is None
+        assert await store.claim_batch("batch-same", "alice") and not await store.claim_batch("batch-same", "bob")
+    finally:
+        await store.aclose()
+
+
+async def test_no_two_principals_ever_share_an_output_folder(location: Path | str) -> None:
+    """A users-file name chosen to look like an OAuth subject's folder, names that differ in case only, and a user
+    named after a reserved folder: each principal gets a folder of its own, recorded once."""
+    store = await Store.open(location)
+    try:
+        lookalike = principal_folder("oauth:carol")  # what carol's folder would be: "oauth_carol-<hash>"
+        assert lookalike is not None
+        order = [lookalike, "oauth:carol", "Dave", "dave", "simulated", "SIMULATED"]
+        folders = {principal: await store.assign_folder(principal, folder_candidates(principal)) for principal in order}
+        assert len({folder.casefold() for folder in folders.values()}) == len(order), folders
+        assert folders[lookalike] == lookalike and folders["Dave"] == "Dave"  # the first keeps the plain name
+        assert not {folder.casefold() for folder in folders.values()} & RESERVED_FOLDERS
+        again = Store.open(location)
+        reopened = await again
+        try:
+            assert await reopened.principal_folders() == folders  # recorded: the same after a restart
+            assert await reopened.assign_folder("oauth:carol", ["anything-else"]) == folders["oauth:carol"]
+        finally:
+            await reopened.aclose()
+    finally:
+        await store.aclose()

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import anyio
 from pydantic import BaseModel, Field
 
-from veo_mcp.context import principal_folder
+from veo_mcp.context import LOCAL_PRINCIPAL, folder_candidates, principal_folder
 from veo_mcp.core.generation import Generation, SavedFile
 from veo_mcp.errors import LocalFileError, VeoError
 from veo_mcp.evolink.addresses import Resolver, resolved_internal_reason
@@ -147,14 +147,26 @@ class Downloader:
         self._resolver = resolver
         self._locks: dict[str, anyio.Lock] = {}
         self.lease_s = max(600.0, settings.download_timeout_s * 3)
+        self._folders: dict[str, str] = {}  # principal → their recorded folder (`storage.folders`)
         self.after_failure: AfterFailure | None = None
 
     # --- saving ------------------------------------------------------------------------------------------------
 
     def output_dir(self, owner: str) -> Path:
-        """Where `owner`'s videos go: the output folder for the local user, a folder of their own in it for others."""
-        folder = principal_folder(owner)
+        """Where `owner`'s videos go: the output folder for the local user, the folder recorded for them in it for
+        others (`ensure_folder` records it; before that, the one they would get first)."""
+        folder = self._folders.get(owner) or principal_folder(owner)
         return self._settings.output_dir if folder is None else self._settings.output_dir / folder
+
+    async def load_folders(self) -> None:
+        """The folders recorded so far (after a restart, a batch resumed without a request finds its owner's)."""
+        self._folders.update(await self._store.principal_folders())
+
+    async def ensure_folder(self, owner: str) -> Path:
+        """`owner`'s folder, recorded on first use so that no other principal ever gets the same one."""
+        if owner not in self._folders and (candidates := folder_candidates(owner)):
+            self._folders[owner] = await self._store.assign_folder(owner, candidates)
+        return self.output_dir(owner)
 
     def _folder(self, subfolder: str | None, *, simulated: bool, owner: str) -> Path:
         output_dir = self.output_dir(owner)
@@ -164,8 +176,9 @@ class Downloader:
             parts = tuple(subfolder.split("/")) if subfolder else ()
             return video_folder(output_dir, parts, simulated=simulated)
         except ValueError:
+            where = f"the output folder {output_dir}" if owner == LOCAL_PRINCIPAL else "your folder"
             raise LocalFileError(
-                f"subfolder {subfolder!r} points outside the output folder {output_dir}.",
+                f"subfolder {subfolder!r} points outside {where}.",
                 advice="Use a plain relative folder name such as 'drafts' or 'campaign/week1'.",
             ) from None
 
@@ -178,6 +191,7 @@ class Downloader:
                 if not generation.finished
                 else "It did not complete, so there is nothing to download; see get_generation for why.",
             )
+        await self.ensure_folder(generation.owner)
         folder = self._folder(subfolder, simulated=generation.simulated, owner=generation.owner)
         lock = self._locks.setdefault(generation.task_id, anyio.Lock())
         async with lock:

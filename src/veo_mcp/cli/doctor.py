@@ -242,6 +242,31 @@ def _money_limits(settings: Settings) -> Check:
     )
 
 
+def _server_budget(settings: Settings) -> Check | None:
+    """A team server (users file or OAuth) gives every user budgets of their own: only a server-wide budget caps
+    what they spend together on the one EvoLink key. None for a server that serves one person."""
+    if settings.users_file is None and settings.oauth_issuer is None:
+        return None
+    budgets = [
+        f"{name} ${value:.2f} ({variable})"
+        for name, value, variable in (
+            ("hourly", settings.server_hourly_budget_usd, "VEO_MCP_SERVER_HOURLY_BUDGET"),
+            ("daily", settings.server_daily_budget_usd, "VEO_MCP_SERVER_DAILY_BUDGET"),
+        )
+        if value is not None
+    ]
+    if budgets:
+        return Check(name="server budget", outcome="ok", detail="all users together: " + ", ".join(budgets))
+    who = "every user of the users file" if settings.oauth_issuer is None else "every user the OAuth issuer knows"
+    return Check(
+        name="server budget",
+        outcome="warn",
+        detail=f"a team server with no server-wide budget: {who} has budgets of their own, and nothing caps what "
+        "they spend together on the one EvoLink key",
+        fix="Set VEO_MCP_SERVER_HOURLY_BUDGET and/or VEO_MCP_SERVER_DAILY_BUDGET (USD, all users together).",
+    )
+
+
 async def diagnose(
     settings: Settings, transport: httpx.AsyncBaseTransport | None = None, flags: dict[str, str] | None = None
 ) -> list[Check]:
@@ -259,6 +284,8 @@ async def diagnose(
     checks.append(_image_folders(settings))
     checks.append(_money_limits(settings))
     checks.append(_origins(settings, flags))
+    if (shared := _server_budget(settings)) is not None:
+        checks.append(shared)
     return checks
 
 

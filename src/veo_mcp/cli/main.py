@@ -109,6 +109,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             balance_usd=args.balance,
             result_bytes=args.result_bytes,
             max_active_tasks=args.max_active_tasks,
+            allow_private_callbacks=args.allow_private_callbacks,
         )
         return 0
     if command == "completion":

@@ -165,6 +165,11 @@ def _simulator(commands: Any, common: argparse.ArgumentParser) -> None:
         default=None,
         help="the account's concurrency limit: creates beyond N running tasks answer 429 (default: none)",
     )
+    simulator.add_argument(
+        "--allow-private-callbacks",
+        action="store_true",
+        help="accept callback_url on this machine (loopback), which EvoLink refuses; for trying callbacks locally",
+    )
 
 
 def _generate(commands: Any, common: argparse.ArgumentParser) -> None:

@@ -147,32 +147,54 @@ async def _serve_http(
     auth: tuple[AuthSettings, PrincipalVerifier] | None,
 ) -> None:
     import uvicorn  # only the HTTP transport needs it
+    from starlette.middleware import Middleware
 
+    from veo_mcp.delivery import FILES_PATH
     from veo_mcp.delivery.links import listening_base
-    from veo_mcp.mcp.auth import bearer_only
     from veo_mcp.mcp.callbacks import with_callbacks
+    from veo_mcp.mcp.connections import ACCEPT_BATCH, ConnectionLimits, OutOfDescriptorsFilter
     from veo_mcp.mcp.files import with_files
-    from veo_mcp.mcp.http_security import transport_security
-    from veo_mcp.mcp.operations import Metrics, metrics_endpoint, with_operations
+    from veo_mcp.mcp.http_security import HostCheck, transport_security
+    from veo_mcp.mcp.http_sessions import PrincipalSessions, SessionGate
+    from veo_mcp.mcp.operations import Metrics, MetricsAccess, metrics_endpoint, with_operations
 
+    security = transport_security(host, settings)
     http_app = server.streamable_http_app(
         host=host,
-        transport_security=transport_security(host, settings),
+        transport_security=security,
         max_sessions=settings.http_max_sessions,
         session_idle_timeout=settings.http_session_idle_s,
     )
+    # Inside the SDK's bearer middleware (it names the principal): the per-user session cap, and what `cut` ends.
+    sessions = PrincipalSessions(server, settings.sessions_per_user)
+    http_app.user_middleware.append(Middleware(SessionGate, sessions=sessions))
     # /metrics behind the same tokens as /mcp (unless VEO_MCP_METRICS_PUBLIC); health, readiness and signed video
     # links need none.
-    metrics = metrics_endpoint(Metrics(app, server))
-    if auth is not None and not settings.metrics_public:
-        metrics = bearer_only(metrics, auth[1])
-    asgi = with_callbacks(with_files(with_operations(http_app, app, metrics), app.links), app)
+    metrics = metrics_endpoint(Metrics(app, server), MetricsAccess(app, auth[1] if auth is not None else None))
+    # Host and Origin on every route (the SDK checks /mcp only); EvoLink's callbacks come from outside, and are
+    # admitted by the secret in their path.
+    checked = HostCheck(with_files(with_operations(http_app, app, metrics), app.links), security, (FILES_PATH,))
+    asgi = with_callbacks(checked, app)
     # In JSON mode uvicorn logs through our handlers (its own config would print text lines).
     log_config = None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG
-    config = uvicorn.Config(asgi, host=host, log_level="warning", lifespan="on", log_config=log_config)
+    limits = ConnectionLimits(
+        settings.http_header_timeout_s, settings.http_body_timeout_s, settings.http_max_connections_per_client
+    )
+    config = uvicorn.Config(
+        asgi,
+        host=host,
+        log_level="warning",
+        lifespan="on",
+        log_config=log_config,
+        http=limits.protocol(),
+        backlog=ACCEPT_BATCH,
+    )
+    logging.getLogger("asyncio").addFilter(OutOfDescriptorsFilter())
     logging.getLogger("uvicorn.error").addFilter(_not_an_interruption)
     if app.links is not None:
         app.links.serve_at(listening_base(host, listener.getsockname()[1]))
+        checked.allow(app.links.base)
+    checked.allow(settings.public_url)
 
     class AnnouncedServer(uvicorn.Server):
         """Says where it listens once it serves (its start-up done), so Ctrl-C after the line is a clean stop."""
@@ -183,7 +205,10 @@ async def _serve_http(
                 say(endpoint_line(url, settings, host))
 
     with listener:
-        await AnnouncedServer(config).serve(sockets=[listener])
+        async with anyio.create_task_group() as group:
+            group.start_soon(sessions.run, app.users)
+            await AnnouncedServer(config).serve(sockets=[listener])
+            group.cancel_scope.cancel()
 
 
 def _not_an_interruption(record: logging.LogRecord) -> bool:

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from veo_mcp.cli.output import USAGE_ERROR, CommandFailed, emit_json
-from veo_mcp.users import User, UsersFileError, check_name, new_token, read_users, token_hash, write_users
+from veo_mcp.users import User, UsersFileError, check_name, locked, new_token, read_users, token_hash, write_users
 
 
 def _file(args: argparse.Namespace) -> Path:
@@ -42,19 +42,18 @@ def _limits(user: User) -> str:
 
 def _add(path: Path, args: argparse.Namespace) -> int:
     name = check_name(args.name)
-    users = read_users(path)
-    if name in users:
-        raise CommandFailed(
-            f"{path} already has a user {name!r}; remove it first to give them a new token.", exit_code=USAGE_ERROR
-        )
+    daily, confirm = _money(args.daily_budget, "--daily-budget"), _money(args.confirm_above, "--confirm-above")
     token = new_token()
-    users[name] = User(
-        name=name,
-        token_sha256=token_hash(token),
-        daily_budget_usd=_money(args.daily_budget, "--daily-budget"),
-        confirm_threshold_usd=_money(args.confirm_above, "--confirm-above"),
-    )
-    write_users(path, users)
+    with locked(path):  # read, change and write as one step: a concurrent add or remove is never lost
+        users = read_users(path)
+        if name in users:
+            raise CommandFailed(
+                f"{path} already has a user {name!r}; remove it first to give them a new token.", exit_code=USAGE_ERROR
+            )
+        users[name] = User(
+            name=name, token_sha256=token_hash(token), daily_budget_usd=daily, confirm_threshold_usd=confirm
+        )
+        write_users(path, users)
     print(
         f"veo-mcp: added {name} to {path} ({_limits(users[name])}). Their token follows; it is shown only now. "
         "Clients send it as 'Authorization: Bearer <token>'.",
@@ -89,10 +88,13 @@ def _list(path: Path, as_json: bool) -> int:
 
 
 def _remove(path: Path, name: str) -> int:
-    users = read_users(path)
-    if users.pop(name, None) is None:
-        raise CommandFailed(f"{path} has no user {name!r} (`veo-mcp users list` shows who is there).")
-    write_users(path, users)
+    with locked(path):
+        users = read_users(path)
+        if users.pop(name, None) is None:
+            raise CommandFailed(
+                f"{path} has no user {name!r} (`veo-mcp users list` shows who is there).", exit_code=USAGE_ERROR
+            )
+        write_users(path, users)
     print(f"veo-mcp: removed {name} from {path}; their token stops working at their next request.", file=sys.stderr)
     return 0
 

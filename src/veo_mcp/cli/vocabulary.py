@@ -97,6 +97,12 @@ _PHRASES: list[Rewrite] = [
     ),
     (_phrase("The user declined this exact request"), "You declined this exact request"),
     (
+        _phrase(
+            "Ask the user whether they want it at this cost; calling again with the same arguments asks them again."
+        ),
+        "Run the same command again to be asked again, or with --yes to confirm.",
+    ),
+    (
         _phrase("Ask the user what they want instead (a shorter, lower-quality or different video); a changed "),
         "Change the request (a shorter, lower-quality or different video): a changed ",
     ),

@@ -34,8 +34,9 @@ from veo_mcp.storage import CreateRecord
 if TYPE_CHECKING:
     from veo_mcp.evolink.client import EvoLinkClient
 
-# What the user said about the cost: yes, no, or nothing because nobody could ask them (then `confirm_cost` counts).
-Consent = Literal["given", "declined", "unasked"]
+# What the user said about the cost: yes, no, closed the question without answering (not a lasting "no": the next
+# call asks again), or nothing because nobody could ask them (then `confirm_cost` counts).
+Consent = Literal["given", "declined", "dismissed", "unasked"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,5 +240,7 @@ def _require_consent(settings: Settings, plan: Plan, consent: Consent, confirm_c
         return
     if consent == "declined":
         raise guards.declined(plan.estimate)
+    if consent == "dismissed":
+        raise guards.dismissed(plan.estimate)
     if not confirm_cost:
         raise guards.confirmation_required(settings, plan.estimate)

@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import logging
 import os
+import re
 import secrets
 import socket
 import stat
@@ -37,6 +38,7 @@ logger = logging.getLogger(__name__)
 
 FILES_PATH = "/files/"
 KEY_FILE = "link-secret"
+_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{43}\Z")
 
 
 def _b64(data: bytes) -> str:
@@ -64,12 +66,18 @@ class LinkSigner:
         return f"{_b64(payload)}.{_b64(self._signature(payload))}"
 
     def reference(self, token: str) -> str | None:
-        """The reference a genuine, unexpired token names; None for anything else (no reason given)."""
+        """The reference a genuine, unexpired token names; None for anything else (no reason given). The token must
+        be exactly what `token` makes: base64url without padding, one dot, a 32-byte signature, nothing after it
+        (base64 decoding alone would skip junk appended to a genuine token)."""
+        if not _TOKEN_SHAPE.match(token):
+            return None
         encoded, _, signature = token.partition(".")
         try:
             payload, given = _unb64(encoded), _unb64(signature)
         except (binascii.Error, ValueError):
             return None
+        if _b64(payload) != encoded or _b64(given) != signature:
+            return None  # not the one canonical spelling of these bytes
         if not hmac.compare_digest(self._signature(payload), given):
             return None
         expiry, _, reference = payload.decode("utf-8", "replace").partition(":")

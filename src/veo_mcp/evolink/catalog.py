@@ -6,6 +6,8 @@ is marked ASSUMED here and nowhere else, so a correction is one edit in this mod
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Literal, get_args
 
@@ -189,11 +191,19 @@ class ModelCapabilities:
     # duration REFERENCE output is fixed at, if any; None means any of `durations`
     reference_fixed_duration: Duration | None
     supports_audio: bool
-    price: Price | None  # None: not published - never guess
+    price: Price | None  # None: not published (estimated with UNPUBLISHED_PRICE_CEILING, said so)
     assumed: tuple[str, ...]  # what in this entry is our reading, not the page's words
 
 
 VEO_31_FAST_PRICE: Final = Price(standard_no_audio=0.08, standard_audio=0.12, uhd_no_audio=0.24, uhd_audio=0.2808)
+
+# ASSUMED: EvoLink publishes no price for its Lite endpoints (veo3.1-fast, veo3.1-pro). Their cost is estimated with
+# a ceiling: the highest published Veo 3.1 price we could source, Google's own list price for Veo 3.1 Standard at 4K
+# with audio ($0.60 per second, $4.80 for 8 s; Gemini API / Vertex AI, checked 2026-12). EvoLink resells Veo below
+# Google's list prices (its Fast price is under Google's), so budgets and confirmations that count this ceiling hold;
+# once a task is created, what EvoLink reserved (`usage.credits_reserved`) is what the budgets count.
+UNPUBLISHED_PRICE_CEILING: Final = Price(standard_no_audio=0.60, standard_audio=0.60, uhd_no_audio=0.60, uhd_audio=0.60)
+UNPUBLISHED_PRICE_SOURCE: Final = "the highest published Veo 3.1 price (Google's Veo 3.1 Standard at 4K, $0.60/s)"
 
 _IMAGE_MODES_MIN: Final[dict[GenerationType, int]] = {"TEXT": 0, "FIRST&LAST": 1, "REFERENCE": 1}
 
@@ -275,6 +285,13 @@ def usd_to_credits(usd: float) -> float:
     return round(usd / USD_PER_CREDIT, 4)
 
 
+# --- what the simulator charges for the models whose price is not published (ASSUMED: below the ceiling above,
+# like a reseller's price; the simulator reports it as `usage.credits_reserved`, as EvoLink does) -------------------
+SIM_UNPUBLISHED_PRICES: Final[dict[ModelId, Price]] = {
+    "veo3.1-fast": VEO_31_FAST_PRICE,
+    "veo3.1-pro": Price(standard_no_audio=0.16, standard_audio=0.24, uhd_no_audio=0.40, uhd_audio=0.48),
+}
+
 # --- simulator timing (ASSUMED from observed behaviour of comparable services) ---------------------------------
 
 # An 8 s 720p clip takes roughly 60-90 s; shorter clips are quicker, higher quality and more videos slower.
@@ -282,8 +299,44 @@ SIM_BASE_SECONDS_PER_VIDEO_SECOND: Final = 9.4
 SIM_QUALITY_FACTOR: Final[dict[Quality, float]] = {"720p": 1.0, "1080p": 1.3, "4k": 2.2}
 SIM_EXTRA_VIDEO_FACTOR: Final = 0.35  # each video beyond the first adds 35 %
 SIM_PENDING_FRACTION: Final = 0.05  # share of the run spent queued
+SIM_IMAGE_FETCH_TIMEOUT_S: Final = 5.0  # how long EvoLink's fetch of an input image may take before the task fails
 
 
 def expected_video_bytes(request: VideoRequest) -> int:
     """A generous size of the videos `request` makes (see VIDEO_BYTES_PER_SECOND)."""
     return VIDEO_BYTES_PER_SECOND[request.quality] * request.effective_duration * request.n
+
+
+# What people (and models) often call the request's fields, for "did you mean" when an argument is unknown: words
+# that are not spelled like the field, so closeness of spelling would not find them.
+FIELD_SYNONYMS: Final[dict[str, str]] = {
+    "resolution": "quality",
+    "res": "quality",
+    "size": "quality",
+    "ratio": "aspect_ratio",
+    "aspect": "aspect_ratio",
+    "orientation": "aspect_ratio",
+    "length": "duration",
+    "seconds": "duration",
+    "audio": "generate_audio",
+    "sound": "generate_audio",
+    "count": "n",
+    "num_videos": "n",
+    "number_of_videos": "n",
+    "images": "image_urls",
+    "image": "image_urls",
+    "image_url": "image_urls",
+    "negative": "negative_prompt",
+    "mode": "generation_type",
+    "webhook": "callback_url",
+}
+
+
+def closest_field(name: str, declared: Sequence[str]) -> str | None:
+    """The declared field `name` most likely means: a known synonym, else the closest spelling (or None)."""
+    folded = name.strip().casefold().replace("-", "_").replace(" ", "_")
+    synonym = FIELD_SYNONYMS.get(folded)
+    if synonym in declared:
+        return synonym
+    close = difflib.get_close_matches(folded, list(declared), n=1)
+    return close[0] if close else None

@@ -32,8 +32,6 @@ from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from pydantic import AnyHttpUrl
-from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from veo_mcp.app import App
 from veo_mcp.context import LOCAL_PRINCIPAL, OAUTH_PREFIX, about_task, acting_as
@@ -43,6 +41,8 @@ logger = logging.getLogger(__name__)
 # Asymmetric algorithms only: a JWKS publishes public keys, and "none" or HMAC would let anyone sign.
 ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
 JWKS_REFETCH_S = 30.0  # an unknown `kid` fetches the key set again at most this often
+JWKS_LIFETIME_S = 600.0  # how long a key set is trusted when its answer says nothing (Cache-Control)
+JWKS_MAX_LIFETIME_S = 24 * 3600.0
 LEEWAY_S = 30  # clock skew allowed on `exp`/`nbf`
 
 
@@ -53,44 +53,73 @@ class PrincipalToken(AccessToken):
 
 
 class JwksKeys:
-    """The issuer's signing keys, fetched with httpx and cached; fetched again (rate-limited) for an unknown `kid`,
-    which is how a key rotation reaches a running server."""
+    """The issuer's signing keys, fetched with httpx and kept for their lifetime: the answer's `Cache-Control:
+    max-age` (`no-store`/`no-cache`: not kept), else `JWKS_LIFETIME_S`. A key the issuer dropped stops working when
+    that lifetime ends; an unknown `kid` fetches the set again (rate-limited), which is how a new key arrives. When the
+    issuer cannot be reached the keys read last are kept for one more lifetime at most, then none are trusted."""
 
     def __init__(
         self,
         url: str,
         client: Callable[[], httpx.AsyncClient] = httpx.AsyncClient,
         refetch_after_s: float = JWKS_REFETCH_S,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.url = url
         self._client = client
         self._refetch_after_s = refetch_after_s
+        self._clock = clock
         self._keys: dict[str | None, jwt.PyJWK] = {}
-        self._fetched_at: float | None = None
+        self._fetched_at: float | None = None  # the last attempt, answered or not
+        self._read_at: float | None = None  # the last good answer
+        self._lifetime_s = JWKS_LIFETIME_S
         self._lock = anyio.Lock()
 
+    def _expired(self, now: float) -> bool:
+        return self._read_at is None or now - self._read_at >= self._lifetime_s
+
     async def key(self, kid: str | None) -> jwt.PyJWK | None:
-        if kid in self._keys:
+        if kid in self._keys and not self._expired(self._clock()):
             return self._keys[kid]
         async with self._lock:
-            due = self._fetched_at is None or time.monotonic() - self._fetched_at >= self._refetch_after_s
-            if kid not in self._keys and due:
+            now = self._clock()
+            unknown_due = self._fetched_at is None or now - self._fetched_at >= self._refetch_after_s
+            if self._expired(now) or (kid not in self._keys and unknown_due):
                 await self._fetch()
         return self._keys.get(kid)
 
     async def _fetch(self) -> None:
-        self._fetched_at = time.monotonic()
+        self._fetched_at = self._clock()
         try:
             async with self._client() as client:
                 response = await client.get(self.url, timeout=10.0)
                 response.raise_for_status()
-                keys = jwt.PyJWKSet.from_dict(response.json()).keys
+                published = response.json()
+                empty = isinstance(published, dict) and published.get("keys") == []  # the issuer trusts no key now
+                keys = [] if empty else jwt.PyJWKSet.from_dict(published).keys
         except (httpx.HTTPError, ValueError, jwt.PyJWKSetError) as error:
             logger.warning("cannot read the OAuth signing keys at %s: %s", self.url, error)
+            if self._read_at is None or self._fetched_at - self._read_at >= 2 * self._lifetime_s:
+                self._keys = {}  # unanswered for a whole lifetime past the keys' own: none is trusted any more
             return
+        self._read_at = self._fetched_at
+        self._lifetime_s = key_set_lifetime(response.headers.get("cache-control"))
         self._keys = {key.key_id: key for key in keys}
         if len(keys) == 1:
             self._keys.setdefault(None, keys[0])  # a token without `kid` may use the only key
+
+
+def key_set_lifetime(cache_control: str | None) -> float:
+    """How long a fetched key set may be trusted: its `max-age` (at most a day), 0 for `no-store`/`no-cache`, else
+    `JWKS_LIFETIME_S`."""
+    directives = [part.strip().lower() for part in (cache_control or "").split(",")]
+    if "no-store" in directives or "no-cache" in directives:
+        return 0.0
+    for directive in directives:
+        name, _, value = directive.partition("=")
+        if name.strip() == "max-age" and value.strip().strip('"').isdigit():
+            return min(float(value.strip().strip('"')), JWKS_MAX_LIFETIME_S)
+    return JWKS_LIFETIME_S
 
 
 class JwtChecker:
@@ -216,24 +245,3 @@ class PrincipalScope:
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         with acting_as(principal_of(ctx)), about_task(task_of(ctx)):
             return await call_next(ctx)
-
-
-def bearer_only(asgi: ASGIApp, verifier: PrincipalVerifier) -> ASGIApp:
-    """`asgi` (a route beside /mcp, such as /metrics) behind the same tokens the MCP endpoint accepts: 401 with
-    `WWW-Authenticate` otherwise."""
-
-    async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            given = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1").strip()
-            scheme, _, token = given.partition(" ")
-            if scheme.lower() != "bearer" or await verifier.verify_token(token) is None:
-                refusal = JSONResponse(
-                    {"error": "invalid_token", "error_description": "Send 'Authorization: Bearer <token>'."},
-                    status_code=401,
-                    headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
-                )
-                await refusal(scope, receive, send)
-                return
-        await asgi(scope, receive, send)
-
-    return guarded

@@ -64,7 +64,11 @@ from veo_mcp.mcp.questions import (
 
 ItemsArg = Annotated[
     list[dict[str, Any]] | None,
-    Field(min_length=1, max_length=MAX_ITEMS, description="generate_video argument objects, one per video."),
+    Field(
+        min_length=1,
+        max_length=MAX_ITEMS,
+        description='generate_video arguments per video, e.g. {"prompt": "a cat"}.',
+    ),
 ]
 BatchPromptArg = Annotated[str | None, Field(description="With variants: the prompt of every video.")]
 VariantsArg = Annotated[
@@ -184,7 +188,7 @@ def prepared_batch(app: App) -> Callable[..., Awaitable[list[PreparedItem]]]:
             except VeoError as error:
                 problems.append(error.message)
         if problems:
-            raise ToolError(problems_text(problems, len(listed)) + " Fix them and call generate_batch again.")
+            raise ToolError(problems_text(problems, len(listed)))
         return prepared
 
     roots_type = Annotated[ListRootsResult | None, Resolve(_batch_roots)]

@@ -8,7 +8,11 @@ an OAuth issuer (checked by the SDK's bearer middleware with `veo_mcp.mcp.auth.P
 
 from __future__ import annotations
 
+import json
+from urllib.parse import urlsplit
+
 from mcp.server.transport_security import TransportSecuritySettings
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from veo_mcp.evolink.addresses import is_loopback_host
 from veo_mcp.settings import Settings
@@ -47,3 +51,56 @@ def require_safe_binding(host: str, settings: Settings) -> None:
             "'Authorization: Bearer <token>'), give users their own tokens with VEO_MCP_USERS_FILE (`veo-mcp users "
             "add`) or accept an OAuth issuer's tokens (VEO_MCP_OAUTH_ISSUER); or serve on 127.0.0.1."
         )
+
+
+def _matches(value: str, patterns: list[str]) -> bool:
+    """`value` is one of `patterns`, where `name:*` stands for that name with any port (the SDK's rule)."""
+    return any(value == pattern or (pattern.endswith(":*") and value.startswith(pattern[:-1])) for pattern in patterns)
+
+
+class HostCheck:
+    """ASGI middleware: the SDK checks Host and Origin on /mcp only; this checks them on every route the server
+    answers itself (/healthz, /readyz, /metrics, /files/...), so a web page cannot reach them through a browser by
+    DNS rebinding either. Video links (`open_paths`) are fetched cross-origin by players on purpose: only their Host is
+    checked there."""
+
+    def __init__(self, app: ASGIApp, security: TransportSecuritySettings, open_paths: tuple[str, ...] = ()) -> None:
+        self._app = app
+        self._hosts = list(security.allowed_hosts)
+        self._origins = list(security.allowed_origins)
+        self._open_paths = open_paths
+
+    def allow(self, base_url: str | None) -> None:
+        """Also accept the host (and origin) of `base_url`: VEO_MCP_PUBLIC_URL, or where links point."""
+        parts = urlsplit(base_url or "")
+        if parts.hostname:
+            port = parts.port or {"https": 443, "http": 80}.get(parts.scheme)
+            name = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+            self._hosts += [parts.netloc, f"{name}:{port}"]
+            self._origins.append(f"{parts.scheme}://{parts.netloc}")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = {key: value.decode("latin-1") for key, value in scope["headers"] if key in (b"host", b"origin")}
+            refusal = None
+            origin_checked = b"origin" in headers and not str(scope.get("path", "")).startswith(self._open_paths)
+            if not _matches(headers.get(b"host", ""), self._hosts):
+                refusal = (421, "Invalid Host header")
+            elif origin_checked and not _matches(headers[b"origin"], self._origins):
+                refusal = (403, "Invalid Origin header")
+            if refusal is not None:
+                await _refuse(send, *refusal)
+                return
+        await self._app(scope, receive, send)
+
+
+async def _refuse(send: Send, status: int, text: str) -> None:
+    body = json.dumps({"status": status, "message": text}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from veo_mcp.app import App, Running
 from veo_mcp.background.downloads import VideoInfo
+from veo_mcp.context import LOCAL_PRINCIPAL, current_principal
 from veo_mcp.core.batches import BatchState
 from veo_mcp.core.generation import Generation, GenerationState
 from veo_mcp.errors import VeoError
@@ -111,7 +112,34 @@ def file_links(files: Sequence[_SavedVideo]) -> list[ResourceLink]:
             size=f.bytes,
         )
         for f in files
+        if f.url or Path(f.path).is_absolute()  # a remote caller's file without a link has nothing to point at
     ]
+
+
+def path_shown(app: App, path: str, principal: str | None = None) -> str:
+    """What the caller is shown of a saved file's path: the local user (whose machine this is) the path itself;
+    anyone else the path inside their own folder (their links fetch the file; a server path is of no use to them
+    and tells them about the server)."""
+    principal = current_principal() if principal is None else principal
+    if principal == LOCAL_PRINCIPAL:
+        return path
+    own = app.settings.output_dir
+    if app.configured and app.parts_or_none() is not None:
+        own = app.parts.downloader.output_dir(principal)
+    for base, target in ((own, Path(path)), (own.resolve(), Path(path).resolve())):
+        try:
+            return target.relative_to(base).as_posix()
+        except ValueError:
+            continue
+    return Path(path).name
+
+
+def batch_shown(app: App, state: BatchState) -> BatchState:
+    """`state` with each item's saved files as the caller is shown them (`path_shown`)."""
+    if current_principal() == LOCAL_PRINCIPAL:
+        return state
+    items = [item.model_copy(update={"files": [path_shown(app, f) for f in item.files]}) for item in state.items]
+    return state.model_copy(update={"items": items})
 
 
 async def url_of(app: App, path: str) -> str | None:
@@ -123,7 +151,7 @@ async def linked(app: App, files: Sequence[_V]) -> list[_V]:
     """Copies of saved `files` that carry their `url` (unchanged over stdio)."""
     if app.links is None:
         return list(files)
-    return [f.model_copy(update={"url": await url_of(app, f.path)}) for f in files]
+    return [f.model_copy(update={"url": await url_of(app, f.path), "path": path_shown(app, f.path)}) for f in files]
 
 
 async def with_urls(app: App, model: _M) -> _M:
@@ -220,5 +248,5 @@ async def linked_batch(app: App, report: _Report) -> _Report:
     items = []
     for item in report.items:
         urls = [url for url in [await url_of(app, path) for path in item.files] if url is not None]
-        items.append(item.model_copy(update={"urls": urls}))
+        items.append(item.model_copy(update={"urls": urls, "files": [path_shown(app, f) for f in item.files]}))
     return report.model_copy(update={"items": items})

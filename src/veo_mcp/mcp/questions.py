@@ -50,12 +50,13 @@ CostAnswer = AcceptedElicitation[CostConfirmation] | DeclinedElicitation | Cance
 
 
 def consent_of(answer: CostAnswer) -> Consent:
-    """The pipeline's view of the answer: only an accepted 'yes' from the user is consent."""
+    """The pipeline's view of the answer: only an accepted 'yes' from the user is consent; a question closed without
+    an answer is no consent either, but not a "no" that stands (the next call asks again)."""
     if isinstance(answer, AcceptedElicitation):
         if isinstance(answer.data, Unasked):
             return "unasked"
         return "given" if answer.data.confirm else "declined"
-    return "declined"
+    return "declined" if isinstance(answer, DeclinedElicitation) else "dismissed"
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,8 +58,22 @@ def advertise_resource_list_changes(server: MCPServer) -> None:
 def open_http_sessions(server: MCPServer) -> int:
     """How many streamable-HTTP sessions are open (the metrics' active sessions). The session manager keeps them in
     a private dict and offers no count."""
+    return len(open_http_session_ids(server))
+
+
+def open_http_session_ids(server: MCPServer) -> set[str]:
+    """The ids of the open streamable-HTTP sessions (the session manager offers no public view of them)."""
     manager = server.session_manager
-    return len(manager._server_instances)  # private: StreamableHTTPSessionManager's sessions (mcp 2.3)
+    return set(manager._server_instances)  # private: StreamableHTTPSessionManager's sessions (mcp 2.3)
+
+
+async def end_http_session(server: MCPServer, session_id: str) -> None:
+    """Close one streamable-HTTP session now, as the manager closes an idle one: its id answers 404 from then on and
+    its streams end. The SDK ends a session only on the client's DELETE or its idle timeout."""
+    manager = server.session_manager
+    transport = manager._server_instances.get(session_id)  # private (mcp 2.3)
+    if transport is not None:
+        await manager._discard_session(session_id, transport)  # private (mcp 2.3)
 
 
 async def run_on_streams(server: MCPServer, read_stream: Any, write_stream: Any) -> None:

@@ -8,7 +8,9 @@ The rules (all from settings, all checked locally):
   otherwise by calling again with `confirm_cost: true`;
 - an unknown price counts as "above" for confirmation and is refused when a cap or budget is set (we cannot
   promise to stay under a limit we cannot compute);
-- the same request (same normalized payload) within `duplicate_window_s` returns the earlier generation.
+- the same request (same normalized payload) within `duplicate_window_s` returns the earlier generation;
+- on a shared server, server-wide budgets (VEO_MCP_SERVER_HOURLY_BUDGET, VEO_MCP_SERVER_DAILY_BUDGET) cap what every
+  user together may commit on the one EvoLink key; every refusal says which limit, for whom, and who can raise it.
 """
 
 from __future__ import annotations
@@ -59,32 +61,62 @@ def start_of_today(now: float) -> float:
     return day.timestamp()
 
 
+def _estimated(estimate: CostEstimate) -> str:
+    """`estimated at $0.96`, or for a model without a published price the ceiling it was estimated with."""
+    if estimate.known:
+        return f"estimated at ${estimate.usd:.2f}"
+    return (
+        f"estimated at up to ${estimate.usd:.2f} (EvoLink publishes no price for {estimate.model}; that is a ceiling)"
+    )
+
+
 def windows_at(now: float) -> SpendingWindows:
     """The spending windows the limits look at: today (UTC), the last 60 minutes, the last 60 seconds."""
     return SpendingWindows(day=start_of_today(now), hour=now - 3600.0, minute=now - 60.0)
 
 
 def check_spending(settings: Settings, estimate: CostEstimate, spending: Spending) -> None:
-    """Every limit that depends on what was spent before: the daily and hourly budgets and the create rate."""
+    """Every limit that depends on what was spent before: the server's budgets (everyone's spending), then the
+    caller's daily and hourly budgets and create rate."""
+    check_server_budgets(settings, estimate, spending)
     check_daily_budget(settings, estimate, spending.today_usd)
     check_hourly_budget(settings, estimate, spending.last_hour_usd)
     check_create_rate(settings, spending.creates_last_minute)
+
+
+def check_server_budgets(settings: Settings, estimate: CostEstimate, spending: Spending) -> None:
+    """The server-wide budgets: every user's creates together, against the one EvoLink key's caps."""
+    for budget, spent, window, variable in (
+        (settings.server_daily_budget_usd, spending.server_today_usd, "today (UTC)", "VEO_MCP_SERVER_DAILY_BUDGET"),
+        (
+            settings.server_hourly_budget_usd,
+            spending.server_last_hour_usd,
+            "in the last 60 minutes",
+            "VEO_MCP_SERVER_HOURLY_BUDGET",
+        ),
+    ):
+        if budget is None:
+            continue
+        kind = "daily" if variable == "VEO_MCP_SERVER_DAILY_BUDGET" else "hourly"
+        if spent + estimate.usd > budget + 1e-9:
+            left = max(0.0, budget - spent)
+            raise LimitExceededError(
+                f"This request is {_estimated(estimate)}, but only ${left:.2f} is left of this server's "
+                f"{kind} budget of ${budget:.2f}, which every user of the server shares ({variable}; "
+                f"${spent:.2f} committed by all users {window}). Nothing was sent.",
+                advice=f"The limit is for everyone together, not for you alone: wait until earlier requests leave "
+                f"the window, or ask for a cheaper video. Only the server's operator can raise {variable}.",
+            )
 
 
 def check_hourly_budget(settings: Settings, estimate: CostEstimate, spent_last_hour_usd: float) -> None:
     budget = settings.hourly_budget_usd
     if budget <= 0:
         return
-    if estimate.usd is None:
-        raise LimitExceededError(
-            f"The price of {estimate.model} is not published, and an hourly budget of ${budget:.2f} is set "
-            "(VEO_MCP_HOURLY_BUDGET); veo-mcp cannot prove this request stays within it. Nothing was sent.",
-            advice="Use a model with a known price (list_models), or set VEO_MCP_HOURLY_BUDGET=0 to turn it off.",
-        )
     if spent_last_hour_usd + estimate.usd > budget + 1e-9:
         left = max(0.0, budget - spent_last_hour_usd)
         raise LimitExceededError(
-            f"This request is estimated at ${estimate.usd:.2f}, but only ${left:.2f} of the hourly budget of "
+            f"This request is {_estimated(estimate)}, but only ${left:.2f} of the hourly budget of "
             f"${budget:.2f} is left (VEO_MCP_HOURLY_BUDGET; ${spent_last_hour_usd:.2f} committed in the last 60 "
             "minutes). Nothing was sent.",
             advice="This brake stops runaway loops. Wait until earlier requests leave the 60-minute window, ask "
@@ -107,15 +139,9 @@ def check_request_limit(settings: Settings, estimate: CostEstimate) -> None:
     cap = settings.max_cost_per_request_usd
     if cap is None:
         return
-    if estimate.usd is None:
-        raise LimitExceededError(
-            f"The price of {estimate.model} is not published, and a per-request limit of ${cap:.2f} is set "
-            "(VEO_MCP_MAX_COST_PER_REQUEST); veo-mcp cannot prove this request stays under it. Nothing was sent.",
-            advice="Use a model with a known price (list_models), or unset VEO_MCP_MAX_COST_PER_REQUEST.",
-        )
     if estimate.usd > cap + 1e-9:
         raise LimitExceededError(
-            f"This request is estimated at ${estimate.usd:.2f}, above the per-request limit of ${cap:.2f} "
+            f"This request is {_estimated(estimate)}, above the per-request limit of ${cap:.2f} "
             "(VEO_MCP_MAX_COST_PER_REQUEST). Nothing was sent."
         )
 
@@ -124,46 +150,34 @@ def check_daily_budget(settings: Settings, estimate: CostEstimate, spent_today_u
     budget = settings.daily_budget_usd
     if budget is None:
         return
-    if estimate.usd is None:
-        raise LimitExceededError(
-            f"The price of {estimate.model} is not published, and a daily budget of ${budget:.2f} is set "
-            "(VEO_MCP_DAILY_BUDGET); veo-mcp cannot prove this request stays within it. Nothing was sent.",
-            advice="Use a model with a known price (list_models), or unset VEO_MCP_DAILY_BUDGET.",
-        )
     if spent_today_usd + estimate.usd > budget + 1e-9:
         raise LimitExceededError(
-            f"This request is estimated at ${estimate.usd:.2f}; with ${spent_today_usd:.2f} already committed today "
+            f"This request is {_estimated(estimate)}; with ${spent_today_usd:.2f} already committed today "
             f"(UTC) that passes the daily budget of ${budget:.2f} (VEO_MCP_DAILY_BUDGET). Nothing was sent.",
             advice="Wait until tomorrow (UTC), ask for a cheaper video, or raise VEO_MCP_DAILY_BUDGET.",
         )
 
 
 def needs_confirmation(settings: Settings, estimate: CostEstimate) -> bool:
-    return estimate.usd is None or estimate.usd > settings.confirm_above_usd + 1e-9
+    return estimate.usd > settings.confirm_above_usd + 1e-9
 
 
 def confirmation_question(settings: Settings, estimate: CostEstimate) -> str:
-    if estimate.usd is None:
-        return (
-            f"EvoLink publishes no price for {estimate.model}, so the cost of this video ({estimate.billed_seconds} s "
-            "of video) cannot be estimated and may be above the "
-            f"${settings.confirm_above_usd:.2f} confirmation threshold. Generate it anyway?"
-        )
-    return (
-        f"This video is estimated at {estimate.summary}, above the ${settings.confirm_above_usd:.2f} "
-        "confirmation threshold. Generate it?"
-    )
+    cost = f"is estimated at {estimate.summary}" if estimate.known else f"costs {estimate.summary}"
+    return f"This video {cost}, above the ${settings.confirm_above_usd:.2f} confirmation threshold. Generate it?"
 
 
 def batch_confirmation_question(settings: Settings, total: CostEstimate, count: int) -> str:
+    cost = f"is estimated at {total.summary} in total" if total.known else f"costs {total.summary}"
     return (
-        f"This batch of {count} generations is estimated at {total.summary} in total, above the "
-        f"${settings.confirm_above_usd:.2f} confirmation threshold. Generate all of them?"
+        f"This batch of {count} generations {cost}, above the ${settings.confirm_above_usd:.2f} confirmation "
+        "threshold. Generate all of them?"
     )
 
 
 def check_batch_budgets(settings: Settings, total: CostEstimate, spending: Spending) -> None:
-    """The daily and hourly budgets applied to a whole batch before any of it is sent."""
+    """The server's and the caller's daily and hourly budgets applied to a whole batch before any of it is sent."""
+    check_server_budgets(settings, total, spending)
     check_daily_budget(settings, total, spending.today_usd)
     check_hourly_budget(settings, total, spending.last_hour_usd)
 
@@ -184,6 +198,13 @@ def declined(estimate: CostEstimate) -> ConfirmationRequiredError:
     return ConfirmationRequiredError(
         f"The user did not confirm the cost ({estimate.summary}); nothing was sent.",
         advice="Ask what they would like instead, e.g. a shorter or lower-quality video (estimate_cost).",
+    )
+
+
+def dismissed(estimate: CostEstimate) -> ConfirmationRequiredError:
+    return ConfirmationRequiredError(
+        f"The cost question ({estimate.summary}) was closed without an answer; nothing was sent.",
+        advice="Ask the user whether they want it at this cost; calling again with the same arguments asks them again.",
     )
 
 

@@ -21,6 +21,7 @@ import anyio
 
 from veo_mcp.context import LOCAL_PRINCIPAL, current_principal
 from veo_mcp.core.generation import Generation
+from veo_mcp.evolink import catalog
 from veo_mcp.evolink.costs import CostEstimate
 from veo_mcp.evolink.errors import EvoLinkError, OutcomeUnknownError, SendWatch, TemporaryError
 from veo_mcp.evolink.schemas import Task
@@ -170,10 +171,11 @@ class CreateLedger:
             raise
 
     async def accept(self, record: CreateRecord, generation: Generation) -> str | None:
-        """Record that EvoLink accepted the create. None when recorded; otherwise a warning for the caller, who must
+        """Record that EvoLink accepted the create, and what it reserved for it (`usage.credits_reserved`: the
+        budgets count that, not our estimate). None when recorded; otherwise a warning for the caller, who must
         still get the task id: the task exists and is being paid for, whatever happened to our disk."""
         try:
-            await self._store.accept_create(record.key, generation)
+            await self._store.accept_create(record.key, generation, reserved_usd(generation.last_task))
             return None
         except DatabaseWriteError as error:
             failure = error
@@ -214,7 +216,7 @@ class CreateLedger:
             await anyio.sleep(interval_s)
             for key, generation in list(self._unrecorded.items()):
                 try:
-                    await self._store.accept_create(key, generation)
+                    await self._store.accept_create(key, generation, reserved_usd(generation.last_task))
                 except DatabaseWriteError:
                     break
                 del self._unrecorded[key]
@@ -244,6 +246,12 @@ class CreateLedger:
         if record.task_id is None:  # pragma: no cover - an accepted record always has its task id
             raise TemporaryError("The earlier request has no task id recorded.")
         return record.task_id
+
+
+def reserved_usd(task: Task | None) -> float | None:
+    """What EvoLink says it reserved for `task`, in USD (None when it did not say)."""
+    credits = task.usage.credits_reserved if task is not None and task.usage is not None else None
+    return None if credits is None else round(credits * catalog.USD_PER_CREDIT, 4)
 
 
 def _declined_key(fingerprint: str) -> str:

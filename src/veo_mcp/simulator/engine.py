@@ -13,7 +13,6 @@ import secrets
 import string
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,8 +21,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from veo_mcp.evolink import catalog
-from veo_mcp.evolink.costs import estimate_cost
 from veo_mcp.evolink.schemas import VideoRequest, parse_video_request
+from veo_mcp.simulator.clock import SharedClock, SimClock
 from veo_mcp.simulator.faults import Fault
 from veo_mcp.simulator.media import VideoSpec, dimensions, render_mp4
 from veo_mcp.simulator.state import SimulatorState, StoredTask
@@ -39,10 +38,10 @@ class SimulatorConfig(BaseModel):
     )
     balance_usd: float | None = Field(None, description="Credit available; None is unlimited.")
     max_active_tasks: int | None = Field(None, ge=1, description="Concurrency limit (429 beyond it).")
-    loopback_callbacks: bool = Field(
-        True,
-        description="Accept and call callback URLs on this machine (loopback), which real EvoLink refuses: the "
-        "simulator runs here, so only a loopback server can be called back.",
+    allow_private_callbacks: bool = Field(
+        False,
+        description="Accept and call callback URLs on this machine (loopback), which real EvoLink refuses as it "
+        "refuses every internal address; for tests and trials of callbacks on one machine.",
     )
     video_short_side: int = Field(144, ge=16, le=2160, description="Short side of rendered videos, in pixels.")
     video_fps: int = Field(12, ge=1, le=60)
@@ -66,45 +65,6 @@ class SimulatorConfig(BaseModel):
         description="Where uploaded files say they live (`file_url`). A public-looking name, as EvoLink's CDN has, "
         "so the create accepts it; the simulator serves the same paths on its own address too.",
     )
-
-
-class SimClock:
-    """Simulated seconds: real monotonic time × speed, plus whatever tests `advance()`."""
-
-    def __init__(self, speed: float) -> None:
-        self.speed = speed
-        self._start = time.monotonic()
-        self._offset = 0.0
-        self.on_advance: list[Callable[[], None]] = []  # told when time jumps (callbacks may be due)
-
-    def now(self) -> float:
-        return (time.monotonic() - self._start) * self.speed + self._offset
-
-    def advance(self, seconds: float) -> None:
-        self._offset += seconds
-        self._advanced()
-
-    def _advanced(self) -> None:
-        for listener in self.on_advance:
-            listener()
-
-
-class SharedClock(SimClock):
-    """The clock of a simulated account kept in a state folder: wall time × speed from a shared anchor, so every
-    process sharing the folder reads the same simulated time (`advance()` moves it for all of them)."""
-
-    def __init__(self, speed: float, state: SimulatorState) -> None:
-        super().__init__(speed)
-        self._state = state
-        state.anchor_clock(speed)
-
-    def now(self) -> float:
-        anchor = self._state.clock()
-        return anchor.at(time.time()) if anchor is not None else 0.0
-
-    def advance(self, seconds: float) -> None:
-        self._state.advance_clock(seconds)
-        self._advanced()
 
 
 @dataclass
@@ -215,6 +175,13 @@ def new_task_id(now_wall: int) -> str:
     return f"task-unified-{now_wall}-{''.join(secrets.choice(_ALPHABET) for _ in range(8))}"
 
 
+def charge_usd(request: VideoRequest) -> float:
+    """What the simulated account charges for `request`: the published price, or for a model whose price is not
+    published the simulator's own (catalog.SIM_UNPUBLISHED_PRICES), below the ceiling veo-mcp estimates with."""
+    price = catalog.MODELS[request.model].price or catalog.SIM_UNPUBLISHED_PRICES[request.model]
+    return round(price.per_second(request.quality, request.generate_audio) * request.effective_duration * request.n, 4)
+
+
 def render_seconds(request: VideoRequest, identity: str) -> float:
     """How long the real service would take for this request, in seconds (see catalog SIM_* assumptions)."""
     base = catalog.SIM_BASE_SECONDS_PER_VIDEO_SECOND * request.effective_duration
@@ -293,11 +260,20 @@ class SimulatedService:
 
     # --- lifecycle ----------------------------------------------------------------------------------------
 
-    def create(self, request: VideoRequest, *, failure: Fault | None = None, stall: Fault | None = None) -> SimTask:
+    def create(
+        self,
+        request: VideoRequest,
+        *,
+        failure: Fault | None = None,
+        stall: Fault | None = None,
+        fails_with: str | None = None,
+    ) -> SimTask:
+        """A new task; it fails as it leaves the queue with `fails_with` (an error code) when set, as EvoLink fails
+        a task whose input image it cannot fetch."""
         wall = int(time.time())
         task_id = new_task_id(wall)
         total = render_seconds(request, task_id)
-        cost = estimate_cost(request).usd
+        cost = charge_usd(request)
         task = SimTask(
             id=task_id,
             request=request,
@@ -306,7 +282,7 @@ class SimulatedService:
             total_s=total,
             pending_s=total * catalog.SIM_PENDING_FRACTION,
             cost_usd=cost,
-            failure=(failure.error_code, failure.fraction) if failure else None,
+            failure=(fails_with, 0.0) if fails_with else (failure.error_code, failure.fraction) if failure else None,
             stall_at=stall.fraction if stall else None,
             frames=self._frames_for(request),
         )
@@ -398,7 +374,6 @@ class SimulatedService:
         """The task JSON exactly as `GET /v1/tasks/{id}` returns it (API doc §2)."""
         status, progress = task.phase(self.clock.now())
         request = task.request
-        estimate = estimate_cost(request)
         body: dict[str, Any] = {
             "id": task.id,
             "object": "video.generation.task",
@@ -414,7 +389,7 @@ class SimulatedService:
             },
             "usage": {
                 "billing_rule": "per_second",
-                "credits_reserved": estimate.credits if estimate.credits is not None else 0,
+                "credits_reserved": catalog.usd_to_credits(task.cost_usd or 0.0),
                 "user_group": "default",
             },
         }

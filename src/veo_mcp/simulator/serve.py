@@ -42,10 +42,12 @@ def run_simulator(
     balance_usd: float | None = None,
     result_bytes: int | None = None,
     max_active_tasks: int | None = None,
+    allow_private_callbacks: bool = False,
 ) -> None:
     try:
         config = SimulatorConfig(
             speed=speed,
+            allow_private_callbacks=allow_private_callbacks,
             api_key=api_key,
             balance_usd=balance_usd,
             result_bytes=result_bytes,

@@ -39,6 +39,7 @@ class BatchRecord(BaseModel):
 
 class BatchItemRecord(BaseModel):
     batch_id: str
+    principal: str = LOCAL_PRINCIPAL  # whose batch it is an item of: with batch_id, the batch's key
     position: int
     arguments: dict[str, Any]
     payload: dict[str, Any]
@@ -66,9 +67,18 @@ def _item_from_row(row: Row) -> BatchItemRecord:
     return BatchItemRecord.model_validate(values)
 
 
-def _items(db: Connection, batch_id: str) -> list[BatchItemRecord]:
-    rows = db.execute("SELECT * FROM batch_items WHERE batch_id = ? ORDER BY position", (batch_id,)).fetchall()
+def _items(db: Connection, batch_id: str, principal: str) -> list[BatchItemRecord]:
+    rows = db.execute(
+        "SELECT * FROM batch_items WHERE principal = ? AND batch_id = ? ORDER BY position", (principal, batch_id)
+    ).fetchall()
     return [_item_from_row(row) for row in rows]
+
+
+def _batch_row(db: Connection, batch_id: str, principal: str) -> Row | None:
+    row: Row | None = db.execute(
+        "SELECT * FROM batches WHERE principal = ? AND batch_id = ?", (principal, batch_id)
+    ).fetchone()
+    return row
 
 
 def _insert(db: Connection, batch: BatchRecord, items: list[BatchItemRecord]) -> None:
@@ -89,10 +99,11 @@ def _insert(db: Connection, batch: BatchRecord, items: list[BatchItemRecord]) ->
         ),
     )
     db.executemany(
-        "INSERT INTO batch_items (batch_id, position, arguments_json, payload_json, notes_json, request_id, "
-        "estimate_usd, duration, state, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO batch_items (principal, batch_id, position, arguments_json, payload_json, notes_json, "
+        "request_id, estimate_usd, duration, state, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             (
+                batch.principal,
                 batch.batch_id,
                 item.position,
                 json.dumps(item.arguments),
@@ -115,13 +126,14 @@ class BatchTable(Database):
     ) -> tuple[BatchRecord, list[BatchItemRecord], bool]:
         """Record a new batch, owned by this process; or the batch that already answers it, and True.
 
-        An earlier batch answers when it has the same id (the same `request_id` and requests), or - when `same_since`
-        is given - the same fingerprint and was made since then (a retried call without a request_id).
+        An earlier batch of the same principal answers when it has the same id (the same `request_id` and requests),
+        or - when `same_since` is given - the same fingerprint and was made since then (a retried call without a
+        request_id). Another principal's batch never does, whatever its id.
         """
 
         def work(db: Connection) -> tuple[BatchRecord, list[BatchItemRecord], bool]:
             with transaction(db):
-                row = db.execute("SELECT * FROM batches WHERE batch_id = ?", (batch.batch_id,)).fetchone()
+                row = _batch_row(db, batch.batch_id, batch.principal)
                 if row is None and same_since is not None:
                     row = db.execute(
                         "SELECT * FROM batches WHERE principal = ? AND fingerprint = ? AND created_at >= ? "
@@ -130,12 +142,10 @@ class BatchTable(Database):
                     ).fetchone()
                 if row is not None:
                     earlier = _batch_from_row(row)
-                    return earlier, _items(db, earlier.batch_id), True
-                _insert(db, batch.model_copy(update={"owner": process_owner()}), items)
-                stored = _batch_from_row(
-                    db.execute("SELECT * FROM batches WHERE batch_id = ?", (batch.batch_id,)).fetchone()
-                )
-                return stored, _items(db, batch.batch_id), False
+                    return earlier, _items(db, earlier.batch_id, earlier.principal), True
+                stored = batch.model_copy(update={"owner": process_owner()})
+                _insert(db, stored, items)
+                return stored, _items(db, batch.batch_id, batch.principal), False
 
         return await self._run(work)
 
@@ -150,34 +160,39 @@ class BatchTable(Database):
         )
         return _batch_from_row(rows[0]) if rows else None
 
-    async def batch(self, batch_id: str) -> tuple[BatchRecord, list[BatchItemRecord]] | None:
+    async def batch(self, batch_id: str, principal: str) -> tuple[BatchRecord, list[BatchItemRecord]] | None:
+        """`principal`'s batch `batch_id` and its items; None when `principal` has no such batch."""
+
         def work(db: Connection) -> tuple[BatchRecord, list[BatchItemRecord]] | None:
-            row = db.execute("SELECT * FROM batches WHERE batch_id = ?", (batch_id,)).fetchone()
-            return None if row is None else (_batch_from_row(row), _items(db, batch_id))
+            row = _batch_row(db, batch_id, principal)
+            return None if row is None else (_batch_from_row(row), _items(db, batch_id, principal))
 
         return await self._run(work)
 
-    async def batches_with_unsent_items(self) -> list[str]:
-        """Batches (oldest first) that still have items to send and were not cancelled."""
+    async def batches_with_unsent_items(self) -> list[tuple[str, str]]:
+        """(principal, batch_id) of the batches (oldest first) that still have items to send and were not cancelled."""
         rows = await self._rows(
-            "SELECT DISTINCT b.batch_id, b.created_at FROM batches b JOIN batch_items i ON i.batch_id = b.batch_id "
+            "SELECT DISTINCT b.principal, b.batch_id, b.created_at FROM batches b JOIN batch_items i "
+            "ON i.principal = b.principal AND i.batch_id = b.batch_id "
             "WHERE b.cancelled_at IS NULL AND i.state IN ('queued', 'sending') ORDER BY b.created_at"
         )
-        return [row["batch_id"] for row in rows]
+        return [(row["principal"], row["batch_id"]) for row in rows]
 
-    async def claim_batch(self, batch_id: str) -> bool:
-        """Take the right to run `batch_id`'s queue; False while another live process runs it."""
+    async def claim_batch(self, batch_id: str, principal: str) -> bool:
+        """Take the right to run the queue of `principal`'s `batch_id`; False while another live process runs it."""
         owner = process_owner()
 
         def work(db: Connection) -> bool:
             with transaction(db):
-                row = db.execute("SELECT owner FROM batches WHERE batch_id = ?", (batch_id,)).fetchone()
+                row = _batch_row(db, batch_id, principal)
                 if row is None:
                     return False
                 holder = row["owner"]
                 if holder is not None and holder != owner and alive_in(db, holder):
                     return False
-                db.execute("UPDATE batches SET owner = ? WHERE batch_id = ?", (owner, batch_id))
+                db.execute(
+                    "UPDATE batches SET owner = ? WHERE principal = ? AND batch_id = ?", (owner, principal, batch_id)
+                )
                 return True
 
         return await self._run(work)
@@ -189,35 +204,49 @@ class BatchTable(Database):
             with transaction(db):
                 db.execute(
                     "UPDATE batch_items SET state = ?, task_id = ?, message = ?, reused = ?, updated_at = ? "
-                    "WHERE batch_id = ? AND position = ?",
-                    (item.state, item.task_id, item.message, int(item.reused), now, item.batch_id, item.position),
+                    "WHERE principal = ? AND batch_id = ? AND position = ?",
+                    (
+                        item.state,
+                        item.task_id,
+                        item.message,
+                        int(item.reused),
+                        now,
+                        item.principal,
+                        item.batch_id,
+                        item.position,
+                    ),
                 )
-                db.execute("UPDATE batches SET updated_at = ? WHERE batch_id = ?", (now, item.batch_id))
+                db.execute(
+                    "UPDATE batches SET updated_at = ? WHERE principal = ? AND batch_id = ?",
+                    (now, item.principal, item.batch_id),
+                )
 
         await self._run(work)
 
-    async def cancel_batch(self, batch_id: str, message: str) -> None:
-        """Nothing more is sent: the batch is marked cancelled and its unsent items with it."""
+    async def cancel_batch(self, batch_id: str, principal: str, message: str) -> None:
+        """Nothing more is sent: `principal`'s batch is marked cancelled and its unsent items with it."""
         now = time.time()
 
         def work(db: Connection) -> None:
             with transaction(db):
                 db.execute(
-                    "UPDATE batches SET cancelled_at = ?, updated_at = ? WHERE batch_id = ? AND cancelled_at IS NULL",
-                    (now, now, batch_id),
+                    "UPDATE batches SET cancelled_at = ?, updated_at = ? "
+                    "WHERE principal = ? AND batch_id = ? AND cancelled_at IS NULL",
+                    (now, now, principal, batch_id),
                 )
                 db.execute(
                     "UPDATE batch_items SET state = 'cancelled', message = ?, updated_at = ? "
-                    "WHERE batch_id = ? AND state = 'queued'",
-                    (message, now, batch_id),
+                    "WHERE principal = ? AND batch_id = ? AND state = 'queued'",
+                    (message, now, principal, batch_id),
                 )
 
         await self._run(work)
 
-    async def batch_task_ids(self, batch_id: str) -> list[str]:
-        """The task ids the batch's items created, in item order."""
+    async def batch_task_ids(self, batch_id: str, principal: str) -> list[str]:
+        """The task ids `principal`'s batch's items created, in item order."""
         rows = await self._rows(
-            "SELECT task_id FROM batch_items WHERE batch_id = ? AND task_id IS NOT NULL ORDER BY position",
-            (batch_id,),
+            "SELECT task_id FROM batch_items WHERE principal = ? AND batch_id = ? AND task_id IS NOT NULL "
+            "ORDER BY position",
+            (principal, batch_id),
         )
         return [row["task_id"] for row in rows]

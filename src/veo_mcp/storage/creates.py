@@ -41,6 +41,9 @@ class Spending(BaseModel):
     today_usd: float
     last_hour_usd: float
     creates_last_minute: int
+    # Every principal's together: the server-wide budgets cap the one EvoLink key all of them share.
+    server_today_usd: float = 0.0
+    server_last_hour_usd: float = 0.0
 
 
 class CreateRecord(BaseModel):
@@ -147,16 +150,18 @@ class CreateTable(Database):
     async def spending(self, windows: SpendingWindows, principal: str = LOCAL_PRINCIPAL) -> Spending:
         return await self._run(lambda db: _spending(db, principal, windows))
 
-    async def accept_create(self, key: str, generation: Generation) -> None:
-        """The create was accepted: store the generation and link it, in one transaction."""
+    async def accept_create(self, key: str, generation: Generation, reserved_usd: float | None = None) -> None:
+        """The create was accepted: store the generation and link it, in one transaction, with what EvoLink reserved
+        for it when it said (the budgets count that from now on)."""
         values = generation_values(generation)
 
         def work(db: Connection) -> None:
             with transaction(db):
                 db.execute(UPSERT_GENERATION, values)
                 db.execute(
-                    "UPDATE creates SET state = 'accepted', task_id = ?, message = NULL, updated_at = ? WHERE key = ?",
-                    (generation.task_id, time.time(), key),
+                    "UPDATE creates SET state = 'accepted', task_id = ?, message = NULL, updated_at = ?, "
+                    "reserved_usd = COALESCE(?, reserved_usd) WHERE key = ?",
+                    (generation.task_id, time.time(), reserved_usd, key),
                 )
 
         await self._run(work)
@@ -210,9 +215,19 @@ class CreateTable(Database):
         row = await self._run(lambda db: _duplicate(db, principal, fingerprint, since))
         return None if row is None else _create_from_row(row)
 
-    async def committed_usd_since(self, since: float, principal: str = LOCAL_PRINCIPAL) -> float:
-        """Estimated spend of `principal`'s creates since `since` that may be billed (failed generations are not)."""
+    async def committed_usd_since(self, since: float, principal: str | None = LOCAL_PRINCIPAL) -> float:
+        """Estimated spend of `principal`'s creates (everyone's: None) since `since` that may be billed (failed
+        generations are not)."""
         return await self._run(lambda db: _committed_since(db, principal, since))
+
+    async def committed_usd_by_principal(self) -> dict[str, float]:
+        """Estimated spend that may be billed, per principal, since the beginning (the operator's metrics)."""
+        rows = await self._rows(
+            "SELECT c.principal, COALESCE(SUM(c.estimate_usd), 0) FROM creates c "
+            "LEFT JOIN generations g ON g.task_id = c.task_id "
+            "WHERE g.status IS NULL OR g.status NOT IN ('failed', 'cancelled') GROUP BY c.principal"
+        )
+        return {row[0]: float(row[1]) for row in rows}
 
     # --- callbacks ---------------------------------------------------------------------------------------------
 
@@ -277,13 +292,22 @@ def _spending(db: Connection, principal: str, windows: SpendingWindows) -> Spend
         today_usd=_committed_since(db, principal, windows.day),
         last_hour_usd=_committed_since(db, principal, windows.hour),
         creates_last_minute=int(count),
+        server_today_usd=_committed_since(db, None, windows.day),
+        server_last_hour_usd=_committed_since(db, None, windows.hour),
     )
 
 
-def _committed_since(db: Connection, principal: str, since: float) -> float:
-    row = db.execute(
-        "SELECT COALESCE(SUM(c.estimate_usd), 0) FROM creates c LEFT JOIN generations g ON g.task_id = c.task_id "
-        "WHERE c.principal = ? AND c.created_at >= ? AND (g.status IS NULL OR g.status NOT IN ('failed', 'cancelled'))",
-        (principal, since),
-    ).fetchone()
+_COMMITTED = (
+    "SELECT COALESCE(SUM(COALESCE(c.reserved_usd, c.estimate_usd)), 0) FROM creates c "
+    "LEFT JOIN generations g ON g.task_id = c.task_id "
+    "WHERE c.created_at >= ? AND (g.status IS NULL OR g.status NOT IN ('failed', 'cancelled'))"
+)
+
+
+def _committed_since(db: Connection, principal: str | None, since: float) -> float:
+    """Estimated spend since `since` that may be billed: `principal`'s, or everyone's (None)."""
+    if principal is None:
+        row = db.execute(_COMMITTED, (since,)).fetchone()
+    else:
+        row = db.execute(_COMMITTED + " AND c.principal = ?", (since, principal)).fetchone()
     return float(row[0])

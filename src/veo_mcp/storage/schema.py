@@ -169,6 +169,71 @@ MIGRATIONS: tuple[str, ...] = (
         claimed_at REAL NOT NULL
     );
     """,
+    # A batch is its principal's: (principal, batch_id) is the key of a batch and of its items, so no id a user can
+    # choose or guess reaches another principal's batch, whatever characters it holds.
+    """
+    CREATE TABLE batches_by_principal (
+        principal TEXT NOT NULL DEFAULT 'local',
+        batch_id TEXT NOT NULL,
+        request_id TEXT,
+        fingerprint TEXT NOT NULL,
+        label TEXT NOT NULL,
+        estimate_usd REAL,
+        allow_duplicate INTEGER NOT NULL DEFAULT 0,
+        owner TEXT,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        cancelled_at REAL,
+        PRIMARY KEY (principal, batch_id)
+    );
+    INSERT INTO batches_by_principal (principal, batch_id, request_id, fingerprint, label, estimate_usd,
+        allow_duplicate, owner, created_at, updated_at, cancelled_at)
+        SELECT principal, batch_id, request_id, fingerprint, label, estimate_usd, allow_duplicate, owner, created_at,
+        updated_at, cancelled_at FROM batches;
+    CREATE TABLE batch_items_by_principal (
+        principal TEXT NOT NULL DEFAULT 'local',
+        batch_id TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        arguments_json TEXT NOT NULL,
+        payload_json TEXT NOT NULL,
+        notes_json TEXT NOT NULL,
+        request_id TEXT NOT NULL,
+        estimate_usd REAL,
+        duration INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        task_id TEXT,
+        message TEXT,
+        reused INTEGER NOT NULL DEFAULT 0,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (principal, batch_id, position)
+    );
+    INSERT INTO batch_items_by_principal (principal, batch_id, position, arguments_json, payload_json, notes_json,
+        request_id, estimate_usd, duration, state, task_id, message, reused, updated_at)
+        SELECT b.principal, i.batch_id, i.position, i.arguments_json, i.payload_json, i.notes_json, i.request_id,
+        i.estimate_usd, i.duration, i.state, i.task_id, i.message, i.reused, i.updated_at
+        FROM batch_items i JOIN batches b ON b.batch_id = i.batch_id;
+    DROP TABLE batch_items;
+    DROP TABLE batches;
+    ALTER TABLE batches_by_principal RENAME TO batches;
+    ALTER TABLE batch_items_by_principal RENAME TO batch_items;
+    CREATE INDEX batches_by_fingerprint ON batches (principal, fingerprint, created_at);
+    CREATE INDEX batch_items_by_task ON batch_items (task_id);
+    """,
+    # The output folder of each principal, recorded once: `folder_key` (the name case-folded, as case-insensitive
+    # filesystems compare names) is unique, so no two principals ever share a folder, whatever their names.
+    """
+    CREATE TABLE principal_folders (
+        principal TEXT PRIMARY KEY,
+        folder TEXT NOT NULL,
+        folder_key TEXT NOT NULL UNIQUE,
+        assigned_at REAL NOT NULL
+    );
+    """,
+    # What EvoLink reserved for an accepted create (`usage.credits_reserved`, in USD): the budgets count it instead of
+    # the estimate once it is known (for a model without a published price the estimate is only a ceiling).
+    """
+    ALTER TABLE creates ADD COLUMN reserved_usd REAL;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

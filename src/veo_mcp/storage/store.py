@@ -15,6 +15,7 @@ import anyio
 from veo_mcp.storage.batches import BatchTable
 from veo_mcp.storage.creates import CreateTable
 from veo_mcp.storage.database import connect
+from veo_mcp.storage.folders import FolderTable
 from veo_mcp.storage.generations import GenerationTable
 from veo_mcp.storage.mcp_tasks import McpTaskTable
 from veo_mcp.storage.postgres import connect_postgres, is_postgres_url, redact_url
@@ -22,7 +23,7 @@ from veo_mcp.storage.replicas import ReplicaTable
 from veo_mcp.storage.uploads import UploadTable
 
 
-class Store(CreateTable, GenerationTable, UploadTable, McpTaskTable, BatchTable, ReplicaTable):
+class Store(CreateTable, GenerationTable, UploadTable, McpTaskTable, BatchTable, ReplicaTable, FolderTable):
     """Open with `await Store.open(path)`, close with `aclose()`."""
 
     @classmethod

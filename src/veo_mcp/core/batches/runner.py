@@ -175,7 +175,7 @@ class BatchRunner:
     async def _earlier(
         self, batch_id: str, fingerprint: str, request_id: str | None, allow_duplicate: bool
     ) -> BatchRecord | None:
-        if (stored := await self._store.batch(batch_id)) is not None and stored[0].principal == current_principal():
+        if (stored := await self._store.batch(batch_id, current_principal())) is not None:
             return stored[0]
         since = self._same_since(request_id, allow_duplicate)
         return None if since is None else await self._store.recent_batch(fingerprint, since, current_principal())
@@ -205,6 +205,8 @@ class BatchRunner:
             if consent == "declined":
                 await self._ledger.record_decline(plan.fingerprint)
                 raise guards.declined(plan.total)
+            if consent == "dismissed":
+                raise guards.dismissed(plan.total)
             if not confirm_cost:
                 raise guards.confirmation_required(self._ledger.settings(), plan.total, plan.question, "generate_batch")
         records = [await self._item_record(plan.batch_id, item) for item in plan.items]
@@ -236,6 +238,7 @@ class BatchRunner:
         request, payload, notes = await self._pipeline.uploaded(item.request, planned.payload, item.images)
         return BatchItemRecord(
             batch_id=batch_id,
+            principal=current_principal(),
             position=item.index,
             arguments=item.arguments,
             payload=payload,
@@ -265,8 +268,8 @@ class BatchRunner:
         known = self._batches.get(batch_id)
         if known is not None and batch_id in self._claimed:
             return _mine(known)
-        stored = await self._store.batch(batch_id)
-        if stored is None or stored[0].principal != current_principal():
+        stored = await self._store.batch(batch_id, current_principal())
+        if stored is None:
             raise unknown_batch(batch_id)
         return self._remember(*stored)
 
@@ -308,8 +311,8 @@ class BatchRunner:
     async def cancel(self, batch_id: str, message: str) -> Batch:
         """Send nothing more of `batch_id`: its queued items are cancelled (created ones go on upstream)."""
         await self.get(batch_id)  # the caller's own batch, or unknown
-        await self._store.cancel_batch(batch_id, message)
-        stored = await self._store.batch(batch_id)
+        await self._store.cancel_batch(batch_id, current_principal(), message)
+        stored = await self._store.batch(batch_id, current_principal())
         if stored is None:
             raise unknown_batch(batch_id)
         batch = self._remember(*stored)
@@ -320,8 +323,8 @@ class BatchRunner:
 
     async def resume(self) -> None:
         """After a (re)start: take up the batches that still have items to send."""
-        for batch_id in await self._store.batches_with_unsent_items():
-            stored = await self._store.batch(batch_id)
+        for principal, batch_id in await self._store.batches_with_unsent_items():
+            stored = await self._store.batch(batch_id, principal)
             if stored is not None:
                 self._remember(*stored)
         self._wake_queue()
@@ -370,7 +373,7 @@ class BatchRunner:
         )
         for batch in queued:
             if batch.batch_id not in self._claimed:
-                if not await self._store.claim_batch(batch.batch_id):
+                if not await self._store.claim_batch(batch.batch_id, batch.record.principal):
                     continue  # another live process runs it
                 self._claimed.add(batch.batch_id)
             while batch.record.cancelled_at is None and (unsent := batch.unsent()):

@@ -12,7 +12,15 @@ from mcp_types import CallToolResult, TextContent
 
 from veo_mcp.app import App
 from veo_mcp.core.batches import BatchState
-from veo_mcp.mcp.presenters import batch_counts, batch_link, batch_next_step, batch_text, linked_batch, tool_result
+from veo_mcp.mcp.presenters import (
+    batch_counts,
+    batch_link,
+    batch_next_step,
+    batch_shown,
+    batch_text,
+    linked_batch,
+    tool_result,
+)
 from veo_mcp.mcp.results import GenerateBatchResult
 from veo_mcp.mcp.tasks.outcome import POLL_UNKNOWN_MS, TERMINAL, TaskStatus, TaskView
 from veo_mcp.storage import McpTaskRecord
@@ -76,7 +84,7 @@ async def batch_final_result(
         mcp_task_id=record.task_id,
     )
     result = await linked_batch(app, report)
-    text = batch_text(state, "" if view.status == "completed" else f"{view.message} ")
+    text = batch_text(batch_shown(app, state), "" if view.status == "completed" else f"{view.message} ")
     called = tool_result(result, f"{text}\n{result.next_step}", [batch_link(state)])
     called.is_error = view.status != "completed"
     return called

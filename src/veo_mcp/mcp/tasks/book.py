@@ -27,7 +27,7 @@ from veo_mcp.core.batches import Batch, BatchState, UnknownBatchError
 from veo_mcp.core.generation import Generation
 from veo_mcp.errors import VeoError
 from veo_mcp.evolink.errors import NotFoundError
-from veo_mcp.mcp.presenters import linked, poster_content
+from veo_mcp.mcp.presenters import linked, path_shown, poster_content
 from veo_mcp.mcp.tasks.batch_outcome import BATCH_TOOL, batch_final_result, batch_view_of
 from veo_mcp.mcp.tasks.outcome import TaskView, final_result, view_of
 from veo_mcp.storage import McpTaskRecord
@@ -147,8 +147,8 @@ class TaskBook:
                 view = replace(view, status="failed", message=str(error))
         settings = self._app.settings
         poster = await poster_content(generation, settings.data_dir) if generation is not None else None
-        output_dir = parts.downloader.output_dir(record.principal)
-        return view, final_result(record, view, generation, files, str(output_dir), poster)
+        output_dir = path_shown(self._app, str(parts.downloader.output_dir(record.principal)), record.principal)
+        return view, final_result(record, view, generation, files, output_dir, poster, self._shown(record))
 
     async def page(self, cursor: str | None) -> tuple[list[TaskView], str | None]:
         """The live tasks, newest first, one page per call (cursor: the previous page's next cursor)."""
@@ -187,7 +187,7 @@ class TaskBook:
         if generation is not None and not others:
             await parts.registry.follow(generation, False)
         self._wake()
-        cancelled = view_of(record, generation)
+        cancelled = view_of(record, generation, shown=self._shown(record))
         await self._tell(cancelled)
         return cancelled
 
@@ -269,7 +269,11 @@ class TaskBook:
         generation = await self._generation(record)
         if generation is not None and record.cancelled_at is None:
             self._save_when_due(generation)
-        return view_of(record, generation, lost=self._lost(generation)), generation
+        return view_of(record, generation, lost=self._lost(generation), shown=self._shown(record)), generation
+
+    def _shown(self, record: McpTaskRecord) -> Callable[[str], str]:
+        """How the task's owner is shown a saved file's path (inside their own folder, unless they are local)."""
+        return lambda path: path_shown(self._app, path, record.principal)
 
     def _lost(self, generation: Generation | None) -> bool:
         """Unfinished and followed, yet not polled: the poller stopped because EvoLink no longer knows the task."""
@@ -297,7 +301,7 @@ class TaskBook:
                 continue
             if record.cancelled_at is None:
                 self._save_when_due(generation)
-            await self._tell(view_of(record, generation, lost=self._lost(generation)))
+            await self._tell(view_of(record, generation, lost=self._lost(generation), shown=self._shown(record)))
 
     async def _on_batch(self, batch: Batch) -> None:
         """Batch listener: wake the waiting results and tell the listeners about the batch's tasks."""

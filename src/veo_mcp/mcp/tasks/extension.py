@@ -117,8 +117,9 @@ class TasksExtension(Extension):
         return modern_got(view, result)
 
     async def _result(self, ctx: Context, params: types.GetTaskPayloadRequestParams) -> HandlerResult:
-        self._watch(ctx, params.task_id)
-        view, result = await self._book.result(params.task_id)
+        view = await self._book.view(params.task_id)  # the caller's own task, or unknown: checked before any watch
+        self._watch(ctx, view.task_id)
+        view, result = await self._book.result(view.task_id)
         return legacy_payload(view.task_id, result)
 
     async def _list(self, ctx: Context, params: types.PaginatedRequestParams) -> HandlerResult:

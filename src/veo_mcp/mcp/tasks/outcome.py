@@ -9,6 +9,7 @@ text, advice included, get_generation gives), and `cancelled` after tasks/cancel
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -79,17 +80,25 @@ def poll_interval_ms(generation: Generation) -> int:
 
 
 def _working_message(generation: Generation) -> str:
+    """Every status names the generation (its task_id and resource), so a client that stops waiting for the task -
+    a host's timeout, say - can still follow it with one get_generation or wait_for_generation call."""
     if generation.status == "completed" and generation.download_state == "failed":
         return f"Rendered; saving the video of {generation.task_id} failed and is tried again. {generation.next_step()}"
     if generation.status == "completed":
         return f"Rendered; saving the video of {generation.task_id} now."
-    message = f"{generation.status} {generation.progress}%"
+    message = f"Generation {generation.task_id} ({generation.uri}): {generation.status} {generation.progress}%"
     if (eta := generation.eta_seconds()) is not None:
         message += f", about {eta} s left"
     return message + (" [simulated]" if generation.simulated else "")
 
 
-def task_state(record: McpTaskRecord, generation: Generation | None, *, lost: bool = False) -> tuple[TaskStatus, str]:
+def task_state(
+    record: McpTaskRecord,
+    generation: Generation | None,
+    *,
+    lost: bool = False,
+    shown: Callable[[str], str] = str,
+) -> tuple[TaskStatus, str]:
     """The task's status and status message, from its record and its generation's current state (`lost`: EvoLink
     stopped knowing the unfinished generation, so nobody polls it any more)."""
     if record.cancelled_at is not None:
@@ -109,7 +118,7 @@ def task_state(record: McpTaskRecord, generation: Generation | None, *, lost: bo
     if generation.status != "completed":
         return "working", _working_message(generation)
     if generation.download_state == "saved":
-        return "completed", "Done: saved " + ", ".join(f.path for f in state.files)
+        return "completed", "Done: saved " + ", ".join(shown(f.path) for f in state.files)
     if generation.download_state == "expired":
         return "failed", state_text(state)
     if generation.download_state == "failed" and generation.save_settled():
@@ -117,8 +126,11 @@ def task_state(record: McpTaskRecord, generation: Generation | None, *, lost: bo
     return "working", _working_message(generation)
 
 
-def view_of(record: McpTaskRecord, generation: Generation | None, *, lost: bool = False) -> TaskView:
-    status, message = task_state(record, generation, lost=lost)
+def view_of(
+    record: McpTaskRecord, generation: Generation | None, *, lost: bool = False, shown: Callable[[str], str] = str
+) -> TaskView:
+    """The task as its owner sees it now (`shown`: how they are shown a saved file's path)."""
+    status, message = task_state(record, generation, lost=lost, shown=shown)
     updated = max(record.created_at, record.cancelled_at or 0.0, generation.updated_at if generation else 0.0)
     return TaskView(
         task_id=record.task_id,
@@ -139,11 +151,14 @@ def final_result(
     files: list[VideoInfo],
     output_dir: str,
     poster: ImageContent | None = None,
+    shown: Callable[[str], str] = str,
 ) -> CallToolResult:
-    """The finished task's tool result: structured content, a short text, the poster and links (files too)."""
+    """The finished task's tool result: structured content, a short text, the poster and links (files too);
+    `shown`: how the task's owner is shown a saved file's path."""
     if generation is None:
         return CallToolResult(content=[TextContent(type="text", text=view.message)], is_error=True)
     state = generation.state()
+    state = state.model_copy(update={"files": [f.model_copy(update={"path": shown(f.path)}) for f in state.files]})
     result = TaskResult(
         **{
             **record.call_result,

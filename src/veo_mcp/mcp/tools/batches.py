@@ -50,9 +50,11 @@ from veo_mcp.mcp.presenters import (
     as_tool_error,
     batch_link,
     batch_next_step,
+    batch_shown,
     batch_text,
     file_links,
     linked_batch,
+    path_shown,
     running,
     tool_result,
     url_of,
@@ -106,7 +108,11 @@ async def submitted_result(
         if submitted.reused
         else f"Queued {state.total} generations ({total.summary}). "
     )
-    text = batch_text(state, lead) + f"\n{result.next_step}" + ("".join(f"\n{note}" for note in result.notes))
+    text = (
+        batch_text(batch_shown(app, state), lead)
+        + f"\n{result.next_step}"
+        + ("".join(f"\n{note}" for note in result.notes))
+    )
     if app.simulated:
         text += " [simulated: nothing billed]"
     return tool_result(result, text, [batch_link(state)])
@@ -185,7 +191,7 @@ def _progress_tools(app: App) -> list[Tool]:
         batches = running(app).batches
         state = await batches.state(await as_tool_error(batches.get(batch_id)))
         result = await linked_batch(app, BatchReport.of(state, next_step=batch_next_step(state)))
-        return tool_result(result, f"{batch_text(state)}\n{result.next_step}", [batch_link(state)])
+        return tool_result(result, f"{batch_text(batch_shown(app, state))}\n{result.next_step}", [batch_link(state)])
 
     async def wait_for_batch(
         ctx: Context,
@@ -202,7 +208,7 @@ def _progress_tools(app: App) -> list[Tool]:
         result = await linked_batch(
             app, BatchWaitResult.of(state, timed_out=not state.finished, next_step=batch_next_step(state))
         )
-        return tool_result(result, f"{batch_text(state)}\n{result.next_step}", [batch_link(state)])
+        return tool_result(result, f"{batch_text(batch_shown(app, state))}\n{result.next_step}", [batch_link(state)])
 
     return [
         Tool.from_function(get_batch, title="Get a batch's progress", annotations=_READ_ONLY),
@@ -232,23 +238,27 @@ def _combine_tool(app: App) -> Tool:
             saved = await as_tool_error(parts.downloader.save(generation))
             clips.append(Path(saved[0].path))
             simulated = simulated or generation.simulated
-        target = _combined_path(parts.downloader.output_dir(current_principal()), task_ids, file_name, simulated)
+        own = await parts.downloader.ensure_folder(current_principal())
+        target = _combined_path(own, task_ids, file_name, simulated)
         try:
             combined = await anyio.to_thread.run_sync(combine_clips, clips, target)
         except (OSError, ValueError) as error:
-            raise ToolError(f"The clips could not be joined: {error}. Nothing was written to {target}.") from None
+            raise ToolError(
+                f"The clips could not be joined: {error}. Nothing was written to {path_shown(app, str(target))}."
+            ) from None
         result = CombineResult(
-            path=str(combined.path),
+            path=path_shown(app, str(combined.path)),
             bytes=combined.bytes,
             duration=round(combined.duration_s, 3),
             method=combined.method,
+            fitting=combined.fitting,
         )
         text = (
             f"Joined {len(clips)} clips into {result.path} ({result.duration:.1f} s, {result.bytes} bytes, "
             f"{combined.width}x{combined.height}, {'with sound' if combined.has_audio else 'silent'}; "
-            f"{result.method}): " + ", ".join(str(clip) for clip in clips)
-        )
-        result.url = await url_of(app, result.path)
+            f"{result.method}): " + ", ".join(path_shown(app, str(clip)) for clip in clips)
+        ) + (f". {combined.fitting}" if combined.fitting else "")
+        result.url = await url_of(app, str(combined.path))
         return tool_result(result, text, file_links([result]))
 
     return Tool.from_function(combine_videos, title="Join clips into one video", annotations=_WRITES_LOCALLY)

@@ -26,6 +26,7 @@ from veo_mcp.mcp.presenters import (
     generation_link,
     linked,
     one_line,
+    path_shown,
     poster_content,
     running,
     saved_files_text,
@@ -46,7 +47,7 @@ _READS_UPSTREAM = ToolAnnotations(
 )
 
 
-def _summary(generation: Generation) -> GenerationSummary:
+def _summary(app: App, generation: Generation) -> GenerationSummary:
     return GenerationSummary(
         task_id=generation.task_id,
         uri=generation.uri,
@@ -55,7 +56,7 @@ def _summary(generation: Generation) -> GenerationSummary:
         stalled=generation.stalled(),
         prompt=generation.prompt,
         created_at=generation.state().created_at,
-        files=[f.path for f in generation.files],
+        files=[path_shown(app, f.path) for f in generation.files],
     )
 
 
@@ -154,7 +155,7 @@ def generation_tools(app: App) -> list[Tool]:
         parts = running(app)
         generation = await as_tool_error(parts.registry.get(task_id))
         files = await linked(app, await as_tool_error(parts.downloader.save(generation, subfolder)))
-        output_dir = str(parts.downloader.output_dir(generation.owner))
+        output_dir = path_shown(app, str(parts.downloader.output_dir(generation.owner)))
         result = DownloadResult(task_id=task_id, files=files, output_dir=output_dir)
         links = [generation_link(generation), *file_links(files)]
         return tool_result(
@@ -172,7 +173,7 @@ def generation_tools(app: App) -> list[Tool]:
         page, total, records = await _listing(running(app), status, offset, limit, batch_id)
         following = offset + len(page)
         result = ListResult(
-            generations=[_summary(g) for g in page],
+            generations=[_summary(app, g) for g in page],
             unconfirmed=[_unconfirmed(r) for r in records],
             total=total,
             next_cursor=str(following) if following < total else None,

@@ -13,10 +13,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Annotated, Literal, Self
-from urllib.parse import urlsplit
 
 import platformdirs
-from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     DotEnvSettingsSource,
@@ -27,7 +26,7 @@ from pydantic_settings import (
 
 from veo_mcp.errors import VeoError
 from veo_mcp.evolink import catalog
-from veo_mcp.evolink.addresses import callback_url_problem, is_loopback_host, split_url
+from veo_mcp.settings.rules import SettingsRules
 
 APP_NAME = "veo-mcp"
 ENV_FILE_VARIABLE = "VEO_MCP_ENV_FILE"  # one more settings file (KEY=value lines); it must exist
@@ -54,7 +53,7 @@ def settings_files() -> list[Path]:
     return files
 
 
-class Settings(BaseSettings):
+class Settings(SettingsRules):
     """veo-mcp's settings. The API key is a `SecretStr`: its repr and str are masked."""
 
     model_config = SettingsConfigDict(
@@ -178,6 +177,21 @@ class Settings(BaseSettings):
         validation_alias="VEO_MCP_MAX_CREATES_PER_MINUTE",
         description="Refuse more than this many new generations in any 60 seconds (0: off).",
     )
+    server_hourly_budget_usd: float | None = Field(
+        None,
+        gt=0,
+        validation_alias="VEO_MCP_SERVER_HOURLY_BUDGET",
+        description="Refuse any create, whoever asks, once the estimated spend of every user of this server together "
+        "in the last 60 minutes would pass this many USD: the cap on the one EvoLink key a team shares (off by "
+        "default).",
+    )
+    server_daily_budget_usd: float | None = Field(
+        None,
+        gt=0,
+        validation_alias="VEO_MCP_SERVER_DAILY_BUDGET",
+        description="Refuse any create, whoever asks, once today's (UTC) estimated spend of every user of this server "
+        "together would pass this many USD (off by default).",
+    )
     decline_window_s: float = Field(
         600.0,
         ge=0,
@@ -223,11 +237,38 @@ class Settings(BaseSettings):
         validation_alias="VEO_MCP_HTTP_MAX_SESSIONS",
         description="Most MCP sessions the HTTP server keeps at once.",
     )
+    http_max_sessions_per_user: int | None = Field(
+        None,
+        ge=1,
+        validation_alias="VEO_MCP_HTTP_MAX_SESSIONS_PER_USER",
+        description="Most MCP sessions one user (a users-file user or an OAuth subject) keeps at once, so one user "
+        "cannot take them all (default: a tenth of VEO_MCP_HTTP_MAX_SESSIONS, at least 1).",
+    )
     http_session_idle_s: float = Field(
         300.0,
         gt=0,
         validation_alias="VEO_MCP_HTTP_SESSION_IDLE",
         description="Seconds after which an idle HTTP session is closed.",
+    )
+    http_header_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        validation_alias="VEO_MCP_HTTP_HEADER_TIMEOUT",
+        description="Seconds a client has to send a request's head once connected (or between requests); then the "
+        "connection is closed.",
+    )
+    http_body_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        validation_alias="VEO_MCP_HTTP_BODY_TIMEOUT",
+        description="Seconds a request body may pause before the connection is closed.",
+    )
+    http_max_connections_per_client: int = Field(
+        64,
+        ge=0,
+        validation_alias="VEO_MCP_HTTP_MAX_CONNECTIONS_PER_CLIENT",
+        description="Most connections one client address holds at once; more are closed when accepted (0: no cap, "
+        "e.g. behind a reverse proxy that is the only client).",
     )
     allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
@@ -240,6 +281,13 @@ class Settings(BaseSettings):
         validation_alias="VEO_MCP_USERS_FILE",
         description="TOML file of HTTP users (`veo-mcp users add`): each has a token (stored hashed), optional limits "
         "and only their own generations.",
+    )
+    users_file_grace_s: float = Field(
+        30.0,
+        ge=0,
+        validation_alias="VEO_MCP_USERS_FILE_GRACE",
+        description="Seconds the HTTP server keeps the last good users when the users file disappears, does not "
+        "parse or is writable by others; then nobody from it is let in until it is fixed.",
     )
     oauth_issuer: str | None = Field(
         None,
@@ -294,44 +342,17 @@ class Settings(BaseSettings):
         validation_alias="VEO_MCP_LOG_LEVEL",
         description="Least severe log level written to stderr (-v means DEBUG).",
     )
+    metrics_token: SecretStr | None = Field(
+        None,
+        validation_alias="VEO_MCP_METRICS_TOKEN",
+        description="Bearer token of the operator's scraper for /metrics (the local user's token works too); users' "
+        "own tokens are refused there, and only the operator sees spend per user.",
+    )
     metrics_public: bool = Field(
         False,
         validation_alias="VEO_MCP_METRICS_PUBLIC",
         description="Serve /metrics without the MCP endpoint's authentication (for a scraper inside the network).",
     )
-
-    @field_validator("image_dirs", mode="before")
-    @classmethod
-    def _path_separated(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [part for part in value.split(os.pathsep) if part.strip()]
-        return value
-
-    @field_validator("image_dirs", mode="after")
-    @classmethod
-    def _absolute_folders(cls, folders: list[Path]) -> list[Path]:
-        return [folder.expanduser().resolve() for folder in folders]
-
-    @field_validator("allowed_hosts", mode="before")
-    @classmethod
-    def _comma_separated(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
-
-    @field_validator("base_url", "files_base_url", mode="after")
-    @classmethod
-    def _key_only_over_https(cls, url: str) -> str:
-        """The API key travels with every request to these URLs: https, or plain http on this machine only."""
-        parts = urlsplit(url)
-        if parts.scheme == "https" and parts.hostname:
-            return url.rstrip("/")
-        if parts.scheme == "http" and parts.hostname and is_loopback_host(parts.hostname):
-            return url.rstrip("/")
-        raise ValueError(
-            "must be an https URL (the API key travels with every request); plain http is allowed only for a "
-            "loopback address such as a local `veo-mcp simulator`"
-        )
 
     @classmethod
     def settings_customise_sources(
@@ -345,84 +366,6 @@ class Settings(BaseSettings):
         """Arguments, then the environment, then only the files of `settings_files()` (never ./.env)."""
         files = DotEnvSettingsSource(settings_cls, env_file=settings_files(), env_file_encoding="utf-8")
         return init_settings, env_settings, files
-
-    @field_validator("api_key", "http_token", "link_secret", mode="after")
-    @classmethod
-    def _blank_is_none(cls, key: SecretStr | None) -> SecretStr | None:
-        if key is None or not key.get_secret_value().strip():
-            return None
-        return SecretStr(key.get_secret_value().strip())
-
-    @field_validator("database_url", mode="after")
-    @classmethod
-    def _postgres_only(cls, url: SecretStr | None) -> SecretStr | None:
-        if url is None or not url.get_secret_value().strip():
-            return None
-        if not url.get_secret_value().strip().startswith(("postgresql://", "postgres://")):
-            raise ValueError("must be a postgresql:// URL (unset it to use the SQLite file in VEO_MCP_DATA_DIR)")
-        return SecretStr(url.get_secret_value().strip())
-
-    @field_validator("public_url", mode="after")
-    @classmethod
-    def _public_url_reachable(cls, url: str | None, info: ValidationInfo) -> str | None:
-        """EvoLink calls back only public https addresses; a loopback one can only be called by the simulator."""
-        if url is None:
-            return None
-        url = url.strip().rstrip("/")
-        parts = split_url(url)
-        if parts is None or parts.scheme not in ("http", "https") or parts.query or parts.fragment:
-            raise ValueError("use the server's base address, e.g. https://veo.example.com (no query or fragment)")
-        if not is_loopback_host(parts.hostname or ""):
-            problem = callback_url_problem(url)
-            if problem:
-                raise ValueError(f"EvoLink could not call it back: {problem}")
-            return url
-        base = str(info.data.get("base_url", catalog.DEFAULT_BASE_URL))
-        if info.data.get("simulate") or is_loopback_host(urlsplit(base).hostname or ""):
-            return url
-        raise ValueError(
-            "a loopback address can only be called back by the simulator (VEO_MCP_SIMULATE, or EVOLINK_BASE_URL on "
-            "this machine); real EvoLink needs a public https address"
-        )
-
-    @field_validator("storage_url", mode="after")
-    @classmethod
-    def _s3_address(cls, url: str | None) -> str | None:
-        if url is None:
-            return None
-        parts = urlsplit(url.strip())
-        if parts.scheme != "s3" or not parts.netloc or parts.query or parts.fragment:
-            raise ValueError("use s3://bucket or s3://bucket/prefix")
-        return url.strip().rstrip("/")
-
-    @field_validator("storage_endpoint", mode="after")
-    @classmethod
-    def _endpoint_address(cls, url: str | None) -> str | None:
-        if url is None:
-            return None
-        parts = urlsplit(url.strip())
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("use the store's base address, e.g. https://minio.example.lan:9000")
-        return url.strip().rstrip("/")
-
-    @field_validator("log_level", mode="before")
-    @classmethod
-    def _upper_level(cls, value: object) -> object:
-        return value.strip().upper() if isinstance(value, str) else value
-
-    @field_validator("oauth_issuer", "oauth_jwks_url", mode="after")
-    @classmethod
-    def _oauth_url(cls, url: str | None) -> str | None:
-        """Signing keys and issuers are trusted only over https (plain http on this machine, for tests)."""
-        if url is None or not url.strip():
-            return None
-        url = url.strip().rstrip("/")
-        parts = split_url(url)
-        if parts is not None and parts.hostname and parts.scheme == "https":
-            return url
-        if parts is not None and parts.hostname and parts.scheme == "http" and is_loopback_host(parts.hostname):
-            return url
-        raise ValueError("must be an https URL (plain http only on this machine)")
 
     @property
     def jwks_url(self) -> str | None:
@@ -441,6 +384,11 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def sessions_per_user(self) -> int:
+        """VEO_MCP_HTTP_MAX_SESSIONS_PER_USER, or a tenth of the server's cap."""
+        return self.http_max_sessions_per_user or max(1, self.http_max_sessions // 10)
+
+    @property
     def has_api_key(self) -> bool:
         return self.api_key is not None
 
@@ -455,7 +403,7 @@ class Settings(BaseSettings):
 
 
 # Never echoed in an error about them (a database URL may carry a password).
-SECRET_FIELDS = ("api_key", "http_token", "link_secret", "database_url")
+SECRET_FIELDS = ("api_key", "http_token", "link_secret", "database_url", "metrics_token")
 
 
 class SettingsError(VeoError):
