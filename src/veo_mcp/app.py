@@ -28,8 +28,6 @@ from veo_mcp.core.events import ChangeBus
 from veo_mcp.core.generation import Generation
 from veo_mcp.core.pipeline import GeneratePipeline
 from veo_mcp.core.registry import Registry
-from veo_mcp.delivery import LinkSigner, VideoLinks, link_key
-from veo_mcp.delivery.objects import ObjectStore
 from veo_mcp.errors import NotConfiguredError
 from veo_mcp.evolink import catalog
 from veo_mcp.evolink.addresses import Resolver, system_resolver
@@ -44,6 +42,7 @@ from veo_mcp.storage.owners import HEARTBEAT_S
 from veo_mcp.users import UsersFile
 
 if TYPE_CHECKING:
+    from veo_mcp.delivery import VideoLinks
     from veo_mcp.evolink.client import EvoLinkClient, UpstreamObserver
     from veo_mcp.simulator import Simulator
 
@@ -159,6 +158,9 @@ class App:
         # Over HTTP every saved video in a result also carries a link a remote client can fetch it with.
         self.links: VideoLinks | None = None
         if serves_http:
+            from veo_mcp.delivery import LinkSigner, VideoLinks, link_key  # HTTP only
+            from veo_mcp.delivery.objects import ObjectStore
+
             signer = LinkSigner(link_key(settings), settings.link_ttl_s)
             self.links = VideoLinks(settings, signer, ObjectStore.for_settings(settings))
         # Told about every request to EvoLink (the metrics count them).

@@ -22,7 +22,6 @@ from veo_mcp.context import current_principal
 from veo_mcp.core.batches import BatchState, PreparedItem, Submitted
 from veo_mcp.evolink import catalog
 from veo_mcp.evolink.costs import estimate_cost, total_estimate
-from veo_mcp.local.combine import combine_clips
 from veo_mcp.local.files import SIMULATED_SUFFIX, slug, video_folder
 from veo_mcp.mcp.arguments import (
     AllowDuplicateArg,
@@ -241,6 +240,8 @@ def _combine_tool(app: App) -> Tool:
         own = await parts.downloader.ensure_folder(current_principal())
         target = _combined_path(own, task_ids, file_name, simulated)
         try:
+            from veo_mcp.local.combine import combine_clips  # PyAV: only when clips are joined
+
             combined = await anyio.to_thread.run_sync(combine_clips, clips, target)
         except (OSError, ValueError) as error:
             raise ToolError(
