@@ -142,8 +142,12 @@ class App:
         simulated: bool | None = None,
         resolver: Resolver = system_resolver,
         serves_http: bool = False,
+        store_only: bool = False,
     ) -> None:
         self.settings = settings
+        # Without an upstream (no key, not simulating) the CLI's read-only commands still read the store: what is
+        # recorded can be listed and shown, saved files copied; nothing is polled, saved anew or sent.
+        self.store_only = store_only
         self.resolver = resolver
         # The HTTP users (VEO_MCP_USERS_FILE), read now so a broken file stops the start; re-read when it changes.
         self.users = None
@@ -200,8 +204,8 @@ class App:
 
     @property
     def parts(self) -> Running:
-        """The running parts; raises the 'not configured' advice when there is no upstream."""
-        if self._upstream is None:
+        """The running parts; raises the 'not configured' advice when there is no upstream (and no store-only use)."""
+        if self._upstream is None and not self.store_only:
             raise NotConfiguredError("No EvoLink API key is configured, so veo-mcp cannot reach EvoLink.")
         if self._running is None:
             raise RuntimeError("veo-mcp is not running: use `async with app.running()`")
@@ -217,7 +221,11 @@ class App:
     @asynccontextmanager
     async def running(self) -> AsyncIterator[App]:
         if self._upstream is None:
-            yield self
+            if not self.store_only:
+                yield self
+                return
+            async with self._reading_the_store():
+                yield self
             return
         store = await Store.open(self.database_path)
         feed = ChangeFeed(store.url) if store.url else None
@@ -251,6 +259,19 @@ class App:
                 if feed is not None:
                     await _quietly(store.stopped())  # our claims lapse now, not LAPSE_S later
                     await feed.aclose()
+                await store.aclose()
+            self.bus.record_with(None)
+            self._running = None
+
+    @asynccontextmanager
+    async def _reading_the_store(self) -> AsyncIterator[None]:
+        """The parts over the store with nothing started: no poller, no saving, no batch queue."""
+        store = await Store.open(self.database_path)
+        try:
+            self._running = self._build(store, None)
+            yield
+        finally:
+            with anyio.CancelScope(shield=True):
                 await store.aclose()
             self.bus.record_with(None)
             self._running = None

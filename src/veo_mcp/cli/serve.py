@@ -3,8 +3,10 @@ where it listens and whether a token is required)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
+import sys
 import warnings
 from typing import TYPE_CHECKING
 
@@ -16,6 +18,7 @@ from veo_mcp.app import App
 from veo_mcp.cli.logs import configure_logging, say
 from veo_mcp.cli.output import CommandFailed
 from veo_mcp.mcp.server import create_server
+from veo_mcp.mcp.stdio import serve_stdio
 from veo_mcp.settings import Settings, load_settings
 from veo_mcp.users import UsersFileError
 
@@ -51,6 +54,13 @@ def run_server(*, transport: str, host: str, port: int, simulate: bool) -> None:
         except HttpSecurityError as error:
             say(f"veo-mcp: {error}")
             raise SystemExit(2) from None
+    if settings.users_file is not None and not settings.users_file.expanduser().is_file():
+        say(
+            f"veo-mcp: VEO_MCP_USERS_FILE names {settings.users_file}, which does not exist, so nobody could sign in "
+            f"with a users-file token. Create it (`veo-mcp users add NAME --file {settings.users_file}`) or fix the "
+            "path."
+        )
+        raise SystemExit(2)
     try:
         app = App(settings, serves_http=transport != "stdio")
     except UsersFileError as error:
@@ -60,6 +70,11 @@ def run_server(*, transport: str, host: str, port: int, simulate: bool) -> None:
     auth = None if listener is None else _http_auth(app, url)
     server = create_server(app, auth)
     _announce(app, settings)
+    if listener is None and sys.stdin.isatty():
+        say(
+            "veo-mcp: serving MCP over stdio: an MCP client starts this command itself and talks to it through "
+            "stdin and stdout. Ctrl-C stops it."
+        )
     if app.callback_base is not None:
         say(f"veo-mcp: EvoLink calls back at {app.callback_base} (VEO_MCP_PUBLIC_URL).")
     elif settings.public_url is not None:
@@ -68,7 +83,7 @@ def run_server(*, transport: str, host: str, port: int, simulate: bool) -> None:
     async def main() -> None:
         async with app.running():
             if listener is None:
-                await server.run_stdio_async()
+                await serve_stdio(server)
             else:
                 await _serve_http(server, app, settings, host, listener, url, auth)
 
@@ -175,13 +190,28 @@ async def _serve_http(
         backlog=ACCEPT_BATCH,
     )
     logging.getLogger("asyncio").addFilter(OutOfDescriptorsFilter())
+    logging.getLogger("uvicorn.error").addFilter(_not_an_interruption)
     if app.links is not None:
         app.links.serve_at(listening_base(host, listener.getsockname()[1]))
         checked.allow(app.links.base)
     checked.allow(settings.public_url)
-    say(endpoint_line(url, settings, host))
+
+    class AnnouncedServer(uvicorn.Server):
+        """Says where it listens once it serves (its start-up done), so Ctrl-C after the line is a clean stop."""
+
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            if not self.should_exit:
+                say(endpoint_line(url, settings, host))
+
     with listener:
         async with anyio.create_task_group() as group:
             group.start_soon(sessions.run, app.users)
-            await uvicorn.Server(config).serve(sockets=[listener])
+            await AnnouncedServer(config).serve(sockets=[listener])
             group.cancel_scope.cancel()
+
+
+def _not_an_interruption(record: logging.LogRecord) -> bool:
+    """uvicorn logs a start-up cut short by Ctrl-C as an error with a traceback; it is only the stop asked for."""
+    error = record.exc_info[1] if record.exc_info else None
+    return not isinstance(error, KeyboardInterrupt | asyncio.CancelledError)

@@ -74,3 +74,13 @@ async def end_http_session(server: MCPServer, session_id: str) -> None:
     transport = manager._server_instances.get(session_id)  # private (mcp 2.3)
     if transport is not None:
         await manager._discard_session(session_id, transport)  # private (mcp 2.3)
+
+
+async def run_on_streams(server: MCPServer, read_stream: Any, write_stream: Any) -> None:
+    """Serve `server` on streams a transport opened: what `MCPServer.run_stdio_async` does after opening its own.
+
+    veo-mcp opens stdio with a stdin reader Ctrl-C can interrupt (`veo_mcp.mcp.stdio`); `run_stdio_async` takes no
+    streams, and the low-level server that runs on them is private.
+    """
+    lowlevel = server._lowlevel_server  # private: MCPServer's low-level server (mcp 2.3)
+    await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
