@@ -23,7 +23,16 @@ from typing import Any
 from common import arguments, clean_env
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ["cold_start", "get_overhead", "poll_fanout", "replica_polls", "download", "tracking_rss", "validation"]
+SCRIPTS = [
+    "cold_start",
+    "get_overhead",
+    "poll_fanout",
+    "replica_polls",
+    "download",
+    "tracking_rss",
+    "validation",
+    "journey",
+]
 
 
 @dataclass(frozen=True)
@@ -44,7 +53,7 @@ class Target:
 
 
 TARGETS = [
-    Target("cold_start_ratio", "cold start vs a one-tool MCPServer (ratio)", 1.25, True),
+    Target("cold_start_ratio", "cold start vs a one-tool MCPServer (ratio)", 1.15, True),
     Target("get_overhead_ms", "get_generation over MCP minus a raw httpx GET (ms)", 2.0, True),
     Target("poll_fanout_ratio", "upstream GETs / (active tasks × intervals)", 1.0, True),
     Target("replica_poll_ratio", "upstream polls per task, two replicas on PostgreSQL vs one (ratio)", 1.05, True),
@@ -54,6 +63,10 @@ TARGETS = [
     Target("download_rss_growth_mb", "RSS growth during the 500 MB download (MB)", 32, True),
     Target("tracking_rss_growth_mb", "RSS growth tracking 1000 generations (MB)", 100, True),
     Target("validations_per_s", "generate_video validations per second", 20_000, False),
+    Target("journey_calls_4s_720p", "tool calls from prompt to saved path, 4 s video, 60 s client", 2, True),
+    Target("journey_calls_8s_720p", "the same, 8 s video (one more call per further 45 s)", 3, True),
+    Target("journey_calls_8s_4k", "the same, 8 s 4k video", 5, True),
+    Target("journey_longest_call_s_8s_4k", "longest of those tool calls (s), under the client's 60 s", 55, True),
 ]
 
 

@@ -1,131 +1,229 @@
-"""Mutation testing of the code that holds money, consent, secrets and the HTTP guard, with mutmut.
+"""Mutation testing of all of src/veo_mcp, area by area, with mutmut.
 
-    python scripts/mutation.py [--keep DIR] [--max-children N]
+    python scripts/mutation.py [--area NAME ...] [--changed-since REF] [--max-children N] [--shard I/N] [--fresh]
 
 mutmut changes the code one small step at a time (a `>` into `>=`, a dropped argument, a string turned into
 "XX...XX", `True` into `False`, ...) and runs the tests that reach the changed function; a change no test notices
-"survived". The run happens in a scratch copy of the checkout (the worktree is never touched); the code under test
-is listed in TARGETS, function by function where only part of a module holds money, consent or secrets, and the tests
-that cover it in TESTS. Server subprocesses that tests start run the mutated code too (PYTHONPATH), with the active
-mutant passed in the environment.
+"survived". The code is split into areas - each top-level package of veo_mcp (the simulator included: every test
+stands on it) and each top-level module - and each area is run against the tests that cover it (AREAS), in a work
+folder of its own under `.mutation/` (the worktree is never touched). Server subprocesses that tests start run the
+mutated code too (PYTHONPATH), with the active mutant passed in the environment.
+
+What did not change is not run again: mutmut keeps every verdict with a hash of its function, so a later run tests
+only the functions that changed since (and the survivors again, when the tests changed). `--fresh` starts over.
+`--changed-since REF` mutates only the functions a change since REF touches (a quick check before a stop).
+`--shard I/N` runs the I-th of N equal slices of the selected mutants (several machines, one full run).
 
 It prints each surviving mutant's diff, then, last, one JSON object:
-{"modules": [...], "mutants": N, "killed": K, "survived": S, "timeout": T, "score": K/N}
-(`tests/MUTATION.md` keeps the figures of the last run and says why each survivor is equivalent).
+{"modules": [...], "mutants": N, "killed": K, "survived": S, "timeout": T, "score": K/N, "areas": {area: score}}
+(`tests/MUTATION.md` keeps the figures of the last full run and says why each survivor is left alive).
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
+import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
+from dataclasses import dataclass
 from fnmatch import fnmatch
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "src" / "veo_mcp"
+CACHE = ROOT / ".mutation"
 
-# Module → the functions mutated in it ("*": all of it). Names are mutmut's: `x_name` for a function, `xǁClassǁname`
-# for a method; nested functions are mutated with the function around them.
-TARGETS: dict[str, list[str]] = {
-    "src/veo_mcp/money/guards.py": ["*"],
-    "src/veo_mcp/money/ledger.py": ["*"],
-    "src/veo_mcp/storage/creates.py": [
-        "xǁCreateTableǁbegin_create",
-        "xǁCreateTableǁspending",
-        "xǁCreateTableǁaccept_create",
-        "xǁCreateTableǁlink_create",
-        "xǁCreateTableǁmark_create_unknown",
-        "xǁCreateTableǁforget_create",
-        "xǁCreateTableǁcreate_for_request",
-        "xǁCreateTableǁrecover_interrupted_creates",
-        "xǁCreateTableǁrecent_duplicate",
-        "xǁCreateTableǁcommitted_usd_since",
-        "xǁCreateTableǁrecord_decline",
-        "xǁCreateTableǁdeclined_since",
-        "x__duplicate",
-        "x__spending",
-        "x__committed_since",
-    ],
-    "src/veo_mcp/core/pipeline.py": ["x__require_consent"],
-    "src/veo_mcp/mcp/questions.py": ["x_consent_of", "x__can_ask_user", "x_cost_consent"],
-    "src/veo_mcp/settings/__init__.py": [
-        "x_settings_files",
-        "xǁSettingsǁsettings_customise_sources",
-        "x__source_name",
-        "x__field_of",
-        "x_load_settings",
-    ],
-    "src/veo_mcp/settings/rules.py": [
-        "xǁSettingsRulesǁ_key_only_over_https",
-        "xǁSettingsRulesǁ_blank_is_none",
-    ],
-    "src/veo_mcp/evolink/responses.py": ["x_redact"],
-    "src/veo_mcp/mcp/http_security.py": ["*"],
-    "src/veo_mcp/mcp/auth.py": ["xǁPrincipalVerifierǁverify_token"],
-    "src/veo_mcp/users.py": ["x_token_hash", "xǁUsersFileǁlookup"],
-    "src/veo_mcp/cli/main.py": ["x_main", "x__guarded", "x__innermost"],
-    "src/veo_mcp/cli/output.py": ["xǁCommandFailedǁ__init__", "x_report_failure", "x_quiet_broken_pipe"],
-    "src/veo_mcp/cli/parser.py": ["xǁParserǁerror"],
-}
 
-# The tests that cover TARGETS (mutmut runs, for each mutant, only those of them that reach its function). They
-# reach the code in this process: mutmut learns which test covers which function by watching it run here, so a
-# test that only drives a subprocess would never be chosen. Two kinds of test cannot run under mutmut at all and
-# are covered here by in-process twins: a real `veo-mcp serve` over HTTP (uvicorn calls the app with no arguments
-# to detect a factory, and a mutmut trampoline accepts that call) and a stdio server started by the SDK client
-# (mutmut's captured stderr has no file descriptor to hand the child). The normal suite runs both for real.
-TESTS = [
-    "tests/money/test_guards.py",
-    "tests/money/test_ledger.py",
-    "tests/money/test_consent.py",
-    "tests/storage/test_store.py",
-    "tests/mcp/test_questions.py",
-    "tests/mcp/test_http_guard.py",
+@dataclass(frozen=True)
+class Area:
+    """Some of the code, and the tests that cover it in the test process (mutmut learns which test reaches which
+    function by watching them run, so a test that only drives a subprocess is never chosen for a mutant)."""
+
+    sources: tuple[str, ...]  # paths under src/veo_mcp: a package folder or a module
+    tests: tuple[str, ...]
+
+
+# The tests each area is judged by: its mirror under tests/, and the tests that reach it through real MCP sessions
+# (in-process: an MCPServer and the SDK's in-memory client), the CLI's entry point and the simulator.
+_MCP = (
+    "tests/mcp/test_journey.py",
+    "tests/mcp/test_words.py",
     "tests/mcp/test_edges.py",
-    "tests/test_settings_and_files.py",
-    "tests/cli/test_exit_paths.py",
-    "tests/test_users.py",
-    "tests/storage/test_principals.py",
+    "tests/mcp/test_questions.py",
+    "tests/mcp/test_batches.py",
+    "tests/mcp/test_batch_restart.py",
+    "tests/mcp/test_combine.py",
+    "tests/mcp/test_stalls.py",
+    "tests/mcp/test_security.py",
+    "tests/mcp/test_scoped_bus.py",
+    "tests/mcp/test_mcp_property.py",
     "tests/mcp/test_verifier.py",
-    "tests/storage/test_replicas_store.py",
-]
+    "tests/mcp/test_http_guard.py",
+    "tests/mcp/tasks",
+)
+AREAS: dict[str, Area] = {
+    "evolink": Area(
+        ("evolink",), ("tests/evolink", "tests/simulator", "tests/test_faults.py", "tests/money/test_guards.py")
+    ),
+    "storage": Area(("storage",), ("tests/storage", "tests/money/test_ledger.py", "tests/test_resume.py")),
+    "money": Area(("money",), ("tests/money",)),
+    "local": Area(("local",), ("tests/local", "tests/mcp/test_combine.py", "tests/background")),
+    "core": Area(("core",), ("tests/test_resume.py", "tests/test_faults.py", "tests/background", "tests/money", *_MCP)),
+    "background": Area(("background",), ("tests/background", "tests/test_faults.py", "tests/test_callbacks.py", *_MCP)),
+    "mcp": Area(("mcp",), _MCP),
+    "cli": Area(("cli",), ("tests/cli/test_exit_paths.py", "tests/cli/test_conventions.py")),
+    "simulator": Area(
+        ("simulator",), ("tests/simulator", "tests/evolink", "tests/test_faults.py", "tests/test_callbacks.py")
+    ),
+    "delivery": Area(("delivery",), ("tests/delivery/test_signing.py",)),
+    "settings": Area(("settings",), ("tests/test_settings_and_files.py", "tests/cli/test_exit_paths.py")),
+    "app": Area(("app.py",), ("tests/test_resume.py", "tests/background", *_MCP)),
+    "errors": Area(
+        ("errors.py",), ("tests/test_faults.py", "tests/background/test_saving.py", "tests/mcp/test_words.py")
+    ),
+    "users": Area(("users.py",), ("tests/test_users.py", "tests/mcp/test_verifier.py")),
+    "context": Area(
+        ("context.py",), ("tests/background/test_principal_context.py", "tests/storage/test_principals.py")
+    ),
+    "reference": Area(("reference.py",), ("tests/test_readme.py",)),
+}
 
 KILLED, SURVIVED, TIMEOUT = "killed", "survived", "timeout"
 
 
-def module_of(path: str) -> str:
+# --- what is mutated ------------------------------------------------------------------------------------------------
+
+
+def area_files(area: Area) -> list[Path]:
+    """The area's Python files, relative to the checkout (`src/veo_mcp/...`)."""
+    found: list[Path] = []
+    for source in area.sources:
+        path = PACKAGE / source
+        found += sorted(path.rglob("*.py")) if path.is_dir() else [path]
+    return [file.relative_to(ROOT) for file in found if file.name not in ("__init__.py", "__main__.py")]
+
+
+def module_of(path: Path | str) -> str:
     return ".".join(Path(path).relative_to("src").with_suffix("").parts)
 
 
-def patterns() -> list[str]:
-    """mutmut's mutant-name globs for TARGETS (a function's own mutants end in `__mutmut_<n>`)."""
-    found = []
-    for path, functions in TARGETS.items():
-        module = module_of(path)
-        found += [f"{module}.*" if name == "*" else f"{module}.{name}__mutmut_*" for name in functions]
+def mutmut_name(qualified: tuple[str, ...]) -> str:
+    """mutmut's name for a function (`x_name`) or a method (`xǁClassǁname`); nested ones are mutated with the
+    function around them."""
+    return f"x_{qualified[0]}" if len(qualified) == 1 else f"xǁ{qualified[0]}ǁ{qualified[1]}"
+
+
+def functions_at(source: str, lines: set[int]) -> set[str]:
+    """The mutmut names of the top-level functions and methods that contain any of `lines`."""
+    found = set()
+    for node in ast.parse(source).body:
+        members = [(node, (node.name,))] if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) else []
+        if isinstance(node, ast.ClassDef):
+            members = [
+                (item, (node.name, item.name))
+                for item in node.body
+                if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef)
+            ]
+        for function, qualified in members:
+            start = min([function.lineno, *(d.lineno for d in function.decorator_list)])
+            if any(start <= line <= (function.end_lineno or start) for line in lines):
+                found.add(mutmut_name(qualified))
     return found
 
 
-def selected(name: str) -> bool:
-    return any(fnmatch(name, pattern) for pattern in patterns())
+def changed_functions(ref: str) -> dict[Path, set[str]]:
+    """The functions each file of src/veo_mcp has changed (added or edited lines) since `ref`."""
+    diff = subprocess.run(
+        ["git", "diff", "-U0", ref, "--", "src/veo_mcp"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    lines: dict[Path, set[int]] = {}
+    current: Path | None = None
+    for line in diff.splitlines():
+        if line.startswith("+++ "):
+            target = line[4:].strip()
+            current = Path(target[2:]) if target.startswith("b/") and target.endswith(".py") else None
+        elif current is not None and (hunk := re.match(r"@@ -\S+ \+(\d+)(?:,(\d+))? @@", line)):
+            start, count = int(hunk.group(1)), int(hunk.group(2) or "1")
+            lines.setdefault(current, set()).update(range(start, start + max(count, 1)))
+    changed = {}
+    for path, numbers in lines.items():
+        if (ROOT / path).is_file():
+            changed[path] = functions_at((ROOT / path).read_text(encoding="utf-8"), numbers)
+    return {path: names for path, names in changed.items() if names}
 
 
-def prepare(work: Path) -> None:
-    """A scratch checkout: the sources, the tests (without node_modules) and a pyproject with mutmut's settings."""
-    shutil.copytree(ROOT / "src", work / "src", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(ROOT / "tests", work / "tests", ignore=shutil.ignore_patterns("__pycache__", "node_modules"))
+def patterns(area: Area, only: dict[Path, set[str]] | None = None) -> list[str]:
+    """mutmut's mutant-name globs for the area (a function's own mutants end in `__mutmut_<n>`)."""
+    files = area_files(area)
+    if only is None:
+        return [f"{module_of(path)}.*" for path in files]
+    return [f"{module_of(path)}.{name}__mutmut_*" for path in files for name in sorted(only.get(path, ()))]
+
+
+def selected(name: str, globs: list[str]) -> bool:
+    return any(fnmatch(name, pattern) for pattern in globs)
+
+
+def shard_of(names: list[str], shard: tuple[int, int] | None) -> list[str]:
+    """The I-th of N slices of `names` (stable: by name)."""
+    if shard is None:
+        return names
+    index, count = shard
+    return [name for position, name in enumerate(sorted(names)) if position % count == index - 1]
+
+
+# --- the work folder ------------------------------------------------------------------------------------------------
+
+
+def _digest(paths: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(paths):
+        digest.update(str(path).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def _tests_of(area: Area) -> list[Path]:
+    files: list[Path] = [ROOT / "tests" / name for name in ("conftest.py", "helpers.py", "postgres.py")]
+    for test in area.tests:
+        path = ROOT / test
+        files += sorted(path.rglob("*.py")) if path.is_dir() else [path]
+    return [file for file in files if "node_modules" not in file.parts]
+
+
+def _sync(source: Path, target: Path) -> None:
+    """`target` made a copy of `source`, files rewritten only where their content differs (mutmut compares times:
+    an unchanged file keeps its mutants and their verdicts)."""
+    for path in source.rglob("*"):
+        if "__pycache__" in path.parts or "node_modules" in path.parts or path.is_dir():
+            continue
+        copy = target / path.relative_to(source)
+        if not copy.exists() or copy.read_bytes() != path.read_bytes():
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, copy)
+    for copy in list(target.rglob("*.py")):
+        if not (source / copy.relative_to(target)).exists():
+            copy.unlink()
+
+
+def prepare(work: Path, name: str, area: Area) -> None:
+    """The area's work folder: the sources, the tests (without node_modules) and mutmut's settings. When the tests
+    changed since the last run, verdicts that were not "killed" and mutmut's test map are dropped, so that a new
+    test can kill an old survivor."""
+    work.mkdir(parents=True, exist_ok=True)
+    _sync(ROOT / "src", work / "src")
+    _sync(ROOT / "tests", work / "tests")
     settings = {
         "source_paths": ["src"],
-        "only_mutate": list(TARGETS),
-        "pytest_add_cli_args_test_selection": TESTS,
-        # In mutmut's own process (it watches which test reaches which function), not on xdist workers.
-        # The store and ledger tests also run on PostgreSQL; the rules mutated here are the same on both engines, so
-        # the SQLite runs judge the mutants (and the run needs no database server).
+        "only_mutate": [str(path) for path in area_files(area)],
+        "pytest_add_cli_args_test_selection": list(area.tests),
+        # In mutmut's own process, not on xdist workers. The store and ledger tests also run on PostgreSQL; the rules
+        # are the same on both engines, so the SQLite runs judge the mutants (and no database server is needed).
         "pytest_add_cli_args": [
             "-p",
             "no:cacheprovider",
@@ -145,22 +243,42 @@ def prepare(work: Path) -> None:
     table = "\n".join(f"{key} = {json.dumps(value)}" for key, value in settings.items())
     # A test's own subprocess runs the active mutant, but while mutmut only measures which tests reach which code
     # ("stats"), a child has nothing to report to: it runs the code unchanged.
-    (work / "child").mkdir()
+    (work / "child").mkdir(exist_ok=True)
     (work / "child" / "sitecustomize.py").write_text(
         'import os\nif os.environ.get("MUTANT_UNDER_TEST") == "stats":\n    os.environ["MUTANT_UNDER_TEST"] = ""\n'
     )
-    (work / "pyproject.toml").write_text((ROOT / "pyproject.toml").read_text() + "\n[tool.mutmut]\n" + table + "\n")
+    project = (ROOT / "pyproject.toml").read_text() + "\n[tool.mutmut]\n" + table + "\n"
+    if not (work / "pyproject.toml").exists() or (work / "pyproject.toml").read_text() != project:
+        (work / "pyproject.toml").write_text(project)
+    tests_digest = _digest(_tests_of(area))
+    seen = work / "tests.sha256"
+    if seen.exists() and seen.read_text() != tests_digest:
+        _forget_survivors(work)
+    seen.write_text(tests_digest)
+    (work / "mutants" / "src").mkdir(parents=True, exist_ok=True)
 
 
-def results(work: Path) -> dict[str, str]:
+def _forget_survivors(work: Path) -> None:
+    for meta in (work / "mutants").rglob("*.meta"):
+        data = json.loads(meta.read_text())
+        codes = data.get("exit_code_by_key", {})
+        data["exit_code_by_key"] = {key: code if code == 1 else None for key, code in codes.items()}
+        meta.write_text(json.dumps(data))
+    for stats in (work / "mutants").glob("mutmut-stats.json"):
+        stats.unlink()
+
+
+def results(work: Path, area: Area, globs: list[str]) -> dict[str, str]:
     """Every selected mutant's status, from mutmut's own records (`mutants/<source>.meta`)."""
     from mutmut.stats import status_by_exit_code
 
     statuses: dict[str, str] = {}
-    for path in TARGETS:
-        meta = json.loads((work / "mutants" / f"{path}.meta").read_text())
-        for name, code in meta["exit_code_by_key"].items():
-            if selected(name):
+    for path in area_files(area):
+        meta = work / "mutants" / f"{path}.meta"
+        if not meta.exists():
+            continue
+        for name, code in json.loads(meta.read_text())["exit_code_by_key"].items():
+            if selected(name, globs):
                 statuses[name] = status_by_exit_code[code]
     return statuses
 
@@ -172,59 +290,96 @@ def show(work: Path, name: str, env: dict[str, str]) -> str:
     return done.stdout.strip()
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--keep", type=Path, help="run in this folder and keep it (mutmut browse works there)")
-    parser.add_argument("--max-children", type=int, default=os.cpu_count() or 2, help="mutants tested at once")
-    parser.add_argument("--module", action="append", help="only this module of TARGETS (repeatable; for a quick look)")
-    args = parser.parse_args()
-    if args.module:
-        for path in set(TARGETS) - set(args.module):
-            del TARGETS[path]
-    work = args.keep.resolve() if args.keep else Path(tempfile.mkdtemp(prefix="veo-mcp-mutation-"))
-    if args.keep and work.exists():
+# --- running --------------------------------------------------------------------------------------------------------
+
+
+def run_area(name: str, area: Area, globs: list[str], args: argparse.Namespace) -> dict[str, str]:
+    work = CACHE / name
+    if args.fresh and work.exists():
         shutil.rmtree(work)
-    work.mkdir(parents=True, exist_ok=True)
+    prepare(work, name, area)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("EVOLINK_", "VEO_MCP_", "MUTANT_UNDER_TEST"))}
+    env["PYTHONPATH"] = os.pathsep.join([str(work / "mutants" / "src"), str(work / "child")])
     started = time.monotonic()
-    try:
-        prepare(work)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("EVOLINK_", "VEO_MCP_", "MUTANT_UNDER_TEST"))}
-        # Subprocesses (veo-mcp serve, the CLI) import the mutants too. The folder must exist before mutmut starts:
-        # Python remembers a path that was missing when it first looked, which would hide the mutants from mutmut.
-        (work / "mutants" / "src").mkdir(parents=True)
-        env["PYTHONPATH"] = os.pathsep.join([str(work / "mutants" / "src"), str(work / "child")])
-        run = subprocess.run(
-            [sys.executable, "-m", "mutmut", "run", "--max-children", str(args.max_children), *patterns()],
-            cwd=work,
-            env=env,
-            check=False,
-            stdout=sys.stderr,  # mutmut's progress; stdout ends with the JSON object alone
-        )
-        if run.returncode != 0:
-            print(f"mutmut run failed (exit {run.returncode})", file=sys.stderr)
-            return run.returncode
-        statuses = results(work)
-        survivors = sorted(name for name, status in statuses.items() if status != KILLED)
-        for name in survivors:
-            print(f"--- {statuses[name]}: {name}\n{show(work, name, env)}\n")
-    finally:
-        if not args.keep:
-            shutil.rmtree(work, ignore_errors=True)
-    counts = {status: sum(1 for s in statuses.values() if s == status) for status in (KILLED, SURVIVED, TIMEOUT)}
-    total = len(statuses)
+    wanted = globs if args.shard is None else _shard_names(area, globs, args.shard)
+    run = subprocess.run(
+        [sys.executable, "-m", "mutmut", "run", "--max-children", str(args.max_children), *wanted],
+        cwd=work,
+        env=env,
+        check=False,
+        stdout=sys.stderr,  # mutmut's progress; stdout ends with the JSON object alone
+    )
+    if run.returncode != 0:
+        raise SystemExit(f"mutmut run failed for {name} (exit {run.returncode})")
+    statuses = results(work, area, wanted)
+    print(f"{name}: {len(statuses)} mutants in {time.monotonic() - started:.0f} s", file=sys.stderr)
+    for mutant in sorted(m for m, status in statuses.items() if status != KILLED):
+        print(f"--- {statuses[mutant]}: {mutant}\n{show(work, mutant, env)}\n")
+    return statuses
+
+
+def _shard_names(area: Area, globs: list[str], shard: tuple[int, int]) -> list[str]:
+    """This shard's mutants by name: mutmut names them the same way every time it mutates the same code."""
+    import io
+
+    from mutmut.__main__ import write_all_mutants_to_file
+    from mutmut.utils.format_utils import get_mutant_name
+
+    names = []
+    for path in area_files(area):
+        mutated = write_all_mutants_to_file(out=io.StringIO(), source=(ROOT / path).read_text(), filename=path)
+        names += [get_mutant_name(path, name) for name in mutated.mutant_names]
+    return shard_of([name for name in names if selected(name, globs)], shard) or ["no-mutant-in-this-shard"]
+
+
+def score(statuses: dict[str, str]) -> float:
+    return round(sum(1 for s in statuses.values() if s == KILLED) / len(statuses), 4) if statuses else 1.0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--area", action="append", choices=sorted(AREAS), help="only this area (repeatable)")
+    parser.add_argument("--module", action="append", help="only the area holding this file (compatibility)")
+    parser.add_argument("--changed-since", metavar="REF", help="only the functions changed since this git revision")
+    parser.add_argument("--max-children", type=int, default=os.cpu_count() or 2, help="mutants tested at once")
+    parser.add_argument("--shard", type=_shard, default=None, help="I/N: the I-th of N slices of the mutants")
+    parser.add_argument("--fresh", action="store_true", help="forget what earlier runs found (.mutation/)")
+    args = parser.parse_args()
+    names = list(args.area or AREAS)
+    if args.module:
+        names = [name for name, area in AREAS.items() if any(Path(m) in area_files(area) for m in args.module)]
+    only = changed_functions(args.changed_since) if args.changed_since else None
+    started = time.monotonic()
+    statuses: dict[str, dict[str, str]] = {}
+    for name in names:
+        area = AREAS[name]
+        globs = patterns(area, only)
+        if not globs:
+            continue
+        statuses[name] = run_area(name, area, globs, args)
+    every = {mutant: status for found in statuses.values() for mutant, status in found.items()}
+    counts = {status: sum(1 for s in every.values() if s == status) for status in (KILLED, SURVIVED, TIMEOUT)}
     summary = {
-        "modules": [module_of(path) for path in TARGETS],
-        "mutants": total,
+        "modules": sorted({module_of(path) for name in statuses for path in area_files(AREAS[name])}),
+        "mutants": len(every),
         "killed": counts[KILLED],
         "survived": counts[SURVIVED],
         "timeout": counts[TIMEOUT],
-        "score": round(counts[KILLED] / total, 4) if total else 0.0,
+        "score": score(every),
+        "areas": {name: score(found) for name, found in statuses.items()},
     }
-    if others := total - sum(counts.values()):  # no test reached them, or mutmut found them suspicious: not killed
+    if others := len(every) - sum(counts.values()):  # no test reached them, or mutmut found them suspicious
         print(f"{others} mutant(s) neither killed, survived nor timed out (see above)", file=sys.stderr)
     print(f"mutation run took {time.monotonic() - started:.0f} s", file=sys.stderr)
     print(json.dumps(summary))
     return 0
+
+
+def _shard(text: str) -> tuple[int, int]:
+    index, _, count = text.partition("/")
+    if not (index.isdigit() and count.isdigit() and 1 <= int(index) <= int(count)):
+        raise argparse.ArgumentTypeError(f"{text!r} is not I/N with 1 <= I <= N")
+    return int(index), int(count)
 
 
 if __name__ == "__main__":

@@ -80,6 +80,12 @@ def pytest_configure(config: pytest.Config) -> None:
         claim_run_folder()
     config.addinivalue_line("markers", "legacy_era: uses a 2025-era-only feature (resources/subscribe, logging)")
     config.addinivalue_line("markers", "sqlite_only: about the SQLite file itself (skipped with ALL_ON_POSTGRES)")
+    config.addinivalue_line("markers", "long: takes most of a minute; started first so the run ends sooner")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The long tests go first: started last, one would keep a worker busy after the others are done."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -183,9 +183,10 @@ def make_image(path: Path, rgb: tuple[int, int, int], *, stripes: bool = False) 
 class SimulatorProcess:
     """A `veo-mcp simulator` on a loopback port in its own process (it outlives the servers a test kills)."""
 
-    def __init__(self, speed: float, api_key: str) -> None:
+    def __init__(self, speed: float, api_key: str, *, allow_private_callbacks: bool = False) -> None:
+        command = [sys.executable, "-m", "veo_mcp", "simulator", "--speed", str(speed), "--api-key", api_key]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "veo_mcp", "simulator", "--speed", str(speed), "--api-key", api_key],
+            command + (["--allow-private-callbacks"] if allow_private_callbacks else []),
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,

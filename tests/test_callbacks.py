@@ -28,7 +28,7 @@ from veo_mcp.background.callbacks import CALLBACK_PATH, SAFETY_INTERVAL_S
 from veo_mcp.evolink import parse_video_request
 from veo_mcp.mcp.callbacks import with_callbacks
 from veo_mcp.settings import SettingsError, load_settings
-from veo_mcp.simulator import IN_PROCESS_BASE_URL, Fault, Simulator, SimulatorConfig
+from veo_mcp.simulator import IN_PROCESS_BASE_URL, Fault, Simulator, SimulatorConfig, SimulatorTransport
 from veo_mcp.simulator.callbacks import CallbackSender
 
 HOOK = "https://hooks.example/video-done"
@@ -52,7 +52,7 @@ class Receiver:
 
 @asynccontextmanager
 async def calling_back(receiver: Receiver, **config: Any) -> AsyncIterator[Simulator]:
-    simulator = Simulator(SimulatorConfig(speed=100, **config))
+    simulator = Simulator(SimulatorConfig(speed=100, allow_private_callbacks=True, **config))
     simulator.callbacks = CallbackSender(simulator.service, transport=httpx.ASGITransport(app=receiver.app))
     async with anyio.create_task_group() as group:
         group.start_soon(simulator.callbacks.run)
@@ -100,18 +100,39 @@ async def test_a_failed_task_is_called_back_and_delivery_gives_up_after_three_re
     assert not simulator.service.tasks[task_id].callback_delivered
 
 
-async def test_the_simulator_refuses_callbacks_real_evolink_refuses_except_to_this_machine(
-    raw_http: httpx.AsyncClient, simulator: Simulator
+@pytest.mark.parametrize("allowed", [False, True], ids=["like-evolink", "allow-private-callbacks"])
+async def test_the_simulator_refuses_callbacks_real_evolink_refuses_unless_allowed_to_call_this_machine(
+    allowed: bool,
 ) -> None:
-    internal = await raw_http.post("/v1/videos/generations", json={"prompt": "x", "callback_url": "https://10.0.0.8/h"})
-    plain = await raw_http.post(
-        "/v1/videos/generations", json={"prompt": "x", "callback_url": "http://hooks.example/h"}
-    )
-    local = await raw_http.post("/v1/videos/generations", json={"prompt": "x", "callback_url": "http://127.0.0.1:9/h"})
+    """Like EvoLink, internal addresses are refused; `--allow-private-callbacks` (what this project's own callback
+    tests use) lets a loopback receiver on this machine be called back."""
+    simulator = Simulator(SimulatorConfig(allow_private_callbacks=allowed))
+    async with httpx.AsyncClient(
+        base_url=IN_PROCESS_BASE_URL,
+        transport=SimulatorTransport(simulator),
+        headers={"Authorization": f"Bearer {TEST_KEY}"},
+    ) as raw_http:
+        internal = await raw_http.post(
+            "/v1/videos/generations", json={"prompt": "x", "callback_url": "https://10.0.0.8/h"}
+        )
+        plain = await raw_http.post(
+            "/v1/videos/generations", json={"prompt": "x", "callback_url": "http://hooks.example/h"}
+        )
+        local = await raw_http.post(
+            "/v1/videos/generations", json={"prompt": "x", "callback_url": "http://127.0.0.1:9/h"}
+        )
+        loopback_https = await raw_http.post(
+            "/v1/videos/generations", json={"prompt": "x", "callback_url": "https://127.0.0.1/hook"}
+        )
     assert internal.status_code == 400 and internal.json()["error"]["param"] == "callback_url"
     assert plain.status_code == 400 and "https" in plain.json()["error"]["message"]
-    assert local.status_code == 200
-    assert simulator.task(local.json()["id"]).request.callback_url == "http://127.0.0.1:9/h"
+    if allowed:
+        assert local.status_code == 200 and loopback_https.status_code == 200
+        assert simulator.task(local.json()["id"]).request.callback_url == "http://127.0.0.1:9/h"
+    else:
+        for refused in (local, loopback_https):
+            assert refused.status_code == 400 and refused.json()["error"]["param"] == "callback_url"
+        assert simulator.service.tasks == {}
 
 
 def test_a_loopback_public_url_needs_the_simulator() -> None:
@@ -127,7 +148,9 @@ def test_a_loopback_public_url_needs_the_simulator() -> None:
 
 
 async def test_a_callback_is_only_a_hint_the_task_is_fetched_once(tmp_path: Path) -> None:
-    simulator = Simulator(SimulatorConfig(speed=1))  # renders outlast the test unless the clock moves
+    simulator = Simulator(
+        SimulatorConfig(speed=1, allow_private_callbacks=True)
+    )  # renders outlast the test unless the clock moves
     settings = service_settings(tmp_path, simulate=True, public_url="http://127.0.0.1:8765")
     app = App(settings, client=make_client(simulator), simulated=True, resolver=no_dns, serves_http=True)
     async with app.running():
@@ -204,7 +227,7 @@ def serving_with_callbacks(
 
 
 async def test_with_a_public_url_three_generations_finish_with_at_most_two_gets_each(tmp_path: Path) -> None:
-    simulator = SimulatorProcess(speed=40, api_key=TEST_KEY)
+    simulator = SimulatorProcess(speed=40, api_key=TEST_KEY, allow_private_callbacks=True)
     try:
         with serving_with_callbacks(tmp_path, simulator) as url:
             async with Client(url, mode="legacy") as client:

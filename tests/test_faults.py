@@ -112,8 +112,9 @@ async def test_fault_case(tmp_path: Path, case: Case) -> None:
                         # Links live 24 h: a refusal this young is taken as temporary and retried, never final.
                         assert saved.is_error and "tried again" in text_of(saved), text_of(saved)
                         state = (await client.call_tool("get_generation", {"task_id": task_id})).structured_content
-                        assert state is not None and state["download_status"] in ("none", "saving")
+                        assert state is not None and state["download_status"] in ("failed", "saving")
                         assert "403" in (state["download_error"] or "") and "expired" not in state["download_status"]
+                        assert state["download_status"] == "saving" or state["download_next_attempt_at"] is not None
         store = harness.app.parts.store
         assert store is not None
         tracked = {g.task_id for g in await store.generations()}

@@ -1,9 +1,8 @@
-"""`scripts/mutation.py` names the code it mutates and the tests that cover it: those names must stay real, or a
-renamed function would silently drop out of the mutation run (mutmut would just find no mutants for it)."""
+"""`scripts/mutation.py` mutates all of src/veo_mcp, area by area, each against the tests that cover it: every module
+must belong to exactly one area and every named test must exist, or code would silently drop out of the run."""
 
 from __future__ import annotations
 
-import ast
 import importlib.util
 import sys
 from pathlib import Path
@@ -24,31 +23,43 @@ def mutation() -> ModuleType:
     return module
 
 
-def mutmut_names(path: Path) -> set[str]:
-    """mutmut's name for every function (`x_name`) and method (`xǁClassǁname`) defined in `path`."""
-    names = set()
-    for node in ast.parse(path.read_text(encoding="utf-8")).body:
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-            names.add(f"x_{node.name}")
-        elif isinstance(node, ast.ClassDef):
-            for item in node.body:
-                if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef):
-                    names.add(f"xǁ{node.name}ǁ{item.name}")
-    return names
+def test_every_module_of_src_is_in_exactly_one_area(mutation: ModuleType) -> None:
+    every = sorted(
+        path.relative_to(ROOT)
+        for path in (ROOT / "src" / "veo_mcp").rglob("*.py")
+        if path.name not in ("__init__.py", "__main__.py")
+    )
+    listed = sorted(path for area in mutation.AREAS.values() for path in mutation.area_files(area))
+    assert listed == every  # none left out, none twice
+    top_packages = {p.name for p in (ROOT / "src" / "veo_mcp").iterdir() if p.is_dir() and p.name != "__pycache__"}
+    assert top_packages <= set(mutation.AREAS)  # an area per top-level package, as the figures report them
 
 
-def test_every_mutated_function_exists(mutation: ModuleType) -> None:
-    for path, functions in mutation.TARGETS.items():
-        source = ROOT / path
-        assert source.is_file(), path
-        missing = [name for name in functions if name != "*" and name not in mutmut_names(source)]
-        assert missing == [], f"{path} has no {missing}"
+def test_every_covering_test_exists(mutation: ModuleType) -> None:
+    for name, area in mutation.AREAS.items():
+        missing = [test for test in area.tests if not (ROOT / test).exists()]
+        assert missing == [], f"{name}: {missing}"
 
 
-def test_every_covering_test_file_exists_and_the_globs_select_only_the_targets(mutation: ModuleType) -> None:
-    assert all((ROOT / test).is_file() for test in mutation.TESTS), mutation.TESTS
-    patterns = mutation.patterns()
-    assert "veo_mcp.money.guards.*" in patterns
-    assert "veo_mcp.core.pipeline.x__require_consent__mutmut_*" in patterns
-    assert mutation.selected("veo_mcp.mcp.questions.x_consent_of__mutmut_3")
-    assert not mutation.selected("veo_mcp.mcp.questions.x_client_roots__mutmut_1")
+def test_the_globs_select_an_areas_mutants_or_a_changed_functions_only(mutation: ModuleType) -> None:
+    money = mutation.AREAS["money"]
+    assert mutation.patterns(money) == ["veo_mcp.money.guards.*", "veo_mcp.money.ledger.*"]
+    only = {Path("src/veo_mcp/money/guards.py"): {"x_needs_confirmation"}}
+    globs = mutation.patterns(money, only)
+    assert globs == ["veo_mcp.money.guards.x_needs_confirmation__mutmut_*"]
+    assert mutation.selected("veo_mcp.money.guards.x_needs_confirmation__mutmut_3", globs)
+    assert not mutation.selected("veo_mcp.money.guards.x_declined__mutmut_1", globs)
+
+
+def test_a_change_is_traced_to_the_functions_and_methods_around_its_lines(mutation: ModuleType) -> None:
+    source = "def a():\n    return 1\n\n\nclass B:\n    @property\n    def c(self):\n        return 2\n\n\nX = 3\n"
+    assert mutation.functions_at(source, {2}) == {"x_a"}
+    assert mutation.functions_at(source, {6, 8}) == {"xǁBǁc"}  # the decorator's line counts
+    assert mutation.functions_at(source, {11}) == set()  # module level: nothing mutmut mutates
+
+
+def test_shards_split_the_mutants_without_overlap(mutation: ModuleType) -> None:
+    names = [f"m{i}" for i in range(10)]
+    shards = [mutation.shard_of(names, (index, 3)) for index in (1, 2, 3)]
+    assert sorted(name for shard in shards for name in shard) == sorted(names)
+    assert all(len(shard) in (3, 4) for shard in shards)

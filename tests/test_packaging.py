@@ -1,4 +1,4 @@
-"""Install and client-config artefacts: README tables, MCPB manifest and bundle, registry server.json, .mcp.json,
+"""Install and client-config artefacts: MCPB manifest and bundle, registry server.json, .mcp.json,
 package metadata. Each is checked against the code, so none can drift."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from mcp.client.stdio import StdioServerParameters
 
 from veo_mcp import __version__
 from veo_mcp.mcp.server import PLAYER_URI
-from veo_mcp.reference import apply_blocks, generated_blocks, manifest_tools
+from veo_mcp.reference import manifest_tools
 from veo_mcp.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,15 +31,6 @@ SETTING_NAMES = {str(field.validation_alias) for field in Settings.model_fields.
 def _json(path: str) -> dict[str, Any]:
     data: dict[str, Any] = json.loads((ROOT / path).read_text(encoding="utf-8"))
     return data
-
-
-async def test_readme_tables_match_the_code() -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    blocks = await generated_blocks()
-    assert apply_blocks(readme, blocks) == readme, "README is stale: run `python scripts/sync_readme.py`"
-    for tool in ("generate_video", "wait_for_generation", "estimate_cost", "list_models"):
-        assert f"| `{tool}` |" in readme
-    assert "`VEO_MCP_DAILY_BUDGET`" in readme and "`veo://generations/{task_id}/poster`" in readme
 
 
 async def test_mcpb_manifest_matches_the_code() -> None:

@@ -352,13 +352,16 @@ def _fill(folder: Path) -> Path:
 
 
 @pytest.mark.parametrize(
-    ("transport", "stop"), [("stdio", signal.SIGTERM), ("streamable-http", signal.SIGINT)], ids=["stdio", "http"]
+    ("transport", "stop", "code"),
+    [("stdio", signal.SIGTERM, 0), ("streamable-http", signal.SIGTERM, 0), ("streamable-http", signal.SIGINT, 130)],
+    ids=["stdio", "http", "http-ctrl-c"],
 )
 def test_a_signal_stops_the_server_cleanly_and_leaves_one_database_file(
-    tmp_path: Path, simulator: SimulatorProcess, peers: Peers, transport: str, stop: signal.Signals
+    tmp_path: Path, simulator: SimulatorProcess, peers: Peers, transport: str, stop: signal.Signals, code: int
 ) -> None:
-    """SIGTERM (or Ctrl-C's SIGINT) ends the server through its clean stop on every transport: exit 0, and SQLite's
-    write-ahead log folded into the database (not left to grow with every generation)."""
+    """SIGTERM (or Ctrl-C's SIGINT) ends the server through its clean stop on every transport: exit 0 (130 for
+    Ctrl-C, as for every command), and SQLite's write-ahead log folded into the database (not left to grow with
+    every generation)."""
     env, stderr_log = _env(tmp_path, simulator), tmp_path / "stderr.log"
     database = tmp_path / "data" / "veo-mcp.sqlite3"
     with contextlib.ExitStack() as stack:
@@ -373,7 +376,7 @@ def test_a_signal_stops_the_server_cleanly_and_leaves_one_database_file(
                 task_id = _created_over_http(client, http.url)
         assert Path(f"{database}-wal").stat().st_size > 0  # written, not yet folded in
         process.send_signal(stop)
-        assert process.wait(timeout=30) == 0
+        assert process.wait(timeout=30) == code
     wal = Path(f"{database}-wal")
     assert not wal.exists() or wal.stat().st_size == 0
     rows = sqlite3.connect(database).execute("SELECT task_id FROM generations").fetchall()

@@ -28,8 +28,6 @@ from veo_mcp.core.events import ChangeBus
 from veo_mcp.core.generation import Generation
 from veo_mcp.core.pipeline import GeneratePipeline
 from veo_mcp.core.registry import Registry
-from veo_mcp.delivery import LinkSigner, VideoLinks, link_key
-from veo_mcp.delivery.objects import ObjectStore
 from veo_mcp.errors import NotConfiguredError
 from veo_mcp.evolink import catalog
 from veo_mcp.evolink.addresses import Resolver, system_resolver
@@ -44,6 +42,7 @@ from veo_mcp.storage.owners import HEARTBEAT_S
 from veo_mcp.users import UsersFile
 
 if TYPE_CHECKING:
+    from veo_mcp.delivery import VideoLinks
     from veo_mcp.evolink.client import EvoLinkClient, UpstreamObserver
     from veo_mcp.simulator import Simulator
 
@@ -79,7 +78,11 @@ def _client_builder(
         if embedded:
             from veo_mcp.simulator import Simulator, SimulatorConfig, SimulatorTransport
 
-            config = SimulatorConfig(speed=settings.simulator_speed, state_dir=simulated_folder(settings))
+            # The embedded simulator calls this very server back on a loopback VEO_MCP_PUBLIC_URL (settings allow
+            # one only when simulating): on one machine, that is the only server it can reach.
+            config = SimulatorConfig(
+                speed=settings.simulator_speed, state_dir=simulated_folder(settings), allow_private_callbacks=True
+            )
             simulators.append(Simulator(config))
             transport = SimulatorTransport(simulators[-1])
         return EvoLinkClient(
@@ -139,8 +142,12 @@ class App:
         simulated: bool | None = None,
         resolver: Resolver = system_resolver,
         serves_http: bool = False,
+        store_only: bool = False,
     ) -> None:
         self.settings = settings
+        # Without an upstream (no key, not simulating) the CLI's read-only commands still read the store: what is
+        # recorded can be listed and shown, saved files copied; nothing is polled, saved anew or sent.
+        self.store_only = store_only
         self.resolver = resolver
         # The HTTP users (VEO_MCP_USERS_FILE), read now so a broken file stops the start; re-read when it changes.
         self.users = None
@@ -151,6 +158,9 @@ class App:
         # Over HTTP every saved video in a result also carries a link a remote client can fetch it with.
         self.links: VideoLinks | None = None
         if serves_http:
+            from veo_mcp.delivery import LinkSigner, VideoLinks, link_key  # HTTP only
+            from veo_mcp.delivery.objects import ObjectStore
+
             signer = LinkSigner(link_key(settings), settings.link_ttl_s)
             self.links = VideoLinks(settings, signer, ObjectStore.for_settings(settings))
         # Told about every request to EvoLink (the metrics count them).
@@ -194,8 +204,8 @@ class App:
 
     @property
     def parts(self) -> Running:
-        """The running parts; raises the 'not configured' advice when there is no upstream."""
-        if self._upstream is None:
+        """The running parts; raises the 'not configured' advice when there is no upstream (and no store-only use)."""
+        if self._upstream is None and not self.store_only:
             raise NotConfiguredError("No EvoLink API key is configured, so veo-mcp cannot reach EvoLink.")
         if self._running is None:
             raise RuntimeError("veo-mcp is not running: use `async with app.running()`")
@@ -211,7 +221,11 @@ class App:
     @asynccontextmanager
     async def running(self) -> AsyncIterator[App]:
         if self._upstream is None:
-            yield self
+            if not self.store_only:
+                yield self
+                return
+            async with self._reading_the_store():
+                yield self
             return
         store = await Store.open(self.database_path)
         feed = ChangeFeed(store.url) if store.url else None
@@ -245,6 +259,19 @@ class App:
                 if feed is not None:
                     await _quietly(store.stopped())  # our claims lapse now, not LAPSE_S later
                     await feed.aclose()
+                await store.aclose()
+            self.bus.record_with(None)
+            self._running = None
+
+    @asynccontextmanager
+    async def _reading_the_store(self) -> AsyncIterator[None]:
+        """The parts over the store with nothing started: no poller, no saving, no batch queue."""
+        store = await Store.open(self.database_path)
+        try:
+            self._running = self._build(store, None)
+            yield
+        finally:
+            with anyio.CancelScope(shield=True):
                 await store.aclose()
             self.bus.record_with(None)
             self._running = None

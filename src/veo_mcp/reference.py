@@ -1,6 +1,7 @@
-"""The README's reference tables, generated from the code: tools (with their arguments), resources, prompts,
-settings and the command line (every flag). `scripts/sync_readme.py` writes them between `<!-- generated:NAME -->` markers; a test fails when the
-README and the code disagree, so the documentation cannot drift.
+"""The reference tables of the documentation, generated from the code: tools (with their arguments), resources,
+prompts, settings and the command line (every flag). `scripts/sync_readme.py` writes them between
+`<!-- generated:NAME -->` markers of the pages in `DOCUMENTS`; a test fails when a page and the code disagree, so the
+documentation cannot drift.
 """
 
 from __future__ import annotations
@@ -17,6 +18,13 @@ from typing import Any
 from pydantic_core import PydanticUndefined
 
 from veo_mcp.settings import Settings
+
+# Which page holds which generated table (paths from the repository's root).
+DOCUMENTS: dict[str, tuple[str, ...]] = {
+    "docs/tools.md": ("tools", "resources"),
+    "docs/settings.md": ("settings",),
+    "docs/commands.md": ("commands",),
+}
 
 # Settings whose default depends on the machine: how to describe it instead of printing this machine's value.
 _MACHINE_DEFAULTS = {
@@ -102,7 +110,10 @@ async def resources_table() -> str:
 
 
 def settings_table() -> str:
+    from veo_mcp.settings import ENV_FILE_HELP, ENV_FILE_VARIABLE
+
     lines = ["| variable | default | meaning |", "|---|---|---|"]
+    lines.append(f"| `{ENV_FILE_VARIABLE}` | — | {_cell(ENV_FILE_HELP)} |")
     for name, field in Settings.model_fields.items():
         variable = str(field.validation_alias)
         if name in _MACHINE_DEFAULTS:
@@ -139,9 +150,25 @@ def commands_table() -> str:
     subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     summaries = {choice.dest: choice.help for choice in subparsers._choices_actions}
     for name, command in subparsers.choices.items():
-        flags = [_flag(a) for a in command._actions if a.dest not in ("help", "verbose")]
+        actions = [a for a in command._actions if isinstance(a, argparse._SubParsersAction)]
+        if actions:  # `users add|list|remove`: a row per action, with its own flags
+            inner = {choice.dest: choice.help for choice in actions[0]._choices_actions}
+            for action, parser in actions[0].choices.items():
+                flags = [_flag(a) for a in parser._actions if a.dest not in _COMMON]
+                row = f"veo-mcp {name} {action}"
+                lines.append(f"| `{row}` | {_cell(inner.get(action) or '')} | {_cell(', '.join(flags)) or '—'} |")
+            continue
+        flags = [_flag(a) for a in command._actions if a.dest not in _COMMON]
         lines.append(f"| `veo-mcp {name}` | {_cell(summaries.get(name) or '')} | {_cell(', '.join(flags)) or '—'} |")
     return "\n".join(lines)
+
+
+_COMMON = ("help", "verbose", "version")  # on every command, listed once in the first row
+
+
+def page_blocks(blocks: dict[str, str]) -> dict[str, dict[str, str]]:
+    """The generated tables of each page in `DOCUMENTS`."""
+    return {page: {name: blocks[name] for name in names} for page, names in DOCUMENTS.items()}
 
 
 async def generated_blocks() -> dict[str, str]:

@@ -42,9 +42,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import tomli_w
-from filelock import FileLock, Timeout
-
 from veo_mcp.context import LOCAL_PRINCIPAL
 from veo_mcp.errors import VeoError
 
@@ -172,6 +169,8 @@ def locked(path: Path) -> Iterator[None]:
     """Hold the users file's lock (a `.<name>.lock` file beside it): a read-change-write inside cannot lose another
     command's change, in this process or another."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    from filelock import FileLock, Timeout  # only `veo-mcp users` changes the file
+
     lock = FileLock(path.parent / f".{path.name}.lock", timeout=LOCK_TIMEOUT_S)
     try:
         with lock:
@@ -194,6 +193,8 @@ def write_users(path: Path, users: dict[str, User]) -> None:
             entry["confirm_threshold_usd"] = user.confirm_threshold_usd
         entries.append(entry)
     text = "# veo-mcp users: managed with `veo-mcp users add/list/remove`. Tokens are stored as SHA-256 only.\n"
+    import tomli_w  # only `veo-mcp users` writes the file
+
     text += tomli_w.dumps({"users": entries})
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # created 0600

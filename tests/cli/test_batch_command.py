@@ -128,5 +128,5 @@ def test_csv_cells_are_read_as_their_arguments_types(tmp_path: Path) -> None:
         read_batch_file(broken)
     text = str(refused.value)
     assert "line 2: duration: 'eight' is not a whole number" in text
-    assert "line 3: 'colour' is not a generate_video argument" in text
+    assert "line 3: 'colour' is not a field a line can have" in text
     assert "line 5: the same request as line 4" in text

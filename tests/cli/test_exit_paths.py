@@ -20,9 +20,10 @@ from veo_mcp.errors import NotConfiguredError, VeoError
 
 cli = importlib.import_module("veo_mcp.cli.main")  # the module (the package exports its `main` function)
 NO_KEY = (
-    "No EvoLink API key is configured, so veo-mcp cannot reach EvoLink. Set EVOLINK_API_KEY in the MCP server's "
-    "environment (your client's server config 'env' block) and restart it, or start the server with --simulate "
-    "(VEO_MCP_SIMULATE=1) to try everything with the built-in simulator."
+    "No EvoLink API key is set in this shell, so nothing can be sent to EvoLink. Give it to this shell: `export "
+    "EVOLINK_API_KEY=your-key` (or a line EVOLINK_API_KEY=your-key in ~/.config/veo-mcp/veo-mcp.env, which every "
+    "veo-mcp command reads), or add --simulate to try it with the built-in simulator. A key in your MCP client's "
+    "config reaches only the server that client starts."
 )
 BAD_THRESHOLD = (
     "VEO_MCP_CONFIRM_ABOVE: Input should be greater than or equal to 0. Fix it in the server's environment (or on "
@@ -82,10 +83,10 @@ def test_a_finished_command_exits_0(run: Callable[..., Ended]) -> None:
     assert ended.code == 0 and "_python_argcomplete" in ended.out and ended.err == ""
 
 
-def test_no_key_is_one_line_and_exit_1(run: Callable[..., Ended]) -> None:
-    assert_one_line(run("generate", "a kite"), NO_KEY, 1)
+def test_no_key_is_one_line_and_a_usage_error(run: Callable[..., Ended]) -> None:
+    assert_one_line(run("generate", "a kite"), NO_KEY, 2)
     ended = run("generate", "a kite", "--json")
-    assert ended.code == 1 and ended.err == "" and ended.json == {"error": NO_KEY, "exit_code": 1}
+    assert ended.code == 2 and ended.err == "" and ended.json == {"error": NO_KEY, "exit_code": 2}
 
 
 def test_a_bad_setting_is_one_line_and_exit_2(run: Callable[..., Ended], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -113,22 +114,21 @@ def test_a_usage_error_names_the_flag_and_exits_2(run: Callable[..., Ended]) -> 
 
 def test_an_unconfirmed_cost_without_a_terminal_sends_nothing_and_exits_1(run: Callable[..., Ended]) -> None:
     ended = run("generate", "a city at night", "--simulate", "--quality", "4k", "--duration", "8", "--json")
-    declined = (
-        "The cost question ($2.25 (162 credits): 1 × 8 s at 4k with audio, $0.2808/s) was closed without an "
-        "answer; nothing was sent. Ask the user whether they want it at this cost; calling again with the same "
-        "arguments asks them again."
+    unconfirmed = (
+        "This video is estimated at $2.25 (162 credits): 1 × 8 s at 4k with audio, $0.2808/s, above the $2.00 "
+        "confirmation threshold. Nothing was sent. If you want it, run the same command again with --yes "
+        "(VEO_MCP_CONFIRM_ABOVE sets the threshold)."
     )
-    assert ended.code == 1 and ended.json == {"error": declined, "exit_code": 1}
-    assert "Pass --yes to confirm from a script." in ended.err and "Traceback" not in ended.err
+    assert ended.code == 1 and ended.json == {"error": unconfirmed, "exit_code": 1}
+    assert ended.err == ""
 
 
 def test_an_unknown_generation_names_itself(run: Callable[..., Ended]) -> None:
     ended = run("status", "task-unified-0-nosuchid", "--simulate", "--json")
     assert ended.code == 1
     assert ended.json == {
-        "error": "No generation 'task-unified-0-nosuchid' is known to this server for you. Check the task id: use "
-        "one from generate_video or list_generations (it lists the generations you created); a task of another "
-        "EvoLink account cannot be read.",
+        "error": "task id 'task-unified-0-nosuchid' names no generation this server knows for you. Check the task id: use "
+        "one `veo-mcp generate` printed or `veo-mcp list` shows; a task of another EvoLink account cannot be read.",
         "exit_code": 1,
         "task_id": "task-unified-0-nosuchid",
     }

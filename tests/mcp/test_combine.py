@@ -61,4 +61,9 @@ async def test_three_clips_become_one_mp4_whose_length_is_the_sum(tmp_path: Path
     streams = _streams(Path(refit["path"]))
     assert refit["method"] == "reencode" and refit["duration"] == pytest.approx(14, abs=0.1)
     assert streams["size"] == (256, 144) and streams["audio"] and streams["video"] == pytest.approx(14, abs=0.1)
+    assert refit["fitting"] == (
+        "The clips differ in size: the film is 256x144, the largest clip's; clip 2 (144x256) pillar-boxed (bars at "
+        "the sides)."
+    )
+    assert refit["fitting"] in text_of(mixed)
     assert unknown.is_error and "task-unified-1-nosuchid" in text_of(unknown)

@@ -230,25 +230,55 @@ async def test_a_users_daily_budget_refuses_their_next_create_and_nobody_elses(
         await _generate(alice, "nor twice")
 
 
-async def _watch_alice(team: TeamServer, erin: Client, alice: Client, heard: list[Any]) -> tuple[str, str]:
-    """Alice makes a generation and waits for it while Erin, subscribed to it, listens; its task id and URI."""
+async def _erins_own(team: TeamServer, token: str) -> dict[str, Any]:
+    """A saved generation of Erin's, made in a session of its own (its list change stays there)."""
+    async with client_of(team.url, token) as erin:
+        own = await _generate(erin, "erin's own kite", request_id=f"own-{time.monotonic_ns()}")
+        await finish(erin, own["task_id"])
+    return own
+
+
+async def _watch_alice(
+    team: TeamServer, erin: Client, alice: Client, heard: list[Any], own: dict[str, Any]
+) -> tuple[str, str]:
+    """Alice makes a generation and waits for it while Erin, subscribed to it, listens; its task id and URI.
+
+    The positive control is on Erin's own channel: Erin is subscribed to a saved generation of her own (`own`) too;
+    once Alice is done, Erin saves hers again into a subfolder, and the test waits until Erin hears that update.
+    The server sends each listener's notifications in order, so anything of Alice's misrouted to Erin would have
+    arrived before it: no sleep decides when to stop listening."""
     created = await _generate(alice, "alice's private kite", request_id=f"private-{time.monotonic_ns()}")
     task_id, uri = created["task_id"], created["uri"]
+
+    def control_arrived() -> bool:
+        return any(own["uri"] in repr(event) for event in heard)
+
+    async def resaved_own() -> None:
+        await erin.call_tool("download_video", {"task_id": own["task_id"], "subfolder": "again"})
+        with anyio.fail_after(30):
+            while not control_arrived():  # noqa: ASYNC110 - waiting on the notification itself
+                await anyio.sleep(0.02)
+
     if current_era() == "legacy":
         await erin.subscribe_resource(uri)
+        await erin.subscribe_resource(own["uri"])
         await alice.subscribe_resource(uri)
         assert (await finish(alice, task_id))["status"] == "completed"
+        await resaved_own()
         return task_id, uri
     async with anyio.create_task_group() as group:
 
-        async def listen() -> None:
-            async with erin.listen(resource_subscriptions=[uri], resources_list_changed=True) as stream:
+        async def listen(ready: anyio.Event) -> None:
+            async with erin.listen(resource_subscriptions=[uri, own["uri"]], resources_list_changed=True) as stream:
+                ready.set()
                 async for event in stream:
                     heard.append(event)
 
-        group.start_soon(listen)
+        ready = anyio.Event()
+        group.start_soon(listen, ready)
+        await ready.wait()
         assert (await finish(alice, task_id))["status"] == "completed"
-        await anyio.sleep(0.3)  # let anything misrouted arrive
+        await resaved_own()
         group.cancel_scope.cancel()
     return task_id, uri
 
@@ -259,15 +289,17 @@ async def test_a_subscription_hears_only_its_own_users_generations(
     erin_heard: list[Any] = []
     alice_heard: list[Any] = []
     (_, alice_token), (_, erin_token) = person("alice"), person("erin")
+    own = await _erins_own(team, erin_token)
     async with (
         client_of(team.url, erin_token, **notifications_into(erin_heard)) as erin,
         client_of(team.url, alice_token, **notifications_into(alice_heard)) as alice,
     ):
         await erin.list_resources()
-        _, uri = await _watch_alice(team, erin, alice, erin_heard)
+        _, uri = await _watch_alice(team, erin, alice, erin_heard, own)
     about_it = [n for n in erin_heard if uri in repr(n) or isinstance(n, types.ResourceListChangedNotification)]
     assert about_it == [], erin_heard
-    if current_era() == "legacy":  # the control: Alice herself heard it (so Erin's silence is not an accident)
+    assert not any("resources/list_changed" in repr(n) or "ResourcesListChanged" in repr(n) for n in erin_heard)
+    if current_era() == "legacy":  # and Alice herself heard hers, on the same kind of channel
         assert any(isinstance(n, types.ResourceUpdatedNotification) and n.params.uri == uri for n in alice_heard)
         assert not any(isinstance(n, types.LoggingMessageNotification) for n in erin_heard)
 

@@ -32,7 +32,7 @@ MISTAKES: list[tuple[str, dict[str, Any], list[str]]] = [
     ("generate_video", {"prompt": "x", "n": 0}, ["n: 0 is not allowed", "a whole number from 1 to 4"]),
     ("generate_video", {"prompt": "x", "seed": 0}, ["seed: 0", "from 1 to 4294967295", "or leave seed out"]),
     ("generate_video", {"duration": 8}, ["prompt is required but was not given (what the video shows"]),
-    ("generate_video", {"prompt": "x", "image_urls": 5}, ["image_urls: 5", "use a list of texts (at most 3)"]),
+    ("generate_video", {"prompt": "x", "image_urls": 5}, ["image_urls: 5", "use a list of at most 3 texts"]),
     ("generate_video", {"prompt": "x", "generate_audio": "yes"}, ['generate_audio: "yes"', "use true or false"]),
     ("generate_video", {"prompt": "x", "generate_audio": 1}, ["generate_audio: 1", "use true or false"]),
     ("generate_video", {"prompt": "x", "durration": 8}, ["generate_video has no argument 'durration'", "'duration'?"]),
@@ -40,6 +40,20 @@ MISTAKES: list[tuple[str, dict[str, Any], list[str]]] = [
     ("wait_for_generation", {"task_id": "t", "timeout_seconds": 120}, ["timeout_seconds: 120", "from 0 to 50"]),
     ("list_generations", {"status": "done"}, ['status: "done"', '"completed"', "or leave status out"]),
     ("generate", {"prompt": "x"}, ["There is no tool 'generate'. Did you mean 'generate_video'?"]),
+    # Issue 22: say what is wrong and what to send instead.
+    (
+        "combine_videos",
+        {"task_ids": ["task-unified-1-abc"]},
+        ['task_ids: 1 given (["task-unified-1-abc"]); use a list of 2 to 50 texts.'],
+    ),
+    (
+        "generate_batch",
+        {"items": ["a cat", "a dog"]},
+        [
+            'items[0]: "a cat" is not allowed; use an object (generate_video arguments per video, e.g. {"prompt": "a cat"})'
+        ],
+    ),
+    ("generate_video", {"prompt": "x", "resolution": "4K"}, ["no argument 'resolution'. Did you mean 'quality'?"]),
 ]
 
 
@@ -54,6 +68,7 @@ async def test_typical_mistakes_come_back_in_our_own_words(
     for words in expected:
         assert words in text, text
     assert text.endswith("Nothing was sent."), text
+    assert text.count("Nothing was sent") == 1 and ".." not in text and "?." not in text, text
     assert not any(noise in text for noise in VALIDATOR_NOISE), text
     assert not text.startswith("Error executing tool"), text
     assert harness.ledger()["requests"]["create"] == 0
@@ -165,8 +180,9 @@ async def test_the_tool_listing_is_short_dedented_and_says_each_thing_once(tmp_p
     # and 400 more since issue 22 gave estimate_cost generate_video's allowed values and defaults (not "see there").
     assert size <= 16_600, f"tools/list without the batch tools is {size} bytes"
     batch = len(json.dumps(wire).encode()) - size
-    # 7,000 bytes, and 500 more since issue 22 gave generate_batch generate_video's allowed values and defaults.
-    assert batch <= 7_500, f"the four batch tools add {batch} bytes to tools/list"
+    # 7,000 bytes, and 600 more since issue 22 gave generate_batch generate_video's allowed values and defaults, an
+    # example item and combine_videos a word on how clips of other sizes were fitted.
+    assert batch <= 7_600, f"the four batch tools add {batch} bytes to tools/list"
     descriptions: list[str] = []
     titles: list[str] = []
 
@@ -259,3 +275,21 @@ async def test_simulated_videos_go_to_their_own_folder_and_say_so(tmp_path: Path
     output = tmp_path / "videos"
     assert saved[True].parent == output / "simulated" and saved[True].name.endswith("-simulated.mp4")
     assert saved[False].parent == output and "simulated" not in saved[False].name
+
+
+async def test_a_batch_refusal_names_every_bad_item_once_and_says_nothing_was_sent_once(tmp_path: Path) -> None:
+    items = [{"prompt": "a", "aspect_ratio": "4:3"}, {"prompt": "b", "durration": 5}, {"prompt": "c", "res": "4k"}]
+    async with running_harness(tmp_path) as harness, harness.client() as client:
+        listed = await client.call_tool("generate_batch", {"items": items})
+        variants = await client.call_tool("generate_batch", {"prompt": "x", "variants": {"seed": []}})
+    assert text_of(listed) == (
+        '3 of 3 items cannot be sent: items[0]: aspect_ratio: "4:3" is not allowed; use one of "auto", "16:9" or '
+        "\"9:16\"; items[1]: 'durration' is not a generate_video argument. Did you mean 'duration'?; items[2]: 'res' "
+        "is not a generate_video argument. Did you mean 'quality'? Nothing was sent or charged: fix those items and "
+        "call generate_batch again."
+    )
+    assert text_of(variants) == (
+        "variants.seed must be a non-empty list of values, e.g. [4, 8]. Nothing was sent or charged: correct that and "
+        "call generate_batch again."
+    )
+    assert harness.ledger()["requests"]["create"] == 0

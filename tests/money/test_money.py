@@ -225,12 +225,20 @@ async def test_an_identical_repeat_is_answered_before_any_question_or_limit(tmp_
     assert creates(harness.simulator) == 1
 
 
-async def test_duplicate_window_expires(tmp_path: Path) -> None:
-    async with running_harness(tmp_path, duplicate_window_s=0.2) as harness, harness.client() as client:
-        await client.call_tool("generate_video", {"prompt": "later again"})
-        await anyio.sleep(0.3)
-        second = await client.call_tool("generate_video", {"prompt": "later again"})
-    assert (second.structured_content or {})["reused"] is False
+async def test_an_identical_request_is_reused_inside_the_window_and_made_anew_after_it(tmp_path: Path) -> None:
+    """Both sides of the duplicate window, with no clock race: the earlier create is aged in the store."""
+    async with running_harness(tmp_path, duplicate_window_s=60) as harness, harness.client() as client:
+        first = await client.call_tool("generate_video", {"prompt": "later again"})
+        inside = await client.call_tool("generate_video", {"prompt": "later again"})
+        await harness.app.parts.store._write("UPDATE creates SET created_at = created_at - 61", ())
+        after = await client.call_tool("generate_video", {"prompt": "later again"})
+    first_id = (first.structured_content or {})["task_id"]
+    assert (inside.structured_content or {})["reused"] is True and (inside.structured_content or {})[
+        "task_id"
+    ] == first_id
+    assert (after.structured_content or {})["reused"] is False and (after.structured_content or {})[
+        "task_id"
+    ] != first_id
     assert creates(harness.simulator) == 2
 
 

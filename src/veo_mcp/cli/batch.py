@@ -18,8 +18,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from veo_mcp.cli.output import FAILED, CommandFailed, console, emit_json, report_failure
-from veo_mcp.cli.parser import USAGE_ERROR
+from veo_mcp.cli.output import FAILED, USAGE_ERROR, CommandFailed, console, emit_json, report_failure
+from veo_mcp.cli.vocabulary import Voice
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -38,6 +38,7 @@ FINISHED = frozenset({"completed", "failed", "cancelled", "refused", "outcome_un
 def batch_command(args: argparse.Namespace, settings: Settings) -> int:
     """Check the file, confirm the total once, run the batch, write manifest and contact sheet; the exit code."""
     from veo_mcp.cli.batch_file import BatchFileError, read_batch_file
+    from veo_mcp.cli.checks import require_upstream
     from veo_mcp.cli.run import run_session
 
     messages = console(stderr=True)
@@ -46,6 +47,7 @@ def batch_command(args: argparse.Namespace, settings: Settings) -> int:
         items = read_batch_file(path)
     except BatchFileError as error:
         return report_failure(CommandFailed(str(error), exit_code=USAGE_ERROR), as_json=args.json)
+    require_upstream(settings)
     folder = settings.output_dir if args.output_dir else settings.output_dir / path.stem
     settings = settings.model_copy(update={"output_dir": folder})
     if not _confirmed(messages, items, args.yes, settings):
@@ -62,25 +64,18 @@ def batch_command(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         emit_json(manifest)
     else:
-        console(stderr=False).print(_table(manifest))
+        _print_table(manifest, wide=args.wide)
     return 0 if all(entry["status"] == "completed" for entry in manifest["items"]) else FAILED
 
 
 def _confirmed(messages: Console, items: list[FileItem], assume_yes: bool, settings: Settings) -> bool:
     from rich.prompt import Confirm
 
-    from veo_mcp.evolink import catalog
     from veo_mcp.evolink.costs import total_estimate
 
     total = total_estimate([item.estimate for item in items])
     simulated = " [simulated: nothing is billed]" if settings.simulate else ""
     messages.print(f"{len(items)} videos, estimated {total.summary}{simulated}", markup=False)
-    if settings.simulate and settings.base_url == catalog.DEFAULT_BASE_URL:
-        messages.print(
-            "The built-in simulator forgets its tasks when this command ends: a second run starts afresh (point "
-            "EVOLINK_BASE_URL at a `veo-mcp simulator` to resume across runs).",
-            markup=False,
-        )
     if assume_yes:
         return True
     if not sys.stdin.isatty():
@@ -98,7 +93,9 @@ async def _run(session: Session, path: Path, items: list[FileItem]) -> dict[str,
     queued = await session.call("generate_batch", arguments)
     if queued.get("reused"):
         session.messages.print("Resuming the batch this file started earlier; nothing is created twice.", markup=False)
-    state = await _follow(session, queued)
+    latest = [queued]
+    session.on_interrupt = lambda: _interrupted(session, latest[-1], path)
+    state = await _follow(session, queued, latest)
     saved: dict[int, list[dict[str, Any]]] = {}
     for entry in state["items"]:
         if entry["status"] == "completed" and entry["task_id"]:
@@ -107,24 +104,66 @@ async def _run(session: Session, path: Path, items: list[FileItem]) -> dict[str,
     return await _finish(session.settings, path, items, state, saved, bool(queued["simulated"]))
 
 
-async def _follow(session: Session, queued: dict[str, Any]) -> dict[str, Any]:
-    """wait_for_batch until every item has finished; one bar per running item and one for the whole batch."""
+def _interrupted(session: Session, state: dict[str, Any], path: Path) -> str:
+    """What is true of the batch after Ctrl-C: what finished, what keeps rendering, what was not sent."""
+    items = state["items"]
+    finished = sum(1 for item in items if item["status"] in FINISHED)
+    rendering = sum(1 for item in items if item["task_id"] and item["status"] not in FINISHED)
+    unsent = len(items) - finished - rendering
+    simulated = session.embedded or session.settings.simulate
+    parts = [f"{finished} of {len(items)} items had finished"]
+    if rendering:
+        where = "in the simulator (nothing is billed)" if simulated else "at EvoLink (billed when they complete)"
+        parts.append(f"{rendering} keep rendering {where}")
+    if unsent:
+        parts.append(f"{unsent} not sent yet stay queued")
+    again = f"veo-mcp batch {path}" + (" --simulate" if session.embedded else "")
+    return (
+        f"stopped waiting for batch {state['batch_id']}: {', '.join(parts)}. Run `{again}` again to follow it, send "
+        "what is left and save the videos; nothing is created twice."
+    )
+
+
+async def _follow(session: Session, queued: dict[str, Any], latest: list[dict[str, Any]]) -> dict[str, Any]:
+    """wait_for_batch until every item has finished; one bar per running item and one for the whole batch, and a
+    line whenever the queue starts waiting (and why)."""
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"))
     state = queued
+    said: str | None = None
     with Progress(*columns, TimeElapsedColumn(), console=session.messages, transient=False) as bars:
         overall = bars.add_task(f"batch {state['batch_id']}", total=state["total"])
         running: dict[int, Any] = {}
         while True:
             for item in state["items"]:
                 _show_item(bars, running, item)
-            bars.update(overall, completed=state["done"], description=f"batch: {state['done']}/{state['total']} done")
+            queue = state.get("queue")
+            if queue and queue != said:
+                bars.console.print(f"i {_queue_note(queue)}", markup=False)
+            said = queue
+            waiting = " (queue waiting, see above)" if queue else ""
+            bars.update(
+                overall, completed=state["done"], description=f"batch: {state['done']}/{state['total']} done{waiting}"
+            )
             if state["finished"]:
                 return state
             state = await session.call(
                 "wait_for_batch", {"batch_id": state["batch_id"], "timeout_seconds": WAIT_ROUND_S}
             )
+            latest.append(state)
+            del latest[:-1]
+
+
+def _queue_note(queue: str) -> str:
+    """Why the queue waits, for a person: the per-minute brake says it is one, and that nothing fails."""
+    reason = queue.removesuffix(" Nothing was sent.").rstrip(".")
+    if "VEO_MCP_MAX_CREATES_PER_MINUTE" in reason:
+        return (
+            f"waiting: the per-minute brake on runaway loops holds the rest ({reason}). They go out as the minute "
+            "passes, by themselves; nothing fails. Raise VEO_MCP_MAX_CREATES_PER_MINUTE (0 turns it off) to go faster."
+        )
+    return f"waiting: {reason}."
 
 
 def _show_item(bars: Any, running: dict[int, Any], item: dict[str, Any]) -> None:
@@ -188,21 +227,27 @@ def _entry(item: FileItem, entry: dict[str, Any], files: list[dict[str, Any]]) -
     }
 
 
-def _table(manifest: dict[str, Any]) -> Any:
-    from rich.table import Table
+def _print_table(manifest: dict[str, Any], *, wide: bool) -> None:
+    from veo_mcp.cli.views import Column, print_table
 
+    out = console(stderr=False)
     title = f"veo-mcp batch {Path(manifest['file']).name}" + (" (simulated)" if manifest["simulated"] else "")
-    grid = Table(title=title, title_justify="left")
-    for column in ("line", "status", "task id", "cost", "saved"):
-        grid.add_column(column, overflow="fold")
+    columns = [Column("LINE", justify="right"), Column("STATUS"), Column("TASK ID"), Column("COST", justify="right")]
+    rows, saved = [], []
     for entry in manifest["items"]:
         cost = entry["estimated_cost_usd"]
-        grid.add_row(
-            str(entry["line"]),
-            entry["status"],
-            entry["task_id"] or "—",
-            "unknown" if cost is None else f"${cost:.2f}",
-            "\n".join(f["path"] for f in entry["files"]) or (entry["message"] or "—"),
+        rows.append(
+            [
+                str(entry["line"]),
+                entry["status"],
+                entry["task_id"] or "-",
+                "unknown" if cost is None else f"${cost:.2f}",
+            ]
         )
-    grid.caption = f"manifest: {Path(manifest['output_dir']) / MANIFEST} · contact sheet: {manifest['contact_sheet']}"
-    return grid
+        saved.append([f["path"] for f in entry["files"]])
+    print_table(out, title, columns, rows, saved, wide=wide)
+    for entry in manifest["items"]:
+        if entry["message"] and not entry["files"]:
+            out.print(f"line {entry['line']}: {Voice().speak(entry['message'])}", markup=False, soft_wrap=True)
+    out.print(f"manifest: {Path(manifest['output_dir']) / MANIFEST}", markup=False, soft_wrap=True)
+    out.print(f"contact sheet: {manifest['contact_sheet']}", markup=False, soft_wrap=True)

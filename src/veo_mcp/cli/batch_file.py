@@ -125,13 +125,20 @@ def read_batch_file(path: Path) -> list[FileItem]:
         try:
             items.append(_checked(line, _resolved_images(row, path.parent)))
         except VeoError as error:
-            problems.append(error.message)
+            problems.append(_in_file_terms(error.message))
     problems.extend(_identical(items))
     if problems:
         raise BatchFileError(
             f"{len(problems)} line(s) of {path.name} must change; nothing was sent:\n" + "\n".join(problems)
         )
     return items
+
+
+def _in_file_terms(problem: str) -> str:
+    """A refusal of `generate_batch`'s items, about a line of the file (whose fields keep their names)."""
+    from veo_mcp.cli.vocabulary import Voice
+
+    return Voice().speak(problem.replace("is not a generate_video argument", "is not a field a line can have"))
 
 
 def _identical(items: list[FileItem]) -> list[str]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from veo_mcp.cli.run import generate_command
+from veo_mcp.cli.checks import check_output_folder
+from veo_mcp.cli.run import Session, generate_command
 from veo_mcp.evolink import catalog
 from veo_mcp.settings import load_settings
 
@@ -27,4 +28,8 @@ def run_demo(*, prompt: str | None, output_dir: str | None, speed: float | None,
     )
     arguments = {"prompt": prompt or DEFAULT_PROMPT, "aspect_ratio": "16:9", "duration": 4, "allow_duplicate": True}
     title = "veo-mcp demo (simulated: nothing was billed; saved in the 'simulated' folder)"
-    return generate_command(settings, arguments, as_json=as_json, assume_yes=False, title=title)
+
+    async def before(session: Session) -> None:
+        check_output_folder(settings, simulated=True)
+
+    return generate_command(settings, arguments, as_json=as_json, assume_yes=False, title=title, before=before)

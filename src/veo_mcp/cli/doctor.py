@@ -1,12 +1,15 @@
-"""`veo-mcp doctor`: is this machine ready? One line per check, each failure with the fix.
+"""`veo-mcp doctor`: is this machine ready? One line per check, each failure with the fix, and where every setting
+that is not a default came from (a flag, the environment, a settings file).
 
 The key is checked without being shown and without spending anything: a status request for a task id that cannot
-exist must come back 404 (key accepted) rather than 401 (key refused).
+exist must come back 404 (key accepted) rather than 401 (key refused). Nothing is created: a folder or database that
+does not exist yet is reported as what veo-mcp will create (owner-only) at first use.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import platform
 import shutil
 import sys
@@ -17,13 +20,15 @@ from typing import Literal
 
 import anyio
 import httpx
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from veo_mcp import __version__
+from veo_mcp.cli.origins import SettingSource, setting_sources
+from veo_mcp.cli.vocabulary import key_for_the_shell
 from veo_mcp.evolink import catalog
 from veo_mcp.evolink.client import EvoLinkClient
 from veo_mcp.evolink.errors import AuthenticationError, EvoLinkError, NotFoundError
-from veo_mcp.settings import Settings, SettingsError, load_settings
+from veo_mcp.settings import Settings, SettingsError, load_settings, settings_files
 from veo_mcp.storage import SCHEMA_VERSION, Store, StoreError
 
 Outcome = Literal["ok", "warn", "fail"]
@@ -36,6 +41,7 @@ class Check(BaseModel):
     outcome: Outcome
     detail: str
     fix: str | None = None
+    settings: list[SettingSource] | None = Field(None, description="The settings check: where each came from.")
 
 
 def _versions() -> Check:
@@ -59,13 +65,16 @@ def _versions() -> Check:
 
 async def _key_and_api(settings: Settings, transport: httpx.AsyncBaseTransport | None) -> list[Check]:
     if settings.api_key is None:
+        # Not a failure: an MCP client passes the key to the server it starts, and list/status/download work
+        # without one. Commands that send requests say how to give it when they need it.
         return [
             Check(
                 name="api key",
-                outcome="warn" if settings.simulate else "fail",
-                detail="EVOLINK_API_KEY is not set" + (" (fine while simulating)" if settings.simulate else ""),
-                fix="Create a key at https://evolink.ai (dashboard → API keys) and set EVOLINK_API_KEY in the MCP "
-                "server's environment, or run with --simulate.",
+                outcome="warn",
+                detail="EVOLINK_API_KEY is not set here"
+                + (" (fine while simulating)" if settings.simulate else "; list, status and download work without it"),
+                fix="Create a key at https://evolink.ai (dashboard → API keys). For your MCP client: its server "
+                f"config's env block. For this terminal: {key_for_the_shell().removeprefix('Give it to this shell: ')}",
             )
         ]
     shown = f"set ({len(settings.api_key.get_secret_value())} characters, not shown)"
@@ -137,30 +146,41 @@ async def _file_service(settings: Settings, transport: httpx.AsyncBaseTransport 
     )
 
 
+def _nearest_existing(folder: Path) -> Path:
+    return next(parent for parent in (folder, *folder.parents) if parent.exists())
+
+
 def _writable(folder: Path, name: str, variable: str) -> Check:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".veo-mcp-doctor-"):
-            pass
-    except OSError as error:
-        return Check(
-            name=name,
-            outcome="fail",
-            detail=f"{folder} is not writable ({error.strerror or error})",
-            fix=f"Point {variable} at a folder you can write to.",
-        )
-    free_gb = shutil.disk_usage(folder).free / 1e9
+    """Whether veo-mcp can write in `folder` (or create it there, when it does not exist yet); creates nothing."""
+    existing = _nearest_existing(folder)
+    problem = None
+    if not existing.is_dir():
+        problem = f"{existing} is not a folder"
+    elif existing == folder:
+        try:
+            with tempfile.NamedTemporaryFile(dir=folder, prefix=".veo-mcp-doctor-"):
+                pass
+        except OSError as error:
+            problem = f"{folder} is not writable ({error.strerror or error})"
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        problem = f"{folder} does not exist and cannot be created: {existing} is not writable"
+    if problem is not None:
+        return Check(name=name, outcome="fail", detail=problem, fix=f"Point {variable} at a folder you can write to.")
+    free_gb = shutil.disk_usage(existing).free / 1e9
+    later = "" if existing == folder else " - does not exist yet; created owner-only (0700) at first use"
     if free_gb < 1:
         return Check(
             name=name,
             outcome="warn",
-            detail=f"{folder}: only {free_gb:.2f} GB free",
+            detail=f"{folder}{later}: only {free_gb:.2f} GB free",
             fix=f"Free some space or point {variable} elsewhere (a 4k video can be 100+ MB).",
         )
-    return Check(name=name, outcome="ok", detail=f"{folder} ({free_gb:.0f} GB free)")
+    return Check(name=name, outcome="ok", detail=f"{folder} ({free_gb:.0f} GB free){later}")
 
 
 async def _database(settings: Settings) -> Check:
+    if isinstance(settings.database, Path) and not settings.database.exists():
+        return Check(name="database", outcome="ok", detail=f"{settings.database}: none yet; created at first use")
     try:
         store = await Store.open(settings.database)
     except StoreError as error:
@@ -247,7 +267,9 @@ def _server_budget(settings: Settings) -> Check | None:
     )
 
 
-async def diagnose(settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> list[Check]:
+async def diagnose(
+    settings: Settings, transport: httpx.AsyncBaseTransport | None = None, flags: dict[str, str] | None = None
+) -> list[Check]:
     checks = [_versions()]
     if settings.simulate and settings.base_url == catalog.DEFAULT_BASE_URL:
         checks.append(Check(name="upstream", outcome="ok", detail="simulated: the built-in simulator, no key needed"))
@@ -261,20 +283,34 @@ async def diagnose(settings: Settings, transport: httpx.AsyncBaseTransport | Non
     checks.append(_writable(settings.output_dir, "output folder", "VEO_MCP_OUTPUT_DIR"))
     checks.append(_image_folders(settings))
     checks.append(_money_limits(settings))
+    checks.append(_origins(settings, flags))
     if (shared := _server_budget(settings)) is not None:
         checks.append(shared)
     return checks
 
 
+def _origins(settings: Settings, flags: dict[str, str] | None) -> Check:
+    """Where each setting that is not a default came from, so a surprise can be traced to its source."""
+    sources = setting_sources(settings, flags)
+    files = ", ".join(str(path) for path in settings_files())
+    detail = (
+        f"{len(sources)} set (the rest are defaults); read from flags, the environment, then {files}"
+        if sources
+        else f"all defaults; read from flags, the environment, then {files}"
+    )
+    return Check(name="settings", outcome="ok", detail=detail, settings=sources)
+
+
 def run_doctor(*, simulate: bool, as_json: bool) -> int:
     from veo_mcp.cli.output import console as output_console
 
+    flags = {"simulate": "--simulate"} if simulate else {}
     try:
-        settings = load_settings({"simulate": "--simulate"}, simulate=True if simulate else None)
+        settings = load_settings(flags, simulate=True if simulate else None)
     except SettingsError as error:
-        checks = [Check(name="settings", outcome="fail", detail=error.message, fix="Fix the variable(s) named above.")]
+        checks = [Check(name="settings", outcome="fail", detail=error.message, fix=error.advice)]
     else:
-        checks = anyio.run(diagnose, settings)
+        checks = anyio.run(diagnose, settings, None, flags)
     if as_json:
         print(json.dumps([check.model_dump() for check in checks]))
     else:
@@ -282,7 +318,12 @@ def run_doctor(*, simulate: bool, as_json: bool) -> int:
         for check in checks:
             console.print(f"{_MARK[check.outcome]} {check.name}: {check.detail}")
             if check.fix and check.outcome != "ok":
-                console.print(f"    → {check.fix}")
+                console.print(f"    → {check.fix}", markup=False)
+            width = max((len(origin.variable) for origin in check.settings or []), default=0)
+            for origin in check.settings or []:
+                console.print(
+                    f"    {origin.variable.ljust(width)}  {origin.value}  (from {origin.source})", markup=False
+                )
     failed = any(check.outcome == "fail" for check in checks)
     if not as_json:
         print(

@@ -17,25 +17,36 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from veo_mcp.cli.output import FAILED, INTERRUPTED, CommandFailed, quiet_broken_pipe, report_failure
-from veo_mcp.cli.parser import USAGE_ERROR, completion_script, parse
+from veo_mcp.cli.output import FAILED, INTERRUPTED, USAGE_ERROR, CommandFailed, quiet_broken_pipe, report_failure
+from veo_mcp.cli.parser import completion_script, parse
 
 if TYPE_CHECKING:
+    from veo_mcp.cli.run import Session
     from veo_mcp.settings import Settings
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse(argv)
     verbose = bool(getattr(args, "verbose", False))
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        (logging.Formatter if verbose else _OneLine)("%(asctime)s %(levelname)s %(name)s: %(message)s")
     )
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, handlers=[handler])
     as_json = bool(getattr(args, "json", False))
     with quiet_broken_pipe():
         code = _guarded(args, as_json=as_json, verbose=verbose)
     sys.exit(code)
+
+
+class _OneLine(logging.Formatter):
+    """Log lines without tracebacks: a person running a command reads one line per problem (-v adds them)."""
+
+    def formatException(self, ei: object) -> str:
+        return ""
+
+    def formatStack(self, stack_info: str) -> str:
+        return ""
 
 
 def _guarded(args: argparse.Namespace, *, as_json: bool, verbose: bool) -> int:
@@ -98,6 +109,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             balance_usd=args.balance,
             result_bytes=args.result_bytes,
             max_active_tasks=args.max_active_tasks,
+            allow_private_callbacks=args.allow_private_callbacks,
         )
         return 0
     if command == "completion":
@@ -111,8 +123,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         from veo_mcp.cli.doctor import run_doctor
 
         return run_doctor(simulate=args.simulate, as_json=args.json)
-    if command in ("generate", "list", "status", "wait", "download"):
-        return _follow_or_generate(args)
+    if command in ("generate", "estimate"):
+        return _generate(args)
+    if command == "models":
+        from veo_mcp.cli.catalog import models_command
+
+        return models_command(as_json=args.json)
+    if command in ("list", "status", "wait", "download", "combine"):
+        return _follow(args)
     if command == "batch":
         from veo_mcp.cli.batch import batch_command
 
@@ -138,26 +156,34 @@ def _dispatch(args: argparse.Namespace) -> int:
     return 0
 
 
-def _follow_or_generate(args: argparse.Namespace) -> int:
+def _follow(args: argparse.Namespace) -> int:
     from veo_mcp.cli import follow
 
-    if args.command == "generate":
-        return _generate(args)
     read_only = {"auto_download": False} if args.command in ("list", "status") else {}
     settings = _settings(args, **read_only)
     if args.command == "list":
-        return follow.list_command(settings, status=args.status, limit=args.limit, as_json=args.json)
+        return follow.list_command(settings, status=args.status, limit=args.limit, wide=args.wide, as_json=args.json)
     if args.command == "status":
         return follow.status_command(settings, task_id=args.task_id, as_json=args.json)
     if args.command == "wait":
         return follow.wait_command(settings, task_id=args.task_id, timeout_s=args.timeout, as_json=args.json)
+    if args.command == "combine":
+        if len(args.task_ids) < 2:
+            raise CommandFailed(
+                "combine joins two or more generations: give at least two TASK ids, in playing order.",
+                exit_code=USAGE_ERROR,
+            )
+        output = Path(args.output).expanduser().resolve() if args.output else None
+        if output is not None and output.suffix.lower() != ".mp4":
+            raise CommandFailed(
+                f"--output {args.output}: the film is an MP4; end the name in .mp4.", exit_code=USAGE_ERROR
+            )
+        return follow.combine_command(settings, task_ids=args.task_ids, output=output, as_json=args.json)
     return follow.download_command(settings, task_id=args.task_id, as_json=args.json)
 
 
-def _generate(args: argparse.Namespace) -> int:
-    from veo_mcp.cli.run import generate_command
-
-    settings = _settings(args)
+def _request_arguments(args: argparse.Namespace) -> dict[str, object]:
+    """generate_video's arguments from the flags: only those given, so the tool's defaults and mode rules apply."""
     options = {
         "model": args.model,
         "duration": args.duration,
@@ -169,15 +195,38 @@ def _generate(args: argparse.Namespace) -> int:
         "generation_type": args.generation_type,
         "negative_prompt": args.negative_prompt,
         "seed": args.seed,
-        "request_id": args.request_id,
     }
     arguments: dict[str, object] = {"prompt": args.prompt, **{k: v for k, v in options.items() if v is not None}}
     if args.no_audio:
         arguments["generate_audio"] = False
+    return arguments
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from veo_mcp.cli import checks
+
+    settings = _settings(args)
+    arguments = _request_arguments(args)
+    if args.command == "estimate":
+        from veo_mcp.cli.catalog import estimate_command
+
+        return estimate_command(settings, arguments, as_json=args.json)
+    checks.require_upstream(settings)
+    request_id = args.request_id
+    if request_id is not None:
+        arguments["request_id"] = request_id
     if args.allow_duplicate:
         arguments["allow_duplicate"] = True
+
+    async def before(session: Session) -> None:
+        request = await checks.checked_request(settings, arguments)
+        await checks.check_request_id(session.app, request, request_id)
+        checks.check_output_folder(settings, simulated=session.app.simulated)
+
+    from veo_mcp.cli.run import generate_command
+
     title = "veo-mcp generate" + (" (simulated: nothing was billed)" if settings.simulate else "")
-    return generate_command(settings, arguments, as_json=args.json, assume_yes=args.yes, title=title)
+    return generate_command(settings, arguments, as_json=args.json, assume_yes=args.yes, title=title, before=before)
 
 
 __all__ = ["FAILED", "main"]

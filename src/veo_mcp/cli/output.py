@@ -1,8 +1,16 @@
-"""How the command line speaks: tables on stdout, progress and messages on stderr, one JSON object with `--json`.
+"""How the command line speaks: results on stdout, progress and messages on stderr, one JSON object with `--json`.
 
 Output that is not a terminal (a pipe, a file) is never wrapped at 80 columns, so paths stay whole. A failure is one
-or two lines (or `{"error": ...}` with `--json`) and an exit code: 1 for a failure, 2 for a usage error, 130 after
-Ctrl-C. A reader that closes the pipe early (`| head -c 1`) ends the command quietly.
+or two lines (or `{"error": ...}` with `--json`) and an exit code, the same for every command:
+
+    0    done: the command did what was asked
+    1    failed: it ran but could not get there (the message says why and what to do)
+    2    usage: what was typed or configured cannot be used (a flag, a file, a setting, a missing key); nothing
+         was sent
+    130  interrupted (Ctrl-C): the message says what happens to work under way
+
+A reader that stops reading (`| head -1`) changes nothing: the rest of the output is dropped and the command ends
+with its own exit code, whenever the reader left.
 """
 
 from __future__ import annotations
@@ -16,12 +24,13 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # rich costs ~80 ms to import; `serve` never needs it
     from rich.console import Console
-    from rich.table import Table
 
+DONE = 0
 FAILED = 1
+USAGE_ERROR = 2
 INTERRUPTED = 130
 # Wide enough for any path; rich tables only take the width their content needs.
-_UNWRAPPED = 100_000
+UNWRAPPED = 100_000
 
 
 class CommandFailed(Exception):
@@ -35,24 +44,15 @@ class CommandFailed(Exception):
 
 
 def console(*, stderr: bool) -> Console:
-    """A console for stdout or stderr that wraps only for a person at a terminal."""
+    """A console for stdout or stderr. At a terminal its width is the terminal's (tables and sheets fit it); the
+    messages on stderr are never wrapped by it (a sentence naming a path stays one line the terminal soft-wraps).
+    Into a pipe or a file nothing is wrapped."""
     from rich.console import Console
 
     stream = sys.stderr if stderr else sys.stdout
     if stream.isatty():
-        return Console(stderr=stderr, highlight=False)
-    return Console(stderr=stderr, highlight=False, width=_UNWRAPPED, soft_wrap=True)
-
-
-def table(rows: list[tuple[str, str]], title: str) -> Table:
-    from rich.table import Table
-
-    grid = Table(title=title, show_header=False, title_justify="left")
-    grid.add_column(style="bold", no_wrap=True)
-    grid.add_column(overflow="fold")
-    for key, value in rows:
-        grid.add_row(key, value)
-    return grid
+        return Console(stderr=stderr, highlight=False, soft_wrap=stderr)
+    return Console(stderr=stderr, highlight=False, width=UNWRAPPED, soft_wrap=True)
 
 
 def emit_json(value: Any) -> None:
@@ -68,14 +68,51 @@ def report_failure(failure: CommandFailed, *, as_json: bool) -> int:
     return failure.exit_code
 
 
+def _drop_stdout() -> None:
+    """Point stdout at nothing: later writes (and the interpreter's final flush) succeed and go nowhere."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+class _ForgivingStdout:
+    """stdout that a reader may leave (`| head -1`): the write that meets the closed pipe and every later one go
+    nowhere, so the command finishes what it was doing and exits with its own code, whenever the reader left."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            written: int = self._stream.write(text)
+            self._stream.flush()
+        except BrokenPipeError:
+            _drop_stdout()
+            return len(text)
+        return written
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            _drop_stdout()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 @contextlib.contextmanager
 def quiet_broken_pipe() -> Iterator[None]:
-    """A reader that stopped reading (`| head`) ends the command without a traceback (exit 1, as Python advises)."""
+    """Writes to a pipe whose reader left are dropped (see `_ForgivingStdout`); should one still escape, the command
+    ends without a traceback (exit 1, as Python advises)."""
+    original = sys.stdout
+    if not isinstance(original, _ForgivingStdout):
+        sys.stdout = _ForgivingStdout(original)
     try:
         yield
         sys.stdout.flush()
     except BrokenPipeError:
-        # Point stdout at nothing so the interpreter's final flush cannot fail again.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        _drop_stdout()
         sys.exit(FAILED)
+    finally:
+        sys.stdout = original

@@ -11,13 +11,14 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from veo_mcp import __version__
+from veo_mcp.cli.flags import bounded_int, request_flags
+from veo_mcp.cli.output import USAGE_ERROR
 from veo_mcp.evolink import catalog
 
-USAGE_ERROR = 2
 SHELLS = ("bash", "zsh", "fish")
 
 
@@ -44,18 +45,15 @@ class Parser(argparse.ArgumentParser):
         sys.exit(USAGE_ERROR)
 
 
-def bounded_int(low: int, high: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number ({low}-{high})") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{value} is not allowed; use a whole number from {low} to {high}")
-        return value
-
-    parse.__name__ = "whole number"
-    return parse
+def port(text: str) -> int:
+    """A TCP port: 0 (any free one) to 65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535)") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port; use 0 (any free port) to 65535")
+    return value
 
 
 def positive_seconds(text: str) -> float:
@@ -89,6 +87,15 @@ def _simulate(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _wide(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--wide",
+        action="store_true",
+        help="saved paths in the table, however wide it gets (by default the table fits the terminal and the "
+        "paths follow it)",
+    )
+
+
 def _json(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("--json", action="store_true", help=f"print {what} as one JSON object on stdout")
 
@@ -113,7 +120,7 @@ def _serve(commands: Any, common: argparse.ArgumentParser) -> None:
         "--host", metavar="HOST", default="127.0.0.1", help="address for streamable HTTP (default: 127.0.0.1)"
     )
     serve.add_argument(
-        "--port", metavar="PORT", type=int, default=8000, help="port for streamable HTTP (default: 8000; 0: any free)"
+        "--port", metavar="PORT", type=port, default=8000, help="port for streamable HTTP (default: 8000; 0: any free)"
     )
     _simulate(serve)
 
@@ -131,7 +138,7 @@ def _simulator(commands: Any, common: argparse.ArgumentParser) -> None:
     simulator.add_argument(
         "--host", metavar="HOST", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)"
     )
-    simulator.add_argument("--port", metavar="PORT", type=int, default=0, help="0 picks a free port (the default)")
+    simulator.add_argument("--port", metavar="PORT", type=port, default=0, help="0 picks a free port (the default)")
     simulator.add_argument(
         "--speed", metavar="X", type=float, default=1.0, help="times faster than real time (default 1)"
     )
@@ -158,62 +165,52 @@ def _simulator(commands: Any, common: argparse.ArgumentParser) -> None:
         default=None,
         help="the account's concurrency limit: creates beyond N running tasks answer 429 (default: none)",
     )
+    simulator.add_argument(
+        "--allow-private-callbacks",
+        action="store_true",
+        help="accept callback_url on this machine (loopback), which EvoLink refuses; for trying callbacks locally",
+    )
 
 
 def _generate(commands: Any, common: argparse.ArgumentParser) -> None:
     generate = _command(
         commands,
         "generate",
-        "generate one video and save it (progress bar, summary table)",
-        "Generate one video from the terminal through the same MCP tools an assistant uses: the request is checked, "
-        "costly ones are confirmed, progress is shown, and the MP4 is saved to the output folder.",
+        "generate one video and save it (progress bar, summary)",
+        "Generate one video from the terminal through the same MCP tools an assistant uses: the request and the "
+        "output folder are checked before anything is sent, costly ones are confirmed, progress is shown, and the "
+        "MP4 is saved to the output folder.",
         'veo-mcp generate "a red kite over dunes at dusk" --duration 8 --quality 1080p\n'
         'veo-mcp generate "the same kite, closer" --image-file ./kite.png --json',
         common,
     )
-    generate.add_argument("prompt", help="what the video shows (quote it)")
-    generate.add_argument("--model", choices=catalog.MODEL_IDS, default=None, help=f"default {catalog.DEFAULT_MODEL}")
-    generate.add_argument("--duration", type=int, choices=catalog.DURATIONS, default=None, help="seconds (default 4)")
-    generate.add_argument("--quality", choices=catalog.QUALITIES, default=None, help="resolution (default 720p)")
-    generate.add_argument("--aspect-ratio", choices=catalog.ASPECT_RATIOS, default=None, help="default auto")
-    generate.add_argument(
-        "-n",
-        "--count",
-        metavar="N",
-        type=bounded_int(catalog.MIN_N, catalog.MAX_N),
-        default=None,
-        help="how many videos (1-4)",
-    )
-    generate.add_argument("--no-audio", action="store_true", help="silent video (cheaper)")
-    generate.add_argument(
-        "--image-file", metavar="FILE", action="append", default=None, help="local first/last frame (repeatable)"
-    )
-    generate.add_argument(
-        "--image-url", metavar="URL", action="append", default=None, help="public image URL (repeatable)"
-    )
-    generate.add_argument(
-        "--generation-type", choices=catalog.GENERATION_TYPES, default=None, help="default: by images"
-    )
-    generate.add_argument("--negative-prompt", metavar="TEXT", default=None, help="what must not appear")
-    generate.add_argument(
-        "--seed",
-        metavar="N",
-        type=bounded_int(catalog.MIN_SEED, catalog.MAX_SEED),
-        default=None,
-        help="for reproducible output",
-    )
-    generate.add_argument(
-        "--request-id", metavar="ID", default=None, help="retry-safe id: the same id never pays twice"
-    )
-    generate.add_argument(
-        "--allow-duplicate", action="store_true", help="pay for a new take of a request made in the last minutes"
-    )
-    generate.add_argument(
-        "--output-dir", metavar="DIR", default=None, help="where to save (default: VEO_MCP_OUTPUT_DIR)"
-    )
-    generate.add_argument("-y", "--yes", action="store_true", help="confirm the cost without asking")
-    _simulate(generate)
+    request_flags(generate)
     _json(generate, "the summary (or the error)")
+
+    estimate = _command(
+        commands,
+        "estimate",
+        "say what a generate line would cost; sends nothing",
+        "Check a request and say what it would cost, without sending anything: the same flags as generate (a "
+        "generate line with 'generate' replaced by 'estimate' works as it is), so a cost can be looked at before it "
+        "is paid. Needs no API key.",
+        'veo-mcp estimate "a red kite over dunes at dusk" --duration 8 --quality 4k\n'
+        'veo-mcp estimate "a kite" -n 4 --json',
+        common,
+    )
+    request_flags(estimate)
+    _json(estimate, "the estimate (or the error)")
+
+    models = _command(
+        commands,
+        "models",
+        "list the Veo 3.1 models: modes, durations, qualities, prices",
+        "List the Veo 3.1 models EvoLink offers with what each can do (modes, durations, qualities, aspect ratios, "
+        "images) and costs per second of video. Needs no API key.",
+        "veo-mcp models\nveo-mcp models --json",
+        common,
+    )
+    _json(models, "the models")
 
 
 def _batch(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -233,6 +230,7 @@ def _batch(commands: Any, common: argparse.ArgumentParser) -> None:
         "--output-dir", metavar="DIR", default=None, help="where to save (default: a folder named after the file)"
     )
     batch.add_argument("-y", "--yes", action="store_true", help="confirm the total cost without asking")
+    _wide(batch)
     _simulate(batch)
     _json(batch, "the manifest (or the error)")
 
@@ -251,6 +249,7 @@ def _follow_ups(commands: Any, common: argparse.ArgumentParser) -> None:
     listing.add_argument(
         "--limit", metavar="N", type=bounded_int(1, 100), default=20, help="how many (1-100, default 20)"
     )
+    _wide(listing)
     _simulate(listing)
     _json(listing, "the list")
 
@@ -297,6 +296,21 @@ def _follow_ups(commands: Any, common: argparse.ArgumentParser) -> None:
     )
     _simulate(download)
     _json(download, "the saved files")
+
+    combine = _command(
+        commands,
+        "combine",
+        "join finished generations into one MP4, in order",
+        "Join completed generations (each one's first video), in the order given, into one MP4 with their sound: "
+        "streams are copied when the clips match, re-encoded otherwise. Without --output the film is saved in the "
+        "output folder.",
+        "veo-mcp combine task-unified-1757000000-abcd1234 task-unified-1757000060-efgh5678 --output film.mp4",
+        common,
+    )
+    combine.add_argument("task_ids", metavar="TASK", nargs="+", help="two or more task ids, in playing order")
+    combine.add_argument("--output", metavar="FILE", default=None, help="where to write the film (an .mp4 path)")
+    _simulate(combine)
+    _json(combine, "the film's path, size and length")
 
 
 def _others(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -399,6 +413,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument(
         "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log debug details to stderr"
     )
+    common.add_argument("--version", action="version", version=f"veo-mcp {__version__}", help="print the version")
     parser = Parser(
         prog="veo-mcp",
         description="MCP server for Google Veo 3.1 video generation through EvoLink. Without a command, and with "
@@ -406,10 +421,10 @@ def build_parser() -> argparse.ArgumentParser:
         epilog='example:\n  veo-mcp demo\n  veo-mcp generate "a red kite over dunes at dusk"\n  veo-mcp serve',
         formatter_class=_Formatter,
     )
-    parser.add_argument("--version", action="version", version=f"veo-mcp {__version__}")
+    parser.add_argument("--version", action="version", version=f"veo-mcp {__version__}", help="print the version")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details to stderr")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for add in (_serve, _generate, _batch, _follow_ups, _others, _simulator, _users):
+    for add in (_generate, _batch, _follow_ups, _others, _serve, _simulator, _users):
         add(commands, common)
     return parser
 

@@ -1,5 +1,6 @@
-"""The command line as an MCP client: `veo-mcp generate` and `demo` (and the follow-up commands in `follow.py`) call
-the real MCP server's tools on an in-memory session in this process, so a person sees exactly what an assistant gets.
+"""The command line as an MCP client: `veo-mcp generate`, `demo`, `estimate` (and the follow-up commands in
+`follow.py`) call the real MCP server's tools on an in-memory session in this process, so a person gets exactly
+what an assistant gets - in the terminal's words (`vocabulary.py`): commands and flags, not tools and arguments.
 
 Every expected failure becomes a `CommandFailed` inside the session (it never escapes through the session's task
 groups as an exception group); Ctrl-C ends with a sentence that is true for this setup.
@@ -7,6 +8,7 @@ groups as an exception group); Ctrl-C ends with a sentence that is true for this
 
 from __future__ import annotations
 
+import sys
 import time
 import warnings
 from collections.abc import Awaitable, Callable
@@ -23,8 +25,11 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.prompt import Confirm
 
 from veo_mcp.app import App
-from veo_mcp.cli.output import INTERRUPTED, CommandFailed, console, emit_json, report_failure, table
+from veo_mcp.cli.output import FAILED, INTERRUPTED, USAGE_ERROR, CommandFailed, console, emit_json, report_failure
+from veo_mcp.cli.views import Fact, path_fact, print_sheet
+from veo_mcp.cli.vocabulary import Voice
 from veo_mcp.core.generation import spoken_duration
+from veo_mcp.errors import NotConfiguredError
 from veo_mcp.evolink import catalog
 from veo_mcp.mcp.server import create_server
 from veo_mcp.settings import Settings
@@ -37,10 +42,13 @@ WAIT_ROUND_S = 30.0
 class Session:
     """One command's MCP session: tool calls that return structured content or raise `CommandFailed`."""
 
+    app: App
     client: Client
     settings: Settings
     messages: Console
-    task_id: str | None = None  # the generation this command is about, once known (for the Ctrl-C message)
+    flags: bool = False  # the command's arguments are flags (generate, estimate): name them so
+    task_id: str | None = None  # the generation this command is about, once known (for TASK and Ctrl-C)
+    on_interrupt: Callable[[], str] | None = None  # what is true after Ctrl-C, when the command knows better
     stall_noted: set[str] = field(default_factory=set)
 
     @property
@@ -48,27 +56,30 @@ class Session:
         """The simulator runs inside this process (it and its generations end with the command)."""
         return self.settings.simulate and self.settings.base_url == catalog.DEFAULT_BASE_URL
 
+    def speak(self, text: str) -> str:
+        """`text` from the server, in this command's words."""
+        return Voice(self.task_id, self.flags).speak(text)
+
     async def call(self, tool: str, arguments: dict[str, Any], **options: Any) -> dict[str, Any]:
         try:
             result = await self.client.call_tool(tool, arguments, **options)
         except MCPError as error:
-            raise CommandFailed(error.message) from None
+            raise CommandFailed(self.speak(error.message)) from None
         if result.is_error or result.structured_content is None:
-            text = " ".join(getattr(item, "text", "") for item in result.content)
-            raise CommandFailed(text or f"{tool} returned no result", task_id=self.task_id)
+            text = " ".join(getattr(item, "text", "") for item in result.content) or f"{tool} returned no result"
+            # Without a key only what is recorded can be read: that is a setting to give, not a failure.
+            code = USAGE_ERROR if NotConfiguredError.default_advice in text else FAILED
+            raise CommandFailed(self.speak(text), task_id=self.task_id, exit_code=code)
         return dict(result.structured_content)
 
 
 def _confirmer(messages: Console, assume_yes: bool) -> Any:
-    """Answers the server's cost question: --yes, or the person at the terminal; never guesses without a TTY."""
-    import sys
+    """Answers the server's cost question: --yes, or the person at the terminal. Without either, the session does
+    not offer to ask at all (see `run_session`): nobody was asked, so no "no" is recorded in their name."""
 
     async def answer(context: ClientRequestContext, params: types.ElicitRequestParams) -> types.ElicitResult:
         if assume_yes:
             return types.ElicitResult(action="accept", content={"confirm": True})
-        if not sys.stdin.isatty():
-            messages.print(f"{params.message} Pass --yes to confirm from a script.", markup=False)
-            return types.ElicitResult(action="cancel")  # nobody was asked: not a "no" that stands
         agreed = await anyio.to_thread.run_sync(lambda: Confirm.ask(params.message, console=messages, default=False))
         return types.ElicitResult(action="accept", content={"confirm": agreed})
 
@@ -77,6 +88,8 @@ def _confirmer(messages: Console, assume_yes: bool) -> Any:
 
 def interrupted(session: Session | None) -> str:
     """What is true after Ctrl-C, for this setup and how far the command got."""
+    if session is not None and session.on_interrupt is not None:
+        return session.on_interrupt()
     if session is None or session.task_id is None:
         return "stopped before a generation was known; if a request was being sent, `veo-mcp list` shows it."
     task_id = session.task_id
@@ -97,18 +110,25 @@ def run_session(
     *,
     as_json: bool,
     assume_yes: bool = False,
+    flags: bool = False,
+    store_only: bool = False,
 ) -> _T | int:
-    """Run `body` on a fresh app and MCP session; an expected failure or Ctrl-C becomes its exit code."""
+    """Run `body` on a fresh app and MCP session; an expected failure or Ctrl-C becomes its exit code.
+
+    `store_only`: without a key the app only reads what is recorded (see `App`), for the read-only commands.
+    """
     # The in-memory session speaks 2025-era MCP (like most clients): its legacy notices are expected here.
     warnings.filterwarnings("ignore", category=MCPDeprecationWarning)
     messages = console(stderr=True)
     holder: list[Session] = []
 
     async def main() -> _T | CommandFailed:
-        app = App(settings)
-        confirm = _confirmer(messages, assume_yes)
+        app = App(settings, store_only=store_only)
+        # A script (no terminal) without --yes cannot be asked: the server then refuses a costly request with how
+        # to confirm it, and records no refusal in the person's name.
+        confirm = _confirmer(messages, assume_yes) if assume_yes or sys.stdin.isatty() else None
         async with app.running(), Client(create_server(app), mode="legacy", elicitation_callback=confirm) as client:
-            session = Session(client, settings, messages)
+            session = Session(app, client, settings, messages, flags=flags)
             holder.append(session)
             try:
                 return await body(session)
@@ -144,7 +164,7 @@ async def follow(session: Session, task_id: str, *, timeout_s: float | None = No
             bars.update(bar, completed=progress, description=f"{task_id}: {message or ''}")
 
         state: dict[str, Any] = {"finished": False}
-        while not state["finished"]:
+        while not _settled(state):
             left = WAIT_ROUND_S if deadline is None else deadline - time.monotonic()
             if left <= 0:
                 raise CommandFailed(
@@ -168,32 +188,74 @@ async def follow(session: Session, task_id: str, *, timeout_s: float | None = No
     return state
 
 
-async def save_finished(session: Session, state: dict[str, Any]) -> dict[str, Any]:
-    """The saved files of a finished generation, or the failure that says why there are none."""
+def _settled(state: dict[str, Any]) -> bool:
+    """Nothing more to wait for: finished, and a completed one saved (or its save failed, or its links expired)."""
+    if not state["finished"] or state["status"] != "completed":
+        return bool(state["finished"])
+    return bool(state["files"]) or state.get("download_status") in ("failed", "expired")
+
+
+async def save_finished(session: Session, state: dict[str, Any]) -> list[dict[str, Any]]:
+    """The saved videos of a finished generation, or the failure that says why there are none."""
     task_id = state["task_id"]
     if state["status"] != "completed":
         reason = f" ({state['error_code']})" if state.get("error_code") else ""
-        raise CommandFailed(f"generation {task_id} {state['status']}{reason}: {state.get('advice')}", task_id=task_id)
-    return await session.call("download_video", {"task_id": task_id})
+        raise CommandFailed(f"generation {task_id} {state['status']}{reason}: {next_step(state)}", task_id=task_id)
+    try:
+        saved = await session.call("download_video", {"task_id": task_id})
+    except CommandFailed as failure:
+        if failure.exit_code != FAILED:
+            raise
+        raise CommandFailed(
+            f"generation {task_id} is rendered, but saving it failed: {failure.message} `veo-mcp download {task_id}` "
+            "tries again (while its links live, 24 h after it completed).",
+            task_id=task_id,
+        ) from None
+    files: list[dict[str, Any]] = saved["files"]
+    return files
 
 
-def video_rows(videos: list[dict[str, Any]]) -> list[tuple[str, str]]:
-    return [
-        (
-            f"video {video['index'] + 1}",
-            f"{video['path']}\n{video['bytes']:,} bytes · {video['duration_s'] or 0:.1f} s · "
-            f"{video['width']}x{video['height']} · {'sound' if video['has_audio'] else 'silent'}",
+def next_step(state: dict[str, Any]) -> str:
+    """What a person can do about a generation in this state: the server's one next step for it, in commands."""
+    step = state.get("next_step") or state.get("advice") or ""
+    return Voice(state["task_id"]).speak(step)
+
+
+def video_facts(videos: list[dict[str, Any]]) -> list[Fact]:
+    facts: list[Fact] = []
+    for video in videos:
+        detail = (
+            f"{video['bytes']:,} bytes · {video.get('duration_s') or 0:.1f} s · {video.get('width')}x"
+            f"{video.get('height')} · {'sound' if video.get('has_audio') else 'silent'}"
+            if "duration_s" in video
+            else f"{video['bytes']:,} bytes"
         )
-        for video in videos
-    ]
+        facts.extend(path_fact(f"video {video['index'] + 1}", video["path"], detail))
+    return facts
+
+
+def usd(value: float | None) -> str:
+    """Money for a person: cents ("$0.48"), or "unknown" when EvoLink publishes no price."""
+    return "unknown" if value is None else f"${value:,.2f}"
 
 
 def generate_command(
-    settings: Settings, arguments: dict[str, Any], *, as_json: bool, assume_yes: bool, title: str
+    settings: Settings,
+    arguments: dict[str, Any],
+    *,
+    as_json: bool,
+    assume_yes: bool,
+    title: str,
+    before: Callable[[Session], Awaitable[None]] | None = None,
 ) -> int:
-    """Generate, wait, save and summarize; the process exit code (0 when a video was saved)."""
+    """Generate, wait, save and summarize; the process exit code (0 when a video was saved).
+
+    `before` runs in the session before anything is sent (checks that may refuse the request).
+    """
 
     async def body(session: Session) -> dict[str, Any]:
+        if before is not None:
+            await before(session)
         started = time.monotonic()
         created = await session.call("generate_video", arguments)
         task_id = session.task_id = created["task_id"]
@@ -202,11 +264,13 @@ def generate_command(
                 reason = f"request id {arguments['request_id']!r} was used before"
             else:
                 reason = "an identical request was made recently; run again with --allow-duplicate for a new take"
-            session.messages.print(f"i {task_id}: {reason} - this is that generation; nothing new was charged.")
+            session.messages.print(
+                f"i {task_id}: {reason} - this is that generation; nothing new was charged.", markup=False
+            )
         else:
             session.messages.print(f"Started generation {task_id} ({created['cost_summary']}).", markup=False)
         state = await follow(session, task_id)
-        saved = await save_finished(session, state)
+        videos = await save_finished(session, state)
         return {
             "task_id": task_id,
             "status": state["status"],
@@ -214,16 +278,25 @@ def generate_command(
             "estimated_cost_usd": created["estimated_cost_usd"],
             "simulated": created["simulated"],
             "reused": created["reused"],
-            "videos": saved["files"],
+            "videos": videos,
             "wall_time_s": round(time.monotonic() - started, 2),
         }
 
-    summary = run_session(settings, body, as_json=as_json, assume_yes=assume_yes)
+    summary = run_session(settings, body, as_json=as_json, assume_yes=assume_yes, flags=True)
     if isinstance(summary, int):
         return summary
     if as_json:
         emit_json(summary)
-    else:
-        rows = [(key.replace("_", " "), str(value)) for key, value in summary.items() if key != "videos"]
-        console(stderr=False).print(table([*rows, *video_rows(summary["videos"])], title))
+        return 0
+    facts = [
+        Fact("task id", summary["task_id"]),
+        Fact("status", summary["status"]),
+        Fact("prompt", summary["prompt"]),
+        Fact("estimated cost", usd(summary["estimated_cost_usd"])),
+        Fact("simulated", "yes (a test pattern; nothing billed)" if summary["simulated"] else "no"),
+        Fact("reused", "yes (an earlier generation; nothing new charged)" if summary["reused"] else "no"),
+        Fact("took", spoken_duration(summary["wall_time_s"])),
+        *video_facts(summary["videos"]),
+    ]
+    print_sheet(console(stderr=False), title, facts)
     return 0

@@ -3,9 +3,12 @@ where it listens and whether a token is required)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import signal
 import socket
+import sys
 import warnings
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
@@ -17,9 +20,9 @@ from mcp.shared.exceptions import MCPDeprecationWarning
 from veo_mcp.app import App
 from veo_mcp.cli.logs import configure_logging, say
 from veo_mcp.cli.output import CommandFailed
-from veo_mcp.cli.stopping import StdinLines, stop_on_signals
-from veo_mcp.mcp.sdk_seams import serve_stdio
+from veo_mcp.cli.stopping import stop_on_signals
 from veo_mcp.mcp.server import create_server
+from veo_mcp.mcp.stdio import serve_stdio
 from veo_mcp.settings import Settings, load_settings
 from veo_mcp.users import UsersFileError
 
@@ -59,6 +62,13 @@ def run_server(*, transport: str, host: str, port: int, simulate: bool) -> None:
         except HttpSecurityError as error:
             say(f"veo-mcp: {error}")
             raise SystemExit(2) from None
+    if settings.users_file is not None and not settings.users_file.expanduser().is_file():
+        say(
+            f"veo-mcp: VEO_MCP_USERS_FILE names {settings.users_file}, which does not exist, so nobody could sign in "
+            f"with a users-file token. Create it (`veo-mcp users add NAME --file {settings.users_file}`) or fix the "
+            "path."
+        )
+        raise SystemExit(2)
     try:
         app = App(settings, serves_http=transport != "stdio")
     except UsersFileError as error:
@@ -68,51 +78,48 @@ def run_server(*, transport: str, host: str, port: int, simulate: bool) -> None:
     auth = None if listener is None else _http_auth(app, url)
     server = create_server(app, auth)
     _announce(app, settings)
+    if listener is None and sys.stdin.isatty():
+        say(
+            "veo-mcp: serving MCP over stdio: an MCP client starts this command itself and talks to it through "
+            "stdin and stdout. Ctrl-C stops it."
+        )
     if app.callback_base is not None:
         say(f"veo-mcp: EvoLink calls back at {app.callback_base} (VEO_MCP_PUBLIC_URL).")
     elif settings.public_url is not None:
         say("veo-mcp: VEO_MCP_PUBLIC_URL is ignored over stdio (callbacks need the HTTP transport).")
 
+    stop = Stop()
+
     async def main() -> None:
         async with app.running(), anyio.create_task_group() as group:
-            stop = Stop(group.cancel_scope)
+            stop.scope = group.cancel_scope
             await group.start(stop_on_signals, stop.request)
             if listener is None:
-                await serve_stdio(server, StdinLines())
+                await serve_stdio(server)
             else:
                 await _serve_http(server, app, settings, host, listener, url, auth, stop)
             group.cancel_scope.cancel()
 
     anyio.run(main)
+    if stop.signal == signal.SIGINT:
+        raise KeyboardInterrupt  # stopped cleanly; Ctrl-C still ends as interrupted (exit 130, "stopped.")
 
 
 class Stop:
     """How a signal stops the transport: stdio is cancelled; uvicorn is asked to shut down (it answers the requests
     under way, for at most `GRACEFUL_S`), then returns. `App.running` then stops cleanly either way."""
 
-    def __init__(self, scope: anyio.CancelScope) -> None:
-        self._scope = scope
+    def __init__(self) -> None:
+        self.scope: anyio.CancelScope | None = None
         self.http: uvicorn.Server | None = None
+        self.signal: int | None = None  # the signal that asked for the stop
 
-    def request(self) -> None:
+    def request(self, received: int) -> None:
+        self.signal = received
         if self.http is not None:
             self.http.should_exit = True
-        else:
-            self._scope.cancel()
-
-
-def _uvicorn_server() -> type[uvicorn.Server]:
-    import uvicorn
-
-    class Quiet(uvicorn.Server):
-        """uvicorn without its own signal handling: it would re-raise the signal after shutting down, killing the
-        process before veo-mcp's clean stop (`cli.stopping` handles SIGTERM and SIGINT for every transport)."""
-
-        @contextlib.contextmanager
-        def capture_signals(self) -> Iterator[None]:
-            yield
-
-    return Quiet
+        elif self.scope is not None:
+            self.scope.cancel()
 
 
 def _endpoint(host: str, port: int) -> tuple[socket.socket, str]:
@@ -217,14 +224,35 @@ async def _serve_http(
         timeout_graceful_shutdown=GRACEFUL_S,
     )
     logging.getLogger("asyncio").addFilter(OutOfDescriptorsFilter())
+    logging.getLogger("uvicorn.error").addFilter(_not_an_interruption)
     if app.links is not None:
         app.links.serve_at(listening_base(host, listener.getsockname()[1]))
         checked.allow(app.links.base)
     checked.allow(settings.public_url)
-    say(endpoint_line(url, settings, host))
+
+    class AnnouncedServer(uvicorn.Server):
+        """Says where it listens once it serves (its start-up done), so a stop after the line is a clean one; leaves
+        SIGTERM and SIGINT to `cli.stopping` (uvicorn would re-raise the signal once shut down, killing the process
+        before the app's clean stop)."""
+
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            if not self.should_exit:
+                say(endpoint_line(url, settings, host))
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
     with listener:
         async with anyio.create_task_group() as group:
             group.start_soon(sessions.run, app.users)
-            stop.http = _uvicorn_server()(config)
+            stop.http = AnnouncedServer(config)
             await stop.http.serve(sockets=[listener])
             group.cancel_scope.cancel()
+
+
+def _not_an_interruption(record: logging.LogRecord) -> bool:
+    """uvicorn logs a start-up cut short by Ctrl-C as an error with a traceback; it is only the stop asked for."""
+    error = record.exc_info[1] if record.exc_info else None
+    return not isinstance(error, KeyboardInterrupt | asyncio.CancelledError)

@@ -10,8 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from veo_mcp.cli.output import CommandFailed, emit_json
-from veo_mcp.cli.parser import USAGE_ERROR
+from veo_mcp.cli.output import USAGE_ERROR, CommandFailed, emit_json
 from veo_mcp.users import User, UsersFileError, check_name, locked, new_token, read_users, token_hash, write_users
 
 
@@ -92,19 +91,40 @@ def _remove(path: Path, name: str) -> int:
     with locked(path):
         users = read_users(path)
         if users.pop(name, None) is None:
-            raise CommandFailed(f"{path} has no user {name!r} (`veo-mcp users list` shows who is there).")
+            raise CommandFailed(
+                f"{path} has no user {name!r} (`veo-mcp users list` shows who is there).", exit_code=USAGE_ERROR
+            )
         write_users(path, users)
     print(f"veo-mcp: removed {name} from {path}; their token stops working at their next request.", file=sys.stderr)
     return 0
+
+
+def _existing(path: Path) -> Path:
+    """`list` and `remove` read a file that must exist: a mistyped path is not an empty team."""
+    if not path.exists():
+        raise CommandFailed(
+            f"{path} does not exist. Check the path (`veo-mcp users add NAME --file {path}` creates the file).",
+            exit_code=USAGE_ERROR,
+        )
+    return path
 
 
 def users_command(args: argparse.Namespace) -> int:
     path = _file(args)
     try:
         if args.users_command == "add":
+            check_name(args.name)
+        if not path.parent.is_dir():
+            raise CommandFailed(
+                f"{path.parent} is not a folder, so {path.name} cannot be there. Check the path.", exit_code=USAGE_ERROR
+            )
+    except UsersFileError as error:
+        raise CommandFailed(str(error), exit_code=USAGE_ERROR) from None  # what was typed cannot be used
+    try:
+        if args.users_command == "add":
             return _add(path, args)
         if args.users_command == "list":
-            return _list(path, bool(getattr(args, "json", False)))
-        return _remove(path, args.name)
+            return _list(_existing(path), bool(getattr(args, "json", False)))
+        return _remove(_existing(path), args.name)
     except UsersFileError as error:
         raise CommandFailed(str(error)) from None

@@ -6,6 +6,8 @@ is marked ASSUMED here and nowhere else, so a correction is one edit in this mod
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Literal, get_args
 
@@ -300,8 +302,44 @@ SIM_BASE_SECONDS_PER_VIDEO_SECOND: Final = 9.4
 SIM_QUALITY_FACTOR: Final[dict[Quality, float]] = {"720p": 1.0, "1080p": 1.3, "4k": 2.2}
 SIM_EXTRA_VIDEO_FACTOR: Final = 0.35  # each video beyond the first adds 35 %
 SIM_PENDING_FRACTION: Final = 0.05  # share of the run spent queued
+SIM_IMAGE_FETCH_TIMEOUT_S: Final = 5.0  # how long EvoLink's fetch of an input image may take before the task fails
 
 
 def expected_video_bytes(request: VideoRequest) -> int:
     """A generous size of the videos `request` makes (see VIDEO_BYTES_PER_SECOND)."""
     return VIDEO_BYTES_PER_SECOND[request.quality] * request.effective_duration * request.n
+
+
+# What people (and models) often call the request's fields, for "did you mean" when an argument is unknown: words
+# that are not spelled like the field, so closeness of spelling would not find them.
+FIELD_SYNONYMS: Final[dict[str, str]] = {
+    "resolution": "quality",
+    "res": "quality",
+    "size": "quality",
+    "ratio": "aspect_ratio",
+    "aspect": "aspect_ratio",
+    "orientation": "aspect_ratio",
+    "length": "duration",
+    "seconds": "duration",
+    "audio": "generate_audio",
+    "sound": "generate_audio",
+    "count": "n",
+    "num_videos": "n",
+    "number_of_videos": "n",
+    "images": "image_urls",
+    "image": "image_urls",
+    "image_url": "image_urls",
+    "negative": "negative_prompt",
+    "mode": "generation_type",
+    "webhook": "callback_url",
+}
+
+
+def closest_field(name: str, declared: Sequence[str]) -> str | None:
+    """The declared field `name` most likely means: a known synonym, else the closest spelling (or None)."""
+    folded = name.strip().casefold().replace("-", "_").replace(" ", "_")
+    synonym = FIELD_SYNONYMS.get(folded)
+    if synonym in declared:
+        return synonym
+    close = difflib.get_close_matches(folded, list(declared), n=1)
+    return close[0] if close else None

@@ -8,8 +8,8 @@ import re
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-import httpx
 from pydantic import ValidationError
 
 from veo_mcp.evolink.errors import (
@@ -21,6 +21,9 @@ from veo_mcp.evolink.errors import (
     TemporaryError,
 )
 from veo_mcp.evolink.schemas import ErrorBody
+
+if TYPE_CHECKING:
+    import httpx  # the client imports it; reading its answers needs only their type
 
 _BEARER = re.compile(r"(?i)\b(bearer)\s+[^\s\"',;]+")
 

@@ -8,7 +8,6 @@ these same models, so client and simulator cannot drift.
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Iterable, Mapping
 from typing import Any, Self
@@ -271,8 +270,8 @@ def describe_validation_error(error: ValidationError) -> tuple[FieldIssue, ...]:
         elif kind == "missing":
             sentence = f"{field} is required; {ALLOWED.get(top, 'give a value')}."
         elif kind == "extra_forbidden":
-            close = difflib.get_close_matches(top, list(ALLOWED), n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
+            close = catalog.closest_field(top, list(ALLOWED))
+            hint = f" Did you mean {close!r}?" if close else ""
             sentence = (
                 f"{field} is not a parameter of this API (value {_short(value)}); the parameters are "
                 f"{', '.join(ALLOWED)}.{hint}"

@@ -2,8 +2,9 @@
 
 When every clip has the same streams (codec, size, pixel format, sound or not, and the same codec setup), the packets
 are copied one clip after another with shifted timestamps: no quality is lost and it takes a moment. Otherwise every
-clip is decoded and encoded again with PyAV (H.264 + AAC) at the first clip's size and frame rate: other sizes are
-scaled to fit and padded (a 9:16 shot in a 16:9 film gets side bars), and a silent clip gets silence when others have
+clip is decoded and encoded again with PyAV (H.264 + AAC) at the largest clip's size (by area; the first of equals)
+and the first clip's frame rate: other sizes are scaled to fit and padded - pillar-boxed (bars at the sides) or
+letter-boxed (bars above and below) - and `Combined.fitting` says so; a silent clip gets silence when others have
 sound. Either way the film lasts as long as its clips together.
 """
 
@@ -32,6 +33,7 @@ class Combined:
     width: int
     height: int
     has_audio: bool
+    fitting: str | None = None  # how clips of other sizes were fitted into the film's, in a sentence
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,11 +77,12 @@ def combine_clips(paths: list[Path], target: Path) -> Combined:
     """Join `paths` (in order) into `target`, atomically; copies packets when the clips match, re-encodes otherwise."""
     clips = [_probe(path) for path in paths]
     matching = all(clip.signature == clips[0].signature for clip in clips)
+    size = film_size(clips)
     with replaced_atomically(target) as sink:
         if matching:
             _remux(clips, sink)
         else:
-            _reencode(clips, sink)
+            _reencode(clips, sink, size)
     duration, width, height, has_audio = _summary(target)
     return Combined(
         path=target,
@@ -89,7 +92,33 @@ def combine_clips(paths: list[Path], target: Path) -> Combined:
         width=width,
         height=height,
         has_audio=has_audio,
+        fitting=None if matching else fitting(clips, size),
     )
+
+
+def film_size(clips: list[_Clip]) -> tuple[int, int]:
+    """The film's size when clips are re-encoded: the largest clip's (by area; the first of equals), even numbers."""
+    largest = max(clips, key=lambda clip: clip.width * clip.height)  # max keeps the first of equals
+    return largest.width // 2 * 2, largest.height // 2 * 2
+
+
+def fitting(clips: list[_Clip], size: tuple[int, int]) -> str | None:
+    """What was done to clips of another shape or size, in one sentence (None when every clip has the film's)."""
+    width, height = size
+    changes = []
+    for number, clip in enumerate(clips, 1):
+        if (clip.width // 2 * 2, clip.height // 2 * 2) == size:
+            continue
+        if clip.width * height == clip.height * width:
+            how = "scaled"
+        elif clip.width * height < clip.height * width:
+            how = "pillar-boxed (bars at the sides)"
+        else:
+            how = "letter-boxed (bars above and below)"
+        changes.append(f"clip {number} ({clip.width}x{clip.height}) {how}")
+    if not changes:
+        return None
+    return f"The clips differ in size: the film is {width}x{height}, the largest clip's; " + "; ".join(changes) + "."
 
 
 def _summary(path: Path) -> tuple[float, int, int, bool]:
@@ -138,11 +167,11 @@ def _remux(clips: list[_Clip], sink: Any) -> None:
 # --- re-encode -----------------------------------------------------------------------------------------------------
 
 
-def _reencode(clips: list[_Clip], sink: Any) -> None:
+def _reencode(clips: list[_Clip], sink: Any, size: tuple[int, int]) -> None:
     import av
 
     first = clips[0]
-    width, height = first.width // 2 * 2, first.height // 2 * 2
+    width, height = size
     fps = first.fps if first.fps > 0 else DEFAULT_FPS
     sound = next((clip.audio for clip in clips if clip.audio is not None), None)
     with av.open(sink, mode="w", format="mp4") as output:

@@ -60,7 +60,7 @@ def wait_seconds(max_wait_s: float) -> tuple[FieldInfo, float]:
     limit = Field(
         ge=0,
         le=max_wait_s,
-        description=f"Longest wait in seconds, 0-{top} (0: answer at once; the limit is VEO_MCP_MAX_WAIT).",
+        description=f"Most seconds to wait, 0-{top} (0: answer now; VEO_MCP_MAX_WAIT sets {top}).",
     )
     return limit, round(max_wait_s * 0.9, 1)
 

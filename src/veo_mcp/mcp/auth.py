@@ -26,15 +26,13 @@ from typing import Any
 import anyio
 import httpx
 import jwt
-from mcp.server.auth.middleware.auth_context import get_access_token
-from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.settings import AuthSettings
-from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from pydantic import AnyHttpUrl
 
 from veo_mcp.app import App
-from veo_mcp.context import LOCAL_PRINCIPAL, OAUTH_PREFIX, about_task, acting_as
+from veo_mcp.context import LOCAL_PRINCIPAL, OAUTH_PREFIX
+from veo_mcp.mcp.principals import PrincipalToken
 
 logger = logging.getLogger(__name__)
 
@@ -44,12 +42,6 @@ JWKS_REFETCH_S = 30.0  # an unknown `kid` fetches the key set again at most this
 JWKS_LIFETIME_S = 600.0  # how long a key set is trusted when its answer says nothing (Cache-Control)
 JWKS_MAX_LIFETIME_S = 24 * 3600.0
 LEEWAY_S = 30  # clock skew allowed on `exp`/`nbf`
-
-
-class PrincipalToken(AccessToken):
-    """An accepted token and the principal it acts for (the SDK keeps extra fields of an AccessToken subclass)."""
-
-    principal: str
 
 
 class JwksKeys:
@@ -220,28 +212,3 @@ def http_auth(app: App, resource_url: str) -> tuple[AuthSettings, PrincipalVerif
         # metadata and names no issuer anywhere; the server's own address stands in.
         auth = AuthSettings(issuer_url=AnyHttpUrl(resource_url), resource_server_url=None)
     return auth, PrincipalVerifier(app, checker)
-
-
-def principal_of(ctx: ServerRequestContext[Any, Any]) -> str:
-    """The principal an MCP request acts for: its accepted token's, else the local user (stdio, open loopback)."""
-    scope = getattr(ctx.request, "scope", None)
-    user = scope.get("user") if isinstance(scope, dict) else None
-    token = user.access_token if isinstance(user, AuthenticatedUser) else get_access_token()
-    return token.principal if isinstance(token, PrincipalToken) else LOCAL_PRINCIPAL
-
-
-def task_of(ctx: ServerRequestContext[Any, Any]) -> str | None:
-    """The generation a tool call names (its `task_id` argument), for log lines."""
-    params = ctx.params if ctx.method == "tools/call" and isinstance(ctx.params, dict) else {}
-    arguments = params.get("arguments")
-    task_id = arguments.get("task_id") if isinstance(arguments, dict) else None
-    return task_id if isinstance(task_id, str) else None
-
-
-class PrincipalScope:
-    """Server middleware (first in the chain): the whole request, tools, resources, tasks and subscriptions alike,
-    runs as its principal (and, for a tool call naming a generation, about that generation)."""
-
-    async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
-        with acting_as(principal_of(ctx)), about_task(task_of(ctx)):
-            return await call_next(ctx)

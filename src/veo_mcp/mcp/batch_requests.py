@@ -64,7 +64,11 @@ from veo_mcp.mcp.questions import (
 
 ItemsArg = Annotated[
     list[dict[str, Any]] | None,
-    Field(min_length=1, max_length=MAX_ITEMS, description="generate_video argument objects, one per video."),
+    Field(
+        min_length=1,
+        max_length=MAX_ITEMS,
+        description='generate_video arguments per video, e.g. {"prompt": "a cat"}.',
+    ),
 ]
 BatchPromptArg = Annotated[str | None, Field(description="With variants: the prompt of every video.")]
 VariantsArg = Annotated[
@@ -123,11 +127,16 @@ ITEM_RULES = rules_of(_ItemArguments.model_json_schema())
 
 def read_item(arguments: dict[str, Any], label: str) -> tuple[dict[str, Any], tuple[str, ...]]:
     """An item's arguments under the same rule as generate_video's, and notes on what was normalised."""
-    if (problem := unknown_field(arguments, label)) is not None:
-        raise BatchError(problem)
-    checked = check(ITEM_RULES, arguments)
+    problems = [
+        problem.removesuffix(" Nothing was sent.")
+        for name, value in arguments.items()
+        if (problem := unknown_field({name: value}, label)) is not None
+    ]
+    checked = check(ITEM_RULES, {name: value for name, value in arguments.items() if name in ITEM_RULES})
     if checked.problems:
-        raise BatchError(f"{label}: {' '.join(checked.problems)}")
+        problems.append(f"{label}: {' '.join(checked.problems)}")
+    if problems:  # every problem of the item at once, not one per attempt
+        raise BatchError(" ".join(problems))
     return checked.arguments, tuple(f"{label}: {note}" for note in checked.notes)
 
 
@@ -179,7 +188,7 @@ def prepared_batch(app: App) -> Callable[..., Awaitable[list[PreparedItem]]]:
             except VeoError as error:
                 problems.append(error.message)
         if problems:
-            raise ToolError(problems_text(problems, len(listed)) + " Fix them and call generate_batch again.")
+            raise ToolError(problems_text(problems, len(listed)))
         return prepared
 
     roots_type = Annotated[ListRootsResult | None, Resolve(_batch_roots)]

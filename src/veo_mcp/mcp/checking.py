@@ -25,6 +25,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from veo_mcp.evolink import catalog
+
 NOTHING_SENT = "Nothing was sent."
 _MISSING = object()
 _NUMBER_IN_TEXT = re.compile(r"-?\d+(?:\.\d+)?")
@@ -42,6 +44,7 @@ class FieldRule:
     maximum: float | None = None
     min_length: int | None = None
     max_length: int | None = None
+    min_items: int | None = None
     max_items: int | None = None
     item: FieldRule | None = None
     required: bool = False
@@ -101,12 +104,19 @@ def _rule(name: str, schema: Mapping[str, Any], *, required: bool, defs: Mapping
         maximum=merged.get("maximum"),
         min_length=merged.get("minLength"),
         max_length=merged.get("maxLength"),
+        min_items=merged.get("minItems"),
         max_items=merged.get("maxItems"),
-        item=_rule(f"{name}[]", _resolved(items, defs), required=True, defs=defs) if isinstance(items, dict) else None,
+        item=_item_rule(name, items, schema, defs) if isinstance(items, dict) else None,
         required=required,
         default=schema.get("default", _MISSING),
         description=str(schema.get("description", "")),
     )
+
+
+def _item_rule(name: str, items: Mapping[str, Any], schema: Mapping[str, Any], defs: Mapping[str, Any]) -> FieldRule:
+    """The rule of a list's items; an item without a description of its own is what the list's describes."""
+    rule = _rule(f"{name}[]", _resolved(items, defs), required=True, defs=defs)
+    return rule if rule.description else replace(rule, description=str(schema.get("description", "")))
 
 
 def _resolved(schema: Mapping[str, Any], defs: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -161,7 +171,9 @@ def allowed(rule: FieldRule) -> str:
         else:
             text = f"use {kind}"
     elif "array" in rule.kinds:
-        text = "use a list of texts" + (f" (at most {rule.max_items})" if rule.max_items is not None else "")
+        text = f"use a list of {_how_many(rule)}{_kind_of_items(rule)}"
+    elif "object" in rule.kinds:
+        text = "use an object" + (f" ({rule.description.rstrip('.')})" if rule.description else "")
     elif "string" in rule.kinds:
         text = "use a non-empty text" if rule.min_length else "use a text"
         if rule.max_length is not None:
@@ -171,6 +183,24 @@ def allowed(rule: FieldRule) -> str:
     if rule.optional:
         text += f", or leave {rule.name} out"
     return text
+
+
+def _how_many(rule: FieldRule) -> str:
+    low, high = rule.min_items, rule.max_items
+    if low and high is not None:
+        return f"{low} to {high} "
+    if low:
+        return f"at least {low} "
+    return f"at most {high} " if high is not None else ""
+
+
+def _kind_of_items(rule: FieldRule) -> str:
+    kinds = rule.item.kinds if rule.item is not None else frozenset()
+    if "object" in kinds:
+        return "objects" + (f" ({rule.description.rstrip('.')})" if rule.description else "")
+    if kinds & {"integer", "number"}:
+        return "numbers"
+    return "texts"
 
 
 def _refusal(rule: FieldRule, value: Any, suggestions: Sequence[Any] = ()) -> _Refused:
@@ -304,8 +334,9 @@ def _listed(rule: FieldRule, value: Any, notes: list[str]) -> tuple[Any, bool]:
             notes.append(f"{rule.name}: the single text was read as a list of one.")
     if not isinstance(value, list):
         raise _refusal(rule, value)
-    if rule.max_items is not None and len(value) > rule.max_items:
-        raise _Refused(f"{rule.name}: {len(value)} items given; {allowed(rule)}.")
+    too_many = rule.max_items is not None and len(value) > rule.max_items
+    if too_many or (rule.min_items is not None and len(value) < rule.min_items):
+        raise _Refused(f"{rule.name}: {len(value)} given ({shown(value)}); {allowed(rule)}.")
     if rule.item is not None:
         items = []
         for index, item in enumerate(value):
@@ -328,6 +359,8 @@ def coerce(rule: FieldRule, value: Any, notes: list[str]) -> tuple[Any, bool]:
         return _listed(rule, value, notes)
     if "string" in rule.kinds:
         return _text(rule, value)
+    if "object" in rule.kinds and not isinstance(value, dict):
+        raise _refusal(rule, value)
     return value, False
 
 
@@ -376,8 +409,8 @@ def unknown_arguments(owner: str, given: Mapping[str, Any], declared: Sequence[s
     sentences = []
     for key in given:
         if key not in declared:
-            close = difflib.get_close_matches(key, declared, n=1)
-            hint = f" Did you mean '{close[0]}'?" if close else ""
+            close = catalog.closest_field(key, declared)
+            hint = f" Did you mean '{close}'?" if close else ""
             sentences.append(f"{owner} has no argument '{key}'.{hint}")
     if sentences:
         listing = ", ".join(declared) if declared else "none"

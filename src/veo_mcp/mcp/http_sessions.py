@@ -24,7 +24,7 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from veo_mcp.context import LOCAL_PRINCIPAL
-from veo_mcp.mcp.auth import PrincipalToken
+from veo_mcp.mcp.principals import PrincipalToken
 from veo_mcp.mcp.sdk_seams import end_http_session, open_http_session_ids
 from veo_mcp.users import UsersFile
 

@@ -29,7 +29,8 @@ from veo_mcp.app import App
 from veo_mcp.context import LOCAL_PRINCIPAL
 from veo_mcp.errors import VeoError
 from veo_mcp.evolink.catalog import TaskStatus
-from veo_mcp.mcp.auth import PrincipalToken, PrincipalVerifier
+from veo_mcp.mcp.auth import PrincipalVerifier
+from veo_mcp.mcp.principals import PrincipalToken
 from veo_mcp.mcp.sdk_seams import open_http_sessions
 
 logger = logging.getLogger(__name__)

@@ -152,4 +152,5 @@ class CombineResult(BaseModel):
     bytes: int
     duration: float = Field(description="Seconds: the clips' lengths added up.")
     method: str = Field(description="remux (streams copied) or reencode (the clips differed).")
+    fitting: str | None = Field(None, description="How clips of other sizes were fitted.")
     url: str | None = Field(None, description="HTTP only: an expiring link to the video.")

@@ -8,15 +8,13 @@ upgrade that moves one fails loudly there instead of silently dropping notificat
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Awaitable, Callable
-from typing import Any, cast
+from collections.abc import Awaitable, Callable
+from typing import Any
 
-import anyio
 from mcp.server.connection import Connection
 from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.mcpserver import MCPServer
 from mcp.server.session import ServerSession
-from mcp.server.stdio import stdio_server
 from pydantic import BaseModel
 
 LegacyHandler = Callable[[Any, Any], Awaitable[Any]]
@@ -78,10 +76,11 @@ async def end_http_session(server: MCPServer, session_id: str) -> None:
         await manager._discard_session(session_id, transport)  # private (mcp 2.3)
 
 
-async def serve_stdio(server: MCPServer, stdin: AsyncIterable[str]) -> None:
-    """`MCPServer.run_stdio_async`, reading requests from `stdin`. The SDK's own reader blocks a worker thread on
-    stdin that a cancel must wait for, so a server whose client says nothing could never stop on a signal; with an
-    explicit stdin the SDK takes only stdout (fd 1 still goes to stderr for anything else that prints)."""
+async def run_on_streams(server: MCPServer, read_stream: Any, write_stream: Any) -> None:
+    """Serve `server` on streams a transport opened: what `MCPServer.run_stdio_async` does after opening its own.
+
+    veo-mcp opens stdio with a stdin reader Ctrl-C can interrupt (`veo_mcp.mcp.stdio`); `run_stdio_async` takes no
+    streams, and the low-level server that runs on them is private.
+    """
     lowlevel = server._lowlevel_server  # private: MCPServer's low-level server (mcp 2.3)
-    async with stdio_server(stdin=cast(anyio.AsyncFile[str], stdin)) as (read_stream, write_stream):
-        await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
+    await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())

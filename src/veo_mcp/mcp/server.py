@@ -6,18 +6,19 @@ the clients that support them. Each tool group lives in `veo_mcp.mcp.tools` and 
 
 from __future__ import annotations
 
-from mcp.server.auth.settings import AuthSettings
+from typing import TYPE_CHECKING
+
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.tools import Tool
 
 from veo_mcp import __version__
 from veo_mcp.app import App
-from veo_mcp.mcp.auth import PrincipalScope, PrincipalVerifier
 from veo_mcp.mcp.failures import guard_tools
 from veo_mcp.mcp.listing import describe
 from veo_mcp.mcp.middleware import PromptArguments, SessionTracking, ToolArguments
 from veo_mcp.mcp.notifications import ScopedSubscriptionBus, Watchers
 from veo_mcp.mcp.player import LOOPBACK_ORIGINS, PLAYER_URI, player_app
+from veo_mcp.mcp.principals import PrincipalScope
 from veo_mcp.mcp.prompts import prompt_rules, register_prompts
 from veo_mcp.mcp.resources import GenerationList, register_resources
 from veo_mcp.mcp.tasks import task_support
@@ -25,6 +26,11 @@ from veo_mcp.mcp.tools.batches import batch_tools
 from veo_mcp.mcp.tools.generate import generate_tools
 from veo_mcp.mcp.tools.generations import generation_tools
 from veo_mcp.mcp.tools.models import model_tools
+
+if TYPE_CHECKING:
+    from mcp.server.auth.settings import AuthSettings
+
+    from veo_mcp.mcp.auth import PrincipalVerifier
 
 __all__ = ["PLAYER_URI", "build_tools", "create_server", "instructions"]
 

@@ -29,6 +29,8 @@ from veo_mcp.evolink import catalog
 from veo_mcp.settings.rules import SettingsRules
 
 APP_NAME = "veo-mcp"
+ENV_FILE_VARIABLE = "VEO_MCP_ENV_FILE"  # one more settings file (KEY=value lines); it must exist
+ENV_FILE_HELP = "A settings file read after your config folder's veo-mcp.env (the environment wins); it must exist."
 
 
 def _default_data_dir() -> Path:
@@ -42,7 +44,10 @@ def _default_output_dir() -> Path:
 def settings_files() -> list[Path]:
     """The only files settings are read from: the user's own config folder, then one named by VEO_MCP_ENV_FILE."""
     files = [Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)) / f"{APP_NAME}.env"]
-    named = os.environ.get("VEO_MCP_ENV_FILE", "").strip()
+    named = os.environ.get(ENV_FILE_VARIABLE, "").strip()
+    if named and not Path(named).expanduser().is_file():  # a typo must not silently drop every setting in it
+        message = f"{ENV_FILE_VARIABLE} names {named}, which is not a file, so none of the settings in it would apply."
+        raise SettingsError(message, advice=f"Fix the path, or unset {ENV_FILE_VARIABLE}.")
     if named:
         files.append(Path(named).expanduser())
     return files
@@ -398,7 +403,7 @@ class Settings(SettingsRules):
 
 
 # Never echoed in an error about them (a database URL may carry a password).
-_SECRETS = ("api_key", "http_token", "link_secret", "database_url", "metrics_token")
+SECRET_FIELDS = ("api_key", "http_token", "link_secret", "database_url", "metrics_token")
 
 
 class SettingsError(VeoError):
@@ -436,6 +441,6 @@ def load_settings(flags: dict[str, str] | None = None, **overrides: object) -> S
         problems = []
         for item in error.errors():
             field = _field_of(item["loc"])
-            shown = f" (given: {given[field]!r})" if field in given and field not in _SECRETS else ""
+            shown = f" (given: {given[field]!r})" if field in given and field not in SECRET_FIELDS else ""
             problems.append(f"{_source_name(field, flags or {}) if field else 'settings'}: {item['msg']}{shown}.")
         raise SettingsError(" ".join(problems)) from None

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import anyio
+import httpx
 from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -109,11 +110,17 @@ def _fault_response(fault: Fault, request: Request | None = None) -> Response:
 
 
 class Simulator:
-    """A simulated EvoLink: `service` holds the state, `app` is the ASGI application."""
+    """A simulated EvoLink: `service` holds the state, `app` is the ASGI application.
 
-    def __init__(self, config: SimulatorConfig | None = None) -> None:
+    `internet` is how the simulator reaches image URLs it is given, as EvoLink's servers would fetch them: the real
+    network by default, or a transport a test gives (a fake internet, no monkeypatching)."""
+
+    def __init__(
+        self, config: SimulatorConfig | None = None, *, internet: httpx.AsyncBaseTransport | None = None
+    ) -> None:
         self.config = config or SimulatorConfig()
         self.service = SimulatedService(self.config)
+        self._internet = internet
         self.faults = FaultQueue(list(self.config.faults))
         self.callbacks = CallbackSender(self.service)
         self.app = Starlette(
@@ -154,7 +161,7 @@ class Simulator:
         """A callback URL on this machine, set aside from validation (real EvoLink refuses internal addresses; the
         simulator runs here, so a loopback server is the only one it can call back)."""
         url = raw.get("callback_url") if isinstance(raw, dict) else None
-        if not isinstance(url, str) or not self.config.loopback_callbacks:
+        if not isinstance(url, str) or not self.config.allow_private_callbacks:
             return raw, None
         parts = split_url(url)
         if parts is None or parts.scheme not in ("http", "https") or not is_loopback_host(parts.hostname or ""):
@@ -212,7 +219,10 @@ class Simulator:
             return api_error(429, f"Concurrency limit of {limit} active tasks reached", retry_after=10)
         failure = fault if fault is not None and fault.kind == "fail_task" else None
         stall = fault if fault is not None and fault.kind == "stall" else None
-        task = self.service.create(video_request, failure=failure, stall=stall)
+        unfetchable = await self._unfetchable_image(video_request.image_urls or [])
+        task = self.service.create(
+            video_request, failure=failure, stall=stall, fails_with="resource_not_found" if unfetchable else None
+        )
         self.service.remember_base_url(task, str(request.base_url))
         self.callbacks.schedule(task)
         if fault is not None and fault.kind == "drop_after_accept":
@@ -274,6 +284,26 @@ class Simulator:
                 body = _throttled(body, throttle)
             return StreamingResponse(body, media_type="video/mp4", headers=size)
         return Response(data, media_type="video/mp4")
+
+    async def _unfetchable_image(self, urls: list[str]) -> str | None:
+        """The first image URL EvoLink could not fetch (its own file service's live uploads always can be): a host
+        that does not resolve or answer, or an answer that is not a 2xx image. The task then fails."""
+        for url in urls:
+            if self.service.upload_for_url(url) is not None:
+                continue
+            if "/u/" in url and url.startswith(self.config.files_public_url):
+                return url  # an upload that expired or never was
+            try:
+                async with (
+                    httpx.AsyncClient(transport=self._internet, timeout=catalog.SIM_IMAGE_FETCH_TIMEOUT_S) as http,
+                    http.stream("GET", url, follow_redirects=True) as answer,
+                ):
+                    ok = answer.is_success
+            except httpx.HTTPError:
+                ok = False
+            if not ok:
+                return url
+        return None
 
     # --- file service (API doc §7) -------------------------------------------------------------------------
 

@@ -13,7 +13,6 @@ import secrets
 import string
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from veo_mcp.evolink import catalog
 from veo_mcp.evolink.schemas import VideoRequest, parse_video_request
+from veo_mcp.simulator.clock import SharedClock, SimClock
 from veo_mcp.simulator.faults import Fault
 from veo_mcp.simulator.media import VideoSpec, dimensions, render_mp4
 from veo_mcp.simulator.state import SimulatorState, StoredTask
@@ -38,10 +38,10 @@ class SimulatorConfig(BaseModel):
     )
     balance_usd: float | None = Field(None, description="Credit available; None is unlimited.")
     max_active_tasks: int | None = Field(None, ge=1, description="Concurrency limit (429 beyond it).")
-    loopback_callbacks: bool = Field(
-        True,
-        description="Accept and call callback URLs on this machine (loopback), which real EvoLink refuses: the "
-        "simulator runs here, so only a loopback server can be called back.",
+    allow_private_callbacks: bool = Field(
+        False,
+        description="Accept and call callback URLs on this machine (loopback), which real EvoLink refuses as it "
+        "refuses every internal address; for tests and trials of callbacks on one machine.",
     )
     video_short_side: int = Field(144, ge=16, le=2160, description="Short side of rendered videos, in pixels.")
     video_fps: int = Field(12, ge=1, le=60)
@@ -65,45 +65,6 @@ class SimulatorConfig(BaseModel):
         description="Where uploaded files say they live (`file_url`). A public-looking name, as EvoLink's CDN has, "
         "so the create accepts it; the simulator serves the same paths on its own address too.",
     )
-
-
-class SimClock:
-    """Simulated seconds: real monotonic time × speed, plus whatever tests `advance()`."""
-
-    def __init__(self, speed: float) -> None:
-        self.speed = speed
-        self._start = time.monotonic()
-        self._offset = 0.0
-        self.on_advance: list[Callable[[], None]] = []  # told when time jumps (callbacks may be due)
-
-    def now(self) -> float:
-        return (time.monotonic() - self._start) * self.speed + self._offset
-
-    def advance(self, seconds: float) -> None:
-        self._offset += seconds
-        self._advanced()
-
-    def _advanced(self) -> None:
-        for listener in self.on_advance:
-            listener()
-
-
-class SharedClock(SimClock):
-    """The clock of a simulated account kept in a state folder: wall time × speed from a shared anchor, so every
-    process sharing the folder reads the same simulated time (`advance()` moves it for all of them)."""
-
-    def __init__(self, speed: float, state: SimulatorState) -> None:
-        super().__init__(speed)
-        self._state = state
-        state.anchor_clock(speed)
-
-    def now(self) -> float:
-        anchor = self._state.clock()
-        return anchor.at(time.time()) if anchor is not None else 0.0
-
-    def advance(self, seconds: float) -> None:
-        self._state.advance_clock(seconds)
-        self._advanced()
 
 
 @dataclass
@@ -299,7 +260,16 @@ class SimulatedService:
 
     # --- lifecycle ----------------------------------------------------------------------------------------
 
-    def create(self, request: VideoRequest, *, failure: Fault | None = None, stall: Fault | None = None) -> SimTask:
+    def create(
+        self,
+        request: VideoRequest,
+        *,
+        failure: Fault | None = None,
+        stall: Fault | None = None,
+        fails_with: str | None = None,
+    ) -> SimTask:
+        """A new task; it fails as it leaves the queue with `fails_with` (an error code) when set, as EvoLink fails
+        a task whose input image it cannot fetch."""
         wall = int(time.time())
         task_id = new_task_id(wall)
         total = render_seconds(request, task_id)
@@ -312,7 +282,7 @@ class SimulatedService:
             total_s=total,
             pending_s=total * catalog.SIM_PENDING_FRACTION,
             cost_usd=cost,
-            failure=(failure.error_code, failure.fraction) if failure else None,
+            failure=(fails_with, 0.0) if fails_with else (failure.error_code, failure.fraction) if failure else None,
             stall_at=stall.fraction if stall else None,
             frames=self._frames_for(request),
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import socket
 import sys
 
@@ -43,10 +42,12 @@ def run_simulator(
     balance_usd: float | None = None,
     result_bytes: int | None = None,
     max_active_tasks: int | None = None,
+    allow_private_callbacks: bool = False,
 ) -> None:
     try:
         config = SimulatorConfig(
             speed=speed,
+            allow_private_callbacks=allow_private_callbacks,
             api_key=api_key,
             balance_usd=balance_usd,
             result_bytes=result_bytes,
@@ -59,7 +60,15 @@ def run_simulator(
     if link_ttl_s is not None:
         config = config.model_copy(update={"link_ttl_s": link_ttl_s})
     simulator = Simulator(config)
-    sock = bind_socket(host, port)
+    try:
+        sock = bind_socket(host, port)
+    except OSError as error:
+        print(
+            f"veo-mcp simulator: cannot listen on {host}:{port}: {error.strerror or error}; use another --port.",
+            file=sys.stderr,
+            flush=True,
+        )
+        raise SystemExit(1) from None
     print(base_url_of(sock, host), flush=True)
     print(
         f"EvoLink simulator: speed ×{speed:g}"
@@ -68,7 +77,7 @@ def run_simulator(
         file=sys.stderr,
         flush=True,
     )
-    # The lifespan runs the callback deliveries.
+    # The lifespan runs the callback deliveries. uvicorn stops on Ctrl-C and then raises it again: it reaches the
+    # command line, which says "stopped" and exits 130 like every command.
     server = uvicorn.Server(uvicorn.Config(simulator.app, log_level="warning", lifespan="on"))
-    with contextlib.suppress(KeyboardInterrupt):
-        anyio.run(lambda: server.serve(sockets=[sock]))
+    anyio.run(lambda: server.serve(sockets=[sock]))

@@ -148,3 +148,31 @@ async def test_tasks_are_listed_like_generations_newest_first(tmp_path: Path, er
             await task_request(reading, "tasks/list", {"cursor": "not-a-cursor"})
     assert [t["taskId"] for t in listed["tasks"]] == [second.task_id, first.task_id]
     assert "nextCursor" not in listed
+
+
+async def test_a_tasks_first_status_names_the_generation_so_one_call_recovers_it(tmp_path: Path) -> None:
+    """Issue 22: a host that stops waiting for a task (a 60 s tool timeout) still showed the model the task's first
+    status; it names the generation, and one wait_for_generation with that id ends with the saved video."""
+    async with running_harness(tmp_path) as harness, creator(harness) as making, harness.client() as plain:
+        created = await create_task(making, {"prompt": "a lighthouse at dusk"})
+        message = created.status_message or ""
+        generation = message.split(" ")[1] if message.startswith("Generation ") else ""
+        waited = await plain.call_tool("wait_for_generation", {"task_id": generation, "timeout_seconds": 50})
+    assert generation.startswith("task-unified-") and f"(veo://generations/{generation})" in message, message
+    state = waited.structured_content or {}
+    assert not waited.is_error and state["download_status"] == "saved" and Path(state["files"][0]["path"]).is_file()
+
+
+@pytest.mark.legacy_era
+async def test_a_task_augmented_call_of_a_tool_without_task_support_is_method_not_found(tmp_path: Path) -> None:
+    """2025-11-25: a tool whose taskSupport is absent (forbidden) answers a task-augmented call with -32601, not
+    with a plain result a client would misread as a task."""
+    async with running_harness(tmp_path) as harness, reader(harness) as client:
+        with pytest.raises(MCPError) as refused:
+            await task_request(client, "tools/call", {"name": "list_models", "arguments": {}, "task": {"ttl": 60000}})
+        plain = await task_request(client, "tools/call", {"name": "list_models", "arguments": {}})
+    assert refused.value.error.code == -32601
+    assert refused.value.error.message == (
+        "list_models cannot run as a task (only generate_video and generate_batch can): call it without `task`."
+    )
+    assert "structuredContent" in plain

@@ -10,7 +10,6 @@ from the batch's own id.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import itertools
 import json
@@ -22,7 +21,7 @@ from typing import Any
 
 from veo_mcp.context import LOCAL_PRINCIPAL, current_principal
 from veo_mcp.errors import VeoError
-from veo_mcp.evolink import InvalidRequestError, VideoRequest, estimate_cost, parse_video_request
+from veo_mcp.evolink import InvalidRequestError, VideoRequest, catalog, estimate_cost, parse_video_request
 from veo_mcp.evolink.costs import CostEstimate
 from veo_mcp.local.images import LocalImage
 from veo_mcp.money import guards
@@ -38,7 +37,7 @@ BATCH_ONLY = ("request_id", "confirm_cost", "allow_duplicate")
 class BatchError(VeoError):
     """The batch as given cannot be queued; nothing was sent."""
 
-    default_advice = "Fix the items named above and call again; nothing was sent or charged."
+    default_advice = "Nothing was sent or charged: correct that and call generate_batch again."
     action = "fix_request"
 
 
@@ -124,9 +123,9 @@ def _check_field(name: str, where: str) -> None:
         return
     if name in BATCH_ONLY:
         raise BatchError(f"{where}: {name} is set once for the whole batch, as an argument of generate_batch.")
-    close = difflib.get_close_matches(name, ITEM_FIELDS, n=1)
-    hint = f" Did you mean '{close[0]}'?" if close else ""
-    raise BatchError(f"{where}: '{name}' is not a generate_video argument.{hint} Nothing was sent.")
+    close = catalog.closest_field(name, ITEM_FIELDS)
+    hint = f" Did you mean '{close}'?" if close else ""
+    raise BatchError(f"{where}: '{name}' is not a generate_video argument.{hint}")
 
 
 def unknown_field(arguments: Mapping[str, Any], label: str) -> str | None:
@@ -150,10 +149,15 @@ def item_request(arguments: Mapping[str, Any], label: str, own_image_urls: Seque
 
 
 def problems_text(problems: Sequence[str], total: int) -> str:
-    """One refusal for every invalid item (the first few named), saying nothing was sent."""
-    shown = "; ".join(problems[:SHOWN_PROBLEMS])
+    """One refusal for every invalid item (the first few named), saying once that nothing was sent."""
+    cleaned = [problem.strip().removesuffix("Nothing was sent.").strip().rstrip(".") for problem in problems]
+    shown = "; ".join(cleaned[:SHOWN_PROBLEMS])
     more = f"; and {len(problems) - SHOWN_PROBLEMS} more" if len(problems) > SHOWN_PROBLEMS else ""
-    return f"{len(problems)} of {total} items cannot be sent: {shown}{more}. Nothing was sent."
+    end = "" if (shown + more).endswith(("?", "!")) else "."
+    return (
+        f"{len(problems)} of {total} items cannot be sent: {shown}{more}{end} Nothing was sent or charged: fix "
+        "those items and call generate_batch again."
+    )
 
 
 def batch_fingerprint(fingerprints: Sequence[str]) -> str:

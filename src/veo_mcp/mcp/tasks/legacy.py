@@ -22,7 +22,7 @@ import mcp_types as types
 from mcp.server.connection import Connection
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.shared.exceptions import MCPError
-from mcp_types import INVALID_PARAMS
+from mcp_types import INVALID_PARAMS, METHOD_NOT_FOUND
 from pydantic import BaseModel, ValidationError
 
 from veo_mcp.errors import VeoError
@@ -82,9 +82,17 @@ def _text_of(answer: Mapping[str, Any]) -> str:
 
 
 def _task_request(params: Mapping[str, Any] | None) -> types.TaskMetadata | None:
-    """The `task` of a task-augmented call of a task tool; None for every other request."""
-    if not isinstance(params, Mapping) or params.get("name") not in TASK_TOOLS or params.get("task") is None:
+    """The `task` of a task-augmented call of a task tool; None for a plain call. A tool that cannot run as a task
+    (its `execution.taskSupport` is absent, i.e. forbidden) refuses a task-augmented call with -32601, as the
+    2025-11-25 specification says, instead of answering with a plain result a client would read as a task."""
+    if not isinstance(params, Mapping) or params.get("task") is None:
         return None
+    if params.get("name") not in TASK_TOOLS:
+        raise MCPError(
+            code=METHOD_NOT_FOUND,
+            message=f"{params.get('name')!s:.80} cannot run as a task (only {' and '.join(TASK_TOOLS)} can): call it "
+            "without `task`.",
+        )
     try:
         return types.TaskMetadata.model_validate(params["task"])
     except ValidationError:

@@ -80,11 +80,13 @@ def poll_interval_ms(generation: Generation) -> int:
 
 
 def _working_message(generation: Generation) -> str:
+    """Every status names the generation (its task_id and resource), so a client that stops waiting for the task -
+    a host's timeout, say - can still follow it with one get_generation or wait_for_generation call."""
     if generation.status == "completed" and generation.download_state == "failed":
         return f"Rendered; saving the video of {generation.task_id} failed and is tried again. {generation.next_step()}"
     if generation.status == "completed":
         return f"Rendered; saving the video of {generation.task_id} now."
-    message = f"{generation.status} {generation.progress}%"
+    message = f"Generation {generation.task_id} ({generation.uri}): {generation.status} {generation.progress}%"
     if (eta := generation.eta_seconds()) is not None:
         message += f", about {eta} s left"
     return message + (" [simulated]" if generation.simulated else "")

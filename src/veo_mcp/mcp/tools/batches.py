@@ -22,7 +22,6 @@ from veo_mcp.context import current_principal
 from veo_mcp.core.batches import BatchState, PreparedItem, Submitted
 from veo_mcp.evolink import catalog
 from veo_mcp.evolink.costs import estimate_cost, total_estimate
-from veo_mcp.local.combine import combine_clips
 from veo_mcp.local.files import SIMULATED_SUFFIX, slug, video_folder
 from veo_mcp.mcp.arguments import (
     AllowDuplicateArg,
@@ -241,6 +240,8 @@ def _combine_tool(app: App) -> Tool:
         own = await parts.downloader.ensure_folder(current_principal())
         target = _combined_path(own, task_ids, file_name, simulated)
         try:
+            from veo_mcp.local.combine import combine_clips  # PyAV: only when clips are joined
+
             combined = await anyio.to_thread.run_sync(combine_clips, clips, target)
         except (OSError, ValueError) as error:
             raise ToolError(
@@ -251,12 +252,13 @@ def _combine_tool(app: App) -> Tool:
             bytes=combined.bytes,
             duration=round(combined.duration_s, 3),
             method=combined.method,
+            fitting=combined.fitting,
         )
         text = (
             f"Joined {len(clips)} clips into {result.path} ({result.duration:.1f} s, {result.bytes} bytes, "
             f"{combined.width}x{combined.height}, {'with sound' if combined.has_audio else 'silent'}; "
             f"{result.method}): " + ", ".join(path_shown(app, str(clip)) for clip in clips)
-        )
+        ) + (f". {combined.fitting}" if combined.fitting else "")
         result.url = await url_of(app, str(combined.path))
         return tool_result(result, text, file_links([result]))
 
