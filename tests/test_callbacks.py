@@ -265,7 +265,7 @@ async def test_a_batch_create_in_flight_at_sigkill_counts_as_running_until_its_c
     billed). Restarted at the same address with two slots, it counts that unknown create as running: one more item
     is sent, the third waits. When the task ends, EvoLink's callback - carrying that create's own secret - joins the
     create to its task: the item is created, its video saved under its prompt, and nothing was sent twice."""
-    simulator = SimulatorProcess(speed=1, api_key=TEST_KEY)  # renders wait for the test to move the clock
+    simulator = SimulatorProcess(speed=1, api_key=TEST_KEY, allow_private_callbacks=True)  # renders wait for the clock
     simulator.fault(kind="delay", endpoint="create", seconds=3600, after_accept=True, on_clock=True)
     port, slots = _free_port(), {"VEO_MCP_MAX_CONCURRENT": "2"}
     items = {"items": [{"prompt": f"take {n} of three", "duration": 4} for n in range(3)], "confirm_cost": True}
