@@ -227,8 +227,8 @@ class App:
             async with self._reading_the_store():
                 yield self
             return
-        store = await Store.open(self.database_path)
-        feed = ChangeFeed(store.url) if store.url else None
+        store = await Store.open(self.database_path, timeout_s=self.settings.database_timeout_s)
+        feed = ChangeFeed(store.url, store.timeout_s) if store.url else None
         try:
             self._running = self._build(store, feed)
             parts = self._running
@@ -266,7 +266,7 @@ class App:
     @asynccontextmanager
     async def _reading_the_store(self) -> AsyncIterator[None]:
         """The parts over the store with nothing started: no poller, no saving, no batch queue."""
-        store = await Store.open(self.database_path)
+        store = await Store.open(self.database_path, timeout_s=self.settings.database_timeout_s)
         try:
             self._running = self._build(store, None)
             yield

@@ -196,7 +196,7 @@ async def test_readiness_of_a_failing_database_names_no_path(
         store = harness.app.parts.store
         where = tmp_path / "data" / "veo-mcp.sqlite3"
 
-        async def failing() -> None:
+        async def failing(timeout_s: float | None = None) -> None:
             raise DatabaseWriteError(f"veo-mcp could not use its database {where}: disk I/O error.")
 
         monkeypatch.setattr(store, "ping", failing)

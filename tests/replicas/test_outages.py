@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx
 
 from tests.helpers import SimulatorProcess, text_of
 from tests.mcp.task_client import TaskExtension, create_task, task_request
@@ -202,3 +203,35 @@ async def _heartbeats(database: str) -> dict[str, float]:
         }
     finally:
         await store.aclose()
+
+
+async def test_a_blackholed_database_link_ends_each_call_with_a_clear_error_and_readyz_says_not_ready(
+    database: str, simulator: SimulatorProcess, tmp_path: Path
+) -> None:
+    """The link to PostgreSQL goes silent (connections stay up, nothing answers: a hung proxy). Each call ends at its
+    deadline (VEO_MCP_DATABASE_TIMEOUT, 1 s here) with an error that says so, nothing is sent to EvoLink, and
+    /readyz says not ready; once the link answers again, so does the server."""
+    forwarder = Forwarder.to(database)
+    env = replica_env(forwarder.url_for(database), simulator.base_url, tmp_path, "a", VEO_MCP_DATABASE_TIMEOUT="1")
+    try:
+        with replica(env, "a") as a:
+            health = a.url.removesuffix("/mcp") + "/readyz"
+            async with client_of(a.url, None, mode="legacy") as on_a, httpx.AsyncClient(timeout=30) as http:
+                assert (await http.get(health)).status_code == 200
+                forwarder.blackhole()
+                with anyio.fail_after(20):  # a hung call would end here, failing the test
+                    listed = await on_a.call_tool("list_generations", {})
+                    created = await on_a.call_tool("generate_video", {"prompt": "a lighthouse", "duration": 4})
+                    unready = await http.get(health)
+                forwarder.restore()
+                with anyio.fail_after(30):
+                    while (await http.get(health)).status_code != 200:  # noqa: ASYNC110 - until it answers again
+                        await anyio.sleep(0.2)
+                    again = await on_a.call_tool("list_generations", {})
+    finally:
+        forwarder.close()
+    for failed in (listed, created):
+        assert failed.is_error and "did not answer within 1 s (VEO_MCP_DATABASE_TIMEOUT)" in text_of(failed)
+    assert unready.status_code == 503 and unready.json()["checks"]["database"] == "unavailable"
+    assert not again.is_error
+    assert simulator.ledger()["requests"]["create"] == 0

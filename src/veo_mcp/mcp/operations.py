@@ -113,8 +113,7 @@ async def readiness(app: App) -> tuple[bool, dict[str, str]]:
     if not app.configured:
         return False, {"database": "not open", "upstream": "not configured (no EVOLINK_API_KEY)"}
     try:
-        with anyio.fail_after(READY_TIMEOUT_S):
-            await app.parts.store.ping()
+        await app.parts.store.ping(min(READY_TIMEOUT_S, app.parts.store.timeout_s))
         checks["database"] = "ok"
     except (VeoError, TimeoutError) as error:
         # Anyone may ask /readyz: the answer names no path; the operator's log says what went wrong.

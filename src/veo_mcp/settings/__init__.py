@@ -86,6 +86,14 @@ class Settings(SettingsRules):
         description="postgresql:// URL of a PostgreSQL database that replicas share (instead of the SQLite file in "
         "VEO_MCP_DATA_DIR); '?options=-csearch_path%3DNAME' picks a schema.",
     )
+    database_timeout_s: float = Field(
+        15.0,
+        ge=1,
+        le=300,
+        validation_alias="VEO_MCP_DATABASE_TIMEOUT",
+        description="Seconds a database call may take before it fails with an error that says so (a hung or "
+        "unreachable database): PostgreSQL's statement and connect timeouts, SQLite's busy timeout.",
+    )
     output_dir: Path = Field(
         default_factory=_default_output_dir,
         validation_alias="VEO_MCP_OUTPUT_DIR",

@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# How often a quiet LISTEN connection is asked whether it still answers.
+LISTEN_CHECK_S = 10.0
+
 Heard = Callable[[str], Awaitable[None]]
 Reconnected = Callable[[], Awaitable[None]]
 
@@ -31,8 +34,9 @@ Reconnected = Callable[[], Awaitable[None]]
 class ChangeFeed:
     """NOTIFY/LISTEN on one channel per schema (replicas of one deployment share it; tests in other schemas don't)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, timeout_s: float = 15.0) -> None:
         self._url = url
+        self._timeout_s = timeout_s
         self._channel = ""
         self._sender: psycopg.AsyncConnection[Any] | None = None
         self._sender_lock = anyio.Lock()
@@ -53,14 +57,22 @@ class ChangeFeed:
         async with self._sender_lock:
             for attempt in (1, 2):
                 try:
-                    if self._sender is None or self._sender.closed:
-                        self._sender = await self._connect()
-                    await self._sender.execute("SELECT pg_notify(%s, %s)", (self._channel, task_id))
+                    with anyio.fail_after(self._timeout_s):
+                        if self._sender is None or self._sender.closed:
+                            self._sender = await self._connect()
+                        await self._sender.execute("SELECT pg_notify(%s, %s)", (self._channel, task_id))
                     return
                 except Exception as error:
-                    self._sender = None
+                    await self._drop_sender()
                     if attempt == 2:
                         logger.warning("could not tell other replicas about %s: %s", task_id, _safe(error, self._url))
+
+    async def _drop_sender(self) -> None:
+        """Forget the sending connection (a hung one is closed without waiting for the server)."""
+        sender, self._sender = self._sender, None
+        if sender is not None:
+            with anyio.move_on_after(1.0):  # closing must not wait long on a link that does not answer
+                await sender.close()
 
     async def run(
         self, heard: Heard, reconnected: Reconnected, *, task_status: Any = anyio.TASK_STATUS_IGNORED
@@ -81,9 +93,12 @@ class ChangeFeed:
                     else:
                         await reconnected()
                     pause = 0.5
-                    async for notice in listener.notifies():
-                        if notice.pid != own:
-                            await heard(notice.payload)
+                    while True:  # a link that went silent shows at the next check, not hours later
+                        async for notice in listener.notifies(timeout=LISTEN_CHECK_S):
+                            if notice.pid != own:
+                                await heard(notice.payload)
+                        with anyio.fail_after(self._timeout_s):
+                            await listener.execute("SELECT 1")
             except Exception as error:
                 logger.warning("lost the change feed from other replicas, reconnecting: %s", _safe(error, self._url))
             await anyio.sleep(pause)

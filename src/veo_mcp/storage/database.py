@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar, cast
 
 import anyio
+import anyio.lowlevel
 
 from veo_mcp.errors import LocalFileError
 from veo_mcp.local.files import PRIVATE_FILE, private_folder
@@ -52,6 +53,9 @@ class Connection(Protocol):
 
     def close(self) -> None: ...
 
+    def interrupt(self) -> None:
+        """End the statement running in another thread now, with an error (thread-safe)."""
+
 
 class StoreError(Exception):
     """The database cannot be used (newer schema, unreadable file)."""
@@ -66,12 +70,29 @@ class DatabaseWriteError(LocalFileError):
     )
 
 
-class Database:
-    """Async access to one SQLite connection; the table mixins of `Store` build on `_run`, `_write` and `_rows`."""
+# How long one database call may take, waiting for the connection included, unless VEO_MCP_DATABASE_TIMEOUT says.
+DEFAULT_TIMEOUT_S = 15.0
 
-    def __init__(self, connection: Connection, path: Path | None, *, where: str | None = None) -> None:
+
+class Database:
+    """Async access to one SQLite connection; the table mixins of `Store` build on `_run`, `_write` and `_rows`.
+
+    Every call ends within its deadline (`timeout_s`, the wait for the connection included): a statement still
+    running then is interrupted (SQLite's `interrupt`, PostgreSQL's socket shut down: a blackholed link never
+    answers, and the worker thread cannot be abandoned) and the call fails with a `DatabaseWriteError` that says so.
+    """
+
+    def __init__(
+        self,
+        connection: Connection,
+        path: Path | None,
+        *,
+        where: str | None = None,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+    ) -> None:
         self._db = connection
         self.path = path
+        self.timeout_s = timeout_s
         self.where = where or str(path or "its in-memory database")
         # The PostgreSQL URL (replicas on other machines may share this store), else None.
         self.url: str | None = None
@@ -97,14 +118,55 @@ class Database:
                 self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self._db.close()
 
-    async def _run(self, work: Callable[[Connection], _T]) -> _T:
-        async with self._lock:
-            try:
-                return await anyio.to_thread.run_sync(work, self._db)
-            except self._failures as error:
-                raise DatabaseWriteError(
-                    f"veo-mcp could not use its database {self.where}: {str(error).strip()}.", advice=self._advice
-                ) from error
+    async def _run(self, work: Callable[[Connection], _T], *, timeout_s: float | None = None) -> _T:
+        limit = self.timeout_s if timeout_s is None else timeout_s
+        deadline = anyio.current_time() + limit
+        acquired = False
+        with anyio.move_on_after(limit):
+            await self._lock.acquire()
+            acquired = True
+        if not acquired:
+            raise self._no_answer(limit)  # another call held the connection all that time
+        try:
+            return await self._in_thread(work, deadline, limit)
+        finally:
+            self._lock.release()
+
+    async def _in_thread(self, work: Callable[[Connection], _T], deadline: float, limit: float) -> _T:
+        """`work` in the worker thread, interrupted at `deadline`; a cancel waits for it (at most until then)."""
+        outcome: list[Any] = []
+        interrupted = anyio.Event()
+        with anyio.CancelScope(shield=True):
+            async with anyio.create_task_group() as group:
+                group.start_soon(self._interrupt_at, deadline, interrupted)
+                try:
+                    outcome.append(await anyio.to_thread.run_sync(work, self._db))
+                except BaseException as error:
+                    outcome.append(error)
+                group.cancel_scope.cancel()
+        await anyio.lowlevel.checkpoint()  # a cancel that came meanwhile takes effect now
+        result = outcome[0]
+        if not isinstance(result, BaseException):
+            return cast(_T, result)
+        if interrupted.is_set() and isinstance(result, (*self._failures, sqlite3.Error)):
+            raise self._no_answer(limit) from result
+        if isinstance(result, self._failures):
+            raise DatabaseWriteError(
+                f"veo-mcp could not use its database {self.where}: {str(result).strip()}.", advice=self._advice
+            ) from result
+        raise result
+
+    async def _interrupt_at(self, deadline: float, interrupted: anyio.Event) -> None:
+        await anyio.sleep_until(deadline)
+        interrupted.set()
+        self._db.interrupt()
+
+    def _no_answer(self, limit: float) -> DatabaseWriteError:
+        return DatabaseWriteError(
+            f"veo-mcp's database {self.where} did not answer within {limit:g} s (VEO_MCP_DATABASE_TIMEOUT).",
+            advice=self._advice
+            or "Another program may be holding the database file locked; veo-mcp tries again at the next call.",
+        )
 
     async def _write(self, sql: str, parameters: Sequence[Any]) -> None:
         """One statement in its own write transaction."""
@@ -118,9 +180,10 @@ class Database:
     async def _rows(self, sql: str, parameters: Sequence[Any] = ()) -> list[Row]:
         return await self._run(lambda db: db.execute(sql, tuple(parameters)).fetchall())
 
-    async def ping(self) -> None:
-        """A trivial query: raises `DatabaseWriteError` when the database cannot be used (readiness checks)."""
-        await self._run(lambda db: db.execute("SELECT 1").fetchone())
+    async def ping(self, timeout_s: float | None = None) -> None:
+        """A trivial query: raises `DatabaseWriteError` when the database cannot be used or does not answer within
+        `timeout_s` (readiness checks)."""
+        await self._run(lambda db: db.execute("SELECT 1").fetchone(), timeout_s=timeout_s)
 
     async def dump_text(self) -> str:
         """Everything stored, as text (tests grep it for secrets)."""
@@ -151,14 +214,14 @@ class transaction:
             self._db.execute("ROLLBACK")
 
 
-def connect(path: Path | None) -> sqlite3.Connection:
+def connect(path: Path | None, timeout_s: float = DEFAULT_TIMEOUT_S) -> sqlite3.Connection:
     if path is not None:
         private_folder(path.parent)
         # Owner-only from the first byte (SQLite gives the -wal and -shm files the database file's permissions).
         os.close(os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE))
         os.chmod(path, PRIVATE_FILE)
     try:
-        db = sqlite3.connect(path or ":memory:", timeout=30.0, isolation_level=None, check_same_thread=False)
+        db = sqlite3.connect(path or ":memory:", timeout=timeout_s, isolation_level=None, check_same_thread=False)
         db.row_factory = sqlite3.Row
         db.execute("PRAGMA journal_mode = WAL")
         db.execute("PRAGMA synchronous = NORMAL")

@@ -14,7 +14,10 @@ driver `storage.changes` uses to LISTEN.
 from __future__ import annotations
 
 import hashlib
+import math
+import os
 import re
+import socket
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -181,6 +184,17 @@ class PostgresConnection:
     def close(self) -> None:
         self._db.close()
 
+    def interrupt(self) -> None:
+        """End the statement another thread waits on: its socket is shut down (a cancel request would travel the
+        same dead link), so the wait ends with an error and the connection is reopened by the next call."""
+        if self._db.closed:
+            return
+        try:
+            with socket.socket(fileno=os.dup(self._db.pgconn.socket)) as stream:
+                stream.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # closed meanwhile
+
     def dump_text(self) -> str:
         """Every row of every table of ours, as text (tests grep it for secrets)."""
         lines = []
@@ -221,14 +235,19 @@ def _lock_key(connection: psycopg.Connection[Any]) -> int:
     return int.from_bytes(hashlib.sha256(f"veo-mcp:{schema}".encode()).digest()[:8], "big", signed=True)
 
 
-def connect_postgres(url: str) -> PostgresConnection:
-    """A connection to the store at `url`, its schema created or migrated (under the lock: replicas start together)."""
+def connect_postgres(url: str, timeout_s: float = 15.0) -> PostgresConnection:
+    """A connection to the store at `url`, its schema created or migrated (under the lock: replicas start together).
+    A statement the server runs longer than `timeout_s` is cancelled there, and a connection attempt gives up then."""
     import psycopg
 
     from veo_mcp.storage.database import StoreError
 
+    options = {**CONNECTION_OPTIONS, "connect_timeout": max(2, min(10, math.ceil(timeout_s)))}
+
     def connect() -> psycopg.Connection[Any]:
-        return psycopg.connect(url, autocommit=True, row_factory=_row_factory, **CONNECTION_OPTIONS)
+        connection = psycopg.connect(url, autocommit=True, row_factory=_row_factory, **options)
+        connection.execute("SELECT set_config('statement_timeout', %s, false)", (f"{round(timeout_s * 1000)}",))
+        return connection
 
     try:
         connection = PostgresConnection(connect)

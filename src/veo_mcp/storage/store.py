@@ -14,7 +14,7 @@ import anyio
 
 from veo_mcp.storage.batches import BatchTable
 from veo_mcp.storage.creates import CreateTable
-from veo_mcp.storage.database import connect
+from veo_mcp.storage.database import DEFAULT_TIMEOUT_S, connect
 from veo_mcp.storage.folders import FolderTable
 from veo_mcp.storage.generations import GenerationTable
 from veo_mcp.storage.mcp_tasks import McpTaskTable
@@ -27,14 +27,14 @@ class Store(CreateTable, GenerationTable, UploadTable, McpTaskTable, BatchTable,
     """Open with `await Store.open(path)`, close with `aclose()`."""
 
     @classmethod
-    async def open(cls, location: Path | str | None) -> Store:
+    async def open(cls, location: Path | str | None, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> Store:
         """The database at `location`, created or migrated as needed: a SQLite file, a `postgresql://` URL (replicas
-        share it), or None to keep it in memory (embedded simulator)."""
+        share it), or None to keep it in memory (embedded simulator). Every call on it ends within `timeout_s`."""
         if isinstance(location, str):
             if not is_postgres_url(location):
                 raise ValueError(f"not a PostgreSQL URL: {redact_url(location)}")
-            connection = await anyio.to_thread.run_sync(connect_postgres, location)
-            store = cls(connection, None, where=redact_url(location))
+            connection = await anyio.to_thread.run_sync(connect_postgres, location, timeout_s)
+            store = cls(connection, None, where=redact_url(location), timeout_s=timeout_s)
             store.url = location
             return store
-        return cls(await anyio.to_thread.run_sync(connect, location), location)
+        return cls(await anyio.to_thread.run_sync(connect, location, timeout_s), location, timeout_s=timeout_s)
