@@ -397,3 +397,70 @@ def _created_over_http(client: httpx.Client, url: str) -> str:
     body = answer.text
     payload = json.loads(body[body.index("{") :].splitlines()[0]) if body.startswith("event") else answer.json()
     return str(payload["result"]["structuredContent"]["task_id"])
+
+
+def _serve_once(env: dict[str, str], *arguments: str) -> subprocess.CompletedProcess[str]:
+    """`veo-mcp serve` with nothing on stdin: it ends at once, having started or refused to."""
+    command = [sys.executable, "-m", "veo_mcp", "serve", *arguments]
+    return subprocess.run(
+        command, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_an_empty_or_damaged_database_is_refused_with_its_path_and_never_silently_replaced(
+    tmp_path: Path, simulator: SimulatorProcess, peers: Peers
+) -> None:
+    """A database that held a generation is truncated to nothing, then damaged inside: each time the server refuses
+    to start, naming the file and the remedy, so nothing (a used request_id above all) is forgotten by mistake; a
+    new database is started only on purpose (VEO_MCP_NEW_DATABASE), the unusable file moved aside."""
+    env, stderr_log = _env(tmp_path, simulator), tmp_path / "stderr.log"
+    database = tmp_path / "data" / "veo-mcp.sqlite3"
+    first = peers(env, stderr_log)
+    first.tool("generate_video", {"prompt": "a lighthouse worth remembering", "request_id": "kept-1"})
+    first.close()
+    kept = database.read_bytes()
+    database.write_bytes(b"")
+    emptied = _serve_once(env)
+    damaged = bytearray(kept)
+    damaged[4096:16384] = b"\xa5" * 12288  # pages 2 to 4: table roots, the header intact
+    database.write_bytes(bytes(damaged))
+    broken = _serve_once(env)
+    fresh = peers({**env, "VEO_MCP_NEW_DATABASE": "1"}, stderr_log)
+    listed = fresh.tool("list_generations", {})
+    fresh.close()
+    said = [refused.stderr.splitlines()[-1] for refused in (emptied, broken)]
+    assert emptied.returncode == 1 and said[0].startswith(f"veo-mcp: veo-mcp's database {database} is empty")
+    assert broken.returncode == 1 and said[1].startswith(f"veo-mcp: veo-mcp's database {database} is damaged")
+    for refused in (emptied, broken):
+        assert "VEO_MCP_NEW_DATABASE=1" in refused.stderr and "unexpected" not in refused.stderr, refused.stderr
+    assert listed["generations"] == [] and list(database.parent.glob("veo-mcp.sqlite3.damaged-*"))
+    assert simulator.ledger()["requests"]["create"] == 1
+
+
+@contextlib.contextmanager
+def _read_only(folder: Path) -> Iterator[Path]:
+    """A folder nobody may write: a read-only filesystem as root (root ignores permissions), else mode 0555."""
+    folder.mkdir(parents=True)
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        yield folder
+        folder.chmod(0o755)
+        return
+    mounted = subprocess.run(["/bin/mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(folder)], check=False)
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a read-only filesystem here")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["/bin/umount", "-l", str(folder)], check=False)
+
+
+def test_a_read_only_data_folder_is_named_with_the_setting_to_change(
+    tmp_path: Path, simulator: SimulatorProcess
+) -> None:
+    env = _env(tmp_path, simulator)
+    with _read_only(tmp_path / "data") as data:
+        ended = [_serve_once(env), _serve_once(env, "--transport", "streamable-http", "--port", "0")]
+    for refused in ended:
+        assert refused.returncode == 1 and "unexpected" not in refused.stderr, refused.stderr
+        assert f"data folder {data}" in refused.stderr and "VEO_MCP_DATA_DIR" in refused.stderr, refused.stderr

@@ -227,7 +227,9 @@ class App:
             async with self._reading_the_store():
                 yield self
             return
-        store = await Store.open(self.database_path, timeout_s=self.settings.database_timeout_s)
+        store = await Store.open(
+            self.database_path, timeout_s=self.settings.database_timeout_s, new=self.settings.new_database
+        )
         feed = ChangeFeed(store.url, store.timeout_s) if store.url else None
         try:
             self._running = self._build(store, feed)

@@ -135,22 +135,29 @@ def test_an_unknown_generation_names_itself(run: Callable[..., Ended]) -> None:
 
 
 def test_an_unexpected_failure_is_one_line_and_the_traceback_only_with_v(
-    run: Callable[..., Ended], home: Path, monkeypatch: pytest.MonkeyPatch
+    run: Callable[..., Ended], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (home / "data").mkdir()
-    (home / "data" / "veo-mcp.sqlite3").write_bytes(b"this is not a database " * 100)
-    monkeypatch.setenv("EVOLINK_API_KEY", "sk-test")
-    database = home / "data" / "veo-mcp.sqlite3"
-    message = (
-        f"unexpected error: StoreError: veo-mcp cannot use its database {database}: file is not a database. Move the "
-        "file aside (or set VEO_MCP_DATA_DIR to another folder) and start again."
-    )
+    monkeypatch.setattr(cli, "_dispatch", raising(RuntimeError("the unforeseen happened")))
+    message = "unexpected error: RuntimeError: the unforeseen happened"
     assert_one_line(run("list"), f"{message} (run again with -v for the details)", 1)
     verbose = run("list", "-v")
     assert verbose.code == 1 and verbose.err.startswith("Traceback (most recent call last):")
     assert verbose.err.endswith(f"\nveo-mcp: {message}\n")
     as_json = run("list", "--json")
     assert as_json.json == {"error": f"{message} (run again with -v for the details)", "exit_code": 1}
+
+
+def test_a_database_that_cannot_be_used_is_named_with_its_remedy_not_unexpected(
+    run: Callable[..., Ended], home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database = home / "data" / "veo-mcp.sqlite3"
+    database.parent.mkdir()
+    database.write_bytes(b"this is not a database " * 100)
+    monkeypatch.setenv("EVOLINK_API_KEY", "sk-test")
+    ended = run("list")
+    assert ended.code == 1 and ended.out == "" and "unexpected" not in ended.err and "Traceback" not in ended.err
+    assert ended.err.startswith(f"veo-mcp: veo-mcp's database {database} is damaged (file is not a database).")
+    assert "VEO_MCP_NEW_DATABASE=1" in ended.err
 
 
 @pytest.mark.parametrize(

@@ -185,7 +185,7 @@ async def test_newer_or_broken_databases_are_refused_with_a_fix(tmp_path: Path) 
         await Store.open(newer)
     broken = tmp_path / "broken.sqlite3"
     broken.write_bytes(b"this is not a database" * 100)
-    with pytest.raises(StoreError, match="VEO_MCP_DATA_DIR"):
+    with pytest.raises(StoreError, match="VEO_MCP_NEW_DATABASE"):
         await Store.open(broken)
 
 

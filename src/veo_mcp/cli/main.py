@@ -68,6 +68,10 @@ def _guarded(args: argparse.Namespace, *, as_json: bool, verbose: bool) -> int:
             return report_failure(cause, as_json=as_json)
         if isinstance(cause, VeoError):
             return report_failure(CommandFailed(str(cause)), as_json=as_json)
+        from veo_mcp.storage.database import StoreError
+
+        if isinstance(cause, StoreError):  # the database cannot be used: its own words say which and what to do
+            return report_failure(CommandFailed(str(cause)), as_json=as_json)
         if verbose:
             traceback.print_exception(error)
         hint = "" if verbose else " (run again with -v for the details)"

@@ -95,19 +95,34 @@ def link_key(settings: Settings) -> bytes:
     """VEO_MCP_LINK_SECRET, or the random key in the data folder (created 0600 on first use)."""
     if settings.link_secret is not None:
         return settings.link_secret.get_secret_value().encode()
-    path = private_folder(settings.data_dir) / KEY_FILE
-    if not path.exists():
-        # Written whole beside it, then linked into place: a server starting at the same moment reads either no key
-        # (and makes its own, of which one wins) or the whole key, never half of one.
-        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{KEY_FILE}.")
-        try:
-            with os.fdopen(descriptor, "w") as sink:
-                sink.write(secrets.token_hex(32))
-            os.chmod(temporary, PRIVATE_FILE)
-            with contextlib.suppress(FileExistsError):
-                os.link(temporary, path)
-        finally:
-            os.unlink(temporary)
+    try:
+        path = private_folder(settings.data_dir) / KEY_FILE
+        if not path.exists():
+            _write_key(path)
+    except OSError as error:
+        raise LinkKeyError(
+            f"veo-mcp cannot write its link key in the data folder {settings.data_dir}: {error.strerror or error}.",
+            advice="Set VEO_MCP_DATA_DIR to a folder veo-mcp may write (or VEO_MCP_LINK_SECRET to a long random "
+            "string), or make this one writable.",
+        ) from None
+    return _read_key(path)
+
+
+def _write_key(path: Path) -> None:
+    """Written whole beside it, then linked into place: a server starting at the same moment reads either no key
+    (and makes its own, of which one wins) or the whole key, never half of one."""
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{KEY_FILE}.")
+    try:
+        with os.fdopen(descriptor, "w") as sink:
+            sink.write(secrets.token_hex(32))
+        os.chmod(temporary, PRIVATE_FILE)
+        with contextlib.suppress(FileExistsError):
+            os.link(temporary, path)
+    finally:
+        os.unlink(temporary)
+
+
+def _read_key(path: Path) -> bytes:
     try:
         descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
         with os.fdopen(descriptor) as source:

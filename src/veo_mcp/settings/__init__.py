@@ -94,6 +94,13 @@ class Settings(SettingsRules):
         description="Seconds a database call may take before it fails with an error that says so (a hung or "
         "unreachable database): PostgreSQL's statement and connect timeouts, SQLite's busy timeout.",
     )
+    new_database: bool = Field(
+        False,
+        validation_alias="VEO_MCP_NEW_DATABASE",
+        description="Start a new, empty database where the SQLite file in VEO_MCP_DATA_DIR is empty, missing or "
+        "damaged (the file is moved aside, never deleted); without it veo-mcp refuses to start rather than forget "
+        "earlier generations and request_ids. A healthy database is never replaced.",
+    )
     output_dir: Path = Field(
         default_factory=_default_output_dir,
         validation_alias="VEO_MCP_OUTPUT_DIR",

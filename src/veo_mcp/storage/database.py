@@ -10,7 +10,6 @@ see only the small `Connection` below, which both `sqlite3` and the PostgreSQL a
 from __future__ import annotations
 
 import contextlib
-import os
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -20,9 +19,7 @@ import anyio
 import anyio.lowlevel
 
 from veo_mcp.errors import LocalFileError
-from veo_mcp.local.files import PRIVATE_FILE, private_folder
 from veo_mcp.storage.postgres import UNREACHABLE_ADVICE, PostgresConnection
-from veo_mcp.storage.schema import MIGRATIONS, SCHEMA_VERSION
 
 _T = TypeVar("_T")
 
@@ -97,7 +94,8 @@ class Database:
         # The PostgreSQL URL (replicas on other machines may share this store), else None.
         self.url: str | None = None
         self._lock = anyio.Lock()
-        self._failures: tuple[type[BaseException], ...] = (sqlite3.OperationalError, OSError)
+        # OperationalError: locked, full, I/O; DatabaseError: the file was damaged while in use.
+        self._failures: tuple[type[BaseException], ...] = (sqlite3.DatabaseError, OSError)
         self._advice: str | None = None  # DatabaseWriteError's own (disks, folders) on SQLite
         if not isinstance(connection, sqlite3.Connection):
             import psycopg
@@ -212,40 +210,3 @@ class transaction:
             self._db.execute("COMMIT")
         elif self._db.in_transaction:  # SQLite may have rolled back already (disk full does)
             self._db.execute("ROLLBACK")
-
-
-def connect(path: Path | None, timeout_s: float = DEFAULT_TIMEOUT_S) -> sqlite3.Connection:
-    if path is not None:
-        private_folder(path.parent)
-        # Owner-only from the first byte (SQLite gives the -wal and -shm files the database file's permissions).
-        os.close(os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE))
-        os.chmod(path, PRIVATE_FILE)
-    try:
-        db = sqlite3.connect(path or ":memory:", timeout=timeout_s, isolation_level=None, check_same_thread=False)
-        db.row_factory = sqlite3.Row
-        db.execute("PRAGMA journal_mode = WAL")
-        db.execute("PRAGMA synchronous = NORMAL")
-        db.execute("PRAGMA foreign_keys = ON")
-        _migrate(db)
-    except sqlite3.DatabaseError as error:
-        raise StoreError(
-            f"veo-mcp cannot use its database {path}: {error}. Move the file aside (or set VEO_MCP_DATA_DIR to "
-            "another folder) and start again."
-        ) from None
-    return db
-
-
-def _migrate(db: sqlite3.Connection) -> None:
-    with transaction(db):
-        version = db.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise StoreError(
-                f"The database was written by a newer veo-mcp (schema {version}, this one knows {SCHEMA_VERSION}); "
-                "upgrade veo-mcp or point VEO_MCP_DATA_DIR at another folder."
-            )
-        for number in range(version, SCHEMA_VERSION):
-            for statement in MIGRATIONS[number].split(";"):
-                if statement.strip():
-                    db.execute(statement)
-        if version != SCHEMA_VERSION:
-            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

@@ -14,12 +14,13 @@ import anyio
 
 from veo_mcp.storage.batches import BatchTable
 from veo_mcp.storage.creates import CreateTable
-from veo_mcp.storage.database import DEFAULT_TIMEOUT_S, connect
+from veo_mcp.storage.database import DEFAULT_TIMEOUT_S
 from veo_mcp.storage.folders import FolderTable
 from veo_mcp.storage.generations import GenerationTable
 from veo_mcp.storage.mcp_tasks import McpTaskTable
 from veo_mcp.storage.postgres import connect_postgres, is_postgres_url, redact_url
 from veo_mcp.storage.replicas import ReplicaTable
+from veo_mcp.storage.sqlite import connect
 from veo_mcp.storage.uploads import UploadTable
 
 
@@ -27,9 +28,13 @@ class Store(CreateTable, GenerationTable, UploadTable, McpTaskTable, BatchTable,
     """Open with `await Store.open(path)`, close with `aclose()`."""
 
     @classmethod
-    async def open(cls, location: Path | str | None, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> Store:
+    async def open(
+        cls, location: Path | str | None, *, timeout_s: float = DEFAULT_TIMEOUT_S, new: bool = False
+    ) -> Store:
         """The database at `location`, created or migrated as needed: a SQLite file, a `postgresql://` URL (replicas
-        share it), or None to keep it in memory (embedded simulator). Every call on it ends within `timeout_s`."""
+        share it), or None to keep it in memory (embedded simulator). Every call on it ends within `timeout_s`. A
+        SQLite file that is empty where generations were kept, or damaged, is refused unless `new` (see
+        `storage.sqlite`)."""
         if isinstance(location, str):
             if not is_postgres_url(location):
                 raise ValueError(f"not a PostgreSQL URL: {redact_url(location)}")
@@ -37,4 +42,5 @@ class Store(CreateTable, GenerationTable, UploadTable, McpTaskTable, BatchTable,
             store = cls(connection, None, where=redact_url(location), timeout_s=timeout_s)
             store.url = location
             return store
-        return cls(await anyio.to_thread.run_sync(connect, location, timeout_s), location, timeout_s=timeout_s)
+        opened = await anyio.to_thread.run_sync(lambda: connect(location, timeout_s, new=new))
+        return cls(opened, location, timeout_s=timeout_s)
