@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import queue
 import re
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -287,6 +288,16 @@ def disk_full(db: sqlite3.Connection) -> None:
     db.execute(f"PRAGMA max_page_count = {db.execute('PRAGMA page_count').fetchone()[0]}")
 
 
+def own_hostname(hostname: str) -> list[str]:
+    """The prefix of a command that runs it under `hostname` in a UTS namespace of its own (the same pid: unshare
+    and the shell exec); the test is skipped where namespaces cannot be made (not root)."""
+    unshare = shutil.which("unshare") or "/usr/bin/unshare"
+    probe = subprocess.run([unshare, "-u", "true"], capture_output=True, check=False)
+    if probe.returncode != 0:
+        pytest.skip(f"cannot give a process a host name of its own here (unshare -u): {probe.stderr.decode().strip()}")
+    return [unshare, "-u", "sh", "-c", 'hostname "$0" && exec "$@"', hostname]
+
+
 @dataclass
 class HttpServer:
     """A real `veo-mcp serve --transport streamable-http` process; `lines` are its stderr lines up to the endpoint's."""
@@ -299,11 +310,19 @@ class HttpServer:
 
 @contextmanager
 def serving_http(
-    env: dict[str, str], *, simulate: bool, timeout_s: float = 60.0, open_files: int | None = None
+    env: dict[str, str],
+    *,
+    simulate: bool,
+    timeout_s: float = 60.0,
+    open_files: int | None = None,
+    hostname: str | None = None,
 ) -> Iterator[HttpServer]:
     """`veo-mcp serve --transport streamable-http --port 0` with `env`, once it says where it listens; always ended.
-    `open_files` lowers the server's open-file limit (`ulimit -n`)."""
+    `open_files` lowers the server's open-file limit (`ulimit -n`); `hostname` runs it under a host name of its own
+    (a UTS namespace, as a replica on another machine has: see `own_hostname`)."""
     command = [sys.executable, "-m", "veo_mcp", "serve", "--transport", "streamable-http", "--port", "0"]
+    if hostname is not None:
+        command = [*own_hostname(hostname), *command]
 
     def limited() -> None:
         if open_files is not None:

@@ -56,8 +56,9 @@ def replica_env(database_url: str, simulator_url: str, root: Path, name: str, **
 
 
 @contextmanager
-def replica(env: dict[str, str], name: str) -> Iterator[Replica]:
-    with serving_http(env, simulate=False) as served:
+def replica(env: dict[str, str], name: str, *, hostname: str | None = None) -> Iterator[Replica]:
+    """A replica; with `hostname`, under a host name of its own (its peers judge it by its heartbeat alone)."""
+    with serving_http(env, simulate=False, hostname=hostname) as served:
         yield Replica(name, served.url, served.process, served.stderr)
 
 

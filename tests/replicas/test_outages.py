@@ -5,7 +5,9 @@ database where its link must fail."""
 
 from __future__ import annotations
 
+import os
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -235,3 +237,79 @@ async def test_a_blackholed_database_link_ends_each_call_with_a_clear_error_and_
     assert unready.status_code == 503 and unready.json()["checks"]["database"] == "unavailable"
     assert not again.is_error
     assert simulator.ledger()["requests"]["create"] == 0
+
+
+async def test_a_paused_replicas_download_is_neither_fetched_again_nor_its_partial_file_deleted(
+    database: str, simulator: SimulatorProcess, tmp_path: Path
+) -> None:
+    """Two replicas on machines of their own (host names of their own: each judges the other by its heartbeat). The
+    one saving a video is paused (SIGSTOP) mid-download and its heartbeat lapses; asked to save the video, the other
+    says it waits for the paused one's claim (renewed while it downloads) instead of fetching the video again and
+    deleting its partial file; resumed (SIGCONT), the paused one finishes, and the video is saved once."""
+    simulator.fault(kind="slow_body", endpoint="download", bytes_per_s=8_000)
+    env = {name: replica_env(database, simulator.base_url, tmp_path, name) for name in ("a", "b")}
+    videos = tmp_path / "videos"
+    with replica(env["a"], "a", hostname="replica-a") as a, replica(env["b"], "b", hostname="replica-b") as b:
+        async with client_of(a.url, None, mode="legacy") as on_a, client_of(b.url, None, mode="legacy") as on_b:
+            task_id = ((await on_a.call_tool("generate_video", {"prompt": "a paused crane"})).structured_content or {})[
+                "task_id"
+            ]
+            part = await _until(
+                lambda: simulator.ledger()["requests"]["download"] and next(videos.rglob(".*.part"), None),
+                "a download under way",
+            )
+            paused, other = (a, b) if _holds_open(a, part) else (b, a)
+            paused.process.send_signal(signal.SIGSTOP)
+            asked: list[Any] = []
+            async with anyio.create_task_group() as group:
+                try:
+                    await _lapse(database, paused)
+                    on_other = on_b if other is b else on_a
+                    group.start_soon(_answer_into, asked, on_other.call_tool("download_video", {"task_id": task_id}))
+                    said = await anyio.to_thread.run_sync(_waits_or_takes_over, other, simulator, part)
+                    kept = part.exists()
+                    downloads_while_paused = simulator.ledger()["requests"]["download"]
+                finally:
+                    paused.process.send_signal(signal.SIGCONT)
+            states = [await saved(client, task_id) for client in (on_b, on_a)]
+    assert task_id in said and kept and downloads_while_paused == 1
+    paths = [[f["path"] for f in state["files"]] for state in states]
+    assert paths[0] == paths[1] and len(paths[0]) == 1 and Path(paths[0][0]).is_file()
+    assert not asked[0].is_error and paths[0][0] in text_of(asked[0])  # the other's save answers with the file
+
+    assert simulator.ledger()["requests"]["download"] == 1 and not list(videos.rglob(".*.part"))
+
+
+def _holds_open(holder: Replica, path: Path) -> bool:
+    """Whether `holder`'s process has `path` open (Linux: /proc/PID/fd)."""
+    folder = Path(f"/proc/{holder.process.pid}/fd")
+    return any(os.path.realpath(fd) == str(path.resolve()) for fd in folder.iterdir())
+
+
+async def _lapse(database: str, replica: Replica) -> None:
+    """`replica`'s last heartbeat, moved a minute back: its peers see it as silent (as after a long pause)."""
+    store = await Store.open(database)
+    try:
+        await store._write(
+            "UPDATE processes SET seen_at = seen_at - 60 WHERE owner LIKE ?", (f"%|{replica.process.pid}|%",)
+        )
+    finally:
+        await store.aclose()
+
+
+def _waits_or_takes_over(replica: Replica, simulator: SimulatorProcess, part: Path, timeout_s: float = 30.0) -> str:
+    """What `replica` does about the paused one's download: the line saying it waits, or "took over" as soon as the
+    video is fetched again or the paused one's partial file is gone."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if simulator.ledger()["requests"]["download"] > 1 or not part.exists():
+            return "took over"
+        try:
+            line = replica.stderr.next_line(min(deadline, time.monotonic() + 0.2))
+        except TimeoutError:
+            continue
+        if line is None:
+            return "ended"
+        if "is being saved by a replica not heard from" in line:
+            return str(line)
+    raise AssertionError(f"{replica.name} neither waited nor fetched the video within {timeout_s:g} s")

@@ -62,17 +62,26 @@ async def test_a_cleanly_stopped_replica_lets_go_at_once(store: Store) -> None:
     assert [float(row[0]) for row in rows] == [0.0]
 
 
-async def test_a_download_claim_of_a_lapsed_replica_is_taken_over(store: Store) -> None:
+async def test_a_download_claim_stands_while_its_lease_lives_even_if_its_replica_went_quiet(store: Store) -> None:
+    """A replica whose heartbeat lapsed may only be paused: its download stays its own until its lease (renewed
+    while it downloads) runs out, and the claim says so; a replica that stopped cleanly loses it at once."""
     from tests.storage.test_store import _generation
 
     await store.save_generation(_generation())
     await store._write("UPDATE generations SET download_owner = ?, download_claimed_at = ?", (OTHER, time.time()))
     await store._write("INSERT INTO processes (owner, seen_at) VALUES (?, ?)", (OTHER, time.time()))
-    assert await store.download_claimed("task-unified-1-abc", lease_s=600) is True
-    assert await store.claim_download("task-unified-1-abc", lease_s=600) is False
+    live = await store.claim_download("task-unified-1-abc", lease_s=60)
     await store._write("UPDATE processes SET seen_at = ? WHERE owner = ?", (time.time() - LAPSE_S - 1, OTHER))
-    assert await store.download_claimed("task-unified-1-abc", lease_s=600) is False
-    assert await store.claim_download("task-unified-1-abc", lease_s=600) is True
+    quiet = await store.claim_download("task-unified-1-abc", lease_s=60)
+    still_held = await store.download_claimed("task-unified-1-abc", lease_s=60)
+    await store._write("UPDATE generations SET download_claimed_at = ?", (time.time() - 61,))
+    lapsed = await store.claim_download("task-unified-1-abc", lease_s=60)
+    await store._write("UPDATE generations SET download_owner = ?, download_claimed_at = ?", (OTHER, time.time()))
+    await store._write("UPDATE processes SET seen_at = 0 WHERE owner = ?", (OTHER,))
+    stopped = await store.claim_download("task-unified-1-abc", lease_s=60)
+    assert (live.ours, live.holder_quiet) == (False, False)
+    assert (quiet.ours, quiet.holder_quiet, still_held) == (False, True, True) and 55 < quiet.lease_left_s <= 60
+    assert lapsed.ours and stopped.ours
 
 
 async def test_a_create_left_sending_by_a_lapsed_replica_becomes_unknown_and_a_live_ones_is_left(store: Store) -> None:

@@ -221,11 +221,11 @@ async def test_download_claims_respect_live_processes_only(tmp_path: Path) -> No
         (f"{host}|{os.getppid()}|other",),
     )
     db.commit()
-    held_by_live_process = await store.claim_download("task-unified-1-abc", lease_s=600)
+    held_by_live_process = (await store.claim_download("task-unified-1-abc", lease_s=600)).ours
     db.execute("UPDATE generations SET download_owner = ?", (f"{host}|{_dead_pid()}|other",))
     db.commit()
     db.close()
-    taken_from_dead_process = await store.claim_download("task-unified-1-abc", lease_s=600)
+    taken_from_dead_process = (await store.claim_download("task-unified-1-abc", lease_s=600)).ours
     await store.release_download("task-unified-1-abc")
     await store.aclose()
     assert not held_by_live_process and taken_from_dead_process

@@ -9,6 +9,7 @@ file never carries the final name), and recorded in the store. An expired link i
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import shutil
@@ -26,9 +27,10 @@ from veo_mcp.core.generation import Generation, SavedFile
 from veo_mcp.errors import LocalFileError, VeoError
 from veo_mcp.evolink.addresses import Resolver, resolved_internal_reason
 from veo_mcp.evolink.errors import DownloadError, EvoLinkError, LinkExpiredError, NotFoundError, TemporaryError
+from veo_mcp.evolink.video_files import is_leftover
 from veo_mcp.local.files import private_folder, replaced_atomically, usable_folder, video_file_name, video_folder
 from veo_mcp.settings import Settings
-from veo_mcp.storage import Store
+from veo_mcp.storage import DatabaseWriteError, Store
 
 if TYPE_CHECKING:
     from veo_mcp.evolink.client import EvoLinkClient
@@ -41,6 +43,11 @@ MAX_COPIES = 4
 EXPIRY_GRACE_S = 3600.0
 # A young link that keeps refusing (403/404/410) for this long is taken as gone for good.
 LINK_FAILURE_GRACE_S = 1800.0
+# A download's claim lasts this long after its holder last renewed it, which it does every `RENEW_S` while it
+# downloads: a replica paused for less keeps its download (nobody fetches the video twice); one gone for good
+# (its pid dead, or stopped cleanly) loses it at once, one that went silent once the lease runs out.
+LEASE_S = 60.0
+RENEW_S = LEASE_S / 4
 
 
 def link_really_gone(generation: Generation, now: float) -> bool:
@@ -124,10 +131,17 @@ def _origin(url: str) -> tuple[str, str, int | None]:
 
 
 def _remove_stale_parts(target: Path) -> None:
-    """Temporary files a killed process left for `target` (only called while we hold the download claim)."""
-    for leftover in target.parent.glob(f".{target.name}.*.part"):
-        with contextlib.suppress(OSError):
-            leftover.unlink()
+    """Temporary files a process that died left for `target`; a live writer's (a paused replica's) is left alone."""
+    for part in target.parent.glob(f".{target.name}.*.part"):
+        if is_leftover(part):
+            with contextlib.suppress(OSError):
+                part.unlink()
+
+
+class ClaimLostError(VeoError):
+    """Another process took the download over (this one was paused past its lease): its copy is the one kept."""
+
+    default_advice = "Another veo-mcp replica saves this video; wait_for_generation returns its path."
 
 
 class Downloader:
@@ -146,7 +160,8 @@ class Downloader:
         self._publish = publish
         self._resolver = resolver
         self._locks: dict[str, anyio.Lock] = {}
-        self.lease_s = max(600.0, settings.download_timeout_s * 3)
+        self.lease_s = LEASE_S
+        self._wait_s = max(600.0, settings.download_timeout_s * 3)  # for another live process's download
         self._folders: dict[str, str] = {}  # principal → their recorded folder (`storage.folders`)
         self.after_failure: AfterFailure | None = None
 
@@ -226,9 +241,18 @@ class Downloader:
         return recorded is not None and target.is_file() and target.stat().st_size == recorded.bytes
 
     async def _claim(self, generation: Generation) -> None:
-        """Take the store's download claim, waiting while another live process holds it."""
-        deadline = time.monotonic() + self.lease_s
-        while not await self._store.claim_download(generation.task_id, self.lease_s):
+        """Take the store's download claim, waiting while another process holds it (see `LEASE_S`)."""
+        deadline = time.monotonic() + self._wait_s
+        said = False
+        while not (claim := await self._store.claim_download(generation.task_id, self.lease_s)).ours:
+            if claim.holder_quiet and not said:
+                said = True
+                logger.warning(
+                    "%s is being saved by a replica not heard from lately (paused, or gone): its claim stands for "
+                    "%.0f s more, then this one saves it",
+                    generation.task_id,
+                    claim.lease_left_s,
+                )
             if time.monotonic() > deadline:
                 raise TemporaryError(
                     f"Another veo-mcp process has been saving {generation.task_id} for a long time.",
@@ -256,11 +280,11 @@ class Downloader:
         generation.mark_changed()
         await self._persist(generation)
         try:
-            for index, target in zip(self._indexes(generation), targets, strict=True):
-                if self._saved_at(generation, target):
-                    continue
-                await self._fetch_one(generation, index, target)
-                await self._store.save_generation(generation)
+            await self._fetch_renewing(generation, targets)
+        except ClaimLostError:
+            generation.download_state = "none"  # the process that took it over records the saved file
+            logger.warning("saving %s was taken over by another replica while this one was paused", generation.task_id)
+            raise
         except LinkExpiredError as error:
             if link_really_gone(generation, time.time()):
                 await self._record_expired(generation, error.message)
@@ -293,6 +317,37 @@ class Downloader:
         await self._persist(generation)
         logger.info("saved %d video(s) of %s", len(targets), generation.task_id)
 
+    async def _fetch_renewing(self, generation: Generation, targets: list[Path]) -> None:
+        """Fetch what is not saved yet, renewing the download claim meanwhile (a long transfer keeps it)."""
+        failure: list[BaseException] = []
+        async with anyio.create_task_group() as renewing:
+            renewing.start_soon(self._renew, generation.task_id)
+            try:
+                for index, target in zip(self._indexes(generation), targets, strict=True):
+                    if not self._saved_at(generation, target):
+                        await self._fetch_one(generation, index, target)
+                        await self._store.save_generation(generation)
+            except BaseException as error:
+                failure.append(error)
+            renewing.cancel_scope.cancel()
+        if failure:
+            raise failure[0]
+
+    async def _renew(self, task_id: str) -> None:
+        while True:
+            await anyio.sleep(RENEW_S)
+            try:
+                if not await self._store.renew_download(task_id):
+                    logger.warning("the download claim of %s was taken over by another replica", task_id)
+                    return
+            except DatabaseWriteError as error:
+                logger.warning("cannot renew the download claim of %s: %s", task_id, error.message)
+
+    async def _still_ours(self, task_id: str) -> None:
+        """Checked before a downloaded file takes its name: a process paused past its lease lost the download."""
+        if not await self._store.renew_download(task_id):
+            raise ClaimLostError(f"Another veo-mcp replica took over saving {task_id}; its copy is kept.")
+
     def _any_local_copy(self, generation: Generation) -> bool:
         return any(Path(f.path).is_file() for f in generation.files)
 
@@ -305,7 +360,9 @@ class Downloader:
             url = generation.result_urls[index]
             usable_folder(target.parent)
             _remove_stale_parts(target)
-            size = (await self._make_client().download(url, target, check_url=self._check_link)).bytes
+            still_ours = functools.partial(self._still_ours, generation.task_id)
+            client = self._make_client()
+            size = (await client.download(url, target, check_url=self._check_link, before_rename=still_ours)).bytes
         generation.files = [f for f in generation.files if Path(f.path) != target]
         generation.files.append(SavedFile(path=str(target), bytes=size, index=index))
 

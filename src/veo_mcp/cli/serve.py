@@ -10,7 +10,7 @@ import signal
 import socket
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 import anyio
@@ -230,26 +230,31 @@ async def _serve_http(
         checked.allow(app.links.base)
     checked.allow(settings.public_url)
 
-    class AnnouncedServer(uvicorn.Server):
-        """Says where it listens once it serves (its start-up done), so a stop after the line is a clean one; leaves
-        SIGTERM and SIGINT to `cli.stopping` (uvicorn would re-raise the signal once shut down, killing the process
-        before the app's clean stop)."""
+    with listener:
+        async with anyio.create_task_group() as group:
+            group.start_soon(sessions.run, app.users)
+            stop.http = _announced(config, lambda: say(endpoint_line(url, settings, host)))
+            await stop.http.serve(sockets=[listener])
+            group.cancel_scope.cancel()
 
+
+def _announced(config: uvicorn.Config, announce: Callable[[], None]) -> uvicorn.Server:
+    """uvicorn that says where it listens once it serves (its start-up done), so a stop after that line is a clean
+    one, and leaves SIGTERM and SIGINT to `cli.stopping` (uvicorn would re-raise the signal once shut down, killing
+    the process before the app's clean stop)."""
+    import uvicorn
+
+    class Announced(uvicorn.Server):
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets=sockets)
             if not self.should_exit:
-                say(endpoint_line(url, settings, host))
+                announce()
 
         @contextlib.contextmanager
         def capture_signals(self) -> Iterator[None]:
             yield
 
-    with listener:
-        async with anyio.create_task_group() as group:
-            group.start_soon(sessions.run, app.users)
-            stop.http = AnnouncedServer(config)
-            await stop.http.serve(sockets=[listener])
-            group.cancel_scope.cancel()
+    return Announced(config)
 
 
 def _not_an_interruption(record: logging.LogRecord) -> bool:

@@ -26,7 +26,6 @@ from typing import Any, NoReturn, TypeVar
 import anyio
 import httpcore
 import httpx
-from anyio.streams.memory import MemoryObjectReceiveStream
 from pydantic import BaseModel, ValidationError
 from tenacity import (
     AsyncRetrying,
@@ -55,6 +54,7 @@ from veo_mcp.evolink.errors import (
 from veo_mcp.evolink.responses import error_from_response, parse_retry_after, redact
 from veo_mcp.evolink.results import AiohttpResults, HttpxResults, UrlCheck, broke_off
 from veo_mcp.evolink.schemas import Task, UploadAnswer, UploadedFile, VideoRequest
+from veo_mcp.evolink.video_files import QUEUED_CHUNKS, check_video, hold_while_written, write_chunks
 
 logger = logging.getLogger(__name__)
 
@@ -74,9 +74,6 @@ _TASK_ID = re.compile(catalog.TASK_ID_PATTERN)
 
 def is_task_id(value: str) -> bool:
     return bool(_TASK_ID.fullmatch(value))
-
-
-_MP4_BOX_TYPES = (b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide")
 
 
 class DownloadedFile(BaseModel):
@@ -371,37 +368,47 @@ class EvoLinkClient:
         *,
         check_url: UrlCheck | None = None,
         on_progress: ProgressCallback | None = None,
+        before_rename: Callable[[], Awaitable[None]] | None = None,
         attempts: int = 3,
     ) -> DownloadedFile:
         """Stream `url` to `destination` atomically; retry transient failures, never keep a partial file.
 
-        `check_url` sees the link and every redirect hop before it is fetched (at most `MAX_RESULT_REDIRECTS`).
-        A local write failure (disk full, no permission) is a `LocalFileError` and is not retried: fetching the
-        video again would not help.
+        `check_url` sees the link and every redirect hop before it is fetched (at most `MAX_RESULT_REDIRECTS`);
+        `before_rename` runs once the file is whole, before it takes its name (what it raises ends the download).
+        A local write failure (disk full, no permission) is a `LocalFileError` and is not retried.
         """
         try:
             destination.parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise write_failure(error, destination.parent) from None
+        once = (url, destination, check_url, on_progress, before_rename)
         async for attempt in self._retrying(attempts):
             with attempt:
-                return await self._attempt("download", self._download_once(url, destination, check_url, on_progress))
+                return await self._attempt("download", self._download_once(*once))
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
     async def _download_once(
-        self, url: str, destination: Path, check_url: UrlCheck | None, on_progress: ProgressCallback | None
+        self,
+        url: str,
+        destination: Path,
+        check_url: UrlCheck | None,
+        on_progress: ProgressCallback | None,
+        before_rename: Callable[[], Awaitable[None]] | None,
     ) -> DownloadedFile:
         descriptor, temp_name = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.", suffix=".part")
         temp_path = Path(temp_name)
         try:
             with os.fdopen(descriptor, "wb") as sink:
+                hold_while_written(sink)  # renamed before it is closed: never taken for a dead writer's leftover
                 received, expected, content_type = await self._stream_into(
                     url, sink, check_url, on_progress, destination.parent
                 )
                 sink.flush()
                 os.fsync(sink.fileno())
-            _check_video(temp_path, received, expected)
-            os.replace(temp_path, destination)
+                check_video(temp_path, received, expected)
+                if before_rename is not None:
+                    await before_rename()
+                os.replace(temp_path, destination)
         except OSError as error:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp_path)
@@ -423,10 +430,10 @@ class EvoLinkClient:
             expected = int(length) if length and length.isdigit() else None
             # Receive here, write in a worker thread: the two overlap, and memory stays bounded by the
             # queue (chunks come as the socket delivers them; re-chunking would copy every byte again).
-            send, receive = anyio.create_memory_object_stream[bytes](_QUEUED_CHUNKS)
+            send, receive = anyio.create_memory_object_stream[bytes](QUEUED_CHUNKS)
             failures: list[Exception] = []  # kept out of the task group, which would wrap them in a group
             async with anyio.create_task_group() as group:
-                group.start_soon(_write_chunks, receive, sink, failures)
+                group.start_soon(write_chunks, receive, sink, failures)
                 async with send:
                     try:
                         async for chunk in response.chunks():
@@ -459,40 +466,3 @@ def _raise_for_result_status(status: int, headers: Mapping[str, str]) -> None:
         )
     if not 200 <= status < 300:
         raise DownloadError(f"The video host answered HTTP {status}.")
-
-
-_QUEUED_CHUNKS = 8  # socket reads (≤ 1 MiB each) waiting to be written
-_WRITE_BATCH_BYTES = 4 * 1024 * 1024
-
-
-async def _write_chunks(chunks: MemoryObjectReceiveStream[bytes], sink: Any, failures: list[Exception]) -> None:
-    """Write what arrives, in batches of up to a few MiB per thread hop, until the sender closes.
-
-    A write error (disk full, say) is recorded in `failures` and closes the stream, which stops the sender.
-    """
-    async with chunks:
-        async for first in chunks:
-            batch, size = [first], len(first)
-            while size < _WRITE_BATCH_BYTES:
-                try:
-                    more = chunks.receive_nowait()
-                except (anyio.WouldBlock, anyio.EndOfStream):
-                    break
-                batch.append(more)
-                size += len(more)
-            try:
-                await anyio.to_thread.run_sync(sink.writelines, batch)
-            except OSError as error:
-                failures.append(error)
-                return
-
-
-def _check_video(path: Path, received: int, expected: int | None) -> None:
-    if expected is not None and received != expected:
-        raise DownloadError(f"The download is incomplete: {received} of {expected} bytes arrived.")
-    if received < 12:
-        raise DownloadError(f"The download is not a video: only {received} bytes arrived.")
-    with path.open("rb") as handle:
-        head = handle.read(12)
-    if head[4:8] not in _MP4_BOX_TYPES:
-        raise DownloadError("The download is not an MP4 file (no MP4 signature at its start).")

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from veo_mcp.core.generation import Generation, SavedFile, merged
 from veo_mcp.evolink.costs import CostEstimate
 from veo_mcp.storage.database import Connection, Database, Row, transaction
-from veo_mcp.storage.owners import alive_in, process_owner
+from veo_mcp.storage.owners import alive_in, gone_in, process_owner
 
 GENERATION_COLUMNS = (
     "task_id",
@@ -101,6 +102,24 @@ def generation_from_row(row: Row) -> Generation:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class DownloadClaim:
+    """What `claim_download` found: the claim is ours now, or another process's (`holder_quiet`: its heartbeat
+    lapsed, yet its lease stands for `lease_left_s` more: it may be paused)."""
+
+    ours: bool
+    holder_quiet: bool = False
+    lease_left_s: float = 0.0
+
+
+def _holding(db: Connection, row: Row, owner: str, now: float, lease_s: float) -> DownloadClaim | None:
+    """Another process's standing claim (None when the claim is free or ours)."""
+    holder, claimed_at = row["download_owner"], row["download_claimed_at"]
+    if holder is None or holder == owner or claimed_at is None or now - claimed_at > lease_s or gone_in(db, holder):
+        return None
+    return DownloadClaim(ours=False, holder_quiet=not alive_in(db, holder), lease_left_s=lease_s - (now - claimed_at))
+
+
 # Built once from the constant column list above (no input reaches it). A generation never changes hands: the
 # principal is written with the first row only.
 UPSERT_GENERATION = (
@@ -147,37 +166,50 @@ class GenerationTable(Database):
         rows = await self._rows("SELECT status, COUNT(*) AS n FROM generations GROUP BY status")
         return {str(row["status"]): int(row["n"]) for row in rows}
 
-    async def claim_download(self, task_id: str, lease_s: float) -> bool:
-        """Take the right to download `task_id`'s videos; False while another live process holds it."""
+    async def claim_download(self, task_id: str, lease_s: float) -> DownloadClaim:
+        """Take the right to download `task_id`'s videos, unless another process holds it: one whose lease (renewed
+        while it downloads) is younger than `lease_s` and that is not certainly gone. A holder whose heartbeat
+        lapsed may only be paused: its claim stands until its lease runs out (the answer says so)."""
         owner = process_owner()
         now = time.time()
 
-        def work(db: Connection) -> bool:
+        def work(db: Connection) -> DownloadClaim:
             with transaction(db):
                 row = db.execute(
                     "SELECT download_owner, download_claimed_at FROM generations WHERE task_id = ?", (task_id,)
                 ).fetchone()
                 if row is None:
-                    return False
-                holder, claimed_at = row["download_owner"], row["download_claimed_at"]
-                free = (
-                    holder is None
-                    or holder == owner
-                    or claimed_at is None
-                    or now - claimed_at > lease_s
-                    or not alive_in(db, holder)
+                    return DownloadClaim(ours=False)
+                holding = _holding(db, row, owner, now, lease_s)
+                if holding is not None:
+                    return holding
+                db.execute(
+                    "UPDATE generations SET download_owner = ?, download_claimed_at = ? WHERE task_id = ?",
+                    (owner, now, task_id),
                 )
-                if free:
-                    db.execute(
-                        "UPDATE generations SET download_owner = ?, download_claimed_at = ? WHERE task_id = ?",
-                        (owner, now, task_id),
-                    )
-                return free
+                return DownloadClaim(ours=True)
+
+        return await self._run(work)
+
+    async def renew_download(self, task_id: str) -> bool:
+        """Extend this process's download claim of `task_id` (while it downloads); False when it no longer holds it
+        (another process took it over, its lease having run out)."""
+        owner = process_owner()
+
+        def work(db: Connection) -> bool:
+            with transaction(db):
+                db.execute(
+                    "UPDATE generations SET download_claimed_at = ? WHERE task_id = ? AND download_owner = ?",
+                    (time.time(), task_id, owner),
+                )
+                row = db.execute("SELECT download_owner FROM generations WHERE task_id = ?", (task_id,)).fetchone()
+                return row is not None and row["download_owner"] == owner
 
         return await self._run(work)
 
     async def download_claimed(self, task_id: str, lease_s: float) -> bool:
-        """Whether a live process (this one included) holds the download claim of `task_id`."""
+        """Whether a process (this one included) holds the download claim of `task_id` (see `claim_download`)."""
+        now = time.time()
 
         def work(db: Connection) -> bool:
             row = db.execute(
@@ -187,8 +219,7 @@ class GenerationTable(Database):
                 return False
             if row["download_owner"] == process_owner():
                 return True
-            fresh = row["download_claimed_at"] is not None and time.time() - row["download_claimed_at"] <= lease_s
-            return fresh and alive_in(db, row["download_owner"])
+            return _holding(db, row, process_owner(), now, lease_s) is not None
 
         return await self._run(work)
 

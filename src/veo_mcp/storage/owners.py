@@ -73,3 +73,13 @@ def database_now(db: Connection) -> float:
     if isinstance(db, PostgresConnection):
         return float(db.execute("SELECT EXTRACT(EPOCH FROM clock_timestamp())").fetchone()[0])
     return time.time()
+
+
+def gone_in(db: Connection, owner: str) -> bool:
+    """Whether the process that wrote `owner` is certainly gone: on this machine its pid is dead, elsewhere it said
+    so as it stopped (a lapsed heartbeat may be a pause: see `alive_in`)."""
+    host = owner.partition("|")[0]
+    if host == socket.gethostname():
+        return not owner_alive(owner)
+    row = db.execute("SELECT seen_at FROM processes WHERE owner = ?", (owner,)).fetchone()
+    return row is not None and float(row[0]) == 0.0
