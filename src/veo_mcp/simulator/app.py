@@ -168,13 +168,14 @@ class Simulator:
             return raw, None
         return {name: value for name, value in raw.items() if name != "callback_url"}, url
 
-    async def _pause(self, fault: Fault) -> None:
-        """A delay fault's pause: real seconds, or simulated ones (`on_clock`), which `POST /_sim/clock` cuts short."""
+    async def _pause(self, fault: Fault, since: float | None = None) -> None:
+        """A delay fault's pause: real seconds, or simulated ones (`on_clock`) counted from `since` (when the request
+        came), which `POST /_sim/clock` cuts short however late the pause itself began."""
         if not fault.on_clock:
             await anyio.sleep(fault.seconds)
             return
         clock = self.service.clock
-        until = clock.now() + fault.seconds
+        until = (clock.now() if since is None else since) + fault.seconds
         while (left := until - clock.now()) > 0:
             moved = anyio.Event()
             clock.on_advance.append(moved.set)
@@ -188,11 +189,12 @@ class Simulator:
 
     async def _create(self, request: Request) -> Response:
         self.service.count_request("create")
+        arrived = self.service.clock.now()
         fault = self.faults.take("create")
         if fault is not None and fault.kind == "status":
             return _fault_response(fault, request)
         if fault is not None and fault.kind == "delay" and not fault.after_accept:
-            await self._pause(fault)
+            await self._pause(fault, since=arrived)
         if (denied := self._auth_error(request)) is not None:
             return denied
         body = await request.body()
@@ -230,7 +232,7 @@ class Simulator:
         if fault is not None and fault.kind == "malformed_json":
             return Response('{"id": "' + task.id + '", "status": "pend', media_type="application/json")
         if fault is not None and fault.kind == "delay" and fault.after_accept:
-            await self._pause(fault)
+            await self._pause(fault, since=arrived)
         return JSONResponse(self.service.task_object(task, str(request.base_url)))
 
     async def _get_task(self, request: Request) -> Response:

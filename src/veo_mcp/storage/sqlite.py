@@ -16,7 +16,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from veo_mcp.local.files import PRIVATE_FILE, private_folder
+from veo_mcp.local.files import PRIVATE_FILE, private_folder, replaced_atomically
 from veo_mcp.storage.database import DEFAULT_TIMEOUT_S, StoreError, transaction
 from veo_mcp.storage.schema import MIGRATIONS, SCHEMA_VERSION
 
@@ -111,7 +111,8 @@ def _writable(path: Path) -> None:
 
 def _mark(path: Path) -> None:
     try:
-        marker_of(path).write_text(time.strftime("%Y-%m-%d %H:%M:%S UTC\n", time.gmtime()), encoding="utf-8")
+        with replaced_atomically(marker_of(path)) as sink:  # owner-only, like the database beside it
+            sink.write(time.strftime("%Y-%m-%d %H:%M:%S UTC\n", time.gmtime()).encode())
     except OSError as error:
         logger.warning("cannot write %s: %s", marker_of(path), error)
 
