@@ -246,7 +246,7 @@ async def test_a_paused_replicas_download_is_neither_fetched_again_nor_its_parti
     one saving a video is paused (SIGSTOP) mid-download and its heartbeat lapses; asked to save the video, the other
     says it waits for the paused one's claim (renewed while it downloads) instead of fetching the video again and
     deleting its partial file; resumed (SIGCONT), the paused one finishes, and the video is saved once."""
-    simulator.fault(kind="slow_body", endpoint="download", bytes_per_s=8_000)
+    simulator.fault(kind="slow_body", endpoint="download", bytes_per_s=20_000)
     env = {name: replica_env(database, simulator.base_url, tmp_path, name) for name in ("a", "b")}
     videos = tmp_path / "videos"
     with replica(env["a"], "a", hostname="replica-a") as a, replica(env["b"], "b", hostname="replica-b") as b:
