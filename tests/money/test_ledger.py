@@ -542,13 +542,16 @@ async def test_an_ambiguous_or_unrelated_task_is_not_adopted(store: Store, tmp_p
     assert {r.state for r in await ledger.unconfirmed()} == {"outcome_unknown"}
 
 
-async def test_a_create_still_being_sent_is_joined_once_upstream_made_a_task_it_could_have_made(
+async def test_a_create_sent_here_waits_for_its_own_answer_and_one_sent_elsewhere_is_joined(
     store: Store, tmp_path: Path
 ) -> None:
-    """Its sender may have the answer and no way to record it (its database out of reach): the task upstream made
-    is this create's, and the sender's own answer, once it can write, agrees."""
+    """In flight in this process, a create is answered by its own answer (a task read by id meanwhile is not taken
+    for it); one that another process is sending - it may have its answer and no way to record it (its database out
+    of reach) - is joined to the task upstream made, and its sender's own answer, once it can write, agrees."""
     ledger = ledger_of(store, tmp_path)
     record, _ = await begin(ledger)
+    assert await ledger.adopt(upstream_task(record.created_at)) is None
+    await store._write("UPDATE creates SET owner = ? WHERE key = ?", ("another-machine|4242|token", record.key))
     found = await ledger.adopt(upstream_task(record.created_at))
     assert found is not None and (found.key, found.state, found.task_id) == (
         record.key,

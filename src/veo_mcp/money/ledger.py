@@ -29,6 +29,7 @@ from veo_mcp.evolink.schemas import Task
 from veo_mcp.money import guards
 from veo_mcp.settings import Settings
 from veo_mcp.storage import CreateRecord, DatabaseWriteError, Earlier, Store
+from veo_mcp.storage.owners import process_owner
 from veo_mcp.users import UsersFile
 
 ReuseReason = Earlier
@@ -205,10 +206,13 @@ class CreateLedger:
         """
         if task.created is None:
             return None
+        here = process_owner()
         candidates = [
             record
             for record in await self._store.unconfirmed_creates(current_principal())
-            if record.task_id is None and could_have_made(record, task)
+            if record.task_id is None
+            and could_have_made(record, task)
+            and not (record.state == "sending" and record.owner == here)  # in flight here: its own answer tells
         ]
         if len(candidates) != 1:
             return None
