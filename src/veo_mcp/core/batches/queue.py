@@ -186,12 +186,6 @@ class BatchQueue:
         generations = self._registry.generations.values()
         return [g for g in generations if not g.finished and self._poller.tracks(g.task_id)]
 
-    async def _running_count(self) -> int:
-        """Generations running on the account now: those followed here, and creates whose outcome is not known yet
-        (they may be rendering) until they are old enough to have finished."""
-        unresolved = await self._ledger.unresolved_creates()
-        return len(self._running()) + unresolved
-
     def _principals_in_turn(self) -> list[str]:
         """The principals with queued items, round robin: the one after the last served goes first."""
         waiting = sorted(
@@ -231,6 +225,9 @@ class BatchQueue:
             return wait
         waits = [RECHECK_S]
         turn = self._principals_in_turn()
+        # Creates whose outcome is not known yet may be rendering: they count as running until they are resolved or
+        # old enough to have finished (read once a pass; an item sent in it is followed here, or counted below).
+        unresolved = await self._ledger.unresolved_creates() if turn else 0
         while turn:
             served: list[str] = []
             for position, principal in enumerate(turn):
@@ -242,13 +239,17 @@ class BatchQueue:
                 if found is None:
                     self._holds.tell(principal, None)
                     continue
-                running, (limit, source) = await self._running_count(), self._holds.limit(self._settings.max_concurrent)
+                running, (limit, source) = (
+                    len(self._running()) + unresolved,
+                    self._holds.limit(self._settings.max_concurrent),
+                )
                 if running >= limit:
                     for waiting in turn[position:]:
                         if self._holds.wait_of(waiting) == 0:
                             self._holds.tell(waiting, self._busy_note(waiting, limit, source))
                     return min(waits)  # woken sooner when a generation finishes
                 held = await self._send(*found)
+                unresolved += found[1].state == "outcome_unknown"
                 self._last_served = principal
                 if (account := self._holds.account_wait()) > 0:
                     for waiting in self._principals_in_turn():
