@@ -295,11 +295,12 @@ class HttpServer:
 
 @contextmanager
 def serving_http(
-    env: dict[str, str], *, simulate: bool, timeout_s: float = 60.0, open_files: int | None = None
+    env: dict[str, str], *, simulate: bool, timeout_s: float = 60.0, open_files: int | None = None, port: int = 0
 ) -> Iterator[HttpServer]:
     """`veo-mcp serve --transport streamable-http --port 0` with `env`, once it says where it listens; always ended.
-    `open_files` lowers the server's open-file limit (`ulimit -n`)."""
-    command = [sys.executable, "-m", "veo_mcp", "serve", "--transport", "streamable-http", "--port", "0"]
+    `open_files` lowers the server's open-file limit (`ulimit -n`); `port` is for a server that must know its
+    address beforehand (its VEO_MCP_PUBLIC_URL)."""
+    command = [sys.executable, "-m", "veo_mcp", "serve", "--transport", "streamable-http", "--port", str(port)]
 
     def limited() -> None:
         if open_files is not None:
