@@ -271,3 +271,22 @@ def test_a_newcomer_runs_the_quick_start_exactly_as_written(tmp_path: Path) -> N
     assert re.search(r"(?m)^status +completed$", said["status"]), said["status"]
     ours = next(path for path in saved if task_id.rsplit("-", 1)[-1] in path.name)
     assert str(ours) in said["wait"] and "Done: the video is saved." in said["wait"]
+
+
+def test_the_python_client_example_gets_a_saved_video_in_two_calls(tmp_path: Path) -> None:
+    """docs/clients.md's agent-framework example, run as it is (the simulator; HOME moved so its data and videos land
+    in this test's folder): it prints the saved MP4's path, with no download_video call."""
+    example = next(
+        block for block in _blocks((ROOT / "docs" / "clients.md").read_text(), "python") if "Client(" in block
+    )
+    assert "download_video" not in example
+    script = tmp_path / "example.py"
+    script.write_text(example)
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("EVOLINK_", "VEO_MCP_"))}, "HOME": str(tmp_path)}
+    env.pop("XDG_DATA_HOME", None)
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=120, check=False, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    path = Path(done.stdout.strip().splitlines()[-1])
+    assert path.is_file() and tmp_path in path.parents and path.read_bytes()[4:8] == b"ftyp", done.stdout

@@ -127,7 +127,7 @@ def test_an_unknown_generation_names_itself(run: Callable[..., Ended]) -> None:
     ended = run("status", "task-unified-0-nosuchid", "--simulate", "--json")
     assert ended.code == 1
     assert ended.json == {
-        "error": "No generation 'task-unified-0-nosuchid' is known to this server for you. Check the task id: use "
+        "error": "task id 'task-unified-0-nosuchid' names no generation this server knows for you. Check the task id: use "
         "one `veo-mcp generate` printed or `veo-mcp list` shows; a task of another EvoLink account cannot be read.",
         "exit_code": 1,
         "task_id": "task-unified-0-nosuchid",

@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 def unknown_generation(task_id: str) -> NotFoundError:
     """The one answer for an id the caller may not see: unknown here, or another principal's (no existence leak)."""
     return NotFoundError(
-        f"No generation {task_id[:80]!r} is known to this server for you.",
+        f"task_id {task_id[:80]!r} names no generation this server knows for you.",
         advice="Check the task id: use one from generate_video or list_generations (it lists the generations you "
         "created); a task of another EvoLink account cannot be read.",
     )
