@@ -315,12 +315,14 @@ def serving_http(
     simulate: bool,
     timeout_s: float = 60.0,
     open_files: int | None = None,
+    port: int = 0,
     hostname: str | None = None,
 ) -> Iterator[HttpServer]:
     """`veo-mcp serve --transport streamable-http --port 0` with `env`, once it says where it listens; always ended.
-    `open_files` lowers the server's open-file limit (`ulimit -n`); `hostname` runs it under a host name of its own
-    (a UTS namespace, as a replica on another machine has: see `own_hostname`)."""
-    command = [sys.executable, "-m", "veo_mcp", "serve", "--transport", "streamable-http", "--port", "0"]
+    `open_files` lowers the server's open-file limit (`ulimit -n`); `port` is for a server that must know its
+    address beforehand (its VEO_MCP_PUBLIC_URL); `hostname` runs it under a host name of its own (a UTS namespace,
+    as a replica on another machine has: see `own_hostname`)."""
+    command = [sys.executable, "-m", "veo_mcp", "serve", "--transport", "streamable-http", "--port", str(port)]
     if hostname is not None:
         command = [*own_hostname(hostname), *command]
 

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 import httpx
@@ -25,8 +26,8 @@ from starlette.routing import Route
 from tests.helpers import TEST_KEY, SimulatorProcess, finish, make_client, no_dns, service_settings
 from veo_mcp.app import App
 from veo_mcp.background.callbacks import CALLBACK_PATH, SAFETY_INTERVAL_S
-from veo_mcp.evolink import parse_video_request
-from veo_mcp.mcp.callbacks import with_callbacks
+from veo_mcp.evolink import EvoLinkClient, catalog, parse_video_request
+from veo_mcp.mcp.callbacks import MAX_BODY_BYTES, with_callbacks
 from veo_mcp.settings import SettingsError, load_settings
 from veo_mcp.simulator import IN_PROCESS_BASE_URL, Fault, Simulator, SimulatorConfig, SimulatorTransport
 from veo_mcp.simulator.callbacks import CallbackSender
@@ -179,6 +180,93 @@ async def test_a_callback_is_only_a_hint_the_task_is_fetched_once(tmp_path: Path
 
 async def _not_found(scope: Any, receive: Any, send: Any) -> None:
     await Response("not found", status_code=404)(scope, receive, send)
+
+
+class HeldCreates(httpx.AsyncBaseTransport):
+    """The simulator's transport, holding each create's answer until `release` is set: EvoLink has made the task
+    (its callback URL is known there, and could be called) while this server is still sending the create."""
+
+    def __init__(self, simulator: Simulator) -> None:
+        self._inner = SimulatorTransport(simulator)
+        self.made = anyio.Event()
+        self.release = anyio.Event()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self._inner.handle_async_request(request)
+        if request.method == "POST" and request.url.path == catalog.CREATE_PATH:
+            self.made.set()
+            await self.release.wait()
+        return response
+
+
+def _callback_app(simulator: Simulator, tmp_path: Path, transport: httpx.AsyncBaseTransport | None = None) -> App:
+    settings = service_settings(tmp_path, simulate=True, public_url="http://127.0.0.1:8765")
+    client = (
+        EvoLinkClient(
+            api_key=TEST_KEY, base_url=IN_PROCESS_BASE_URL, files_base_url=IN_PROCESS_BASE_URL, transport=transport
+        )
+        if transport is not None
+        else make_client(simulator)
+    )
+    return App(settings, client=client, simulated=True, resolver=no_dns, serves_http=True)
+
+
+async def test_a_callback_for_a_create_still_being_sent_is_refused_so_evolink_retries(tmp_path: Path) -> None:
+    simulator = Simulator(SimulatorConfig(speed=1, allow_private_callbacks=True))
+    held = HeldCreates(simulator)
+    app = _callback_app(simulator, tmp_path, held)
+    sent = anyio.Event()
+
+    async def generate() -> None:
+        await app.parts.pipeline.generate(parse_video_request({"prompt": "called back too soon"}))
+        sent.set()
+
+    async with app.running(), anyio.create_task_group() as group:
+        group.start_soon(generate)
+        with anyio.fail_after(10):
+            await held.made.wait()
+        (task,) = simulator.service.tasks.values()
+        path = urlsplit(task.request.callback_url or "").path
+        receiver = with_callbacks(_not_found, app)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=receiver), base_url="http://s") as http:
+            early = await http.post(path, json={"id": task.id, "status": "processing"})
+            held.release.set()
+            with anyio.fail_after(10):
+                await sent.wait()  # the create's answer is recorded
+            late = await http.post(path, json={"id": task.id, "status": "processing"})
+            await _until(lambda: task.gets == 1)  # the accepted callback makes the server ask EvoLink, once
+    # Not 2xx: EvoLink retries a callback that was not taken (after 1, 2 and 4 s), and by then the task is known.
+    assert early.status_code == 503 and early.json()["message"] == "early"
+    assert late.status_code == 200 and task.gets == 1
+
+
+async def test_a_callback_body_over_the_size_cap_is_refused_without_being_read_whole(tmp_path: Path) -> None:
+    simulator = Simulator(SimulatorConfig(speed=1, allow_private_callbacks=True))
+    app = _callback_app(simulator, tmp_path)
+    async with app.running():
+        outcome = await app.parts.pipeline.generate(parse_video_request({"prompt": "a large callback"}))
+        task = simulator.task(outcome.generation.task_id)
+        path = urlsplit(task.request.callback_url or "").path
+        pulled: list[int] = []
+
+        async def body(size: int) -> AsyncIterator[bytes]:
+            """`size` bytes in 64 KiB pieces, counting what the receiver pulled."""
+            for start in range(0, size, 64 * 1024):
+                pulled.append(start)
+                yield b"x" * min(64 * 1024, size - start)
+
+        receiver = with_callbacks(_not_found, app)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=receiver), base_url="http://s") as http:
+            at_the_cap = await http.post(path, content=body(MAX_BODY_BYTES))
+            await _until(lambda: task.gets == 1)  # taken: the server asks EvoLink about the task
+            pulled.clear()
+            over = await http.post(path, content=body(MAX_BODY_BYTES + 1))
+            over_pulled = len(pulled)
+            pulled.clear()
+            huge = await http.post(path, content=body(64 * MAX_BODY_BYTES))
+    assert at_the_cap.status_code == 200
+    assert over.status_code == 413 and "too large" in over.json()["message"] and over_pulled == 5
+    assert huge.status_code == 413 and len(pulled) <= MAX_BODY_BYTES // (64 * 1024) + 1  # never read to the end
 
 
 # --- end to end: processes ---------------------------------------------------------------------------------------

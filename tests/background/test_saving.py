@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import pytest
 from mcp.client import Client
 
+from tests.disks import DISK_KINDS, DiskKind, small_disk
 from tests.helpers import (
     TEST_KEY,
     SimulatorProcess,
@@ -22,7 +24,6 @@ from tests.helpers import (
     running_harness,
     service_settings,
     text_of,
-    tiny_disk,
 )
 from veo_mcp.app import App
 from veo_mcp.mcp.server import create_server
@@ -114,9 +115,12 @@ async def test_a_saved_file_that_was_deleted_is_fetched_again(tmp_path: Path) ->
     assert Path(again["files"][0]["path"]).is_file() and harness.ledger()["requests"]["download"] == 2
 
 
-async def test_a_full_disk_waits_for_space_instead_of_refetching(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", DISK_KINDS)
+async def test_a_full_disk_waits_for_space_instead_of_refetching(tmp_path: Path, kind: DiskKind) -> None:
+    """Proven on a real small filesystem where one can be mounted (root), and everywhere on a simulated one."""
     simulator = Simulator(SimulatorConfig(speed=100, result_bytes=300_000))
-    with tiny_disk(tmp_path / "videos", 600) as videos:
+    with small_disk(kind, tmp_path / "videos", 600) as disk:
+        videos = disk.folder
         filler = videos / "filler.bin"
         async with running_harness(tmp_path, simulator=simulator, output_dir=videos) as harness, harness.client() as c:
             created = await c.call_tool("generate_video", {"prompt": "a big kite"})
@@ -124,12 +128,17 @@ async def test_a_full_disk_waits_for_space_instead_of_refetching(tmp_path: Path)
             filler.write_bytes(bytes(450_000))  # the disk fills up while it renders
             await finish(c, task_id)
             full = await _until(c, task_id, lambda s: "until 0.4 MB are free" in (s["download_error"] or ""), "waiting")
+            # The server looks for room again and finds none (a video fetched again instead ends the wait too).
+            fetched_again = lambda: simulator.service.requests["download"] > 1  # noqa: E731
+            await disk.looked_at(disk.looked + 3, or_when=fetched_again)
             downloads_while_full = simulator.service.requests["download"]
             filler.unlink()  # the user frees space
             saved = await _until(c, task_id, lambda s: s["download_status"] == "saved", "saved after space returned")
-    assert str(videos) in full["download_error"] and full["files"] == []
+            on_disk = Path(saved["files"][0]["path"]).stat().st_size
+    assert "No space left on the disk holding" in full["download_error"] and str(videos) in full["download_error"]
+    assert full["files"] == [] and full["download_status"] == "failed"
     assert downloads_while_full == 1 and simulator.service.requests["download"] == 2
-    assert saved["files"][0]["bytes"] >= 300_000
+    assert saved["files"][0]["bytes"] == on_disk == 300_000
 
 
 async def test_local_images_work_against_a_simulator_in_its_own_process(tmp_path: Path) -> None:

@@ -116,4 +116,4 @@ def test_a_reader_leaving_early_never_changes_the_exit_code(shell: Shell, reader
 def test_a_failure_exits_1_with_one_line_or_one_json_object(shell: Shell) -> None:
     ended = shell.run("status", "task-unified-0-nosuchid", "--simulate", "--json")
     assert ended.code == 1 and ended.json["exit_code"] == 1 and ended.json["task_id"] == "task-unified-0-nosuchid"
-    assert json.loads(ended.out)["error"].startswith("No generation 'task-unified-0-nosuchid'")
+    assert json.loads(ended.out)["error"].startswith("task id 'task-unified-0-nosuchid' names no generation")

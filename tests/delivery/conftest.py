@@ -54,11 +54,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(tmp_path: Path, **env: str) -> Iterator[Served]:
+def serving(tmp_path: Path, port: int = 0, **env: str) -> Iterator[Served]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("EVOLINK_", "VEO_MCP_", "AWS_"))}
     output_dir = tmp_path / "out"
     environment.update({"VEO_MCP_DATA_DIR": str(tmp_path / "data"), "VEO_MCP_OUTPUT_DIR": str(output_dir), **env})
-    with serving_http(environment, simulate=True) as served:
+    with serving_http(environment, simulate=True, port=port) as served:
         base = served.url.removesuffix("/mcp")
         yield Served(served.url, base, output_dir, served.process, served.stderr, served.lines)
 

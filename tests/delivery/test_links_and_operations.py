@@ -77,6 +77,25 @@ def test_the_signed_link_serves_the_mp4_with_range_and_head(team: dict[str, Any]
     assert head.status_code == 200 and head.content == b"" and head.headers["content-length"] == str(len(data))
 
 
+def test_with_a_public_url_links_start_with_it_path_prefix_included(tmp_path: Path) -> None:
+    """Behind a reverse proxy at https://host/veo, say: the links a client gets must go through the proxy, not to
+    the address the server listens on. The public URL here is the server's own (EvoLink's callbacks must reach it),
+    with a path, and the server answers the path whether or not the proxy strips it."""
+    port = free_port()
+    public = f"http://127.0.0.1:{port}/veo"
+    env = {**FAST, "VEO_MCP_LINK_SECRET": LINK_SECRET, "VEO_MCP_PUBLIC_URL": public}
+    with serving(tmp_path, port=port, **env) as served:
+        _, state = pytest_run(generate_and_wait(served.mcp_url, "a lighthouse behind a proxy"))
+        url: str = state["files"][0]["url"]
+        with http() as client:
+            through_the_prefix = client.get(url)
+            prefix_stripped = client.get(url.replace(f"/veo{FILES_PATH}", FILES_PATH))
+    assert url.startswith(f"{public}{FILES_PATH}"), url
+    video = Path(state["files"][0]["path"]).read_bytes()
+    assert through_the_prefix.status_code == 200 and through_the_prefix.content == video
+    assert prefix_stripped.status_code == 200 and prefix_stripped.content == video
+
+
 def _flipped(text: str, index: int) -> str:
     return text[:index] + ("A" if text[index] != "A" else "B") + text[index + 1 :]
 

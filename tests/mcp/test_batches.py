@@ -98,6 +98,30 @@ async def test_every_item_is_checked_before_anything_is_sent(tmp_path: Path) -> 
     assert harness.ledger()["requests"]["create"] == 0
 
 
+@pytest.mark.parametrize("request_id", [None, "two-takes"], ids=["no-request-id", "request-id"])
+async def test_identical_items_make_two_tasks_with_allow_duplicate_and_are_refused_without_it(
+    tmp_path: Path, request_id: str | None
+) -> None:
+    """Two identical items: without allow_duplicate the second could only return the first one's video, so the batch
+    is refused before anything is sent, saying how to pay for both; with it, each item is a generation of its own
+    (neither the duplicate guard nor the items' request_ids answer the second with the first's task)."""
+    items = [{"prompt": "the same take", "seed": 7}, {"prompt": "the same take", "seed": 7}]
+    named = {"request_id": request_id} if request_id else {}
+    async with running_harness(tmp_path) as harness, harness.client() as client:
+        refused = await client.call_tool("generate_batch", {"items": items, **named})
+        sent_when_refused = harness.ledger()["requests"]["create"]
+        queued = await client.call_tool("generate_batch", {"items": items, "allow_duplicate": True, **named})
+        assert not queued.is_error, text_of(queued)
+        state = await finish_batch(client, (queued.structured_content or {})["batch_id"])
+    text = text_of(refused)
+    assert refused.is_error and "items[0] and items[1] are the same request" in text and "Nothing was sent" in text
+    assert "allow_duplicate: true" in text and sent_when_refused == 0
+    task_ids = [item["task_id"] for item in state["items"]]
+    assert len(set(task_ids)) == 2 and [item["status"] for item in state["items"]] == ["completed"] * 2
+    ledger = harness.ledger()
+    assert ledger["requests"]["create"] == 2 and {task["id"] for task in ledger["tasks"]} == set(task_ids)
+
+
 async def test_budgets_apply_to_the_batch_total_before_anything_is_sent(tmp_path: Path) -> None:
     async with (
         running_harness(tmp_path, hourly_budget_usd=4.0, max_cost_per_request_usd=0.9) as harness,

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from mcp.client import Client
 
-from tests.helpers import running_harness, text_of, tiny_disk
+from tests.disks import DISK_KINDS, DiskKind, small_disk
+from tests.helpers import running_harness, text_of
 from veo_mcp.simulator import Simulator, SimulatorConfig
 
 pytestmark = pytest.mark.usefixtures("era")
@@ -91,8 +92,12 @@ async def test_a_folder_the_video_cannot_be_saved_in_is_refused_before_anything_
     assert ledger["requests"]["create"] == 0
 
 
-async def test_a_disk_without_room_for_the_videos_is_refused_before_anything_is_sent(tmp_path: Path) -> None:
-    with tiny_disk(tmp_path / "videos", 600) as videos:  # room for two simulated videos (256 KB each), not three
+@pytest.mark.parametrize("kind", DISK_KINDS)
+async def test_a_disk_without_room_for_the_videos_is_refused_before_anything_is_sent(
+    tmp_path: Path, kind: DiskKind
+) -> None:
+    with small_disk(kind, tmp_path / "videos", 600) as disk:  # room for two simulated videos (256 KB each), not three
+        videos = disk.folder
         async with running_harness(tmp_path, output_dir=videos) as harness, harness.client() as client:
             three = await client.call_tool("generate_batch", {"items": [{"prompt": f"shot {i}"} for i in range(3)]})
             creates_refused = harness.ledger()["requests"]["create"]

@@ -16,7 +16,7 @@ from typing import Any
 import anyio
 import pytest
 
-from tests.postgres import database_location
+from tests.postgres import database_location, store_on
 from veo_mcp.context import RESERVED_FOLDERS, folder_candidates, principal_folder
 from veo_mcp.core.generation import OUTSIDE_PROMPT, Generation, SavedFile
 from veo_mcp.evolink import estimate_cost, parse_video_request
@@ -450,3 +450,18 @@ async def test_no_two_principals_ever_share_an_output_folder(location: Path | st
             await reopened.aclose()
     finally:
         await store.aclose()
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgres"])
+async def test_a_nul_in_text_round_trips_as_itself_on_sqlite_and_as_a_replacement_character_on_postgres(
+    engine: str, tmp_path: Path
+) -> None:
+    """PostgreSQL text cannot hold NUL (a hostile argument may carry one into a prompt or an error message): the
+    store writes U+FFFD there instead of failing the write. SQLite keeps the text as it is."""
+    prompt, message = "a heron\x00 at dawn", "upstream said \x00no"
+    async with store_on(engine, tmp_path) as store:
+        await store.save_generation(_generation(prompt=prompt, status="failed", error_message=message))
+        loaded = await store.generation("task-unified-1-abc")
+    kept = {"sqlite": lambda text: text, "postgres": lambda text: text.replace("\x00", "\ufffd")}[engine]
+    assert loaded is not None
+    assert (loaded.prompt, loaded.error_message) == (kept(prompt), kept(message))

@@ -65,12 +65,18 @@ class AutoSaver:
         self._queued: dict[str, Generation] = {}
         self._asked: set[str] = set()  # task ids this saver was asked to save (retried even when not automatic)
         self._retrying: set[str] = set()  # task ids with a next attempt scheduled
+        self._saving: set[str] = set()  # task ids a worker is saving now
         self._ready = anyio.Event()
         self._group: anyio.abc.TaskGroup | None = None
         downloader.after_failure = self.after_failure
 
     def enqueue(self, generation: Generation) -> None:
-        """Save this completed generation soon; the queue serves the soonest-expiring links first."""
+        """Save this completed generation soon; the queue serves the soonest-expiring links first. One a worker is
+        saving now is not queued again: if that save fails, the retry policy says when it is tried next."""
+        if generation.task_id not in self._saving:
+            self._push(generation)
+
+    def _push(self, generation: Generation) -> None:
         if generation.task_id in self._queued or generation.download_state in ("saved", "expired"):
             return
         self._asked.add(generation.task_id)
@@ -97,8 +103,12 @@ class AutoSaver:
                 await self._ready.wait()
             _, _, task_id = heapq.heappop(self._queue)
             generation = self._queued.pop(task_id)
-            with acting_as(generation.owner), about_task(task_id):
-                await self._save(generation)
+            self._saving.add(task_id)
+            try:
+                with acting_as(generation.owner), about_task(task_id):
+                    await self._save(generation)
+            finally:
+                self._saving.discard(task_id)
 
     async def _save(self, generation: Generation) -> None:
         if not generation.followed:
@@ -157,4 +167,4 @@ class AutoSaver:
     def _again(self, generation: Generation) -> None:
         self._retrying.discard(generation.task_id)
         generation.download_retry_at = None
-        self.enqueue(generation)
+        self._push(generation)  # a retry due now is queued even while the failed save is still winding up

@@ -4,9 +4,11 @@ following and saving (and says what happens upstream), task ids survive a restar
 from __future__ import annotations
 
 import contextlib
+import shutil
 import time
 from pathlib import Path
 
+import anyio
 import pytest
 from mcp.client import Client
 from mcp.shared.exceptions import MCPError
@@ -14,6 +16,7 @@ from mcp.shared.exceptions import MCPError
 from tests.helpers import current_era, finish, running_harness, text_of
 from tests.mcp.task_client import TaskExtension, create_task, follow, task_request
 from tests.mcp.tasks.test_task_flow import creator, final_of, reader
+from veo_mcp.core.generation import Generation
 from veo_mcp.evolink import catalog
 from veo_mcp.mcp.tasks import TTL_DEFAULT_MS, TTL_MAX_MS, TTL_MIN_MS
 from veo_mcp.mcp.tasks.book import granted_ttl_ms
@@ -146,3 +149,50 @@ async def test_a_tasks_video_is_saved_even_with_automatic_saving_off(tmp_path: P
     assert state["status"] == "completed" and Path(state["result"]["structuredContent"]["files"][0]["path"]).is_file()
     assert untouched.status == "completed" and untouched.download_state == "none"  # still waits for download_video
     assert harness.ledger()["requests"]["download"] == 1
+
+
+async def test_a_task_whose_video_cannot_be_saved_here_fails_with_the_saves_reason(tmp_path: Path) -> None:
+    """A failure on this machine (here the videos' folder became a file) cannot be waited through: the task ends
+    failed, saying why, although the saver tries again later (the user may fix it)."""
+    simulator = Simulator(SimulatorConfig(speed=1))  # renders until the clock moves
+    async with running_harness(tmp_path, simulator=simulator) as harness, creator(harness) as making:
+        created = await create_task(making, {"prompt": "a video with nowhere to go"})
+        folder = harness.app.settings.output_dir / "simulated"
+        shutil.rmtree(folder)
+        folder.write_text("not a folder")
+        simulator.service.clock.advance(3600)
+        state = await follow(making.session, created.task_id)
+        record = (await harness.app.parts.store.mcp_tasks(0, 1))[0][0]
+        generation = harness.app.parts.registry.generations[record.generation_task_id]
+    assert state["status"] == "failed" and "could not be saved" in state["statusMessage"]
+    assert generation.download_error and generation.download_error in state["statusMessage"]
+    assert str(folder) in state["statusMessage"] and "fix the cause first" in state["statusMessage"]
+    assert generation.download_retry_at is not None  # tried again later all the same
+
+
+async def test_a_task_stays_working_while_an_automatic_retry_of_its_save_is_due(tmp_path: Path) -> None:
+    """Upstream trouble while saving is retried by itself (in 5 s): the task stays working, saying so, and is
+    completed by that retry - not by another attempt at once."""
+    simulator = Simulator(SimulatorConfig(speed=100))
+    simulator.faults.add(Fault(kind="status", endpoint="download", status=503, count=3))  # one whole attempt
+    failed = anyio.Event()
+    retry_due: list[float | None] = []
+
+    async def on_change(generation: Generation) -> None:
+        if generation.download_state == "failed" and not failed.is_set():
+            retry_due.append(generation.download_retry_at)
+            failed.set()
+
+    async with running_harness(tmp_path, simulator=simulator) as harness, creator(harness) as making:
+        harness.app.bus.subscribe(on_change)
+        created = await create_task(making, {"prompt": "a video the host refuses once"})
+        with anyio.fail_after(20):
+            await failed.wait()
+        while_failed = await task_request(making, "tasks/get", {"taskId": created.task_id})
+        state = await follow(making.session, created.task_id)
+    assert while_failed["status"] == "working", while_failed
+    assert "failed and is tried again" in while_failed["statusMessage"] and "503" in while_failed["statusMessage"]
+    assert state["status"] == "completed"
+    saved = Path(state["result"]["structuredContent"]["files"][0]["path"])
+    assert retry_due[0] is not None and saved.stat().st_mtime >= retry_due[0] - 1  # saved by the retry, when due
+    assert harness.ledger()["requests"]["download"] == 4  # three refused tries, then the retry that saved it
