@@ -30,7 +30,8 @@ from tests.helpers import (
 )
 from veo_mcp.app import App
 from veo_mcp.evolink.errors import AuthenticationError
-from veo_mcp.mcp.http_security import HttpSecurityError, require_safe_binding
+from veo_mcp.mcp.http_security import HostCheck, HttpSecurityError, require_safe_binding, transport_security
+from veo_mcp.mcp.operations import PROBE_PATHS
 from veo_mcp.mcp.server import create_server
 from veo_mcp.simulator import Fault, Simulator, SimulatorConfig
 
@@ -271,3 +272,43 @@ async def test_copies_into_subfolders_are_links_not_new_bytes(tmp_path: Path) ->
     inodes = {path.stat().st_ino for path in paths}
     assert len(inodes) == 1 and paths[0].stat().st_nlink >= 8
     assert harness.simulator.service.requests["download"] == 1
+
+
+async def _ask(checked: HostCheck, path: str, headers: dict[bytes, bytes]) -> int:
+    """The status HostCheck gives one GET (driven directly: HTTP clients always add a Host header)."""
+    statuses: list[int] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            statuses.append(message["status"])
+
+    scope = {"type": "http", "method": "GET", "path": path, "headers": list(headers.items())}
+    await checked(scope, receive, send)
+    return statuses[0]
+
+
+async def _answered(scope: Any, receive: Any, send: Any) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+@pytest.mark.parametrize("by_address", [False, True])
+async def test_probes_are_answered_as_load_balancers_send_them(tmp_path: Path, by_address: bool) -> None:
+    """HAProxy's health check sends no Host (no browser can), an orchestrator names a replica bound beyond loopback
+    by its address: both reach /healthz and /readyz; nothing else is let through without a known Host, and a
+    foreign Origin (a web page) is refused everywhere."""
+    security = transport_security("127.0.0.1" if not by_address else "0.0.0.0", service_settings(tmp_path))  # noqa: S104
+    checked = HostCheck(_answered, security, ("/files/",), PROBE_PATHS, probes_by_address=by_address)
+    for probe in PROBE_PATHS:
+        assert await _ask(checked, probe, {}) == 200
+        assert await _ask(checked, probe, {b"host": b"127.0.0.1:8000"}) == 200  # the control
+        assert await _ask(checked, probe, {b"host": b"10.1.2.3:8000"}) == (200 if by_address else 421)
+        page = {b"host": b"10.1.2.3:8000", b"origin": b"https://attacker.example"}
+        assert await _ask(checked, probe, page) in (403, 421)
+    for path in ("/mcp", "/metrics", "/files/abc"):
+        assert await _ask(checked, path, {}) == 421
+        assert await _ask(checked, path, {b"host": b"10.1.2.3:8000"}) == 421
+        assert await _ask(checked, path, {b"host": b"localhost:8000"}) == 200

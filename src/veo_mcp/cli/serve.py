@@ -187,9 +187,9 @@ async def _serve_http(
     from veo_mcp.mcp.callbacks import with_callbacks
     from veo_mcp.mcp.connections import ACCEPT_BATCH, ConnectionLimits, OutOfDescriptorsFilter
     from veo_mcp.mcp.files import with_files
-    from veo_mcp.mcp.http_security import HostCheck, transport_security
+    from veo_mcp.mcp.http_security import HostCheck, is_loopback, transport_security
     from veo_mcp.mcp.http_sessions import PrincipalSessions, SessionGate
-    from veo_mcp.mcp.operations import Metrics, MetricsAccess, metrics_endpoint, with_operations
+    from veo_mcp.mcp.operations import PROBE_PATHS, Metrics, MetricsAccess, metrics_endpoint, with_operations
 
     security = transport_security(host, settings)
     http_app = server.streamable_http_app(
@@ -206,7 +206,13 @@ async def _serve_http(
     metrics = metrics_endpoint(Metrics(app, server), MetricsAccess(app, auth[1] if auth is not None else None))
     # Host and Origin on every route (the SDK checks /mcp only); EvoLink's callbacks come from outside, and are
     # admitted by the secret in their path.
-    checked = HostCheck(with_files(with_operations(http_app, app, metrics), app.links), security, (FILES_PATH,))
+    checked = HostCheck(
+        with_files(with_operations(http_app, app, metrics), app.links),
+        security,
+        (FILES_PATH,),
+        PROBE_PATHS,
+        probes_by_address=not is_loopback(host),
+    )
     asgi = with_callbacks(checked, app)
     # In JSON mode uvicorn logs through our handlers (its own config would print text lines).
     log_config = None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG

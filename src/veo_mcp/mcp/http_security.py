@@ -62,13 +62,28 @@ class HostCheck:
     """ASGI middleware: the SDK checks Host and Origin on /mcp only; this checks them on every route the server
     answers itself (/healthz, /readyz, /metrics, /files/...), so a web page cannot reach them through a browser by
     DNS rebinding either. Video links (`open_paths`) are fetched cross-origin by players on purpose: only their Host is
-    checked there."""
+    checked there.
 
-    def __init__(self, app: ASGIApp, security: TransportSecuritySettings, open_paths: tuple[str, ...] = ()) -> None:
+    Health and readiness probes (`probe_paths`) come from load balancers and orchestrators, not browsers: HAProxy's
+    check sends no Host at all (no browser can), and an orchestrator names the replica by its address, which a server
+    bound beyond loopback does not know as a host name (`probes_by_address`). Their answers are public and say nothing
+    secret, so those probes are answered; a foreign Host on a loopback server is still refused."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        security: TransportSecuritySettings,
+        open_paths: tuple[str, ...] = (),
+        probe_paths: tuple[str, ...] = (),
+        *,
+        probes_by_address: bool = False,
+    ) -> None:
         self._app = app
         self._hosts = list(security.allowed_hosts)
         self._origins = list(security.allowed_origins)
         self._open_paths = open_paths
+        self._probe_paths = probe_paths
+        self._probes_by_address = probes_by_address
 
     def allow(self, base_url: str | None) -> None:
         """Also accept the host (and origin) of `base_url`: VEO_MCP_PUBLIC_URL, or where links point."""
@@ -83,8 +98,12 @@ class HostCheck:
         if scope["type"] == "http":
             headers = {key: value.decode("latin-1") for key, value in scope["headers"] if key in (b"host", b"origin")}
             refusal = None
-            origin_checked = b"origin" in headers and not str(scope.get("path", "")).startswith(self._open_paths)
-            if not _matches(headers.get(b"host", ""), self._hosts):
+            path = str(scope.get("path", ""))
+            origin_checked = b"origin" in headers and not path.startswith(self._open_paths)
+            probe = path in self._probe_paths and b"origin" not in headers
+            if probe and (b"host" not in headers or self._probes_by_address):
+                pass
+            elif not _matches(headers.get(b"host", ""), self._hosts):
                 refusal = (421, "Invalid Host header")
             elif origin_checked and not _matches(headers[b"origin"], self._origins):
                 refusal = (403, "Invalid Origin header")

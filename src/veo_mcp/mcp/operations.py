@@ -36,6 +36,7 @@ from veo_mcp.mcp.sdk_seams import open_http_sessions
 logger = logging.getLogger(__name__)
 
 READY_TIMEOUT_S = 3.0
+PROBE_PATHS = ("/healthz", "/readyz")  # unauthenticated, and answered to probes that name no host
 UPSTREAM_CHECK_S = 30.0  # /readyz asks EvoLink at most this often, however often it is probed
 STATUSES: tuple[TaskStatus, ...] = ("pending", "processing", "completed", "failed", "cancelled")
 
@@ -152,7 +153,7 @@ class Operations:
         if path == "/metrics":
             await self._metrics_app(scope, receive, send)
             return
-        if path not in ("/healthz", "/readyz"):
+        if path not in PROBE_PATHS:
             await self._inner(scope, receive, send)
             return
         response: Response
