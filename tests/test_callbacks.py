@@ -366,7 +366,12 @@ async def test_a_batch_create_in_flight_at_sigkill_counts_as_running_until_its_c
                     await anyio.sleep(0.05)
         with serving_with_callbacks(tmp_path, simulator, port, **slots) as url:
             async with Client(url, mode="legacy") as client:
-                waiting = await _batch_until(client, batch_id, lambda s: "free slot" in (s["queue"] or ""))
+                # The second create reached EvoLink and the third waits (nothing ends before the clock moves).
+                waiting = await _batch_until(
+                    client,
+                    batch_id,
+                    lambda s: "free slot" in (s["queue"] or "") and simulator.ledger()["requests"]["create"] >= 2,
+                )
                 sent_while_waiting = simulator.ledger()["requests"]["create"]
                 final = await _batch_until(client, batch_id, lambda s: s["finished"], simulator)
                 first = final["items"][0]["task_id"]

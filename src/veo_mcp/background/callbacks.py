@@ -22,6 +22,7 @@ from typing import Literal
 from veo_mcp.background.poller import Poller
 from veo_mcp.core.generation import Generation
 from veo_mcp.storage import CreateRecord, Store
+from veo_mcp.storage.owners import process_owner
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +85,8 @@ class CallbackHub:
         if record is None:
             return "unknown"
         if record.task_id is None:
+            if record.state == "sending" and record.owner == process_owner():
+                return "early"  # this very process is sending it: its own answer says which task is its
             if task_id is not None and self.join is not None and await self.join(record, task_id) is not None:
                 return "hinted"
             return "early" if record.state == "sending" else "unknown"
