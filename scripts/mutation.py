@@ -85,11 +85,22 @@ AREAS: dict[str, Area] = {
     "settings": Area(("settings",), ("tests/test_settings_and_files.py", "tests/cli/test_exit_paths.py")),
     "app": Area(("app.py",), ("tests/test_resume.py", "tests/background", *_MCP)),
     "errors": Area(
-        ("errors.py",), ("tests/test_faults.py", "tests/background/test_saving.py", "tests/mcp/test_words.py")
+        ("errors.py",),
+        (
+            "tests/test_errors_and_folders.py",
+            "tests/test_faults.py",
+            "tests/background/test_saving.py",
+            "tests/mcp/test_words.py",
+        ),
     ),
     "users": Area(("users.py",), ("tests/test_users.py", "tests/mcp/test_verifier.py")),
     "context": Area(
-        ("context.py",), ("tests/background/test_principal_context.py", "tests/storage/test_principals.py")
+        ("context.py",),
+        (
+            "tests/test_errors_and_folders.py",
+            "tests/background/test_principal_context.py",
+            "tests/storage/test_principals.py",
+        ),
     ),
     "reference": Area(("reference.py",), ("tests/test_readme.py",)),
 }

@@ -165,6 +165,7 @@ class AutoSaver:
         self._again(generation)
 
     def _again(self, generation: Generation) -> None:
+        # `download_retry_at` stays as it was (now due) until the attempt starts or ends: a failed save with no retry
+        # due is settled, and a wait or an MCP task that looked in between would end "failed" while it is retried.
         self._retrying.discard(generation.task_id)
-        generation.download_retry_at = None
         self._push(generation)  # a retry due now is queued even while the failed save is still winding up

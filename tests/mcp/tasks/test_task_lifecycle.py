@@ -7,6 +7,7 @@ import contextlib
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -196,3 +197,34 @@ async def test_a_task_stays_working_while_an_automatic_retry_of_its_save_is_due(
     saved = Path(state["result"]["structuredContent"]["files"][0]["path"])
     assert retry_due[0] is not None and saved.stat().st_mtime >= retry_due[0] - 1  # saved by the retry, when due
     assert harness.ledger()["requests"]["download"] == 4  # three refused tries, then the retry that saved it
+
+
+async def test_a_task_stays_working_between_its_saves_retry_falling_due_and_the_attempt_starting(
+    tmp_path: Path,
+) -> None:
+    """On a busy machine the retry, once due, may wait for a worker: the task is still working then, not failed."""
+    simulator = Simulator(SimulatorConfig(speed=100))
+    simulator.faults.add(Fault(kind="status", endpoint="download", status=503, count=3))  # one whole attempt
+    picked, go_on = anyio.Event(), anyio.Event()
+    async with running_harness(tmp_path, simulator=simulator) as harness, creator(harness) as making:
+        downloader = harness.app.parts.downloader
+        save = downloader.save
+        attempts = 0
+
+        async def busy_then_save(generation: Generation, *args: Any, **kwargs: Any) -> Any:
+            nonlocal attempts
+            attempts += 1
+            if attempts == 2:  # the retry, due and handed to a worker that has not begun it yet
+                picked.set()
+                await go_on.wait()
+            return await save(generation, *args, **kwargs)
+
+        downloader.save = busy_then_save  # type: ignore[method-assign]
+        created = await create_task(making, {"prompt": "a video retried by a busy saver"})
+        with anyio.fail_after(30):
+            await picked.wait()
+        in_between = await task_request(making, "tasks/get", {"taskId": created.task_id})
+        go_on.set()
+        state = await follow(making.session, created.task_id)
+    assert in_between["status"] == "working", in_between
+    assert state["status"] == "completed"
