@@ -72,7 +72,7 @@ AREAS: dict[str, Area] = {
         ("evolink",), ("tests/evolink", "tests/simulator", "tests/test_faults.py", "tests/money/test_guards.py")
     ),
     "storage": Area(("storage",), ("tests/storage", "tests/money/test_ledger.py", "tests/test_resume.py")),
-    "money": Area(("money",), ("tests/money",)),
+    "money": Area(("money",), ("tests/money", "tests/test_users.py")),
     "local": Area(("local",), ("tests/local", "tests/mcp/test_combine.py", "tests/background")),
     "core": Area(("core",), ("tests/test_resume.py", "tests/test_faults.py", "tests/background", "tests/money", *_MCP)),
     "background": Area(("background",), ("tests/background", "tests/test_faults.py", "tests/test_callbacks.py", *_MCP)),

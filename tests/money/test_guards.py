@@ -34,6 +34,9 @@ def limits(tmp_path: Path, **values: object) -> Settings:
     return service_settings(tmp_path, **values)
 
 
+ZERO = {"today_usd": 0.0, "last_hour_usd": 0.0, "creates_last_minute": 0}
+
+
 def spent(today: float = 0.0, hour: float = 0.0, creates: int = 0) -> Spending:
     return Spending(today_usd=today, last_hour_usd=hour, creates_last_minute=creates)
 
@@ -326,3 +329,27 @@ def test_a_server_budget_counts_every_users_spending_and_says_who_can_raise_it(t
     assert "Only the server's operator can raise VEO_MCP_SERVER_HOURLY_BUDGET" in (refused.value.advice or "")
     with pytest.raises(LimitExceededError, match="VEO_MCP_SERVER_DAILY_BUDGET"):
         guards.check_spending(limits(tmp_path, server_daily_budget_usd=1.0), UNPRICED, mine_alone)
+
+
+def test_the_server_budgets_say_whose_spending_and_which_window(tmp_path: Path) -> None:
+    settings = limits(tmp_path, server_daily_budget_usd=2.0, server_hourly_budget_usd=1.5)
+    with pytest.raises(LimitExceededError) as daily:
+        guards.check_server_budgets(settings, EIGHT_S_1080P, Spending(**{**ZERO, "server_today_usd": 1.5}))
+    assert daily.value.message == (
+        "This request is estimated at $0.96, but only $0.50 is left of this server's daily budget of "
+        "$2.00, which every user of the server shares (VEO_MCP_SERVER_DAILY_BUDGET; $1.50 committed by all users "
+        "today (UTC)). Nothing was sent."
+    )
+    with pytest.raises(LimitExceededError) as hourly:
+        guards.check_server_budgets(settings, EIGHT_S_1080P, Spending(**{**ZERO, "server_last_hour_usd": 1.0}))
+    assert "hourly budget of $1.50" in hourly.value.message
+    assert "$1.00 committed by all users in the last 60 minutes" in hourly.value.message
+    guards.check_server_budgets(settings, EIGHT_S_1080P, Spending(**{**ZERO, "server_today_usd": 1.04}))  # fits
+
+
+def test_a_batch_of_unpriced_models_is_asked_about_as_a_ceiling_not_an_estimate(tmp_path: Path) -> None:
+    total = UNPRICED.model_copy(update={"usd": 7.2, "summary": "at most $7.20 for 3 videos"})
+    assert guards.batch_confirmation_question(limits(tmp_path), total, 3) == (
+        "This batch of 3 generations costs at most $7.20 for 3 videos, above the $2.00 confirmation threshold. "
+        "Generate all of them?"
+    )

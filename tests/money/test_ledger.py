@@ -440,6 +440,28 @@ async def test_a_disk_that_takes_no_write_keeps_the_task_in_memory_until_it_does
     assert (await store.generation("task-unified-1-abc")) is not None
 
 
+async def test_what_evolink_reserved_is_what_the_budgets_count_even_when_recorded_late(
+    store: Store, tmp_path: Path
+) -> None:
+    """The disk refused the accept; written later from memory, it still carries EvoLink's reservation (7 credits:
+    $0.09722, kept to the hundredth of a cent the budgets add up), not the estimate."""
+    ledger = ledger_of(store, tmp_path)
+    record, _ = await begin(ledger)
+    generation = generation_for("task-unified-1-abc")
+    generation.last_task = Task(id="task-unified-1-abc", status="pending", usage={"credits_reserved": 7})
+    await refuse_writes(store, True)
+    assert await ledger.accept(record, generation) is not None
+    await refuse_writes(store, False)
+    async with anyio.create_task_group() as group:
+        group.start_soon(ledger.keep_recording, 0.01)
+        with anyio.fail_after(10):
+            while getattr(await store.create_record(record.key), "state", None) != "accepted":  # noqa: ASYNC110
+                await anyio.sleep(0.01)
+        group.cancel_scope.cancel()
+    spending = await store.spending(guards.windows_at(time.time()))
+    assert spending.today_usd == pytest.approx(0.0972) and ESTIMATE.usd != pytest.approx(0.0972)
+
+
 # --- settled: waiting for a create another call is sending ------------------------------------------------------
 
 

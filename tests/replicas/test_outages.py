@@ -42,7 +42,15 @@ async def test_a_killed_replicas_batch_queue_is_taken_over_unasked(
     Nobody asks replica B anything, yet B takes the queue over and sends on until its own brake (8 a minute, A's
     five included) holds it. A third replica started then is told who runs the queue."""
     env = {
-        name: replica_env(database, simulator.base_url, tmp_path, name, VEO_MCP_MAX_CREATES_PER_MINUTE=limit)
+        # Slots for all twelve: only the create-rate brakes hold the queue, however slowly renders end here.
+        name: replica_env(
+            database,
+            simulator.base_url,
+            tmp_path,
+            name,
+            VEO_MCP_MAX_CREATES_PER_MINUTE=limit,
+            VEO_MCP_MAX_CONCURRENT="12",
+        )
         for name, limit in (("a", "5"), ("b", "8"), ("c", "8"))
     }
     items = {"items": [{"prompt": f"shot {n} of twelve", "duration": 4} for n in range(12)]}
