@@ -74,7 +74,10 @@ AREAS: dict[str, Area] = {
     "storage": Area(("storage",), ("tests/storage", "tests/money/test_ledger.py", "tests/test_resume.py")),
     "money": Area(("money",), ("tests/money", "tests/test_users.py")),
     "local": Area(("local",), ("tests/local", "tests/mcp/test_combine.py", "tests/background")),
-    "core": Area(("core",), ("tests/test_resume.py", "tests/test_faults.py", "tests/background", "tests/money", *_MCP)),
+    "core": Area(
+        ("core",),
+        ("tests/core", "tests/test_resume.py", "tests/test_faults.py", "tests/background", "tests/money", *_MCP),
+    ),
     "background": Area(("background",), ("tests/background", "tests/test_faults.py", "tests/test_callbacks.py", *_MCP)),
     "mcp": Area(("mcp",), _MCP),
     "cli": Area(("cli",), ("tests/cli/test_exit_paths.py", "tests/cli/test_conventions.py")),

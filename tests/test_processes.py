@@ -42,6 +42,7 @@ class StdioPeer:
             env=env,
         )
         self._next_id = 0
+        self._answers: dict[int, dict[str, Any]] = {}  # answers read while waiting for another one
         assert self.process.stdout is not None
         self._lines = LineReader(self.process.stdout)
         self.request(
@@ -64,7 +65,7 @@ class StdioPeer:
     def answer(self, request_id: int, timeout_s: float = 60.0) -> dict[str, Any]:
         """The answer to request `request_id`, waiting at most `timeout_s` (a silent server fails, never hangs)."""
         deadline = time.monotonic() + timeout_s
-        while True:
+        while request_id not in self._answers:
             try:
                 line = self._lines.next_line(deadline)
             except TimeoutError:
@@ -72,10 +73,12 @@ class StdioPeer:
             if not line:
                 raise AssertionError(f"the server exited before answering request {request_id}")
             message = json.loads(line)
-            if message.get("id") == request_id:
-                assert "error" not in message, message
-                result: dict[str, Any] = message["result"]
-                return result
+            if "id" in message and "method" not in message:  # an answer, perhaps to a later request: kept for it
+                self._answers[message["id"]] = message
+        message = self._answers.pop(request_id)
+        assert "error" not in message, message
+        result: dict[str, Any] = message["result"]
+        return result
 
     def request(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         return self.answer(self.send(method, params))

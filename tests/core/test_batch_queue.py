@@ -12,7 +12,8 @@ from tests.helpers import make_client, service_settings
 from veo_mcp.app import App
 from veo_mcp.context import acting_as
 from veo_mcp.core.batches import Batch, PreparedItem, item_request
-from veo_mcp.simulator import Simulator, SimulatorConfig
+from veo_mcp.evolink import parse_video_request
+from veo_mcp.simulator import Fault, Simulator, SimulatorConfig
 
 
 async def _submit(app: App, who: str, count: int) -> Batch:
@@ -68,3 +69,28 @@ async def test_a_429_holds_everyone_and_says_only_that_the_account_is_busy(tmp_p
     for note in notes.values():
         assert note is not None and note.startswith("the EvoLink account is busy"), notes
         assert "generations were started" not in note and "alice" not in note and "bob" not in note
+
+
+async def test_a_queue_held_by_a_429_sends_again_as_soon_as_a_generation_finishes(tmp_path: Path) -> None:
+    """EvoLink's 429 asks for an hour (Retry-After) while one generation renders: the queue is held for everyone,
+    but a slot freeing ends the hold - the item goes out when that generation finishes, not an hour later."""
+    simulator = Simulator(SimulatorConfig(speed=1))  # renders wait for the clock
+    app = App(service_settings(tmp_path), client=make_client(simulator), simulated=True)
+    async with app.running():
+        await app.parts.pipeline.generate(parse_video_request({"prompt": "the one that keeps the account busy"}))
+        simulator.faults.add(Fault(kind="status", endpoint="create", status=429, retry_after=3600, count=100))
+        batch = await _submit(app, "alice", 1)
+        with anyio.fail_after(20):
+            while not (note := await _note_of(app, "alice", batch)):  # noqa: ASYNC110 - the queue has no event
+                await anyio.sleep(0.01)
+        assert note.startswith("the EvoLink account is busy"), note
+        simulator.faults.clear()
+        assert len(simulator.service.tasks) == 1 and batch.items[0].state == "queued"  # held, though EvoLink is free
+        simulator.service.clock.advance(3600)  # the rendering generation finishes, and with it the hold
+        await _until(lambda: len(simulator.service.tasks) == 2)
+        assert await _note_of(app, "alice", batch) is None
+
+
+async def _note_of(app: App, who: str, batch: Batch) -> str | None:
+    with acting_as(who):
+        return (await app.parts.batches.state(batch)).queue
