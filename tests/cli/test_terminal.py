@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import json
 import re
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.cli.conftest import KEY, Shell, needs_pty
@@ -146,3 +150,25 @@ def test_a_batch_names_the_per_minute_brake_and_ctrl_c_says_what_keeps_rendering
     assert "0 of 3 items had finished, 2 keep rendering in the simulator (nothing is billed), 1 not sent yet" in said
     assert "before a generation was known" not in said
     assert slow_upstream.ledger()["requests"]["create"] == 2
+
+
+def test_the_simulator_stops_on_sigterm_with_0_and_serves_until_then(tmp_path: Path) -> None:
+    """An orchestrator's stop: the simulator answers until SIGTERM, then ends cleanly (0, not a re-raised signal)."""
+    simulator = subprocess.Popen(
+        [sys.executable, "-m", "veo_mcp", "simulator", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert simulator.stdout is not None
+        base_url = simulator.stdout.readline().strip()
+        assert httpx.get(f"{base_url}/_sim/ledger", timeout=10).status_code == 200  # serving: the control
+        simulator.send_signal(signal.SIGTERM)
+        code = simulator.wait(timeout=30)
+    finally:
+        if simulator.poll() is None:
+            simulator.kill()
+            simulator.wait(timeout=10)
+    assert code == 0, simulator.stderr.read() if simulator.stderr else ""
+    assert "Traceback" not in (simulator.stderr.read() if simulator.stderr else "")

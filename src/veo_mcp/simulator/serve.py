@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import socket
 import sys
+from collections.abc import Iterator
+from types import FrameType
 
 import anyio
 import uvicorn
@@ -11,6 +15,28 @@ from pydantic import ValidationError
 
 from veo_mcp.simulator.app import Simulator
 from veo_mcp.simulator.engine import SimulatorConfig
+
+
+class _StopsOnSignals(uvicorn.Server):
+    """uvicorn that stops on SIGINT/SIGTERM without raising the signal again once shut down: uvicorn re-raises it
+    wherever the interpreter happens to be then (once, inside a lock's release: "cannot release un-acquired lock",
+    exit 1). The command raises Ctrl-C's KeyboardInterrupt itself, at a clean point (exit 130; SIGTERM exits 0)."""
+
+    received: int | None = None
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        stops = (signal.SIGINT, signal.SIGTERM)
+        previous = {stop: signal.signal(stop, self._on_signal) for stop in stops}
+        try:
+            yield
+        finally:
+            for stop, handler in previous.items():
+                signal.signal(stop, handler)
+
+    def _on_signal(self, received: int, frame: FrameType | None) -> None:
+        self.received = self.received or received
+        self.handle_exit(received, frame)
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -77,7 +103,9 @@ def run_simulator(
         file=sys.stderr,
         flush=True,
     )
-    # The lifespan runs the callback deliveries. uvicorn stops on Ctrl-C and then raises it again: it reaches the
-    # command line, which says "stopped" and exits 130 like every command.
-    server = uvicorn.Server(uvicorn.Config(simulator.app, log_level="warning", lifespan="on"))
+    # The lifespan runs the callback deliveries. Ctrl-C reaches the command line as KeyboardInterrupt, which says
+    # "stopped" and exits 130 like every command.
+    server = _StopsOnSignals(uvicorn.Config(simulator.app, log_level="warning", lifespan="on"))
     anyio.run(lambda: server.serve(sockets=[sock]))
+    if server.received == signal.SIGINT:
+        raise KeyboardInterrupt
