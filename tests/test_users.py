@@ -111,6 +111,30 @@ class Clock:
         return self.now
 
 
+def test_a_file_caught_empty_mid_edit_keeps_its_users_and_an_emptied_one_lets_nobody_in_after_the_grace(
+    tmp_path: Path,
+) -> None:
+    """An editor (or `>`) truncates the file before writing it again: a server reading in between must not drop
+    everyone. `veo-mcp users` never writes an empty file (removing the last user leaves `users = []`)."""
+    path = tmp_path / "team.toml"
+    alice = new_token()
+    write_users(path, {"alice": User(name="alice", token_sha256=token_hash(alice))})
+    clock = Clock()
+    users = UsersFile(path, grace_s=30, clock=clock)
+    assert users.lookup(alice) is not None
+    text = path.read_text()
+    path.write_text("")  # the edit has begun
+    assert users.lookup(alice) is not None
+    path.write_text(text + "\n")  # and ended
+    assert users.lookup(alice) is not None
+    path.write_text("")  # left empty
+    assert users.lookup(alice) is not None  # for the grace
+    clock.now += 30.1
+    assert users.lookup(alice) is None  # past the grace: fail closed, as for any unusable file
+    write_users(path, {})  # the last user removed: a file with no users, read as such at once
+    assert path.read_text().strip() and read_users(path) == {}
+
+
 def test_a_running_server_rereads_the_file_and_keeps_the_last_good_users_for_the_grace_only(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

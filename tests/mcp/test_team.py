@@ -368,14 +368,16 @@ async def test_users_added_and_removed_while_the_server_runs(team: TeamServer, e
     async with client_of(team.url, token) as dave:
         listed = (await dave.call_tool("list_generations", {})).structured_content or {}
         assert listed["generations"] == [] and listed["total"] == 0
-    # A broken file keeps the users read before, and says so once.
+    # A broken file (edited in place, as a person does) keeps the users read before, and says so once.
     text = team.users_file.read_text()
-    team.users_file.write_text(text + "\n[[users]\nbroken")
-    assert _initialize(team.url, token).status_code == 200
-    assert _initialize(team.url, token).status_code == 200
-    warnings = [line for line in team.stderr_lines() if "not valid TOML" in line]
-    assert len(warnings) == 1, warnings
-    team.users_file.write_text(text)
+    try:
+        team.users_file.write_text(text + "\n[[users]\nbroken")
+        assert _initialize(team.url, token).status_code == 200
+        assert _initialize(team.url, token).status_code == 200
+        warnings = [line for line in team.stderr_lines() if "not valid TOML" in line]
+        assert len(warnings) == 1, warnings
+    finally:
+        team.users_file.write_text(text)  # the module's other tests share this server and its file
     current = read_users(team.users_file)
     del current["dave"]
     write_users(team.users_file, current)

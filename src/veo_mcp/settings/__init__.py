@@ -301,8 +301,9 @@ class Settings(SettingsRules):
         30.0,
         ge=0,
         validation_alias="VEO_MCP_USERS_FILE_GRACE",
-        description="Seconds the HTTP server keeps the last good users when the users file disappears, does not "
-        "parse or is writable by others; then nobody from it is let in until it is fixed.",
+        description="Seconds the HTTP server keeps the last good users when the users file disappears, is found "
+        "empty (an edit in progress), does not parse or is writable by others; then nobody from it is let in until "
+        "it is fixed.",
     )
     oauth_issuer: str | None = Field(
         None,
