@@ -12,11 +12,13 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from urllib.parse import urlsplit, urlunsplit
 
+import anyio
 import pytest
 
 from tests.network import Forwarder
 from tests.postgres import fresh_schema
 from veo_mcp.storage import DatabaseWriteError, Store, StoreError, replicas
+from veo_mcp.storage.changes import ChangeFeed
 from veo_mcp.storage.database import transaction
 from veo_mcp.storage.owners import LAPSE_S
 
@@ -157,3 +159,50 @@ async def test_a_refused_password_in_the_query_never_reaches_the_error() -> None
     with pytest.raises(StoreError) as raised:
         await Store.open(refused)
     assert PASSWORD not in str(raised.value), raised.value
+
+
+async def test_the_change_feed_hears_again_after_its_link_drops_and_rereads_what_it_missed() -> None:
+    """Replicas hear each other's changes over LISTEN. When the listening link drops (a restart, a proxy cut), the
+    feed reconnects by itself and asks for a re-read of everything changed meanwhile (a notification sent while it
+    was away is lost for good), then hears new changes again."""
+    with fresh_schema() as direct:
+        forwarder = Forwarder.to(direct)
+        listener, other = ChangeFeed(forwarder.url_for(direct), 5.0), ChangeFeed(direct, 5.0)
+        heard: list[str] = []
+        news, back = anyio.Event(), anyio.Event()
+        rereads = 0
+
+        async def on_heard(task_id: str) -> None:
+            nonlocal news
+            heard.append(task_id)
+            news.set()
+            news = anyio.Event()
+
+        async def on_reconnected() -> None:
+            nonlocal rereads
+            rereads += 1
+            back.set()
+
+        try:
+            async with anyio.create_task_group() as group:
+                await group.start(listener.run, on_heard, on_reconnected)
+                waiting = news
+                await other.notify("task-before")
+                with anyio.fail_after(10):
+                    await waiting.wait()
+                assert (heard, rereads) == (["task-before"], 0)  # the first connection is no reconnect
+                forwarder.cut()
+                await other.notify("task-while-away")  # nobody listening: only a re-read can find it
+                forwarder.restore()
+                with anyio.fail_after(20):
+                    await back.wait()
+                waiting = news
+                await other.notify("task-after")
+                with anyio.fail_after(10):
+                    await waiting.wait()
+                group.cancel_scope.cancel()
+        finally:
+            await listener.aclose()
+            await other.aclose()
+            forwarder.close()
+    assert rereads == 1 and heard == ["task-before", "task-after"]
