@@ -88,3 +88,9 @@ def test_a_reserved_name_never_gets_its_own_folder(name: str) -> None:
     assert candidates[0] != name and candidates[0].startswith(f"{name}-") and len(candidates) == 101
     assert all(candidate.casefold() not in RESERVED_FOLDERS for candidate in candidates)
     assert folder_candidates("simulated")[0] == "simulated-daeb30e06dcf"
+
+
+def test_only_dots_and_underscores_are_trimmed_from_a_folder_name() -> None:
+    assert principal_folder("Xavier") == "Xavier" and folder_candidates("Xavier")[1].startswith("Xavier-")
+    assert principal_folder("Xena X") == f"Xena_X-{folder_candidates('Xena X')[1].split('-')[-1][:10]}"
+    assert folder_candidates("Xena X")[1].startswith("Xena_X-")

@@ -23,7 +23,7 @@ from veo_mcp.context import acting_as
 from veo_mcp.core.generation import Generation
 from veo_mcp.evolink import estimate_cost, parse_video_request
 from veo_mcp.evolink.errors import InvalidRequestError, OutcomeUnknownError, SendWatch, TemporaryError
-from veo_mcp.evolink.schemas import Task
+from veo_mcp.evolink.schemas import Task, TaskInfo
 from veo_mcp.money import guards
 from veo_mcp.money.guards import ConfirmationRequiredError, LimitExceededError
 from veo_mcp.money.ledger import ADOPT_CLOCK_SKEW_S, ADOPT_WINDOW_S, CreateLedger
@@ -562,6 +562,57 @@ async def test_an_ambiguous_or_unrelated_task_is_not_adopted(store: Store, tmp_p
     await _unknown_create(ledger, store, sent_at + 5, request_id="two")
     assert await ledger.adopt(upstream_task(sent_at + 10)) is None  # two candidates: cannot tell which
     assert {r.state for r in await ledger.unconfirmed()} == {"outcome_unknown"}
+
+
+async def _unknown_create_of(
+    ledger: CreateLedger, store: Store, asked: dict[str, Any], created_at: float
+) -> CreateRecord:
+    """An unknown-outcome create of `asked` (a request of its own, not the module's heron)."""
+    urls = asked.get("image_urls", [])
+    request = parse_video_request(asked, uploaded_image_urls=urls)
+    payload = request.to_api_payload()
+    record, _ = await ledger.begin(
+        request_id=None,
+        fingerprint=guards.fingerprint(payload),
+        allow_duplicate=True,
+        model=request.model,
+        prompt=request.prompt,
+        payload=payload,
+        estimate=estimate_cost(request),
+    )
+    with pytest.raises(OutcomeUnknownError):
+        await ledger.send(record, failing(OutcomeUnknownError("dropped", sent=payload)))
+    await store._write("UPDATE creates SET created_at = ? WHERE key = ?", (created_at, record.key))
+    return record
+
+
+def _task_of_length(created: float, seconds: float) -> Task:
+    return upstream_task(created).model_copy(update={"task_info": TaskInfo(video_duration=seconds)})
+
+
+async def test_the_length_of_video_tells_same_model_creates_apart(store: Store, tmp_path: Path) -> None:
+    """Two creates of one model, 8 s and 4 s, both of unknown outcome: a task of 4 s is the 4 s one's."""
+    ledger = ledger_of(store, tmp_path)
+    sent_at = 1_700_000_000.0
+    eight = await _unknown_create(ledger, store, sent_at, request_id="eight")
+    four = await _unknown_create_of(ledger, store, {"prompt": "a heron at dusk", "duration": 4}, sent_at + 1)
+    found = await ledger.adopt(_task_of_length(sent_at + 5, 4))
+    assert found is not None and found.key == four.key
+    still = await store.create_record(eight.key)
+    assert still is not None and (still.state, still.task_id) == ("outcome_unknown", None)
+
+
+async def test_a_create_with_our_uploaded_images_keeps_its_length_when_matched(store: Store, tmp_path: Path) -> None:
+    """An image-to-video create whose images are our own uploads (on the file service, here a loopback simulator's,
+    which a user's URL could not name): its length is still known, so a task of another length is not its."""
+    ledger = ledger_of(store, tmp_path)
+    sent_at = 1_700_000_000.0
+    uploaded = "http://127.0.0.1:8765/files/upload-1.png"
+    asked = {"prompt": "the heron in this photo takes off", "duration": 8, "image_urls": [uploaded]}
+    record = await _unknown_create_of(ledger, store, asked, sent_at)
+    assert await ledger.adopt(_task_of_length(sent_at + 5, 4)) is None  # 4 s: not the 8 s create's
+    found = await ledger.adopt(_task_of_length(sent_at + 5, 8))
+    assert found is not None and found.key == record.key
 
 
 async def test_a_create_sent_here_waits_for_its_own_answer_and_one_sent_elsewhere_is_joined(
