@@ -253,7 +253,8 @@ class UsersFile:
         try:
             if signature is None:
                 raise UsersFileError(f"The users file {self.path} has disappeared.")
-            if signature[3] == 0:  # `veo-mcp users` never writes an empty file: an edit in progress, or damage
+            _, _, _, size, _ = signature
+            if size == 0:  # `veo-mcp users` never writes an empty file: an edit in progress, or damage
                 raise UsersFileError(f"The users file {self.path} is empty.")
             users = read_users(self.path)
         except UsersFileError as error:

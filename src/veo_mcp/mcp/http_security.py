@@ -101,9 +101,8 @@ class HostCheck:
             path = str(scope.get("path", ""))
             origin_checked = b"origin" in headers and not path.startswith(self._open_paths)
             probe = path in self._probe_paths and b"origin" not in headers
-            if probe and (b"host" not in headers or self._probes_by_address):
-                pass
-            elif not _matches(headers.get(b"host", ""), self._hosts):
+            answered_as_probe = probe and (b"host" not in headers or self._probes_by_address)
+            if not answered_as_probe and not _matches(headers.get(b"host", ""), self._hosts):
                 refusal = (421, "Invalid Host header")
             elif origin_checked and not _matches(headers[b"origin"], self._origins):
                 refusal = (403, "Invalid Origin header")
