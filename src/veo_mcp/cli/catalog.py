@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from veo_mcp.cli.checks import checked_request
-from veo_mcp.cli.output import console, emit_json
+from veo_mcp.cli.output import console, left_to_show
 from veo_mcp.cli.run import Session, run_session, usd
 from veo_mcp.cli.views import Column, Fact, print_sheet, print_table
 from veo_mcp.cli.vocabulary import Voice
@@ -22,12 +22,9 @@ def estimate_command(settings: Settings, arguments: dict[str, Any], *, as_json: 
         await checked_request(settings, arguments)  # refusals in flags, exit 2, as generate gives them
         return await session.call("estimate_cost", arguments)
 
-    result = run_session(settings, body, as_json=as_json, flags=True)
+    result = left_to_show(run_session(settings, body, as_json=as_json, flags=True), as_json=as_json)
     if isinstance(result, int):
         return result
-    if as_json:
-        emit_json(result)
-        return 0
     threshold = settings.confirm_above_usd
     cost = result["usd"]
     asks = cost is None or cost > threshold + 1e-9
@@ -54,12 +51,9 @@ def models_command(*, as_json: bool) -> int:
     async def body(session: Session) -> dict[str, Any]:
         return await session.call("list_models", {})
 
-    result = run_session(settings, body, as_json=as_json)
+    result = left_to_show(run_session(settings, body, as_json=as_json), as_json=as_json)
     if isinstance(result, int):
         return result
-    if as_json:
-        emit_json(result)
-        return 0
     out = console(stderr=False)
     columns = [
         Column("MODEL"),

@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from veo_mcp.cli.output import USAGE_ERROR, CommandFailed, console, emit_json
+from veo_mcp.cli.output import USAGE_ERROR, CommandFailed, console, emit_json, left_to_show
 from veo_mcp.cli.run import Session, follow, next_step, run_session, save_finished, usd, video_facts
 from veo_mcp.cli.views import Column, Fact, age, path_fact, print_sheet, print_table
 from veo_mcp.cli.vocabulary import Voice, key_for_the_shell
@@ -45,12 +45,9 @@ def list_command(settings: Settings, *, status: str | None, limit: int, wide: bo
         arguments: dict[str, Any] = {"limit": limit, **({"status": status} if status else {})}
         return await session.call("list_generations", arguments)
 
-    result = _run(settings, body, as_json)
+    result = left_to_show(_run(settings, body, as_json), as_json=as_json)
     if isinstance(result, int):
         return result
-    if as_json:
-        emit_json(result)
-        return 0
     out = console(stderr=False)
     if not result["generations"] and not result["unconfirmed"]:
         out.print("No generations yet: `veo-mcp generate PROMPT` makes one.", markup=False, soft_wrap=True)
@@ -158,13 +155,10 @@ def wait_command(settings: Settings, *, task_id: str, timeout_s: float | None, a
         final = await session.call("get_generation", {"task_id": task_id})  # the state with its saved files
         return {**_with_next_step(final), "videos": videos}
 
-    result = _run(settings, body, as_json)
+    result = left_to_show(_run(settings, body, as_json), as_json=as_json)
     if isinstance(result, int):
         return result
-    if as_json:
-        emit_json(result)
-    else:
-        print_sheet(console(stderr=False), result["task_id"], state_facts(result, result["videos"]))
+    print_sheet(console(stderr=False), result["task_id"], state_facts(result, result["videos"]))
     return 0
 
 
@@ -173,13 +167,10 @@ def download_command(settings: Settings, *, task_id: str, as_json: bool) -> int:
         session.task_id = task_id
         return await session.call("download_video", {"task_id": task_id})
 
-    saved = _run(settings, body, as_json)
+    saved = left_to_show(_run(settings, body, as_json), as_json=as_json)
     if isinstance(saved, int):
         return saved
-    if as_json:
-        emit_json(saved)
-    else:
-        print_sheet(console(stderr=False), f"{task_id}: saved", video_facts(saved["files"]))
+    print_sheet(console(stderr=False), f"{task_id}: saved", video_facts(saved["files"]))
     return 0
 
 
@@ -203,12 +194,9 @@ def combine_command(settings: Settings, *, task_ids: list[str], output: Path | N
             joined = {**joined, "path": str(moved)}
         return joined
 
-    joined = _run(settings, body, as_json)
+    joined = left_to_show(_run(settings, body, as_json), as_json=as_json)
     if isinstance(joined, int):
         return joined
-    if as_json:
-        emit_json(joined)
-        return 0
     facts = [
         *path_fact("video", joined["path"], f"{joined['bytes']:,} bytes · {joined['duration']:.1f} s"),
         Fact("joined", ", ".join(task_ids)),

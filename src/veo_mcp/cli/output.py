@@ -20,7 +20,7 @@ import json
 import os
 import sys
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:  # rich costs ~80 ms to import; `serve` never needs it
     from rich.console import Console
@@ -57,6 +57,20 @@ def console(*, stderr: bool) -> Console:
 
 def emit_json(value: Any) -> None:
     print(json.dumps(value), flush=True)
+
+
+_Shown = TypeVar("_Shown")
+
+
+def left_to_show(result: _Shown | int, *, as_json: bool) -> _Shown | int:
+    """A command's result still to be shown as a table or sheet, or its exit code when nothing is left to show: the
+    run failed (its code), or --json printed the result (0)."""
+    if isinstance(result, int):
+        return result
+    if as_json:
+        emit_json(result)
+        return 0
+    return result
 
 
 def report_failure(failure: CommandFailed, *, as_json: bool) -> int:
