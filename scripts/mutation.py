@@ -14,8 +14,11 @@ only the functions that changed since (and the survivors again, when the tests c
 `--changed-since REF` mutates only the functions a change since REF touches (a quick check before a stop).
 `--shard I/N` runs the I-th of N equal slices of the selected mutants (several machines, one full run).
 
+A mutant that `mypy --strict` rejects is caught without running a test (CI's type check would refuse it).
+
 It prints each surviving mutant's diff, then, last, one JSON object:
-{"modules": [...], "mutants": N, "killed": K, "survived": S, "timeout": T, "score": K/N, "areas": {area: score}}
+{"modules": [...], "mutants": N, "killed": K, "survived": S, "timeout": T, "caught_by_type_check": C,
+ "score": (K+C)/N, "areas": {area: score}}
 (`tests/MUTATION.md` keeps the figures of the last full run and says why each survivor is left alive).
 """
 
@@ -38,6 +41,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "src" / "veo_mcp"
 CACHE = ROOT / ".mutation"
+# What tests read besides the code and themselves (the README's test reads the docs and `.ci/run`, others `deploy/`).
+PROJECT_FILES = (
+    "README.md",
+    "LICENSE",
+    "Dockerfile",
+    "docs",
+    "deploy",
+    "manifests",
+    "scripts",
+    "bench",
+    ".ci",
+    ".github",
+)
 
 
 @dataclass(frozen=True)
@@ -80,12 +96,15 @@ AREAS: dict[str, Area] = {
     ),
     "background": Area(("background",), ("tests/background", "tests/test_faults.py", "tests/test_callbacks.py", *_MCP)),
     "mcp": Area(("mcp",), _MCP),
-    "cli": Area(("cli",), ("tests/cli/test_exit_paths.py", "tests/cli/test_conventions.py")),
+    "cli": Area(("cli",), ("tests/cli",)),
     "simulator": Area(
         ("simulator",), ("tests/simulator", "tests/evolink", "tests/test_faults.py", "tests/test_callbacks.py")
     ),
-    "delivery": Area(("delivery",), ("tests/delivery/test_signing.py",)),
-    "settings": Area(("settings",), ("tests/test_settings_and_files.py", "tests/cli/test_exit_paths.py")),
+    "delivery": Area(("delivery",), ("tests/delivery",)),
+    "settings": Area(
+        ("settings",),
+        ("tests/test_settings_and_files.py", "tests/cli/test_exit_paths.py", "tests/cli/test_keys_and_settings.py"),
+    ),
     "app": Area(("app.py",), ("tests/test_resume.py", "tests/background", *_MCP)),
     "errors": Area(
         ("errors.py",),
@@ -108,23 +127,37 @@ AREAS: dict[str, Area] = {
     "reference": Area(("reference.py",), ("tests/test_readme.py",)),
 }
 
-KILLED, SURVIVED, TIMEOUT = "killed", "survived", "timeout"
+KILLED, SURVIVED, TIMEOUT, TYPE_CHECKED = "killed", "survived", "timeout", "caught by type check"
+CAUGHT = (KILLED, TYPE_CHECKED)  # what counts for the score: a test failed, or CI's type check would
 
 
 # --- what is mutated ------------------------------------------------------------------------------------------------
 
 
 def area_files(area: Area) -> list[Path]:
-    """The area's Python files, relative to the checkout (`src/veo_mcp/...`)."""
+    """The area's Python files, relative to the checkout (`src/veo_mcp/...`): its modules, and the `__init__.py` of
+    a package that holds code of its own (`settings` is one: left out, its code would never be mutated)."""
     found: list[Path] = []
     for source in area.sources:
         path = PACKAGE / source
         found += sorted(path.rglob("*.py")) if path.is_dir() else [path]
-    return [file.relative_to(ROOT) for file in found if file.name not in ("__init__.py", "__main__.py")]
+    return [
+        file.relative_to(ROOT)
+        for file in found
+        if file.name != "__main__.py" and (file.name != "__init__.py" or holds_functions(file.read_text("utf-8")))
+    ]
+
+
+def holds_functions(source: str) -> bool:
+    """Whether a module defines a function or a method (what mutmut mutates)."""
+    return bool(functions_at(source, set(range(1, source.count("\n") + 2))))
 
 
 def module_of(path: Path | str) -> str:
-    return ".".join(Path(path).relative_to("src").with_suffix("").parts)
+    """`src/veo_mcp/money/guards.py` -> `veo_mcp.money.guards`; a package's `__init__.py` is the package itself, as
+    mutmut names its mutants."""
+    parts = Path(path).relative_to("src").with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
 def mutmut_name(qualified: tuple[str, ...]) -> str:
@@ -225,6 +258,10 @@ def _sync(source: Path, target: Path) -> None:
             copy.unlink()
 
 
+def _read(path: Path) -> bytes | None:
+    return path.read_bytes() if path.is_file() else None
+
+
 def prepare(work: Path, name: str, area: Area) -> None:
     """The area's work folder: the sources, the tests (without node_modules) and mutmut's settings. When the tests
     changed since the last run, verdicts that were not "killed" and mutmut's test map are dropped, so that a new
@@ -232,8 +269,14 @@ def prepare(work: Path, name: str, area: Area) -> None:
     work.mkdir(parents=True, exist_ok=True)
     _sync(ROOT / "src", work / "src")
     _sync(ROOT / "tests", work / "tests")
+    for extra in PROJECT_FILES:
+        if (ROOT / extra).is_dir():
+            _sync(ROOT / extra, work / extra)
+        elif (ROOT / extra).is_file() and (ROOT / extra).read_bytes() != _read(work / extra):
+            shutil.copy2(ROOT / extra, work / extra)
     settings = {
         "source_paths": ["src"],
+        "also_copy": list(PROJECT_FILES),
         "only_mutate": [str(path) for path in area_files(area)],
         "pytest_add_cli_args_test_selection": list(area.tests),
         # In mutmut's own process, not on xdist workers. The store and ledger tests also run on PostgreSQL; the rules
@@ -253,6 +296,23 @@ def prepare(work: Path, name: str, area: Area) -> None:
         "timeout_constant": 5.0,
         "use_git_change_detection": False,
         "mutate_only_covered_lines": False,
+        # A mutant that `mypy --strict` rejects could never pass CI (which runs it), so it is caught without running a
+        # test. Two of mypy's complaints come from mutmut's own layout, not the mutant, and are switched off: every
+        # mutant of a method is a method of the same class (an annotated `self.x: T = ...` "already defined"), and
+        # the trampolines' `type: ignore` comments are not all needed.
+        "type_check_command": [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--config-file",
+            "../pyproject.toml",
+            "--no-warn-unused-ignores",
+            "--disable-error-code",
+            "no-redef",
+            "-O",
+            "json",
+            *[str(path) for path in area_files(area)],
+        ],
     }
     table = "\n".join(f"{key} = {json.dumps(value)}" for key, value in settings.items())
     # A test's own subprocess runs the active mutant, but while mutmut only measures which tests reach which code
@@ -282,26 +342,32 @@ def _forget_survivors(work: Path) -> None:
         stats.unlink()
 
 
-def results(work: Path, area: Area, globs: list[str]) -> dict[str, str]:
-    """Every selected mutant's status, from mutmut's own records (`mutants/<source>.meta`)."""
+def results(work: Path, area: Area, globs: list[str]) -> dict[str, tuple[str, Path]]:
+    """Every selected mutant's status and source file, from mutmut's own records (`mutants/<source>.meta`)."""
     from mutmut.stats import status_by_exit_code
 
-    statuses: dict[str, str] = {}
+    found: dict[str, tuple[str, Path]] = {}
     for path in area_files(area):
         meta = work / "mutants" / f"{path}.meta"
         if not meta.exists():
             continue
         for name, code in json.loads(meta.read_text())["exit_code_by_key"].items():
             if selected(name, globs):
-                statuses[name] = status_by_exit_code[code]
-    return statuses
+                found[name] = (status_by_exit_code[code], path)
+    return found
 
 
-def show(work: Path, name: str, env: dict[str, str]) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "mutmut", "show", name], cwd=work, env=env, capture_output=True, text=True, check=False
-    )
-    return done.stdout.strip()
+def diffs(work: Path, mutants: dict[str, Path]) -> dict[str, str]:
+    """Each mutant's diff, read from the area's mutated files in this process (one `mutmut show` per survivor cost
+    a second each)."""
+    from mutmut.mutation.diff_apply import get_diff_for_mutant
+
+    here = Path.cwd()
+    os.chdir(work)
+    try:
+        return {name: get_diff_for_mutant(name, path=path) for name, path in mutants.items()}
+    finally:
+        os.chdir(here)
 
 
 # --- running --------------------------------------------------------------------------------------------------------
@@ -325,10 +391,12 @@ def run_area(name: str, area: Area, globs: list[str], args: argparse.Namespace) 
     )
     if run.returncode != 0:
         raise SystemExit(f"mutmut run failed for {name} (exit {run.returncode})")
-    statuses = results(work, area, wanted)
+    found = results(work, area, wanted)
+    statuses = {mutant: status for mutant, (status, _) in found.items()}
     print(f"{name}: {len(statuses)} mutants in {time.monotonic() - started:.0f} s", file=sys.stderr)
-    for mutant in sorted(m for m, status in statuses.items() if status != KILLED):
-        print(f"--- {statuses[mutant]}: {mutant}\n{show(work, mutant, env)}\n")
+    alive = {mutant: path for mutant, (status, path) in found.items() if status not in CAUGHT}
+    for mutant, diff in sorted(diffs(work, alive).items()):
+        print(f"--- {statuses[mutant]}: {mutant}\n{diff}\n")
     return statuses
 
 
@@ -347,7 +415,7 @@ def _shard_names(area: Area, globs: list[str], shard: tuple[int, int]) -> list[s
 
 
 def score(statuses: dict[str, str]) -> float:
-    return round(sum(1 for s in statuses.values() if s == KILLED) / len(statuses), 4) if statuses else 1.0
+    return round(sum(1 for s in statuses.values() if s in CAUGHT) / len(statuses), 4) if statuses else 1.0
 
 
 def main() -> int:
@@ -372,18 +440,21 @@ def main() -> int:
             continue
         statuses[name] = run_area(name, area, globs, args)
     every = {mutant: status for found in statuses.values() for mutant, status in found.items()}
-    counts = {status: sum(1 for s in every.values() if s == status) for status in (KILLED, SURVIVED, TIMEOUT)}
+    counts = {
+        status: sum(1 for s in every.values() if s == status) for status in (KILLED, SURVIVED, TIMEOUT, TYPE_CHECKED)
+    }
     summary = {
         "modules": sorted({module_of(path) for name in statuses for path in area_files(AREAS[name])}),
         "mutants": len(every),
         "killed": counts[KILLED],
         "survived": counts[SURVIVED],
         "timeout": counts[TIMEOUT],
+        "caught_by_type_check": counts[TYPE_CHECKED],
         "score": score(every),
         "areas": {name: score(found) for name, found in statuses.items()},
     }
     if others := len(every) - sum(counts.values()):  # no test reached them, or mutmut found them suspicious
-        print(f"{others} mutant(s) neither killed, survived nor timed out (see above)", file=sys.stderr)
+        print(f"{others} mutant(s) neither caught, survived nor timed out (see above)", file=sys.stderr)
     print(f"mutation run took {time.monotonic() - started:.0f} s", file=sys.stderr)
     print(json.dumps(summary))
     return 0

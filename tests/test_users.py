@@ -340,3 +340,154 @@ async def test_keys_read_last_are_kept_one_lifetime_at_most_while_the_issuer_is_
 )
 def test_the_key_sets_lifetime_comes_from_cache_control(header: str | None, seconds: float) -> None:
     assert key_set_lifetime(header) == seconds
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    path.chmod(0o600)
+    return path
+
+
+_ALICE = f'[[users]]\nname = "alice"\ntoken_sha256 = "{"a" * 64}"\n'
+
+
+@pytest.mark.parametrize(
+    ("text", "message", "advice"),
+    [
+        ("users = 3\n", "In {path}, 'users' must be an array of tables ([[users]]).", None),
+        ("users = [1]\n", "{path}, user #1 is not a table.", None),
+        (_ALICE + "[[users]]\ntoken_sha256 = 'x'\n", "{path}, user #2 has no name.", None),
+        (
+            '[[users]]\nname = "-x"\ntoken_sha256 = "x"\n',
+            "User name '-x' is not allowed: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+            " (it names the user's output folder too).",
+            "Pick a name such as 'alice' or 'design.team-1'.",
+        ),
+        (
+            '[[users]]\nname = "local"\ntoken_sha256 = "x"\n',
+            "User name 'local' is reserved for the server's own user (stdio, VEO_MCP_HTTP_TOKEN).",
+            "Pick another name, such as 'alice'.",
+        ),
+        (
+            '[[users]]\nname = "bob"\ntoken_sha256 = "ABC"\n',
+            "{path}, user #1 (bob): token_sha256 must be 64 lowercase hex digits.",
+            None,
+        ),
+        (
+            _ALICE + "colour = 'red'\nsize = 2\n",
+            "{path}, user #1 (alice) has unknown keys: colour, size.",
+            None,
+        ),
+        (
+            _ALICE + "daily_budget_usd = -1\n",
+            "{path}, user #1: daily_budget_usd must be a number of US dollars, 0 or more (given: -1).",
+            None,
+        ),
+        (
+            _ALICE + "confirm_threshold_usd = true\n",
+            "{path}, user #1: confirm_threshold_usd must be a number of US dollars, 0 or more (given: True).",
+            None,
+        ),
+        (_ALICE + _ALICE, "{path} names the user 'alice' twice.", None),
+    ],
+)
+def test_every_mistake_in_the_users_file_is_named_with_its_place_and_its_remedy(
+    tmp_path: Path, text: str, message: str, advice: str | None
+) -> None:
+    path = _write(tmp_path / "team.toml", text)
+    with pytest.raises(UsersFileError) as raised:
+        read_users(path)
+    assert raised.value.message == message.format(path=path)
+    assert raised.value.advice == (advice or UsersFileError.default_advice)
+
+
+def test_limits_of_zero_and_a_file_of_comments_alone_are_valid(tmp_path: Path) -> None:
+    path = _write(tmp_path / "team.toml", _ALICE + "daily_budget_usd = 0\nconfirm_threshold_usd = 0\n")
+    assert read_users(path)["alice"] == User(
+        name="alice", token_sha256="a" * 64, daily_budget_usd=0.0, confirm_threshold_usd=0.0
+    )
+    assert read_users(_write(path, "# nobody yet\n")) == {}
+
+
+def test_the_file_is_named_when_it_cannot_be_read_or_is_writable_by_group_or_others(tmp_path: Path) -> None:
+    folder = tmp_path / "team.toml"
+    folder.mkdir()
+    with pytest.raises(UsersFileError) as raised:
+        read_users(folder)
+    assert raised.value.message == f"Cannot read the users file {folder}: Is a directory."
+    path = _write(tmp_path / "other.toml", _ALICE)
+    for mode, who in ((0o620, "its group"), (0o602, "others"), (0o622, "others")):
+        path.chmod(mode)
+        with pytest.raises(UsersFileError) as raised:
+            read_users(path)
+        assert raised.value.message == (
+            f"The users file {path} is writable by {who} (mode {mode:04o}): anyone who can write it can let "
+            "themselves in."
+        )
+        assert raised.value.advice == f"chmod 600 {path} (veo-mcp users add/remove write it owner-only)."
+
+
+def test_the_file_is_written_whole_owner_only_beside_itself_and_in_a_folder_made_for_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "new" / "deeper" / "team.toml"
+    replaced: list[tuple[str, str]] = []
+    real_replace = os.replace
+
+    def replace(source: str, target: str | Path) -> None:
+        replaced.append((str(source), str(target)))
+        real_replace(source, target)
+
+    monkeypatch.setattr(os, "replace", replace)
+    write_users(path, {"alice": User(name="alice", token_sha256="a" * 64, daily_budget_usd=2.5)})
+    assert path.read_text().splitlines()[0] == (
+        "# veo-mcp users: managed with `veo-mcp users add/list/remove`. Tokens are stored as SHA-256 only."
+    )
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    [(temporary, target)] = replaced
+    # Written beside the file (the same filesystem, so the rename is atomic), under a hidden name of its own.
+    assert Path(temporary).parent == path.parent and Path(temporary).name.startswith(".team.toml.")
+    assert target == str(path) and sorted(p.name for p in path.parent.iterdir()) == ["team.toml"]
+    assert read_users(path)["alice"].daily_budget_usd == 2.5
+
+
+def test_tokens_are_32_random_bytes_with_the_prefix() -> None:
+    tokens = {new_token() for _ in range(50)}
+    assert len(tokens) == 50
+    assert all(token.startswith("veo_") and len(token) == len("veo_") + 43 for token in tokens)  # 32 bytes, base64
+
+
+def test_a_reload_that_ends_nobodys_access_tells_no_listener_and_each_new_breakage_is_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "team.toml"
+    alice = new_token()
+    write_users(path, {"alice": User(name="alice", token_sha256=token_hash(alice))})
+    clock = Clock()
+    users = UsersFile(path, grace_s=30, clock=clock)
+    told: list[set[str]] = []
+    users.revoked.append(told.append)
+    write_users(path, {**read_users(path), "bob": User(name="bob", token_sha256=token_hash(new_token()))})
+    users.refresh()
+    assert told == []  # someone added: nobody's access ended
+    with caplog.at_level(logging.ERROR, logger="veo_mcp.users"):
+        _write(path, "users = [1]\n")
+        users.refresh()
+        users.refresh()
+        _write(path, "users = 3\n")  # broken another way: said again
+        users.refresh()
+        clock.now += 30
+        users.refresh()
+    messages = [record.getMessage() for record in caplog.records]
+    assert messages == [
+        f"{path}, user #1 is not a table. Fix the file (see `veo-mcp users --help`), or manage it only with "
+        "`veo-mcp users add/remove`. Keeping the 2 user(s) read before for at most 30 s (VEO_MCP_USERS_FILE_GRACE); "
+        "after that nobody from the users file is let in until it is fixed.",
+        f"In {path}, 'users' must be an array of tables ([[users]]). Fix the file (see `veo-mcp users --help`), or "
+        "manage it only with `veo-mcp users add/remove`. Keeping the 2 user(s) read before for at most 30 s "
+        "(VEO_MCP_USERS_FILE_GRACE); after that nobody from the users file is let in until it is fixed.",
+        f"In {path}, 'users' must be an array of tables ([[users]]). Fix the file (see `veo-mcp users --help`), or "
+        "manage it only with `veo-mcp users add/remove`. Its grace of 30 s has passed: nobody from the users file "
+        "is let in until it is fixed.",
+    ]
+    assert told == [{"alice", "bob"}]
