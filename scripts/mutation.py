@@ -81,6 +81,7 @@ _MCP = (
     "tests/mcp/test_mcp_property.py",
     "tests/mcp/test_verifier.py",
     "tests/mcp/test_http_guard.py",
+    "tests/mcp/test_sdk_seams.py",
     "tests/mcp/tasks",
 )
 AREAS: dict[str, Area] = {
@@ -124,7 +125,10 @@ AREAS: dict[str, Area] = {
             "tests/storage/test_principals.py",
         ),
     ),
-    "reference": Area(("reference.py",), ("tests/test_readme.py",)),
+    # (the bundle's own tests build it from git's files, which the work folder has not)
+    "reference": Area(
+        ("reference.py",), ("tests/test_readme.py", "tests/test_packaging.py::test_mcpb_manifest_matches_the_code")
+    ),
 }
 
 KILLED, SURVIVED, TIMEOUT, TYPE_CHECKED = "killed", "survived", "timeout", "caught by type check"
@@ -238,7 +242,7 @@ def _digest(paths: list[Path]) -> str:
 def _tests_of(area: Area) -> list[Path]:
     files: list[Path] = [ROOT / "tests" / name for name in ("conftest.py", "helpers.py", "postgres.py")]
     for test in area.tests:
-        path = ROOT / test
+        path = ROOT / test.partition("::")[0]
         files += sorted(path.rglob("*.py")) if path.is_dir() else [path]
     return [file for file in files if "node_modules" not in file.parts]
 
@@ -256,6 +260,21 @@ def _sync(source: Path, target: Path) -> None:
     for copy in list(target.rglob("*.py")):
         if not (source / copy.relative_to(target)).exists():
             copy.unlink()
+
+
+# Run at the start of mutmut's process and of every process a test starts (PYTHONPATH):
+# - A test's own subprocess runs the active mutant, but while mutmut only measures which tests reach which code
+#   ("stats"), a child has nothing to report to: it runs the code unchanged.
+# - mutmut swaps sys.stderr for an object without a file descriptor while it collects the tests, and the MCP SDK's
+#   stdio client takes sys.stderr as a default argument when first imported: imported here first, in mutmut's own
+#   process only (the flag is removed before any child is started), it keeps the real one and the tests that
+#   start a stdio server can run.
+SITECUSTOMIZE = """import os
+if os.environ.get("MUTANT_UNDER_TEST") == "stats":
+    os.environ["MUTANT_UNDER_TEST"] = ""
+if os.environ.pop("MUTATION_HOST", None):
+    import mcp.client.stdio
+"""
 
 
 def _read(path: Path) -> bytes | None:
@@ -315,12 +334,8 @@ def prepare(work: Path, name: str, area: Area) -> None:
         ],
     }
     table = "\n".join(f"{key} = {json.dumps(value)}" for key, value in settings.items())
-    # A test's own subprocess runs the active mutant, but while mutmut only measures which tests reach which code
-    # ("stats"), a child has nothing to report to: it runs the code unchanged.
     (work / "child").mkdir(exist_ok=True)
-    (work / "child" / "sitecustomize.py").write_text(
-        'import os\nif os.environ.get("MUTANT_UNDER_TEST") == "stats":\n    os.environ["MUTANT_UNDER_TEST"] = ""\n'
-    )
+    (work / "child" / "sitecustomize.py").write_text(SITECUSTOMIZE)
     project = (ROOT / "pyproject.toml").read_text() + "\n[tool.mutmut]\n" + table + "\n"
     if not (work / "pyproject.toml").exists() or (work / "pyproject.toml").read_text() != project:
         (work / "pyproject.toml").write_text(project)
@@ -380,6 +395,7 @@ def run_area(name: str, area: Area, globs: list[str], args: argparse.Namespace) 
     prepare(work, name, area)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("EVOLINK_", "VEO_MCP_", "MUTANT_UNDER_TEST"))}
     env["PYTHONPATH"] = os.pathsep.join([str(work / "mutants" / "src"), str(work / "child")])
+    env["MUTATION_HOST"] = "1"  # read by SITECUSTOMIZE
     started = time.monotonic()
     wanted = globs if args.shard is None else _shard_names(area, globs, args.shard)
     run = subprocess.run(

@@ -290,3 +290,27 @@ def test_the_python_client_example_gets_a_saved_video_in_two_calls(tmp_path: Pat
     assert done.returncode == 0, done.stderr[-2000:]
     path = Path(done.stdout.strip().splitlines()[-1])
     assert path.is_file() and tmp_path in path.parents and path.read_bytes()[4:8] == b"ftyp", done.stdout
+
+
+def test_the_tables_describe_any_argument_schema_and_any_docstring_a_tool_could_have() -> None:
+    """The generator's pieces on shapes today's tools happen not to use (a bound on one side, no type, a docstring
+    of several paragraphs): the next tool that does gets a correct row."""
+    from veo_mcp.reference import _argument, _cell, _first_sentence, _summary
+
+    assert _argument("n", {"type": "integer", "minimum": 1, "maximum": 4, "default": 2}, True) == (
+        "`n` (required): integer (1–4), default `2`"
+    )
+    assert _argument("x", {"anyOf": [{"type": "number", "maximum": 9}, {"type": "null"}], "default": None}, False) == (
+        "`x`: number (…–9)"
+    )
+    assert _argument("y", {"anyOf": [{"type": "string"}, {"type": "integer", "minimum": 0}]}, False) == (
+        "`y`: integer/string (0–…)"
+    )
+    assert _argument("z", {"description": "anything"}, False) == "`z`: any"
+    assert _argument("e", {"enum": ["a", "b"], "default": "a"}, False) == '`e`: `a` \\| `b`, default `"a"`'
+    assert _cell(" a|b\nc ") == "a\\|b c"
+    assert _summary("First part\n  goes on.\n\nSecond.\n\nThird.") == "First part goes on."
+    assert _first_sentence("Makes a video.  Then more!") == "Makes a video."
+    assert _first_sentence("no full stop") == "no full stop"
+    with pytest.raises(ValueError, match=r"^README has no <!-- generated:tools --> block$"):
+        apply_blocks("# a page without its block\n", {"tools": "| table |"})

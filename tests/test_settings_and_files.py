@@ -122,3 +122,11 @@ def test_settings_come_from_the_users_config_folder_and_a_named_file_only(
     assert settings_files() == [own, named]
     both = load_settings()
     assert (both.confirm_above_usd, both.duplicate_window_s) == (7.0, 30.0)  # the named file wins where both say
+    missing = tmp_path / "typo.env"
+    monkeypatch.setenv("VEO_MCP_ENV_FILE", str(missing))
+    with pytest.raises(SettingsError) as refused:
+        settings_files()
+    assert str(refused.value) == (
+        f"VEO_MCP_ENV_FILE names {missing}, which is not a file, so none of the settings in it would apply. "
+        "Fix the path, or unset VEO_MCP_ENV_FILE."
+    )

@@ -491,3 +491,26 @@ def test_a_reload_that_ends_nobodys_access_tells_no_listener_and_each_new_breaka
         "is let in until it is fixed.",
     ]
     assert told == [{"alice", "bob"}]
+
+
+def test_the_file_is_read_again_only_when_it_changed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each HTTP request looks its token up: an unchanged file (good or broken) is not parsed again for it."""
+    path = tmp_path / "team.toml"
+    alice = new_token()
+    write_users(path, {"alice": User(name="alice", token_sha256=token_hash(alice))})
+    users = UsersFile(path, grace_s=30, clock=Clock())
+    reads: list[Path] = []
+    real_read = read_users
+
+    def counted(where: Path) -> dict[str, User]:
+        reads.append(where)
+        return real_read(where)
+
+    monkeypatch.setattr("veo_mcp.users.read_users", counted)
+    for _ in range(3):
+        assert users.lookup(alice) is not None
+    assert reads == []
+    _write(path, "users = 3\n")
+    for _ in range(3):
+        assert users.lookup(alice) is not None  # the grace
+    assert reads == [path]

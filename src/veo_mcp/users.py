@@ -227,6 +227,7 @@ class UsersFile:
         self._good: dict[str, User] = {}  # the last good version of the file
         self._seen: tuple[int, ...] | None = None
         self._broken_since: float | None = None
+        self._error: UsersFileError | None = None  # why the file seen last is unusable
         self._warned: tuple[object, ...] | None = None
         self.revoked: list[Revoked] = []  # told the names whose access ended at a reload
         self.load()
@@ -248,7 +249,9 @@ class UsersFile:
     def refresh(self) -> None:
         """Re-read the file if it changed; start (or end) the grace when it became unusable (or usable again)."""
         signature = self._signature()
-        if signature == self._seen and self._broken_since is None:
+        if signature == self._seen:
+            if self._error is not None:  # still the same broken file: not parsed again, only the grace checked
+                self._broken(self._error, signature)
             return
         try:
             if signature is None:
@@ -258,10 +261,10 @@ class UsersFile:
                 raise UsersFileError(f"The users file {self.path} is empty.")
             users = read_users(self.path)
         except UsersFileError as error:
-            self._seen = signature
+            self._seen, self._error = signature, error
             self._broken(error, signature)
             return
-        self._seen, self._broken_since = signature, None
+        self._seen, self._broken_since, self._error = signature, None, None
         self._replace(users)
         self._good = users
 

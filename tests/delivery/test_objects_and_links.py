@@ -233,3 +233,104 @@ def test_the_link_key_is_written_whole_and_an_unusable_one_is_named(tmp_path: Pa
         "make this one writable."
     )
     assert os.stat(blocked).st_size == 0
+
+
+def test_a_token_is_refused_unless_it_is_exactly_what_was_signed(tmp_path: Path) -> None:
+    signer = LinkSigner(b"k" * 32, ttl_s=600)
+    first, second = signer.token("alice/a.mp4"), signer.token("alice/b.mp4")
+    assert signer.reference(signer.token("odd:name.mp4")) == "odd:name.mp4"  # a colon in the name is kept whole
+    # Another payload under a genuine signature: the signature covers the payload, not just the key.
+    assert signer.reference(f"{second.split('.')[0]}.{first.split('.')[1]}") is None
+    payload, signature = first.split(".")
+    # The same bytes spelled otherwise (the last base64 character's unused bits set): refused, either half.
+    sibling = {"A": "B", "E": "F", "I": "J", "M": "N", "Q": "R", "U": "V", "Y": "Z", "c": "d", "g": "h", "k": "l"}
+    sibling |= {"o": "p", "s": "t", "w": "x", "0": "1", "4": "5", "8": "9"}
+    assert signature[-1] in sibling
+    assert signer.reference(f"{payload}.{signature[:-1]}{sibling[signature[-1]]}") is None
+    assert signer.reference(first) == "alice/a.mp4"
+
+
+def test_a_signed_path_that_steps_out_and_back_or_names_the_folder_itself_is_refused(tmp_path: Path) -> None:
+    settings = service_settings(tmp_path)
+    _video(settings.output_dir)
+    (settings.output_dir / "folder").mkdir()
+    links = VideoLinks(settings, LinkSigner(b"k" * 32, ttl_s=60))
+    assert links.opened(links.signer.token("clip.mp4")) is not None
+    assert links.opened(links.signer.token("folder/../clip.mp4")) is None
+    assert links.reference_of(settings.output_dir) is None
+    links.serve_at("http://127.0.0.1:8000/videoX/")
+    assert links.base == "http://127.0.0.1:8000/videoX"
+
+
+def test_the_link_key_is_read_without_following_a_symlink_and_must_be_32_characters(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = service_settings(tmp_path)
+    settings.data_dir.mkdir(parents=True)
+    path = settings.data_dir / KEY_FILE
+    planted = tmp_path / "planted"
+    planted.write_text("p" * 64)
+    path.symlink_to(planted)  # a key someone else controls
+    with pytest.raises(LinkKeyError) as linked:
+        link_key(settings)
+    assert linked.value.message == f"The link key {path} cannot be read: Too many levels of symbolic links."
+    path.unlink()
+    path.write_text("k" * 31)
+    with pytest.raises(LinkKeyError):
+        link_key(settings)
+    path.write_text("k" * 32)
+    assert link_key(settings) == b"k" * 32
+    path.unlink()
+    linked_from: list[str] = []
+    real_link = os.link
+
+    def link(source: str, target: Path) -> None:
+        linked_from.append(source)
+        real_link(source, target)
+
+    monkeypatch.setattr(os, "link", link)
+    assert len(link_key(settings)) == 64
+    [temporary] = linked_from
+    assert Path(temporary).parent == settings.data_dir and Path(temporary).name.startswith(f".{KEY_FILE}.")
+
+
+def test_an_unwritable_data_folder_is_named_with_the_reason(tmp_path: Path) -> None:
+    blocked = tmp_path / "file-not-folder"
+    blocked.write_text("")
+    with pytest.raises(LinkKeyError) as unwritable:
+        link_key(service_settings(tmp_path, data_dir=blocked / "data"))
+    assert unwritable.value.message == (
+        f"veo-mcp cannot write its link key in the data folder {blocked / 'data'}: Not a directory."
+    )
+
+
+async def test_the_store_reaches_its_endpoint_retries_and_treats_every_not_found_as_not_stored_yet(
+    tmp_path: Path, endpoint: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    from botocore.exceptions import ClientError
+
+    store = ObjectStore.for_settings(
+        service_settings(tmp_path, storage_url="s3://videos/clipsX/", storage_endpoint=endpoint)
+    )
+    assert store is not None and store.key_of("a.mp4") == "clipsX/a.mp4"
+    client = store._s3()
+    assert client.meta.endpoint_url == endpoint
+    # A refused call is tried again three times (boto3 counts the first try too: 4 in all).
+    assert client.meta.config.retries["total_max_attempts"] == 4 and client.meta.config.signature_version == "s3v4"
+    _s3(endpoint).create_bucket(Bucket="videos")
+    path = _video(tmp_path)
+    codes: list[str] = []
+
+    def head_object(**_: Any) -> None:
+        raise ClientError({"Error": {"Code": codes[-1], "Message": "no"}}, "HeadObject")
+
+    client.head_object = head_object  # type: ignore[method-assign]
+    with caplog.at_level(logging.INFO, logger="veo_mcp.delivery.objects"):
+        for number, code in enumerate(("NoSuchKey", "NotFound", "404")):
+            codes.append(code)
+            assert await store.upload(path, f"{number}.mp4") is True, code
+        codes.append("AccessDenied")
+        assert await store.upload(path, "denied.mp4") is False
+    said = [r.getMessage() for r in caplog.records if r.name == "veo_mcp.delivery.objects"]
+    assert said[:3] == [f"stored {n}.mp4 in s3://videos/clipsX/{n}.mp4" for n in range(3)]
+    assert said[3].startswith("could not store denied.mp4 in s3://videos: ") and "AccessDenied" in said[3]
