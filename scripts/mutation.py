@@ -106,7 +106,7 @@ AREAS: dict[str, Area] = {
         ("settings",),
         ("tests/test_settings_and_files.py", "tests/cli/test_exit_paths.py", "tests/cli/test_keys_and_settings.py"),
     ),
-    "app": Area(("app.py",), ("tests/test_resume.py", "tests/background", *_MCP)),
+    "app": Area(("app.py",), ("tests/test_app.py", "tests/test_resume.py", "tests/background", *_MCP)),
     "errors": Area(
         ("errors.py",),
         (

@@ -36,7 +36,7 @@ from veo_mcp.local.files import video_folder
 from veo_mcp.local.uploads import ImageUploads
 from veo_mcp.money.ledger import CreateLedger
 from veo_mcp.settings import Settings
-from veo_mcp.storage import CreateRecord, Store
+from veo_mcp.storage import Store
 from veo_mcp.storage.changes import ChangeFeed
 from veo_mcp.storage.owners import HEARTBEAT_S
 from veo_mcp.users import UsersFile
@@ -391,10 +391,6 @@ class App:
             reference = self.links.reference_of(saved.path)
             if reference is not None:
                 self.links.objects.enqueue(Path(saved.path), reference)
-
-    async def unconfirmed(self) -> list[CreateRecord]:
-        """Creates whose outcome is unknown (or being sent right now); none when not configured."""
-        return [] if self._running is None else await self._running.ledger.unconfirmed()
 
 
 async def _keep_beating(store: Store) -> None:

@@ -1,0 +1,96 @@
+"""What `App` builds from the settings alone, in this process: the embedded simulator (`--simulate`) with its account
+in the data folder, a `veo-mcp simulator` elsewhere, or EvoLink with the user's key (the other tests hand `App` a
+ready client, so this is where the choice itself is tested)."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Any
+
+from mcp.client import Client
+from pydantic import SecretStr
+
+from tests.helpers import current_era, service_settings, text_of
+from veo_mcp.app import App, simulated_folder
+from veo_mcp.evolink import catalog
+from veo_mcp.mcp.server import create_server
+
+
+async def _call(client: Client, tool: str, **arguments: Any) -> dict[str, Any]:
+    result = await client.call_tool(tool, arguments)
+    assert not result.is_error, text_of(result)
+    return result.structured_content or {}
+
+
+async def _generate(app: App, prompt: str, *, wait: bool = True) -> dict[str, Any]:
+    async with app.running(), Client(create_server(app), mode=current_era()) as client:
+        created = await _call(client, "generate_video", prompt=prompt)
+        if not wait:
+            return created
+        return await _call(client, "wait_for_generation", task_id=created["task_id"], timeout_seconds=40)
+
+
+def _free_loopback_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+async def test_simulate_runs_the_embedded_simulator_at_its_speed_with_its_account_in_the_data_folder(
+    tmp_path: Path,
+) -> None:
+    settings = service_settings(tmp_path, simulate=True, simulator_speed=400)
+    first = App(settings)
+    assert first.simulated and first.database_path == settings.data_dir / "simulated" / "veo-mcp.sqlite3"
+    assert simulated_folder(settings) == settings.data_dir / "simulated"
+    done = await _generate(first, "a lighthouse at dusk")
+    assert done["status"] == "completed" and done["download_status"] == "saved", done
+    assert Path(done["files"][0]["path"]).read_bytes()[4:8] == b"ftyp"
+    # Another process on the same data folder: the same simulated account, so the same task is known upstream.
+    second = App(settings)
+    async with second.running():
+        task = await second.client.get_task(done["task_id"])
+    assert task.status == "completed"
+
+
+async def test_an_embedded_simulator_accepts_this_servers_own_loopback_callback_address(tmp_path: Path) -> None:
+    """Over HTTP with a loopback VEO_MCP_PUBLIC_URL, creates carry a callback to this machine: EvoLink would refuse
+    it, the embedded simulator takes it (this server is the only one it can call back)."""
+    port = _free_loopback_port()
+    settings = service_settings(tmp_path, simulate=True, simulator_speed=400, public_url=f"http://127.0.0.1:{port}")
+    app = App(settings, serves_http=True)
+    assert app.callback_base == f"http://127.0.0.1:{port}"
+    created = await _generate(app, "a paper plane", wait=False)  # refused, were the address taken for EvoLink's
+    assert created["task_id"].startswith("task-")
+
+
+def test_simulate_with_a_simulator_elsewhere_uses_its_address_and_any_key(tmp_path: Path) -> None:
+    elsewhere = "http://127.0.0.1:9"
+    settings = service_settings(tmp_path, simulate=True, base_url=elsewhere, files_base_url=elsewhere)
+    app = App(settings)
+    assert app.simulated and app.configured and app.database_path == settings.database
+    client = app.client
+    assert str(client._api.base_url).rstrip("/") == elsewhere
+    assert client._api.headers["authorization"] == "Bearer simulated"  # that simulator takes any non-empty key
+    keyed = App(service_settings(tmp_path, simulate=True, base_url=elsewhere, api_key=SecretStr("sk-own-key-1234")))
+    assert keyed.client._api.headers["authorization"] == "Bearer sk-own-key-1234"
+
+
+def test_evolink_gets_the_users_key_and_settings_and_no_key_means_no_upstream(tmp_path: Path) -> None:
+    settings = service_settings(
+        tmp_path,
+        api_key=SecretStr("sk-real-key-5678"),
+        connect_timeout_s=3.5,
+        request_timeout_s=12.0,
+        get_retry_attempts=7,
+    )
+    app = App(settings)
+    assert not app.simulated and app.database_path == settings.database
+    client = app.client
+    assert str(client._api.base_url).rstrip("/") == catalog.DEFAULT_BASE_URL.rstrip("/")
+    assert client._api.headers["authorization"] == "Bearer sk-real-key-5678"
+    assert client._api.timeout.connect == 3.5 and client._api.timeout.read == 12.0
+    assert client._get_attempts == 7
+    assert not App(service_settings(tmp_path)).configured
