@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import av
+import pytest
 
 from veo_mcp.local.combine import combine_clips
 from veo_mcp.simulator.media import VideoSpec, render_mp4
@@ -51,3 +52,24 @@ def test_matching_clips_are_copied_and_nothing_is_said_about_fitting(tmp_path: P
     first, second = _clip(tmp_path, "1.mp4", 256, 144), _clip(tmp_path, "2.mp4", 256, 144)
     combined = combine_clips([first, second], tmp_path / "film.mp4")
     assert combined.method == "remux" and combined.fitting is None
+
+
+@pytest.mark.parametrize("rates", [(12, 24), (24, 12)])
+def test_a_reencoded_film_keeps_the_first_clips_frame_rate_and_every_clips_length(
+    tmp_path: Path, rates: tuple[int, int]
+) -> None:
+    first, second = rates
+    clips = []
+    for number, (fps, width) in enumerate(((first, 160), (second, 128))):
+        path = tmp_path / f"{number}.mp4"
+        path.write_bytes(
+            render_mp4(VideoSpec(width=width, height=90, seconds=1, fps=fps, audio=True, identity=path.name))
+        )
+        clips.append(path)
+    film = combine_clips(clips, tmp_path / "film.mp4")
+    assert film.method == "reencode"
+    with av.open(str(film.path)) as container:
+        video = container.streams.video[0]
+        frames = sum(1 for _ in container.decode(video))
+        assert video.average_rate == first
+    assert frames == 2 * first  # one second of each clip, at the first clip's rate
