@@ -270,11 +270,23 @@ def _sync(source: Path, target: Path) -> None:
 #   stdio client takes sys.stderr as a default argument when first imported: imported here first, in mutmut's own
 #   process only (the flag is removed before any child is started), it keeps the real one and the tests that
 #   start a stdio server can run.
+# - mutmut hands a mutant's tests to pytest in no particular order and stops at the first that fails: given the
+#   quickest first (by the times it measured), a mutant that is caught is caught sooner.
 SITECUSTOMIZE = """import os
 if os.environ.get("MUTANT_UNDER_TEST") == "stats":
     os.environ["MUTANT_UNDER_TEST"] = ""
 if os.environ.pop("MUTATION_HOST", None):
     import mcp.client.stdio
+    from mutmut.runners import harness
+    from mutmut.state import state
+
+    _regular_run = harness.PytestRunner._pytest_args_regular_run
+
+    def _quickest_first(self, tests):
+        took = state().duration_by_test
+        return _regular_run(self, sorted(tests, key=lambda test: (took.get(test, 0.0), test)))
+
+    harness.PytestRunner._pytest_args_regular_run = _quickest_first
 """
 
 
