@@ -63,6 +63,9 @@ class Area:
 
     sources: tuple[str, ...]  # paths under src/veo_mcp: a package folder or a module
     tests: tuple[str, ...]
+    # Its tests also run on PostgreSQL (a cluster of the run's own): its code for PostgreSQL is judged too. Elsewhere
+    # the tests that also run on PostgreSQL run on SQLite only (the rules are the same on both engines).
+    postgres: bool = False
 
 
 # The tests each area is judged by: its mirror under tests/, and the tests that reach it through real MCP sessions
@@ -88,8 +91,10 @@ AREAS: dict[str, Area] = {
     "evolink": Area(
         ("evolink",), ("tests/evolink", "tests/simulator", "tests/test_faults.py", "tests/money/test_guards.py")
     ),
-    "storage": Area(("storage",), ("tests/storage", "tests/money/test_ledger.py", "tests/test_resume.py")),
-    "money": Area(("money",), ("tests/money", "tests/test_users.py")),
+    "storage": Area(
+        ("storage",), ("tests/storage", "tests/money/test_ledger.py", "tests/test_resume.py"), postgres=True
+    ),
+    "money": Area(("money",), ("tests/money", "tests/test_users.py"), postgres=True),
     "local": Area(("local",), ("tests/local", "tests/mcp/test_combine.py", "tests/background")),
     "core": Area(
         ("core",),
@@ -311,8 +316,7 @@ def prepare(work: Path, name: str, area: Area) -> None:
         "also_copy": list(PROJECT_FILES),
         "only_mutate": [str(path) for path in area_files(area)],
         "pytest_add_cli_args_test_selection": list(area.tests),
-        # In mutmut's own process, not on xdist workers. The store and ledger tests also run on PostgreSQL; the rules
-        # are the same on both engines, so the SQLite runs judge the mutants (and no database server is needed).
+        # In mutmut's own process, not on xdist workers.
         "pytest_add_cli_args": [
             "-p",
             "no:cacheprovider",
@@ -320,8 +324,7 @@ def prepare(work: Path, name: str, area: Area) -> None:
             "ignore::DeprecationWarning",
             "-n",
             "0",
-            "-k",
-            "not postgres",
+            *([] if area.postgres else ["-k", "not postgres"]),
         ],
         # A mutant that hangs a test is stopped after (its tests' usual time + 5 s) × 3.
         "timeout_multiplier": 3.0,
@@ -401,6 +404,49 @@ def diffs(work: Path, mutants: dict[str, Path]) -> dict[str, str]:
 # --- running --------------------------------------------------------------------------------------------------------
 
 
+def _postgres_folder(pid: int) -> Path:
+    return CACHE / f"postgres-{pid}"
+
+
+def _local_postgres(command: str, folder: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "local-postgres"), command],
+        env={**os.environ, "VEO_MCP_LOCAL_PG_DIR": str(folder)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def postgres_url() -> str:
+    """This mutation run's own PostgreSQL cluster (`scripts/local-postgres`, in `.mutation/postgres-<pid>`), started
+    on first use and stopped when the run ends (`main`); every mutant's tests make schemas of their own in it.
+    Clusters of runs that were killed before they could stop theirs are stopped first."""
+    for folder in CACHE.glob("postgres-*"):
+        pid = int(folder.name.removeprefix("postgres-") or 0)
+        if pid != os.getpid() and not _alive(pid):
+            _local_postgres("stop", folder)
+    done = _local_postgres("start", _postgres_folder(os.getpid()))
+    if done.returncode != 0:
+        raise SystemExit(f"PostgreSQL for the mutation run could not be started: {done.stderr.strip()[-500:]}")
+    return done.stdout.strip().splitlines()[-1]
+
+
+def stop_postgres() -> None:
+    if _postgres_folder(os.getpid()).exists():
+        _local_postgres("stop", _postgres_folder(os.getpid()))
+
+
 def run_area(name: str, area: Area, globs: list[str], args: argparse.Namespace) -> dict[str, str]:
     work = CACHE / name
     if args.fresh and work.exists():
@@ -409,6 +455,8 @@ def run_area(name: str, area: Area, globs: list[str], args: argparse.Namespace) 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("EVOLINK_", "VEO_MCP_", "MUTANT_UNDER_TEST"))}
     env["PYTHONPATH"] = os.pathsep.join([str(work / "mutants" / "src"), str(work / "child")])
     env["MUTATION_HOST"] = "1"  # read by SITECUSTOMIZE
+    if area.postgres:
+        env["VEO_MCP_TEST_POSTGRES_URL"] = postgres_url()
     started = time.monotonic()
     wanted = globs if args.shard is None else _shard_names(area, globs, args.shard)
     run = subprocess.run(
@@ -462,12 +510,15 @@ def main() -> int:
     only = changed_functions(args.changed_since) if args.changed_since else None
     started = time.monotonic()
     statuses: dict[str, dict[str, str]] = {}
-    for name in names:
-        area = AREAS[name]
-        globs = patterns(area, only)
-        if not globs:
-            continue
-        statuses[name] = run_area(name, area, globs, args)
+    try:
+        for name in names:
+            area = AREAS[name]
+            globs = patterns(area, only)
+            if not globs:
+                continue
+            statuses[name] = run_area(name, area, globs, args)
+    finally:
+        stop_postgres()
     every = {mutant: status for found in statuses.values() for mutant, status in found.items()}
     counts = {
         status: sum(1 for s in every.values() if s == status) for status in (KILLED, SURVIVED, TIMEOUT, TYPE_CHECKED)
