@@ -89,7 +89,14 @@ _MCP = (
 )
 AREAS: dict[str, Area] = {
     "evolink": Area(
-        ("evolink",), ("tests/evolink", "tests/simulator", "tests/test_faults.py", "tests/money/test_guards.py")
+        ("evolink",),
+        (
+            "tests/evolink",
+            "tests/simulator",
+            "tests/test_faults.py",
+            "tests/money/test_guards.py",
+            "tests/local/test_images.py",  # uploads to EvoLink's file service
+        ),
     ),
     "storage": Area(
         ("storage",), ("tests/storage", "tests/money/test_ledger.py", "tests/test_resume.py"), postgres=True
