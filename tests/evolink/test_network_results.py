@@ -128,7 +128,7 @@ async def test_redirects_are_followed_and_checked_hop_by_hop_up_to_the_limit(ups
             if "/hop/1" in url:
                 raise DownloadError(f"refused {url}")
 
-        with pytest.raises(DownloadError, match="refused .*/hop/1"):
+        with pytest.raises(DownloadError, match=r"refused .*/hop/1"):
             await results.open(f"{upstream.base}/hop/3", refuse)  # the check stops it before that hop is fetched
     finally:
         await results.aclose()
