@@ -31,6 +31,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -511,6 +512,9 @@ def main() -> int:
     parser.add_argument("--shard", type=_shard, default=None, help="I/N: the I-th of N slices of the mutants")
     parser.add_argument("--fresh", action="store_true", help="forget what earlier runs found (.mutation/)")
     args = parser.parse_args()
+    # Stopped with SIGTERM as with Ctrl-C: mutmut (which `subprocess.run` then kills) and the PostgreSQL cluster end
+    # with it, and what was found so far is kept for the next run.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     names = list(args.area or AREAS)
     if args.module:
         names = [name for name, area in AREAS.items() if any(Path(m) in area_files(area) for m in args.module)]
