@@ -426,23 +426,15 @@ def _local_postgres(command: str, folder: Path) -> subprocess.CompletedProcess[s
     )
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def postgres_url() -> str:
     """This mutation run's own PostgreSQL cluster (`scripts/local-postgres`, in `.mutation/postgres-<pid>`), started
     on first use and stopped when the run ends (`main`); every mutant's tests make schemas of their own in it.
     Clusters of runs that were killed before they could stop theirs are stopped first."""
+    from veo_mcp.storage.owners import pid_alive
+
     for folder in CACHE.glob("postgres-*"):
         pid = int(folder.name.removeprefix("postgres-") or 0)
-        if pid != os.getpid() and not _alive(pid):
+        if pid != os.getpid() and not pid_alive(pid):
             _local_postgres("stop", folder)
     done = _local_postgres("start", _postgres_folder(os.getpid()))
     if done.returncode != 0:

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from veo_mcp.storage.owners import pid_alive
+
 if TYPE_CHECKING:
     from veo_mcp.storage import Store
 
@@ -58,21 +60,11 @@ def _stop_abandoned_runs() -> None:
     """Clusters left by runs that were killed before they could stop them (their first process is gone)."""
     for folder in Path(tempfile.gettempdir()).glob(f"{_RUN_PREFIX}*"):
         pid = int(folder.name.removeprefix(_RUN_PREFIX).split("-", 1)[0] or 0)
-        if pid and not _alive(pid):
+        if pid and not pid_alive(pid):
             if folder.is_dir():
                 _script("stop", str(folder))
             else:
                 folder.unlink(missing_ok=True)  # a lock file
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _script(command: str, folder: str | None) -> subprocess.CompletedProcess[str]:

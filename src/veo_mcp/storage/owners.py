@@ -47,6 +47,12 @@ def owner_alive(owner: str) -> bool:
         return False
     if pid == os.getpid():
         return False  # our pid, another token: an earlier process that had our pid is gone
+    return pid_alive(pid)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this machine (one of another user's counts: it cannot be signalled,
+    but it exists)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
