@@ -76,15 +76,17 @@ def test_a_sheet_shows_each_video_a_third_of_the_way_in_in_the_batchs_order(tmp_
         _clip(tmp_path / "a.mp4", [RED, GREEN, GREEN]),  # red for its first third only
         None,  # an item without a video
         _clip(tmp_path / "c.mp4", [BLUE]),
-        tmp_path / "missing.mp4",  # its file is gone
+        _clip(tmp_path / "d.mp4", [RED]),
         _clip(tmp_path / "e.mp4", [WHITE, WHITE, RED]),
+        tmp_path / "missing.mp4",  # its file is gone
     ]
+    videos += [videos[2], None, videos[3]]  # a third row
     target = make_contact_sheet(videos, tmp_path / "sheet.jpg")
     assert target == tmp_path / "sheet.jpg" and target.read_bytes()[:2] == b"\xff\xd8"  # a JPEG
     sheet = _sheet(target)
     columns = COLUMNS
-    assert (sheet.width, sheet.height) == (GAP + columns * (TILE_WIDTH + GAP), GAP + 2 * (TILE_HEIGHT + GAP))
-    wanted = [GREEN, GREY, BLUE, GREY, WHITE]
+    assert (sheet.width, sheet.height) == (GAP + columns * (TILE_WIDTH + GAP), GAP + 3 * (TILE_HEIGHT + GAP))
+    wanted = [GREEN, GREY, BLUE, RED, WHITE, GREY, BLUE, GREY, RED]
     found = [_colour_at(sheet, *_tile_centre(position, columns)) for position in range(len(videos))]
     assert all(_near(f, w) for f, w in zip(found, wanted, strict=True)), found
     # Each tile fills its place edge to edge (a frame of the tile's own shape), and the gaps stay black.
@@ -92,7 +94,7 @@ def test_a_sheet_shows_each_video_a_third_of_the_way_in_in_the_batchs_order(tmp_
     assert _near(_colour_at(sheet, left + 2, top + 2), GREEN)
     assert _near(_colour_at(sheet, left + TILE_WIDTH - 3, top + TILE_HEIGHT - 3), GREEN)
     assert _near(_colour_at(sheet, 2, 2), BLACK) and _near(_colour_at(sheet, left + TILE_WIDTH + 3, 40), BLACK)
-    empty = _tile_centre(5, columns)  # after the last item: nothing painted
+    empty = _tile_centre(9, columns)  # after the last item: nothing painted
     assert _near(_colour_at(sheet, *empty), BLACK)
 
 
@@ -104,6 +106,8 @@ def test_a_video_of_another_shape_is_fitted_with_bars_and_few_videos_make_one_sh
     assert _near(_colour_at(sheet, x, y), BLUE)
     assert _near(_colour_at(sheet, GAP + 4, y), BLACK)  # pillar-boxed: bars left and right
     assert _near(_colour_at(sheet, *_tile_centre(1, 2)), GREY)
+    alone = _sheet(make_contact_sheet([square], tmp_path / "alone.jpg"))
+    assert (alone.width, alone.height) == (GAP + TILE_WIDTH + GAP, GAP + TILE_HEIGHT + GAP)  # one tile, one column
 
 
 def test_a_file_without_a_video_frame_is_refused_by_name(tmp_path: Path) -> None:

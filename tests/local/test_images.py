@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
+import re
 import threading
 from pathlib import Path
 from typing import Any
@@ -141,7 +142,8 @@ async def test_the_same_image_is_uploaded_once(tmp_path: Path, pictures: Path) -
             for i, path in enumerate((image, image, copy))
         ]
     assert not any(r.is_error for r in results)
-    assert any("reused its upload" in note for note in (results[1].structured_content or {})["notes"])
+    [reused] = [n for n in (results[1].structured_content or {})["notes"] if "reused its upload" in n]
+    assert re.fullmatch(r"frame\.png: reused its upload from \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00\.", reused)  # UTC
     assert counts(harness.simulator) == (1, 3)
 
 
@@ -364,3 +366,21 @@ def _refusal(raw: str, allowed: AllowedFolders) -> str:
     except InvalidRequestError as error:
         return str(error)
     raise AssertionError(f"{raw!r} was accepted")
+
+
+def test_an_outside_path_is_refused_naming_the_field_the_folders_and_how_to_change_them(tmp_path: Path) -> None:
+    pictures, more = tmp_path / "pictures", tmp_path / "more"
+    pictures.mkdir()
+    more.mkdir()
+    raw = str(tmp_path / "elsewhere" / ("x" * 400)) + ".png"
+    two = AllowedFolders(folders=[pictures, more], source="VEO_MCP_IMAGE_DIRS", how_to_change="Set it wider.")
+    with pytest.raises(InvalidRequestError) as refused:
+        inspect_image(raw, 2, two)
+    assert refused.value.field == "image_files[2]" and refused.value.advice == "Set it wider."
+    assert refused.value.message == (
+        f"image_files[2]: {raw[:300]!r} is outside the folders images may be read from: {pictures}, {more} "
+        "(VEO_MCP_IMAGE_DIRS)."
+    )  # a long path is shown cut to 300 characters
+    none = AllowedFolders(folders=[], source="the client's roots", how_to_change="-")
+    with pytest.raises(InvalidRequestError, match=r"read from: \(none\) \(the client's roots\)\. -$"):
+        inspect_image(str(pictures / "a.png"), 0, none)
