@@ -73,3 +73,27 @@ def test_a_reencoded_film_keeps_the_first_clips_frame_rate_and_every_clips_lengt
         frames = sum(1 for _ in container.decode(video))
         assert video.average_rate == first
     assert frames == 2 * first  # one second of each clip, at the first clip's rate
+
+
+def test_copied_clips_follow_each_other_from_zero_with_every_packet_and_no_gap(tmp_path: Path) -> None:
+    clips = [_clip(tmp_path, f"{n}.mp4", 256, 144) for n in range(3)]
+    combined = combine_clips(clips, tmp_path / "film.mp4")
+    assert combined.method == "remux"
+
+    def packets(path: Path) -> dict[str, list[tuple[int, int]]]:
+        found: dict[str, list[tuple[int, int]]] = {"video": [], "audio": []}
+        with av.open(str(path)) as container:
+            for packet in container.demux():
+                if packet.dts is not None and packet.time_base is not None:
+                    found[packet.stream.type].append((packet.dts, packet.pts or 0))
+        return found
+
+    film, one = packets(combined.path), packets(clips[0])
+    for kind in ("video", "audio"):
+        assert len(film[kind]) == 3 * len(one[kind]), kind  # every packet of every clip
+        dts = [d for d, _ in film[kind]]
+        assert dts == sorted(set(dts)), kind  # strictly increasing across the seams
+    assert min(pts for _, pts in film["video"]) == min(pts for _, pts in one["video"])  # starts where a clip starts
+    with av.open(str(combined.path)) as container:
+        video = container.streams.video[0]
+        assert float(video.duration * video.time_base) == pytest.approx(3.0, abs=0.05)
