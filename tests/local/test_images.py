@@ -384,3 +384,78 @@ def test_an_outside_path_is_refused_naming_the_field_the_folders_and_how_to_chan
     none = AllowedFolders(folders=[], source="the client's roots", how_to_change="-")
     with pytest.raises(InvalidRequestError, match=r"read from: \(none\) \(the client's roots\)\. -$"):
         inspect_image(str(pictures / "a.png"), 0, none)
+
+
+def _refused(raw: str, allowed: AllowedFolders) -> InvalidRequestError:
+    with pytest.raises(InvalidRequestError) as refused:
+        inspect_image(raw, 0, allowed)
+    return refused.value
+
+
+def test_an_image_up_to_10_mb_is_read_whole_and_one_byte_more_is_refused_in_words(tmp_path: Path) -> None:
+    """A PNG padded after its end (decoders ignore what follows IEND), so the sizes are exact."""
+    allowed = AllowedFolders(folders=[tmp_path], source="test", how_to_change="-")
+    png = make_image(tmp_path / "a.png", (10, 200, 30)).read_bytes()
+    limit = 10 * 1024 * 1024
+    exact = tmp_path / "exact.png"
+    exact.write_bytes(png + bytes(range(256)) * ((limit - len(png)) // 256) + b"\x01" * ((limit - len(png)) % 256))
+    image = inspect_image(str(exact), 0, allowed)
+    assert image.bytes == limit and image.data == exact.read_bytes()  # every chunk, in order, nothing added
+    assert image.mime_type == "image/png" and image.path == exact
+    over = tmp_path / "over.png"
+    over.write_bytes(exact.read_bytes() + b"\x00")
+    refused = _refused(str(over), allowed)
+    assert refused.message == f"image_files[0]: {str(over)!r} is 10.0 MB or more; images may be at most 10 MB."
+    assert refused.advice == "Resize or recompress it (a 1920 px JPEG is usually well under 1 MB)."
+    big = tmp_path / "big.png"
+    big.write_bytes(png + bytes(15 * 1024 * 1024))
+    assert "is 15.0 MB or more" in _refused(str(big), allowed).message
+
+
+def test_a_folder_a_fifo_and_a_file_that_is_no_image_are_refused_with_what_to_give_instead(tmp_path: Path) -> None:
+    allowed = AllowedFolders(folders=[tmp_path], source="test", how_to_change="-")
+    (tmp_path / "folder.png").mkdir()
+    os.mkfifo(tmp_path / "pipe.png")
+    (tmp_path / "text.png").write_text("hello, not a picture")
+    for name, problem, advice in (
+        ("folder.png", "is a folder.", "Give the path of an image file (JPEG, PNG or WebP)."),
+        ("pipe.png", "is not a regular file.", "Give the path of an image file (JPEG, PNG or WebP)."),
+        (
+            "text.png",
+            "is not a JPEG, PNG or WebP image (its content says otherwise, whatever its name).",
+            "Convert it to JPEG, PNG or WebP; nothing was uploaded.",
+        ),
+    ):
+        raw = str(tmp_path / name)
+        refused = _refused(raw, allowed)
+        assert (refused.message, refused.advice) == (f"image_files[0]: {raw!r} {problem}", advice), name
+
+
+def test_where_images_may_come_from_is_said_for_each_kind_of_user(tmp_path: Path) -> None:
+    from veo_mcp.context import acting_as
+    from veo_mcp.local.images import allowed_folders
+
+    pictures, shots = tmp_path / "pictures", tmp_path / "shots"
+    plain = allowed_folders([pictures, shots], None)
+    assert plain.folders == [pictures, shots] and plain.source == "VEO_MCP_IMAGE_DIRS"
+    assert plain.how_to_change == (
+        "Move the image under one of these folders, or add its folder to VEO_MCP_IMAGE_DIRS (folders separated by "
+        f"'{os.pathsep}') in the server's environment and restart it."
+    )
+    rooted = allowed_folders([pictures, shots], [tmp_path / "pictures" / "trip"])
+    assert rooted.folders == [pictures / "trip"]
+    assert rooted.source == (
+        "the folders your MCP client shares with this server (its roots) that are also within VEO_MCP_IMAGE_DIRS"
+    )
+    assert rooted.how_to_change == (
+        "Open the image's folder in your client (add it to the workspace or roots) or move the image into a shared "
+        f"folder; the server reads only within VEO_MCP_IMAGE_DIRS ({pictures}, {shots})."
+    )
+    assert allowed_folders([], []).how_to_change.endswith("VEO_MCP_IMAGE_DIRS (none).")
+    with acting_as("alice"):
+        remote = allowed_folders([pictures], None)
+    assert remote.folders == []
+    assert remote.source == "none for 'alice': image_files reads this server's disk; give image_urls instead"
+    assert remote.how_to_change == (
+        "Give the images as image_urls (public https links) instead; image_files is for the server's local user only."
+    )
