@@ -5,6 +5,7 @@ a link that breaks off), the reachability probe, and the address checks with the
 from __future__ import annotations
 
 import gzip
+import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -202,3 +203,33 @@ def test_the_expected_size_of_a_request_grows_with_quality_length_and_count() ->
     one = VideoRequest(prompt="x", quality="720p", duration=4)
     assert catalog.expected_video_bytes(one) == 1_500_000 * 4
     assert catalog.expected_video_bytes(VideoRequest(prompt="x", quality="4k", duration=8, n=2)) == 10_000_000 * 8 * 2
+
+
+async def test_a_resolver_that_hangs_is_given_up_after_its_timeout_and_said_in_the_log(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from veo_mcp.evolink import addresses
+
+    asked: list[tuple[Any, ...]] = []
+
+    async def hanging(*arguments: Any, **options: Any) -> list[Any]:
+        asked.append((*arguments, options))
+        await anyio.Event().wait()  # never answers
+        return []
+
+    monkeypatch.setattr(addresses.anyio, "getaddrinfo", hanging)
+    monkeypatch.setattr(addresses, "RESOLVE_TIMEOUT_S", 0.05)
+    with caplog.at_level("INFO", logger="veo_mcp.evolink.addresses"):
+        assert await system_resolver("slow.example.com") == []
+    assert [r.getMessage() for r in caplog.records] == ["resolving slow.example.com took longer than 0.05 s"]
+    [(host, port, options)] = asked
+    assert (host, port) == ("slow.example.com", None) and options == {"type": socket.SOCK_STREAM}
+
+
+def test_the_client_is_imported_only_when_asked_for() -> None:
+    from veo_mcp import evolink
+    from veo_mcp.evolink import client
+
+    assert evolink.EvoLinkClient is client.EvoLinkClient and evolink.DownloadedFile is client.DownloadedFile
+    with pytest.raises(AttributeError, match=r"^module 'veo_mcp.evolink' has no attribute 'Nothing'$"):
+        _ = evolink.Nothing
