@@ -226,7 +226,7 @@ async def test_a_resolver_that_hangs_is_given_up_after_its_timeout_and_said_in_t
     assert (host, port) == ("slow.example.com", None) and options == {"type": socket.SOCK_STREAM}
 
 
-def test_the_client_is_imported_only_when_asked_for() -> None:
+def test_the_package_hands_out_its_lazily_imported_client_and_names_what_it_lacks() -> None:
     from veo_mcp import evolink
     from veo_mcp.evolink import client
 
