@@ -459,3 +459,37 @@ def test_where_images_may_come_from_is_said_for_each_kind_of_user(tmp_path: Path
     assert remote.how_to_change == (
         "Give the images as image_urls (public https links) instead; image_files is for the server's local user only."
     )
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown", "problem", "advice"),
+    [
+        ("/pics/a\x00.png", "'/pics/a\\\\0.png'", "contains a NUL character.", "Give a plain file path."),
+        (
+            "pics/a.png",
+            "'pics/a.png'",
+            "is not an absolute path.",
+            "Give the full path, e.g. /Users/me/Pictures/a.png.",
+        ),
+        (
+            "/etc/a.png",
+            "'/etc/a.png'",
+            "is in a system folder; veo-mcp never reads those.",
+            "Copy the image elsewhere.",
+        ),
+    ],
+)
+def test_a_path_that_cannot_be_an_image_of_ours_is_refused_before_anything_is_opened(
+    raw: str, shown: str, problem: str, advice: str
+) -> None:
+    refused = _refused(raw, AllowedFolders(folders=[Path("/")], source="test", how_to_change="-"))
+    assert (refused.message, refused.advice) == (f"image_files[0]: {shown} {problem}", advice)
+
+
+def test_a_missing_image_inside_the_folders_is_named_as_missing(tmp_path: Path) -> None:
+    raw = str(tmp_path / "nope.png")
+    refused = _refused(raw, AllowedFolders(folders=[tmp_path], source="test", how_to_change="-"))
+    assert (refused.message, refused.advice) == (
+        f"image_files[0]: {raw!r} does not exist.",
+        "Check the path (and its spelling); nothing was uploaded.",
+    )
