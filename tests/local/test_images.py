@@ -493,3 +493,34 @@ def test_a_missing_image_inside_the_folders_is_named_as_missing(tmp_path: Path) 
         f"image_files[0]: {raw!r} does not exist.",
         "Check the path (and its spelling); nothing was uploaded.",
     )
+
+
+def test_upload_times_from_evolink_are_read_as_utc_whatever_the_machines_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from veo_mcp.local.uploads import _parse_time
+
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        noon = 1796558400.0  # 2026-12-06T12:00:00Z
+        assert _parse_time("2026-12-06T12:00:00Z") == noon
+        assert _parse_time("2026-12-06T12:00:00") == noon  # naive: UTC, not Tokyo
+        assert _parse_time("2026-12-06T21:00:00+09:00") == noon
+        assert _parse_time("") is None and _parse_time(None) is None and _parse_time("tomorrow") is None
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+
+
+def test_an_image_not_yet_uploaded_stands_in_as_a_link_on_the_file_service(tmp_path: Path) -> None:
+    from veo_mcp.local.images import placeholder_url
+
+    image = inspect_image(
+        str(make_image(tmp_path / "a.png", (1, 2, 3))),
+        0,
+        AllowedFolders(folders=[tmp_path], source="test", how_to_change="-"),
+    )
+    wanted = f"https://files.example/pending-upload/{image.sha256}.png"
+    assert placeholder_url(image, "https://files.example/") == wanted
+    assert placeholder_url(image, "https://files.example") == wanted
