@@ -36,6 +36,16 @@ PARAMETERS = (
             f"quality: '{'q' * 74}…qqq' is not allowed; use one of '720p', '1080p', '4k'.",  # cut to 80 characters
         ),
         (
+            {"prompt": "x", "quality": "q" * 78},
+            "quality",
+            f"quality: '{'q' * 78}' is not allowed; use one of '720p', '1080p', '4k'.",  # 80 characters: whole
+        ),
+        (
+            {"prompt": "x", "quality": "q" * 79},
+            "quality",
+            f"quality: '{'q' * 74}…qqq' is not allowed; use one of '720p', '1080p', '4k'.",
+        ),
+        (
             {"prompt": "x", "image_urls": ["https://a.example/x.png", 5]},
             "image_urls[1]",
             "image_urls[1]: 5 is not allowed; use a list of 1 to 3 public http(s) image URLs ending in .jpg, .jpeg, "
