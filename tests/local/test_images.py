@@ -524,3 +524,20 @@ def test_an_image_not_yet_uploaded_stands_in_as_a_link_on_the_file_service(tmp_p
     wanted = f"https://files.example/pending-upload/{image.sha256}.png"
     assert placeholder_url(image, "https://files.example/") == wanted
     assert placeholder_url(image, "https://files.example") == wanted
+
+
+def test_a_link_into_a_system_folder_is_never_followed_even_when_every_folder_is_allowed(tmp_path: Path) -> None:
+    """VEO_MCP_IMAGE_DIRS=/ (a careless setting) still never reads /etc or /proc: a link that leads there is refused
+    like any path outside the folders, without saying what is there."""
+    link = tmp_path / "hosts.png"
+    link.symlink_to("/etc/hostname")
+    refused = _refused(str(link), AllowedFolders(folders=[Path("/")], source="test", how_to_change="-"))
+    assert refused.message == f"image_files[0]: {str(link)!r} is outside the folders images may be read from: / (test)."
+
+
+def test_an_image_given_through_a_link_is_known_by_where_it_really_is(tmp_path: Path) -> None:
+    real = make_image(tmp_path / "real.png", (5, 6, 7))
+    link = tmp_path / "nice-name.png"
+    link.symlink_to(real)
+    image = inspect_image(str(link), 0, AllowedFolders(folders=[tmp_path], source="test", how_to_change="-"))
+    assert image.path == real.resolve()
