@@ -162,3 +162,56 @@ async def test_the_probe_counts_500_and_above_as_evolink_in_trouble(status: int,
         assert await client.unreachable(1.5) == reason
     finally:
         await client.aclose()
+
+
+@pytest.mark.parametrize(
+    ("host", "reason"),
+    [
+        ("10.0.0.1", "10.0.0.1 is a private address"),
+        ("127.0.0.1", "127.0.0.1 is a loopback address"),
+        ("224.0.0.1", "224.0.0.1 is a multicast address"),
+        ("100.64.0.1", "100.64.0.1 is not a public address"),
+        ("[::ffff:10.0.0.1]", "10.0.0.1 is a private address"),  # IPv4 written as IPv6
+        ("LOCALHOST.", "'localhost' is a local hostname"),
+        ("metadata.google.internal", "'metadata.google.internal' is a local hostname"),
+        ("printer.local", "'printer.local' is a local hostname"),
+        ("0x7f.1", "'0x7f.1' is a numeric address in a non-standard form"),
+        ("2130706433", "'2130706433' is a numeric address in a non-standard form"),
+        ("017700000001", "'017700000001' is a numeric address in a non-standard form"),
+        ("1.2.3", "'1.2.3' is a numeric address in a non-standard form"),
+        ("", "it has no host"),
+        ("example.com", None),
+        ("8.8.8.8", None),
+    ],
+)
+def test_an_address_evolink_must_not_be_sent_to_is_named_with_why(host: str, reason: str | None) -> None:
+    from veo_mcp.evolink.addresses import internal_address_reason
+
+    assert internal_address_reason(host) == reason
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("https://a.example/x.png", None),
+        ("http://a.example/x.JPG", None),
+        ("notaurl", "only public http:// or https:// URLs can be fetched by EvoLink"),
+        ("ftp://a.example/x.png", "only public http:// or https:// URLs can be fetched by EvoLink"),
+        ("https://[::1/x.png", "it is not a valid URL"),
+        ("https://u@a.example/x.png", "URLs with credentials (user:password@) are not allowed"),
+        ("https://:p@a.example/x.png", "URLs with credentials (user:password@) are not allowed"),
+        ("https://a.example/x.gif", "the path must end in one of .jpg, .jpeg, .png, .webp"),
+        (
+            "https://10.0.0.1/x.png",
+            "EvoLink's servers cannot reach it (10.0.0.1 is a private address); upload the image somewhere public",
+        ),
+        (
+            "https:///x.png",
+            "EvoLink's servers cannot reach it (it has no host); upload the image somewhere public",
+        ),
+    ],
+)
+def test_an_image_url_evolink_could_not_fetch_is_named_with_why(url: str, problem: str | None) -> None:
+    from veo_mcp.evolink.addresses import image_url_problem
+
+    assert image_url_problem(url) == problem
