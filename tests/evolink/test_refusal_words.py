@@ -170,6 +170,8 @@ async def test_the_probe_counts_500_and_above_as_evolink_in_trouble(status: int,
         ("10.0.0.1", "10.0.0.1 is a private address"),
         ("127.0.0.1", "127.0.0.1 is a loopback address"),
         ("224.0.0.1", "224.0.0.1 is a multicast address"),
+        ("fec0::1", "fec0::1 is a site-local address"),
+        ("[fec0::1]", "fec0::1 is a site-local address"),
         ("100.64.0.1", "100.64.0.1 is not a public address"),
         ("[::ffff:10.0.0.1]", "10.0.0.1 is a private address"),  # IPv4 written as IPv6
         ("LOCALHOST.", "'localhost' is a local hostname"),

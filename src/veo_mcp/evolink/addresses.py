@@ -56,6 +56,8 @@ def internal_address_reason(host: str) -> str | None:
         ("multicast", address.is_multicast),
         ("unspecified", address.is_unspecified),
         ("reserved", address.is_reserved),
+        # fec0::/10, deprecated but still routed inside some networks; Python does not count it as private.
+        ("site-local", isinstance(address, ipaddress.IPv6Address) and address.is_site_local),
     ):
         if flag:
             return f"{address} is a {label} address"
