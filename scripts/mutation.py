@@ -262,15 +262,21 @@ def _tests_of(area: Area) -> list[Path]:
 
 
 def _sync(source: Path, target: Path) -> None:
-    """`target` made a copy of `source`, files rewritten only where their content differs (mutmut compares times:
-    an unchanged file keeps its mutants and their verdicts)."""
-    for path in source.rglob("*"):
+    """`target` made a copy of `source` (a folder or a file), files rewritten only where their content differs
+    (mutmut compares times: an unchanged file keeps its mutants and their verdicts)."""
+    pairs = (
+        [(source, target)]
+        if source.is_file()
+        else [(path, target / path.relative_to(source)) for path in source.rglob("*")]
+    )
+    for path, copy in pairs:
         if "__pycache__" in path.parts or "node_modules" in path.parts or path.is_dir():
             continue
-        copy = target / path.relative_to(source)
         if not copy.exists() or copy.read_bytes() != path.read_bytes():
             copy.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, copy)
+    if source.is_file():
+        return
     for copy in list(target.rglob("*.py")):
         if not (source / copy.relative_to(target)).exists():
             copy.unlink()
@@ -303,10 +309,6 @@ if os.environ.pop("MUTATION_HOST", None):
 """
 
 
-def _read(path: Path) -> bytes | None:
-    return path.read_bytes() if path.is_file() else None
-
-
 def prepare(work: Path, name: str, area: Area) -> None:
     """The area's work folder: the sources, the tests (without node_modules) and mutmut's settings. When the tests
     changed since the last run, verdicts that were not "killed" and mutmut's test map are dropped, so that a new
@@ -315,10 +317,8 @@ def prepare(work: Path, name: str, area: Area) -> None:
     _sync(ROOT / "src", work / "src")
     _sync(ROOT / "tests", work / "tests")
     for extra in PROJECT_FILES:
-        if (ROOT / extra).is_dir():
+        if (ROOT / extra).exists():
             _sync(ROOT / extra, work / extra)
-        elif (ROOT / extra).is_file() and (ROOT / extra).read_bytes() != _read(work / extra):
-            shutil.copy2(ROOT / extra, work / extra)
     settings = {
         "source_paths": ["src"],
         "also_copy": list(PROJECT_FILES),

@@ -129,6 +129,13 @@ def text_of(result: types.CallToolResult) -> str:
     return " ".join(item.text for item in result.content if isinstance(item, types.TextContent))
 
 
+async def call_ok(client: Client, tool: str, **arguments: Any) -> dict[str, Any]:
+    """Call `tool`, which must succeed; its structured result."""
+    result = await client.call_tool(tool, arguments)
+    assert not result.is_error, text_of(result)
+    return result.structured_content or {}
+
+
 async def finish(
     client: Client, task_id: str, timeout_s: float = 10, *, progress: ProgressFnT | None = None, rounds: int = 30
 ) -> dict[str, Any]:

@@ -11,24 +11,18 @@ from typing import Any
 from mcp.client import Client
 from pydantic import SecretStr
 
-from tests.helpers import current_era, service_settings, text_of
+from tests.helpers import call_ok, current_era, service_settings
 from veo_mcp.app import App, simulated_folder
 from veo_mcp.evolink import catalog
 from veo_mcp.mcp.server import create_server
 
 
-async def _call(client: Client, tool: str, **arguments: Any) -> dict[str, Any]:
-    result = await client.call_tool(tool, arguments)
-    assert not result.is_error, text_of(result)
-    return result.structured_content or {}
-
-
 async def _generate(app: App, prompt: str, *, wait: bool = True) -> dict[str, Any]:
     async with app.running(), Client(create_server(app), mode=current_era()) as client:
-        created = await _call(client, "generate_video", prompt=prompt)
+        created = await call_ok(client, "generate_video", prompt=prompt)
         if not wait:
             return created
-        return await _call(client, "wait_for_generation", task_id=created["task_id"], timeout_seconds=40)
+        return await call_ok(client, "wait_for_generation", task_id=created["task_id"], timeout_seconds=40)
 
 
 def _free_loopback_port() -> int:

@@ -156,6 +156,8 @@ async def test_a_link_that_cannot_be_reached_breaks_off_or_stalls_is_a_download_
     [
         (httpx.Response(401), None),
         (httpx.Response(200), None),
+        (httpx.Response(499), None),
+        (httpx.Response(500), "HTTP 500"),  # 500 and above: EvoLink is in trouble
         (httpx.Response(503), "HTTP 503"),
         (None, "no answer (ConnectError)"),
     ],

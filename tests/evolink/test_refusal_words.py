@@ -1,17 +1,15 @@
 """The sentences a refused request gets before anything is sent: one per field, naming the field, the value (cut
 when long) and what is allowed; a misspelt or synonymous parameter is pointed to the real one. Also the words of a
-callback URL EvoLink would refuse, of a failed generation, of a total estimate and of the reachability probe."""
+callback URL EvoLink would refuse, of a failed generation and of a total estimate."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import httpx
 import pytest
 
 from veo_mcp.evolink import catalog
 from veo_mcp.evolink.addresses import callback_url_problem
-from veo_mcp.evolink.client import EvoLinkClient
 from veo_mcp.evolink.costs import estimate_cost, total_estimate
 from veo_mcp.evolink.errors import InvalidRequestError
 from veo_mcp.evolink.schemas import VideoRequest, parse_video_request
@@ -153,15 +151,6 @@ def test_a_total_estimate_adds_up_and_names_the_models_without_a_published_price
     )
     tiny = total_estimate([known.model_copy(update={"usd": 0.00004}), known.model_copy(update={"usd": 0.00004})])
     assert tiny.usd == 0.0001  # rounded to a hundredth of a cent
-
-
-@pytest.mark.parametrize(("status", "reason"), [(499, None), (500, "HTTP 500")])
-async def test_the_probe_counts_500_and_above_as_evolink_in_trouble(status: int, reason: str | None) -> None:
-    client = EvoLinkClient(api_key="sk-x", transport=httpx.MockTransport(lambda request: httpx.Response(status)))
-    try:
-        assert await client.unreachable(1.5) == reason
-    finally:
-        await client.aclose()
 
 
 @pytest.mark.parametrize(

@@ -360,12 +360,14 @@ def test_missing_and_outside_paths_read_alike(tmp_path: Path) -> None:
     assert existing == missing and "outside the folders" in existing
 
 
-def _refusal(raw: str, allowed: AllowedFolders) -> str:
-    try:
+def _refused(raw: str, allowed: AllowedFolders) -> InvalidRequestError:
+    with pytest.raises(InvalidRequestError) as refused:
         inspect_image(raw, 0, allowed)
-    except InvalidRequestError as error:
-        return str(error)
-    raise AssertionError(f"{raw!r} was accepted")
+    return refused.value
+
+
+def _refusal(raw: str, allowed: AllowedFolders) -> str:
+    return str(_refused(raw, allowed))
 
 
 def test_an_outside_path_is_refused_naming_the_field_the_folders_and_how_to_change_them(tmp_path: Path) -> None:
@@ -384,12 +386,6 @@ def test_an_outside_path_is_refused_naming_the_field_the_folders_and_how_to_chan
     none = AllowedFolders(folders=[], source="the client's roots", how_to_change="-")
     with pytest.raises(InvalidRequestError, match=r"read from: \(none\) \(the client's roots\)\. -$"):
         inspect_image(str(pictures / "a.png"), 0, none)
-
-
-def _refused(raw: str, allowed: AllowedFolders) -> InvalidRequestError:
-    with pytest.raises(InvalidRequestError) as refused:
-        inspect_image(raw, 0, allowed)
-    return refused.value
 
 
 def test_an_image_up_to_10_mb_is_read_whole_and_one_byte_more_is_refused_in_words(tmp_path: Path) -> None:

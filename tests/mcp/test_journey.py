@@ -5,31 +5,23 @@ be saved in is refused before anything is paid for. Every test runs on both prot
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
-from mcp.client import Client
 
 from tests.disks import DISK_KINDS, DiskKind, small_disk
-from tests.helpers import running_harness, text_of
+from tests.helpers import call_ok, running_harness, text_of
 from veo_mcp.simulator import Simulator, SimulatorConfig
 
 pytestmark = pytest.mark.usefixtures("era")
-
-
-async def _call(client: Client, tool: str, **arguments: Any) -> dict[str, Any]:
-    result = await client.call_tool(tool, arguments)
-    assert not result.is_error, text_of(result)
-    return result.structured_content or {}
 
 
 async def test_a_video_is_two_calls_and_the_wait_ends_with_its_path(tmp_path: Path) -> None:
     calls: list[str] = []
     async with running_harness(tmp_path) as harness, harness.client() as client:
         calls.append("generate_video")
-        created = await _call(client, "generate_video", prompt="a kite over dunes")
+        created = await call_ok(client, "generate_video", prompt="a kite over dunes")
         calls.append("wait_for_generation")
-        waited = await _call(client, "wait_for_generation", task_id=created["task_id"], timeout_seconds=50)
+        waited = await call_ok(client, "wait_for_generation", task_id=created["task_id"], timeout_seconds=50)
         ledger = harness.ledger()
     assert "it ends with the saved video's path" in created["next_step"]
     assert waited["download_status"] == "saved" and not waited["timed_out"]
@@ -43,15 +35,15 @@ async def test_a_video_is_two_calls_and_the_wait_ends_with_its_path(tmp_path: Pa
 async def test_get_and_wait_give_one_next_step_for_one_state(tmp_path: Path) -> None:
     simulator = Simulator(SimulatorConfig(speed=1))  # slow: it is still rendering when asked
     async with running_harness(tmp_path, simulator=simulator) as harness, harness.client() as client:
-        task_id = (await _call(client, "generate_video", prompt="a slow heron"))["task_id"]
+        task_id = (await call_ok(client, "generate_video", prompt="a slow heron"))["task_id"]
         rendering = [
-            await _call(client, "get_generation", task_id=task_id),
-            await _call(client, "wait_for_generation", task_id=task_id, timeout_seconds=0),
+            await call_ok(client, "get_generation", task_id=task_id),
+            await call_ok(client, "wait_for_generation", task_id=task_id, timeout_seconds=0),
         ]
         simulator.service.clock.advance(3600)
-        done = await _call(client, "wait_for_generation", task_id=task_id, timeout_seconds=50)
-        after = await _call(client, "get_generation", task_id=task_id)
-        again = await _call(client, "wait_for_generation", task_id=task_id, timeout_seconds=0)
+        done = await call_ok(client, "wait_for_generation", task_id=task_id, timeout_seconds=50)
+        after = await call_ok(client, "get_generation", task_id=task_id)
+        again = await call_ok(client, "wait_for_generation", task_id=task_id, timeout_seconds=0)
         del harness
     got, waited = rendering
     assert got["status"] == waited["status"] == "pending" and waited["timed_out"]
@@ -68,8 +60,8 @@ async def test_get_and_wait_give_one_next_step_for_one_state(tmp_path: Path) -> 
 async def test_a_repeated_request_of_a_saved_video_answers_with_its_path(tmp_path: Path) -> None:
     arguments = {"prompt": "a fox in snow", "request_id": "fox-1"}
     async with running_harness(tmp_path) as harness, harness.client() as client:
-        created = await _call(client, "generate_video", **arguments)
-        waited = await _call(client, "wait_for_generation", task_id=created["task_id"], timeout_seconds=50)
+        created = await call_ok(client, "generate_video", **arguments)
+        waited = await call_ok(client, "wait_for_generation", task_id=created["task_id"], timeout_seconds=50)
         repeated = await client.call_tool("generate_video", arguments)
         creates = harness.ledger()["requests"]["create"]
     path = waited["files"][0]["path"]
@@ -115,12 +107,12 @@ async def test_a_failed_save_is_part_of_the_state_and_its_advice_does_not_loop(t
         running_harness(tmp_path, simulator=simulator, output_dir=videos) as harness,
         harness.client() as client,
     ):
-        task_id = (await _call(client, "generate_video", prompt="a kite"))["task_id"]
+        task_id = (await call_ok(client, "generate_video", prompt="a kite"))["task_id"]
         (videos / "simulated").rmdir()  # checked and created before the create; now made unusable
         (videos / "simulated").write_text("the user put a file here")
         simulator.service.clock.advance(3600)
-        waited = await _call(client, "wait_for_generation", task_id=task_id, timeout_seconds=50)
-        got = await _call(client, "get_generation", task_id=task_id)
+        waited = await call_ok(client, "wait_for_generation", task_id=task_id, timeout_seconds=50)
+        got = await call_ok(client, "get_generation", task_id=task_id)
     for state in (waited, got):
         assert state["status"] == "completed" and state["download_status"] == "failed"
         assert str(videos / "simulated") in state["download_error"] and "VEO_MCP_OUTPUT_DIR" in state["download_error"]
@@ -131,8 +123,8 @@ async def test_a_failed_save_is_part_of_the_state_and_its_advice_does_not_loop(t
 
 async def test_a_batch_wait_ends_with_every_video_saved(tmp_path: Path) -> None:
     async with running_harness(tmp_path) as harness, harness.client() as client:
-        submitted = await _call(client, "generate_batch", items=[{"prompt": "a"}, {"prompt": "b"}])
-        waited = await _call(client, "wait_for_batch", batch_id=submitted["batch_id"], timeout_seconds=50)
+        submitted = await call_ok(client, "generate_batch", items=[{"prompt": "a"}, {"prompt": "b"}])
+        waited = await call_ok(client, "wait_for_batch", batch_id=submitted["batch_id"], timeout_seconds=50)
         del harness
     assert waited["finished"] and not waited["timed_out"] and waited["done"] == 2
     assert all(item["files"] and Path(item["files"][0]).is_file() for item in waited["items"])
