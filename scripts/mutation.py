@@ -73,6 +73,7 @@ class Area:
 # (in-process: an MCPServer and the SDK's in-memory client), the CLI's entry point and the simulator.
 _MCP = (
     "tests/mcp/test_journey.py",
+    "tests/mcp/test_server_e2e.py",  # what a saved file is said to be (its length, size, sound) is checked here
     "tests/mcp/test_words.py",
     "tests/mcp/test_edges.py",
     "tests/mcp/test_questions.py",
