@@ -80,9 +80,7 @@ async def test_a_replica_whose_turn_it_is_not_reads_what_the_other_recorded_and_
     async def not_ours(task_id: str) -> bool:
         return False
 
-    poller = Poller(
-        never_fetched, bus, min_interval_s=0.001, max_interval_s=0.002, claim=not_ours, observe=observe
-    )
+    poller = Poller(never_fetched, bus, min_interval_s=0.001, max_interval_s=0.002, claim=not_ours, observe=observe)
     async with polling(poller):
         poller.track(followed, poll_now=True)
         # Finished while the other replica still saves the video: it keeps reading until the video is saved.
@@ -107,9 +105,7 @@ async def test_a_replica_stops_reading_a_generation_nobody_follows_any_more() ->
     async def not_ours(task_id: str) -> bool:
         return False
 
-    poller = Poller(
-        never_fetched, bus, min_interval_s=0.001, max_interval_s=0.002, claim=not_ours, observe=observe
-    )
+    poller = Poller(never_fetched, bus, min_interval_s=0.001, max_interval_s=0.002, claim=not_ours, observe=observe)
     async with polling(poller):
         poller.track(dropped, poll_now=True)
         await until(lambda: not poller.tracks(TASK_ID))
@@ -131,9 +127,7 @@ async def test_a_database_that_cannot_be_read_is_logged_and_read_again(caplog: p
     async def not_ours(task_id: str) -> bool:
         return False
 
-    poller = Poller(
-        never_fetched, bus, min_interval_s=0.001, max_interval_s=0.002, claim=not_ours, observe=observe
-    )
+    poller = Poller(never_fetched, bus, min_interval_s=0.001, max_interval_s=0.002, claim=not_ours, observe=observe)
     async with polling(poller):
         poller.track(generation(), poll_now=True)
         await until(lambda: not poller.tracks(TASK_ID))

@@ -87,7 +87,9 @@ async def test_a_link_past_its_window_is_final_and_never_fetched(tmp_path: Path)
     assert state["download_status"] == "expired" and harness.ledger()["requests"]["download"] == 0
 
 
-async def test_a_failed_save_is_shown_with_when_it_is_tried_again(tmp_path: Path) -> None:
+async def test_a_failed_save_is_shown_with_when_it_is_tried_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     simulator = Simulator(SimulatorConfig(speed=100))
     simulator.faults.add(Fault(kind="status", endpoint="download", status=503, count=3))  # one whole attempt
     async with running_harness(tmp_path, simulator=simulator) as harness, harness.client() as client:
@@ -100,6 +102,9 @@ async def test_a_failed_save_is_shown_with_when_it_is_tried_again(tmp_path: Path
     assert "503" in failing["download_error"] and failing["download_next_attempt_at"]
     assert "tries again by itself at" in failing["next_step"] and failing["files"] == []
     assert not failing["timed_out"] and saved["files"] and not saved["timed_out"]
+    # The log says which video failed, why, and when it is tried again.
+    retry_lines = [m for m in caplog.messages if m.startswith(f"saving {task_id} failed (")]
+    assert retry_lines and retry_lines[0].endswith("); trying again in 5 s") and "503" in retry_lines[0]
 
 
 async def test_a_saved_file_that_was_deleted_is_fetched_again(tmp_path: Path) -> None:
@@ -116,7 +121,9 @@ async def test_a_saved_file_that_was_deleted_is_fetched_again(tmp_path: Path) ->
 
 
 @pytest.mark.parametrize("kind", DISK_KINDS)
-async def test_a_full_disk_waits_for_space_instead_of_refetching(tmp_path: Path, kind: DiskKind) -> None:
+async def test_a_full_disk_waits_for_space_instead_of_refetching(
+    tmp_path: Path, kind: DiskKind, caplog: pytest.LogCaptureFixture
+) -> None:
     """Proven on a real small filesystem where one can be mounted (root), and everywhere on a simulated one."""
     simulator = Simulator(SimulatorConfig(speed=100, result_bytes=300_000))
     with small_disk(kind, tmp_path / "videos", 600) as disk:
@@ -136,6 +143,12 @@ async def test_a_full_disk_waits_for_space_instead_of_refetching(tmp_path: Path,
             saved = await _until(c, task_id, lambda s: s["download_status"] == "saved", "saved after space returned")
             on_disk = Path(saved["files"][0]["path"]).stat().st_size
     assert "No space left on the disk holding" in full["download_error"] and str(videos) in full["download_error"]
+    assert full["download_error"].endswith(
+        "the video could not be saved. Nothing is fetched again until 0.4 MB are free there; then veo-mcp saves it "
+        "by itself (free space, or set VEO_MCP_OUTPUT_DIR to another disk)."
+    )
+    needed = int(300_000 * 1.05) + 64 * 1024  # the video, 5 % more, and some headroom
+    assert f"disk full while saving {task_id}: waiting for {needed} free bytes" in caplog.messages
     assert full["files"] == [] and full["download_status"] == "failed"
     assert downloads_while_full == 1 and simulator.service.requests["download"] == 2
     assert saved["files"][0]["bytes"] == on_disk == 300_000

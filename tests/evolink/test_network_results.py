@@ -39,6 +39,8 @@ class Upstream:
         application.router.add_get("/hop/{left}", self.hop)
         application.router.add_get("/breaks", self.breaks)
         application.router.add_get("/stalls", self.stalls)
+        application.router.add_get("/moved-nowhere", self.moved_nowhere)
+        application.router.add_get("/located", self.located)
         return application
 
     async def video(self, request: web.Request) -> web.Response:
@@ -52,6 +54,12 @@ class Upstream:
         left = int(request.match_info["left"])
         target = "/video.mp4" if left == 0 else f"/hop/{left - 1}"
         raise web.HTTPFound(target if left % 2 else f"{self.base}{target}")  # relative and absolute Locations
+
+    async def moved_nowhere(self, request: web.Request) -> web.Response:
+        return web.Response(status=302, text="moved, but not said where")
+
+    async def located(self, request: web.Request) -> web.Response:
+        return web.Response(body=b"the body itself", headers={"Location": "/video.mp4"})
 
     async def breaks(self, request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Length": str(len(BODY))})
@@ -235,3 +243,32 @@ def test_the_package_hands_out_its_lazily_imported_client_and_names_what_it_lack
     assert evolink.EvoLinkClient is client.EvoLinkClient and evolink.DownloadedFile is client.DownloadedFile
     with pytest.raises(AttributeError, match=r"^module 'veo_mcp.evolink' has no attribute 'Nothing'$"):
         _ = evolink.Nothing
+
+
+async def test_only_a_redirect_status_with_a_location_is_followed(upstream: Upstream) -> None:
+    results = AiohttpResults(user_agent="veo-mcp/test", connect_timeout_s=5, read_timeout_s=5)
+    checked: list[str] = []
+
+    async def check(url: str) -> None:
+        checked.append(url)
+
+    try:
+        nowhere = await results.open(f"{upstream.base}/moved-nowhere", check)
+        assert nowhere.status == 302 and await _read(nowhere) == b"moved, but not said where"  # for the caller to judge
+        located = await results.open(f"{upstream.base}/located", check)
+        assert located.status == 200 and await _read(located) == b"the body itself"  # a Location on a 200 is not a hop
+        assert checked == [f"{upstream.base}/moved-nowhere", f"{upstream.base}/located"] and upstream.seen == []
+    finally:
+        await results.aclose()
+
+
+async def test_a_download_has_connect_and_read_timeouts_and_no_limit_on_its_whole_length(upstream: Upstream) -> None:
+    import aiohttp
+
+    results = AiohttpResults(user_agent="veo-mcp/test", connect_timeout_s=4, read_timeout_s=7)
+    try:
+        await _read(await results.open(f"{upstream.base}/video.mp4", None))
+        # A video of hundreds of MB may take longer than any fixed total: only a stalled connect or read ends it.
+        assert results._session.timeout == aiohttp.ClientTimeout(total=None, connect=4, sock_read=7)
+    finally:
+        await results.aclose()
