@@ -119,6 +119,26 @@ async def test_a_full_disk_names_the_room_the_video_needs(tmp_path: Path) -> Non
         assert disk.used() == 0 and list(folder.iterdir()) == []
 
 
+class _BreaksOff(httpx.AsyncByteStream):
+    """A body whose connection drops after its first two chunks."""
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield MP4[:CHUNK]
+        yield MP4[CHUNK : 2 * CHUNK]
+        raise httpx.ReadError("connection reset by peer")
+
+
+async def test_a_download_that_breaks_off_says_after_how_much_and_what_broke(tmp_path: Path) -> None:
+    def host(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"Content-Length": str(len(MP4))}, stream=_BreaksOff())
+
+    async with transfer_client(host) as client:
+        with pytest.raises(DownloadError) as caught:
+            await client.download(VIDEO_URL, tmp_path / "v.mp4", attempts=1)
+    assert caught.value.message == f"The download broke off after {2 * CHUNK} bytes (ReadError)."
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("status", [403, 404, 410])
 async def test_a_gone_link_is_expired_and_not_retried(tmp_path: Path, status: int) -> None:
     calls: list[int] = []

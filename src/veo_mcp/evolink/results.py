@@ -45,6 +45,7 @@ def _too_many_redirects() -> DownloadError:
 
 
 def broke_off(received: int, error: BaseException) -> DownloadError:
+    """Raised `from error`: the client names that cause again with the bytes it had received by then."""
     return DownloadError(f"The download broke off after {received} bytes ({type(error).__name__}).")
 
 
@@ -59,7 +60,7 @@ class _HttpxBody:
             async for chunk in self._response.aiter_bytes():
                 yield chunk
         except httpx.TransportError as error:
-            raise broke_off(0, error) from None
+            raise broke_off(0, error) from error
 
     async def aclose(self) -> None:
         await self._response.aclose()
@@ -79,7 +80,7 @@ class HttpxResults:
             try:
                 response = await self._client.send(request, stream=True)
             except httpx.TransportError as error:
-                raise broke_off(0, error) from None
+                raise broke_off(0, error) from error
             if not response.is_redirect or response.next_request is None:
                 return _HttpxBody(response)
             await response.aclose()
@@ -103,7 +104,7 @@ class _AiohttpBody:
             async for chunk in self._response.content.iter_chunked(_CHUNK_BYTES):
                 yield chunk
         except (aiohttp.ClientError, TimeoutError) as error:
-            raise broke_off(0, error) from None
+            raise broke_off(0, error) from error
 
     async def aclose(self) -> None:
         self._response.release()
@@ -140,7 +141,7 @@ class AiohttpResults:
             try:
                 response = await session.get(url, allow_redirects=False)
             except (aiohttp.ClientError, TimeoutError, ValueError) as error:
-                raise broke_off(0, error) from None
+                raise broke_off(0, error) from error
             location = response.headers.get("Location")
             if response.status not in _REDIRECTS or not location:
                 return _AiohttpBody(response)
