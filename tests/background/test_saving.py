@@ -6,6 +6,7 @@ deleted after it was saved, two server processes sharing one data folder, a simu
 
 from __future__ import annotations
 
+import errno
 import os
 import time
 from pathlib import Path
@@ -179,3 +180,35 @@ async def test_local_images_work_against_a_simulator_in_its_own_process(tmp_path
 def test_no_test_here_leaves_a_mount_behind(tmp_path: Path) -> None:
     mounts = Path("/proc/mounts").read_text() if Path("/proc/mounts").exists() else ""
     assert str(tmp_path) not in mounts and os.path.ismount(tmp_path) is False
+
+
+async def test_where_files_cannot_be_linked_a_video_is_copied_at_most_four_times(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """download_video into another folder names the saved file again (a hard link, no space); a filesystem that
+    cannot link gets copies instead, and copies fill the disk: a fifth is refused, in words that say why."""
+
+    def cannot_link(source: object, target: object) -> None:
+        raise OSError(errno.EXDEV, os.strerror(errno.EXDEV))
+
+    async with running_harness(tmp_path) as harness, harness.client() as client:
+        created = await client.call_tool("generate_video", {"prompt": "a copied kite"})
+        task_id = (created.structured_content or {})["task_id"]
+        await finish(client, task_id)
+        first = await _until(client, task_id, lambda s: s["download_status"] == "saved", "the first save")
+        monkeypatch.setattr(os, "link", cannot_link)
+        copies = [
+            await client.call_tool("download_video", {"task_id": task_id, "subfolder": f"copy{n}"}) for n in range(4)
+        ]
+        state = await _state(client, task_id)
+    original = Path(first["files"][0]["path"]).read_bytes()
+    for made in copies[:3]:
+        assert not made.is_error, text_of(made)
+        copy = Path((made.structured_content or {})["files"][0]["path"])
+        assert copy.read_bytes() == original and not copy.samefile(first["files"][0]["path"])
+    assert copies[3].is_error
+    assert text_of(copies[3]).startswith(
+        "This video already has 4 copies in the output folder and this filesystem cannot link files, so no further "
+        "copy was made."
+    )
+    assert len(state["files"]) == 4 and harness.ledger()["requests"]["download"] == 1
