@@ -3,6 +3,7 @@ as a hint, and with a public URL over HTTP generations finish with at most two s
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import subprocess
@@ -148,7 +149,9 @@ def test_a_loopback_public_url_needs_the_simulator() -> None:
 # --- the server's side ---------------------------------------------------------------------------------------------
 
 
-async def test_a_callback_is_only_a_hint_the_task_is_fetched_once(tmp_path: Path) -> None:
+async def test_a_callback_is_only_a_hint_the_task_is_fetched_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     simulator = Simulator(
         SimulatorConfig(speed=1, allow_private_callbacks=True)
     )  # renders outlast the test unless the clock moves
@@ -167,6 +170,8 @@ async def test_a_callback_is_only_a_hint_the_task_is_fetched_once(tmp_path: Path
             simulator.service.clock.advance(3600)
             real = await http.post(f"{CALLBACK_PATH}{secret}", json={})
             await _until(lambda: app.parts.registry.generations[task.id].status == "completed")
+            caplog.set_level(logging.INFO, logger="veo_mcp")
+            repeated = await http.post(f"{CALLBACK_PATH}{secret}", json={})  # EvoLink delivering it once more
             unknown = await http.post(f"{CALLBACK_PATH}{'x' * 43}", json={})
             wrong_method = await http.get(f"{CALLBACK_PATH}{secret}")
             other = await http.get("/mcp")
@@ -174,6 +179,9 @@ async def test_a_callback_is_only_a_hint_the_task_is_fetched_once(tmp_path: Path
     assert outcome.generation.request.get("callback_url") is None  # ours: not the caller's request
     assert forged.status_code == 200 and still in ("pending", "processing")  # the body was not believed
     assert real.status_code == 200 and task.gets == 2  # one GET per callback, none in between
+    # Once finished, a repeated delivery is acknowledged (EvoLink stops) but fetches nothing, and the log says so.
+    assert repeated.status_code == 200
+    assert f"callback for {task.id}, which is not being followed; ignored" in caplog.messages
     assert unknown.status_code == 404 and wrong_method.status_code == 405 and other.status_code == 404
     assert SAFETY_INTERVAL_S >= 60
 
