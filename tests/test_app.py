@@ -15,6 +15,7 @@ from tests.helpers import call_ok, current_era, service_settings
 from veo_mcp.app import App, simulated_folder
 from veo_mcp.evolink import catalog
 from veo_mcp.mcp.server import create_server
+from veo_mcp.simulator import Fault
 
 
 async def _generate(app: App, prompt: str, *, wait: bool = True) -> dict[str, Any]:
@@ -79,6 +80,7 @@ def test_evolink_gets_the_users_key_and_settings_and_no_key_means_no_upstream(tm
         connect_timeout_s=3.5,
         request_timeout_s=12.0,
         get_retry_attempts=7,
+        download_timeout_s=45.0,
     )
     app = App(settings)
     assert not app.simulated and app.database_path == settings.database
@@ -87,4 +89,19 @@ def test_evolink_gets_the_users_key_and_settings_and_no_key_means_no_upstream(tm
     assert client._api.headers["authorization"] == "Bearer sk-real-key-5678"
     assert client._api.timeout.connect == 3.5 and client._api.timeout.read == 12.0
     assert client._get_attempts == 7
+    assert client._results._timeouts == (3.5, 45.0)  # type: ignore[union-attr]  # result links: their own read timeout
     assert not App(service_settings(tmp_path)).configured
+
+
+async def test_every_request_to_the_embedded_simulator_is_told_to_the_upstream_observers(tmp_path: Path) -> None:
+    """What the metrics count: each request by its operation, and the kind of each failure."""
+    app = App(service_settings(tmp_path, simulate=True, simulator_speed=400))
+    seen: list[tuple[str, str | None]] = []
+    app.upstream_observers.append(lambda operation, kind: seen.append((operation, kind)))
+    _ = app.client  # builds the embedded simulator, which the app keeps
+    [simulator] = app._upstream.simulators  # type: ignore[union-attr]
+    simulator.faults.add(Fault(kind="status", endpoint="get", status=503, count=1))
+    done = await _generate(app, "a counted kite")
+    assert done["status"] == "completed"
+    assert seen[0] == ("create", None)
+    assert ("get", "temporary") in seen and ("get", None) in seen and ("download", None) in seen

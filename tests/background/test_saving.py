@@ -212,3 +212,21 @@ async def test_where_files_cannot_be_linked_a_video_is_copied_at_most_four_times
         "copy was made."
     )
     assert len(state["files"]) == 4 and harness.ledger()["requests"]["download"] == 1
+
+
+async def test_without_automatic_saving_a_failed_download_video_is_not_retried_by_itself(tmp_path: Path) -> None:
+    """VEO_MCP_AUTO_DOWNLOAD=false: nothing is saved or fetched again unasked; the answer says to ask again."""
+    simulator = Simulator(SimulatorConfig(speed=100))
+    async with (
+        running_harness(tmp_path, simulator=simulator, auto_download=False) as harness,
+        harness.client() as client,
+    ):
+        created = await client.call_tool("generate_video", {"prompt": "a kite nobody saves"})
+        task_id = (created.structured_content or {})["task_id"]
+        await finish(client, task_id)
+        simulator.faults.add(Fault(kind="status", endpoint="download", status=503, count=3))  # one whole attempt
+        refused = await client.call_tool("download_video", {"task_id": task_id})
+        state = await _state(client, task_id)
+    assert refused.is_error and "503" in state["download_error"]
+    assert state["download_status"] == "failed" and state["download_next_attempt_at"] is None
+    assert harness.ledger()["requests"]["download"] == 3
