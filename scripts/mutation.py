@@ -121,7 +121,17 @@ AREAS: dict[str, Area] = {
         ("settings",),
         ("tests/test_settings_and_files.py", "tests/cli/test_exit_paths.py", "tests/cli/test_keys_and_settings.py"),
     ),
-    "app": Area(("app.py",), ("tests/test_app.py", "tests/test_resume.py", "tests/background", *_MCP)),
+    "app": Area(
+        ("app.py",),
+        (
+            "tests/test_app.py",
+            "tests/test_resume.py",
+            "tests/background",
+            # (what App hands the object store once a video is saved)
+            "tests/delivery/test_objects_and_links.py::test_a_video_the_server_saves_goes_on_to_the_object_store_by_itself",
+            *_MCP,
+        ),
+    ),
     "errors": Area(
         ("errors.py",),
         (

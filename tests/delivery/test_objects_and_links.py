@@ -336,3 +336,32 @@ async def test_the_store_reaches_its_endpoint_retries_and_treats_every_not_found
     said = [r.getMessage() for r in caplog.records if r.name == "veo_mcp.delivery.objects"]
     assert said[:3] == [f"stored {n}.mp4 in s3://videos/clipsX/{n}.mp4" for n in range(3)]
     assert said[3].startswith("could not store denied.mp4 in s3://videos: ") and "AccessDenied" in said[3]
+
+
+async def test_a_video_the_server_saves_goes_on_to_the_object_store_by_itself(tmp_path: Path, endpoint: str) -> None:
+    """Served over HTTP with VEO_MCP_STORAGE_URL: each saved video is uploaded in the background, under its path
+    in the output folder, without anyone asking for a link (an answer that carries a link uploads it too, so the
+    test asks for none)."""
+    from mcp.client import Client
+
+    from tests.helpers import call_ok, current_era
+    from veo_mcp.app import App
+    from veo_mcp.mcp.server import create_server
+
+    s3 = _s3(endpoint)
+    s3.create_bucket(Bucket="videos")
+    settings = service_settings(
+        tmp_path, simulate=True, simulator_speed=400, storage_url="s3://videos/team", storage_endpoint=endpoint
+    )
+    app = App(settings, serves_http=True)
+    async with app.running(), Client(create_server(app), mode=current_era()) as client:
+        created = await call_ok(client, "generate_video", prompt="a stored lighthouse")
+        generation = app.parts.registry.generations[created["task_id"]]
+        with anyio.fail_after(30):
+            while generation.download_state != "saved":  # noqa: ASYNC110 - the server's own doing, bounded
+                await anyio.sleep(0.02)
+            saved = Path(generation.files[0].path)
+            key = f"team/{saved.relative_to(settings.output_dir).as_posix()}"
+            while "Contents" not in s3.list_objects_v2(Bucket="videos", Prefix=key):  # noqa: ASYNC110 - bounded
+                await anyio.sleep(0.02)
+    assert s3.get_object(Bucket="videos", Key=key)["Body"].read() == saved.read_bytes()
