@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import hashlib
 import json
 import os
@@ -470,15 +471,21 @@ def run_area(name: str, area: Area, globs: list[str], args: argparse.Namespace) 
         env["VEO_MCP_TEST_POSTGRES_URL"] = postgres_url()
     started = time.monotonic()
     wanted = globs if args.shard is None else _shard_names(area, globs, args.shard)
-    run = subprocess.run(
+    mutmut = subprocess.Popen(
         [sys.executable, "-m", "mutmut", "run", "--max-children", str(args.max_children), *wanted],
         cwd=work,
         env=env,
-        check=False,
         stdout=sys.stderr,  # mutmut's progress; stdout ends with the JSON object alone
+        start_new_session=True,  # a group of its own: its forked workers end with it (see below)
     )
-    if run.returncode != 0:
-        raise SystemExit(f"mutmut run failed for {name} (exit {run.returncode})")
+    try:
+        returncode = mutmut.wait()
+    finally:
+        # A stopped run (SIGTERM, Ctrl-C) would otherwise leave mutmut's forked workers running their tests.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(mutmut.pid, signal.SIGKILL)
+    if returncode != 0:
+        raise SystemExit(f"mutmut run failed for {name} (exit {returncode})")
     found = results(work, area, wanted)
     statuses = {mutant: status for mutant, (status, _) in found.items()}
     print(f"{name}: {len(statuses)} mutants in {time.monotonic() - started:.0f} s", file=sys.stderr)
