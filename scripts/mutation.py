@@ -88,6 +88,8 @@ _MCP = (
     "tests/mcp/test_verifier.py",
     "tests/mcp/test_http_guard.py",
     "tests/mcp/test_sdk_seams.py",
+    "tests/mcp/test_team.py",  # several users on one server: what each may see, pay for and reach
+    "tests/mcp/test_shared_server.py",
     "tests/mcp/tasks",
 )
 AREAS: dict[str, Area] = {
