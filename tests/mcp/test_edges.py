@@ -90,6 +90,8 @@ async def test_every_redirect_hop_of_a_result_link_is_checked(tmp_path: Path, lo
         harness.simulator.faults.add(Fault(kind="redirect", endpoint="download", location=location, count=10))
         result = await client.call_tool("download_video", {"task_id": task_id})
     assert result.is_error and reason in text_of(result), text_of(result)
+    advice = "This is not a normal EvoLink link; check EVOLINK_BASE_URL and report it if it persists."
+    assert advice in text_of(result)
     assert not list((tmp_path / "videos").rglob("*.mp4"))
 
 

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import anyio
+import av
 import mcp_types as types
 import pytest
 from mcp.client import Client
@@ -98,6 +99,8 @@ async def test_generate_subscribe_wait_download_read(tmp_path: Path) -> None:
             assert path.name.endswith("-simulated.mp4")
             assert path.stat().st_size == files[0]["bytes"] and files[0]["duration_s"] == pytest.approx(8, abs=0.2)
             assert (files[0]["width"], files[0]["height"]) == (256, 144) and files[0]["has_audio"] is True
+            with av.open(str(path)) as container:  # the length as the file itself gives it, to the microsecond
+                assert container.duration is not None and files[0]["duration_s"] == container.duration / 1_000_000
             read = await client.read_resource(uri)
             resource = read.contents[0]
             assert isinstance(resource, types.TextResourceContents) and resource.mime_type == "application/json"
