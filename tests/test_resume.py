@@ -17,7 +17,7 @@ from veo_mcp.background.autosave import AutoSaver
 from veo_mcp.background.downloads import Downloader, VideoInfo
 from veo_mcp.core.generation import Generation
 from veo_mcp.mcp.server import create_server
-from veo_mcp.simulator import Simulator, SimulatorConfig
+from veo_mcp.simulator import Fault, Simulator, SimulatorConfig
 
 
 def _service(tmp_path: Path, simulator: Simulator, **settings: Any) -> App:
@@ -169,3 +169,40 @@ async def test_soonest_expiring_links_are_saved_first(tmp_path: Path, monkeypatc
 
 async def _done(order: list[str], count: int) -> bool:
     return len(order) >= count
+
+
+async def test_after_a_restart_a_failed_save_is_tried_afresh_and_a_saved_one_is_left_as_it_is(tmp_path: Path) -> None:
+    simulator = Simulator(SimulatorConfig(speed=100))
+    async with (
+        running_harness(tmp_path, simulator=simulator, auto_download=False) as harness,
+        harness.client() as client,
+    ):
+        ids = []
+        for prompt in ("a kite saved at once", "a kite whose save failed"):
+            created = await client.call_tool("generate_video", {"prompt": prompt})
+            ids.append((created.structured_content or {})["task_id"])
+            await finish(client, ids[-1])
+        saved_id, failed_id = ids
+        assert not (await client.call_tool("download_video", {"task_id": saved_id})).is_error
+        simulator.faults.add(Fault(kind="status", endpoint="download", status=503, count=3))  # one whole attempt
+        assert (await client.call_tool("download_video", {"task_id": failed_id})).is_error
+    assert simulator.service.requests["download"] == 4
+    saved_before = (await _stored(tmp_path, simulator, saved_id)).files
+    service = _service(tmp_path, simulator)
+    async with service.running():
+
+        async def both_saved() -> bool:
+            states = [(await service.parts.registry.get(task_id)).download_state for task_id in ids]
+            return states == ["saved", "saved"]
+
+        await _until(both_saved)
+        again = await service.parts.registry.get(failed_id)
+        kept = await service.parts.registry.get(saved_id)
+    assert again.download_error is None and again.files  # tried afresh after the restart, and saved
+    assert kept.files == saved_before and simulator.service.requests["download"] == 5  # the failed one only
+
+
+async def _stored(tmp_path: Path, simulator: Simulator, task_id: str) -> Generation:
+    service = _service(tmp_path, simulator, auto_download=False)
+    async with service.running():
+        return await service.parts.registry.get(task_id)
