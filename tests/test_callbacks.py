@@ -24,11 +24,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.helpers import TEST_KEY, SimulatorProcess, finish, make_client, no_dns, service_settings
+from tests.helpers import TEST_KEY, SimulatorProcess, finish, make_client, no_dns, service_settings, text_of
 from veo_mcp.app import App
 from veo_mcp.background.callbacks import CALLBACK_PATH, SAFETY_INTERVAL_S
 from veo_mcp.evolink import EvoLinkClient, catalog, parse_video_request
 from veo_mcp.mcp.callbacks import MAX_BODY_BYTES, with_callbacks
+from veo_mcp.mcp.server import create_server
 from veo_mcp.settings import SettingsError, load_settings
 from veo_mcp.simulator import IN_PROCESS_BASE_URL, Fault, Simulator, SimulatorConfig, SimulatorTransport
 from veo_mcp.simulator.callbacks import CallbackSender
@@ -394,3 +395,46 @@ async def test_a_batch_create_in_flight_at_sigkill_counts_as_running_until_its_c
     assert (joined["prompt"], joined["download_status"]) == ("take 0 of three", "saved") and joined["request_id"]
     assert "take-0-of-three" in Path(joined["files"][0]["path"]).name
     assert ledger["requests"]["create"] == 3 and len(ledger["tasks"]) == 3
+
+
+async def test_a_callback_joins_the_task_of_a_create_whose_answer_was_lost_and_nothing_else(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A create whose answer never arrived (the connection dropped after EvoLink accepted it) is not resent; its
+    callback names the task, which is asked about once and recorded as that create's, with a note saying so. A
+    callback naming a task EvoLink does not give, or one the create could not have made, joins nothing."""
+    simulator = Simulator(SimulatorConfig(speed=1, allow_private_callbacks=True))
+    simulator.faults.add(Fault(kind="drop_after_accept", endpoint="create"))
+    app = _callback_app(simulator, tmp_path)
+    caplog.set_level(logging.INFO, logger="veo_mcp")
+    async with app.running(), Client(create_server(app), mode="legacy") as client:
+        lost = await client.call_tool("generate_video", {"prompt": "a create whose answer was lost"})
+        (task,) = simulator.service.tasks.values()
+        async with make_client(simulator) as elsewhere:  # a task of the account this create could not have made
+            other_task = await elsewhere.create_generation(
+                parse_video_request({"prompt": "elsewhere", "model": "veo3.1-pro"})
+            )
+        path = urlsplit(task.request.callback_url or "").path
+        receiver = with_callbacks(_not_found, app)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=receiver), base_url="http://s") as http:
+            unknown = await http.post(path, json={"id": "task-unified-1700000000-nosuchtk"})
+            mismatched = await http.post(path, json={"id": other_task.id})  # another create's task
+            joined = await http.post(path, json={"id": task.id, "status": "processing"})
+        state = (await client.call_tool("get_generation", {"task_id": task.id})).structured_content or {}
+    assert lost.is_error and "Do not resend it blindly" in text_of(lost)
+    assert simulator.service.requests["create"] == 2  # the lost one was not resent
+    assert (unknown.status_code, mismatched.status_code, joined.status_code) == (404, 404, 200)
+    assert state["prompt"] == "a create whose answer was lost" and state["task_id"] == task.id
+    assert state["notes"][0] == (
+        "EvoLink's answer to this create was never recorded (veo-mcp stopped or could not write it); the task was "
+        "matched to the create later, and its request_id answers with it."
+    )
+    assert (
+        caplog.messages.count(f"a callback named task {other_task.id}, which its create could not have made; ignored")
+        == 1
+    )
+    assert any(
+        m.startswith("a callback named task task-unified-1700000000-nosuchtk, which EvoLink does not give: ")
+        for m in caplog.messages
+    )
+    assert any(m.startswith(f"task {task.id} answers the create sent at 1") for m in caplog.messages)
