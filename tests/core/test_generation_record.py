@@ -1,0 +1,72 @@
+"""A generation's record on its own: how durations are spoken, what a failed save's advice says, what a newer record
+written by another process brings in, and the one answer for an id the caller may not see."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from veo_mcp.core.generation import Generation, spoken_duration
+from veo_mcp.core.registry import unknown_generation
+
+
+@pytest.mark.parametrize(
+    ("seconds", "spoken"),
+    [
+        (-3, "0 s"),
+        (44.6, "45 s"),
+        (119.4, "119 s"),
+        (120, "2 min"),
+        (7199, "119 min"),
+        (7200, "2 h 0 min"),
+        (7500, "2 h 5 min"),
+    ],
+)
+def test_durations_are_spoken_in_seconds_then_minutes_then_hours(seconds: float, spoken: str) -> None:
+    assert spoken_duration(seconds) == spoken
+
+
+def generation(task_id: str = "task-unified-1700000000-record01") -> Generation:
+    return Generation(task_id=task_id, model="veo3.1-fast", prompt="a harbour", request={}, simulated=True)
+
+
+@pytest.mark.parametrize(
+    ("error", "said"),
+    [
+        ("The video host answered HTTP 503.", "Saving the video failed: The video host answered HTTP 503."),
+        ("the folder is not writable", "Saving the video failed: the folder is not writable."),
+        ("is the disk full?", "Saving the video failed: is the disk full?"),
+        (None, "Saving the video failed: no reason was recorded."),
+    ],
+)
+def test_a_failed_saves_advice_ends_its_reason_with_one_full_stop(error: str | None, said: str) -> None:
+    failed = generation()
+    failed.download_error = error
+    assert failed._save_failed_advice("task_id 'x'") == f"{said} Call download_video with task_id 'x' to try again."
+
+
+def test_a_newer_record_from_another_process_brings_its_outcome_in() -> None:
+    mine = generation()
+    theirs = generation()
+    theirs.status, theirs.progress, theirs.completed_at = "failed", 30, time.time()
+    theirs.error_code, theirs.error_message = "content_policy_violation", "The prompt was refused."
+    theirs.updated_at = mine.updated_at + 5
+    assert mine.adopt(theirs)
+    assert (mine.status, mine.progress, mine.error_code, mine.error_message) == (
+        "failed",
+        30,
+        "content_policy_violation",
+        "The prompt was refused.",
+    )
+
+
+def test_an_id_the_caller_may_not_see_gets_one_answer_whoever_s_it_is() -> None:
+    error = unknown_generation("task-unified-1700000000-secret01" + "x" * 100)
+    assert error.message == (
+        "task_id 'task-unified-1700000000-secret01" + "x" * 48 + "' names no generation this server knows for you."
+    )
+    assert error.advice == (
+        "Check the task id: use one from generate_video or list_generations (it lists the generations you created); "
+        "a task of another EvoLink account cannot be read."
+    )
