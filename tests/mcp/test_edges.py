@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import TEST_KEY, finish, running_harness, text_of
+from tests.helpers import TEST_KEY, finish, make_client, running_harness, text_of
+from veo_mcp.evolink import parse_video_request
 from veo_mcp.settings import Settings, SettingsError, load_settings
 from veo_mcp.simulator import Fault, Simulator, SimulatorConfig
 
@@ -153,3 +154,16 @@ async def test_an_unexpected_failure_says_so_with_a_reference_in_the_log(
     reference = message.split("reference ")[1].split(".", maxsplit=1)[0]
     assert "RuntimeError" in message and "unexpectedly in get_generation" in message
     assert any(reference in record.getMessage() and record.exc_info for record in caplog.records)
+
+
+async def test_a_task_made_outside_this_server_is_taken_up_when_asked_about(tmp_path: Path) -> None:
+    """The same EvoLink account used elsewhere (the dashboard, another tool): asking about one of its task ids here
+    shows it as made outside, follows it to the end and saves its video like any other."""
+    async with running_harness(tmp_path) as harness, harness.client() as client:
+        async with make_client(harness.simulator) as elsewhere:
+            made = await elsewhere.create_generation(parse_video_request({"prompt": "never sent from here"}))
+        state = await finish(client, made.id)
+        listed = (await client.call_tool("list_generations", {})).structured_content or {}
+    assert state["prompt"] == "(created outside this server)" and state["model"] == made.model
+    assert state["status"] == "completed" and [g["task_id"] for g in listed["generations"]] == [made.id]
+    assert harness.ledger()["requests"]["create"] == 1  # nothing was created here
