@@ -70,3 +70,32 @@ def test_an_id_the_caller_may_not_see_gets_one_answer_whoever_s_it_is() -> None:
         "Check the task id: use one from generate_video or list_generations (it lists the generations you created); "
         "a task of another EvoLink account cannot be read."
     )
+
+
+def test_times_are_given_in_utc_whatever_the_machines_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    from veo_mcp.core.generation import _iso
+
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        assert _iso(0.0) == "1970-01-01T00:00:00+00:00" and _iso(None) is None
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_a_render_past_its_estimate_is_said_to_need_a_quarter_of_what_it_would_at_its_pace() -> None:
+    late = generation()
+    late.status, late.progress, late.estimated_time_s = "processing", 20, 100.0
+    late.created_at = time.time() - 300  # three times its estimate ago
+    late.progress_at = time.time()  # but still moving: not stalled
+    assert late.eta_seconds() == 20  # 80 s at its estimated pace, a quarter of it
+
+
+@pytest.mark.parametrize(("state", "settled"), [("expired", True), ("saved", True), ("none", False)])
+def test_a_wait_ends_once_the_video_is_saved_or_its_links_expired(state: str, settled: bool) -> None:
+    rendered = generation()
+    rendered.status, rendered.progress, rendered.completed_at = "completed", 100, time.time()
+    rendered.result_urls = ["https://cdn.example.com/v.mp4"]
+    rendered.download_state = state  # type: ignore[assignment]
+    assert rendered.save_settled() is settled

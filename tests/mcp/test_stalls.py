@@ -7,6 +7,7 @@ import json
 import time
 from pathlib import Path
 
+import anyio
 import mcp_types as types
 import pytest
 
@@ -23,7 +24,8 @@ async def test_a_stuck_render_is_reported_stalled_not_almost_done(tmp_path: Path
             started = time.monotonic()
             created = await client.call_tool("generate_video", {"prompt": "a glacier that never finishes"})
             task_id = (created.structured_content or {})["task_id"]
-            waited = await client.call_tool("wait_for_generation", {"task_id": task_id, "timeout_seconds": 30})
+            with anyio.fail_after(30):  # the stall (after 0.5 s) ends the wait, not its timeout of 45 s
+                waited = await client.call_tool("wait_for_generation", {"task_id": task_id, "timeout_seconds": 45})
             took = time.monotonic() - started
             again = await client.call_tool("wait_for_generation", {"task_id": task_id, "timeout_seconds": 1})
             got = await client.call_tool("get_generation", {"task_id": task_id})
@@ -31,7 +33,7 @@ async def test_a_stuck_render_is_reported_stalled_not_almost_done(tmp_path: Path
             resource = await client.read_resource(f"veo://generations/{task_id}")
     state = waited.structured_content or {}
     assert state["stalled"] is True and state["finished"] is False and state["progress"] == 40
-    assert state["timed_out"] is False  # the stall ended the wait, long before its 30 s
+    assert state["timed_out"] is False  # the stall ended the wait, long before its timeout
     assert state["eta_seconds"] is None and 0 <= state["elapsed_seconds"] <= round(took) + 1  # still counting
     next_step = state["next_step"]
     assert "Tell the user" in next_step and "may still finish" in next_step
