@@ -99,3 +99,22 @@ def test_a_wait_ends_once_the_video_is_saved_or_its_links_expired(state: str, se
     rendered.result_urls = ["https://cdn.example.com/v.mp4"]
     rendered.download_state = state  # type: ignore[assignment]
     assert rendered.save_settled() is settled
+
+
+def test_what_the_store_kept_that_is_newer_is_absorbed_and_nothing_is_taken_back() -> None:
+    mine = generation()
+    finished = generation()
+    finished.status, finished.progress, finished.completed_at = "completed", 100, 1_700_000_000.0
+    finished.result_urls, finished.download_state = ["https://cdn.example.com/v.mp4"], "saved"
+    mine.absorb(finished)
+    assert (mine.status, mine.completed_at, mine.download_state) == ("completed", 1_700_000_000.0, "saved")
+    older = generation()  # a record from before the save: it takes nothing back
+    older.status, older.progress, older.completed_at = "completed", 100, 1_700_000_000.0
+    mine.absorb(older)
+    assert mine.download_state == "saved"
+
+
+def test_a_state_says_when_the_record_last_changed() -> None:
+    changed = generation()
+    changed.updated_at = 1_700_000_000.0
+    assert changed.state().updated_at == "2023-11-14T22:13:20+00:00"
