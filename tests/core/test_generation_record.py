@@ -118,3 +118,16 @@ def test_a_state_says_when_the_record_last_changed() -> None:
     changed = generation()
     changed.updated_at = 1_700_000_000.0
     assert changed.state().updated_at == "2023-11-14T22:13:20+00:00"
+
+
+def test_a_write_never_takes_back_an_outcome_another_process_stored() -> None:
+    from veo_mcp.core.generation import merged
+
+    stored = generation()
+    stored.status, stored.progress, stored.completed_at = "failed", 40, 1_700_000_000.0
+    stored.error_code, stored.error_message = "content_policy_violation", "The prompt was refused."
+    incoming = generation()  # this process still thinks it renders
+    incoming.status, incoming.progress = "processing", 60
+    result = merged(stored, incoming)
+    assert (result.status, result.progress, result.completed_at) == ("failed", 40, 1_700_000_000.0)
+    assert (result.error_code, result.error_message) == ("content_policy_violation", "The prompt was refused.")
