@@ -313,11 +313,24 @@ def _sync(source: Path, target: Path) -> None:
 #   start a stdio server can run.
 # - mutmut hands a mutant's tests to pytest in no particular order and stops at the first that fails: given the
 #   quickest first (by the times it measured), a mutant that is caught is caught sooner.
+# - mutmut runs in a session of its own (so that its forked workers can be stopped with it); should the run that
+#   started it be killed outright (SIGKILL, which no handler sees), mutmut notices and ends its session.
 SITECUSTOMIZE = """import os
 if os.environ.get("MUTANT_UNDER_TEST") == "stats":
     os.environ["MUTANT_UNDER_TEST"] = ""
 if os.environ.pop("MUTATION_HOST", None):
+    import signal
+    import threading
+    import time
+
     import mcp.client.stdio
+
+    def _end_with_the_run(parent=os.getppid()):
+        while os.getppid() == parent:
+            time.sleep(1)
+        os.killpg(0, signal.SIGKILL)  # the run that started mutmut was killed outright: its workers go too
+
+    threading.Thread(target=_end_with_the_run, daemon=True).start()
     from mutmut.runners import harness
     from mutmut.state import state
 
@@ -491,9 +504,7 @@ def run_area(name: str, area: Area, globs: list[str], args: argparse.Namespace) 
     try:
         returncode = mutmut.wait()
     finally:
-        # A stopped run (SIGTERM, Ctrl-C) would otherwise leave mutmut's forked workers running their tests.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(mutmut.pid, signal.SIGKILL)
+        _stop(mutmut)
     if returncode != 0:
         raise SystemExit(f"mutmut run failed for {name} (exit {returncode})")
     found = results(work, area, wanted)
@@ -503,6 +514,19 @@ def run_area(name: str, area: Area, globs: list[str], args: argparse.Namespace) 
     for mutant, diff in sorted(diffs(work, alive).items()):
         print(f"--- {statuses[mutant]}: {mutant}\n{diff}\n")
     return statuses
+
+
+def _stop(mutmut: subprocess.Popen[bytes]) -> None:
+    """End mutmut and every worker it forked (a stopped run would leave them running their tests): first as Ctrl-C
+    would (mutmut stops its workers and keeps what it found), then for good."""
+    if mutmut.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(mutmut.pid, signal.SIGINT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            mutmut.wait(timeout=30)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(mutmut.pid, signal.SIGKILL)
+    mutmut.wait()
 
 
 def _shard_names(area: Area, globs: list[str], shard: tuple[int, int]) -> list[str]:
@@ -532,9 +556,11 @@ def main() -> int:
     parser.add_argument("--shard", type=_shard, default=None, help="I/N: the I-th of N slices of the mutants")
     parser.add_argument("--fresh", action="store_true", help="forget what earlier runs found (.mutation/)")
     args = parser.parse_args()
-    # Stopped with SIGTERM as with Ctrl-C: mutmut (which `subprocess.run` then kills) and the PostgreSQL cluster end
-    # with it, and what was found so far is kept for the next run.
+    # Stopped with SIGTERM or a hang-up as with Ctrl-C: mutmut and its workers (`_stop`) and the PostgreSQL cluster
+    # end with it, and what was found so far is kept for the next run. (Killed outright, the run takes mutmut along
+    # all the same: SITECUSTOMIZE.)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGHUP, lambda *_: sys.exit(129))
     names = list(args.area or AREAS)
     if args.module:
         names = [name for name, area in AREAS.items() if any(Path(m) in area_files(area) for m in args.module)]
