@@ -24,7 +24,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.helpers import TEST_KEY, SimulatorProcess, finish, make_client, no_dns, service_settings, text_of
+from tests.helpers import (
+    TEST_KEY,
+    SimulatorProcess,
+    current_era,
+    finish,
+    make_client,
+    no_dns,
+    service_settings,
+    text_of,
+)
 from veo_mcp.app import App
 from veo_mcp.background.callbacks import CALLBACK_PATH, SAFETY_INTERVAL_S
 from veo_mcp.evolink import EvoLinkClient, catalog, parse_video_request
@@ -397,6 +406,7 @@ async def test_a_batch_create_in_flight_at_sigkill_counts_as_running_until_its_c
     assert ledger["requests"]["create"] == 3 and len(ledger["tasks"]) == 3
 
 
+@pytest.mark.usefixtures("era")
 async def test_a_callback_joins_the_task_of_a_create_whose_answer_was_lost_and_nothing_else(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -407,7 +417,7 @@ async def test_a_callback_joins_the_task_of_a_create_whose_answer_was_lost_and_n
     simulator.faults.add(Fault(kind="drop_after_accept", endpoint="create"))
     app = _callback_app(simulator, tmp_path)
     caplog.set_level(logging.INFO, logger="veo_mcp")
-    async with app.running(), Client(create_server(app), mode="legacy") as client:
+    async with app.running(), Client(create_server(app), mode=current_era()) as client:
         lost = await client.call_tool("generate_video", {"prompt": "a create whose answer was lost"})
         (task,) = simulator.service.tasks.values()
         async with make_client(simulator) as elsewhere:  # a task of the account this create could not have made
@@ -437,4 +447,6 @@ async def test_a_callback_joins_the_task_of_a_create_whose_answer_was_lost_and_n
         m.startswith("a callback named task task-unified-1700000000-nosuchtk, which EvoLink does not give: ")
         for m in caplog.messages
     )
-    assert any(m.startswith(f"task {task.id} answers the create sent at 1") for m in caplog.messages)
+    joined_lines = [m for m in caplog.messages if m.startswith(f"task {task.id} answers the create sent at ")]
+    assert len(joined_lines) == 1 and joined_lines[0].endswith("; joined by its callback")
+    assert task.gets == 1  # asked about once, by the callback that joined it

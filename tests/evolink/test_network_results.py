@@ -5,8 +5,10 @@ a link that breaks off), the reachability probe, and the address checks with the
 from __future__ import annotations
 
 import gzip
+import re
 import socket
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -272,3 +274,18 @@ async def test_a_download_has_connect_and_read_timeouts_and_no_limit_on_its_whol
         assert results._session.timeout == aiohttp.ClientTimeout(total=None, connect=4, sock_read=7)
     finally:
         await results.aclose()
+
+
+async def test_a_download_over_the_network_that_breaks_off_says_after_how_much_and_what_broke(
+    upstream: Upstream, tmp_path: Path
+) -> None:
+    """The client names what broke (aiohttp's own error) with the bytes it had by then, as it does over httpx."""
+    client = EvoLinkClient(api_key=None, max_backoff_s=0.01)  # no transport: result links over aiohttp
+    try:
+        with pytest.raises(DownloadError) as broke:
+            await client.download(f"{upstream.base}/breaks", tmp_path / "v.mp4", attempts=1)
+    finally:
+        await client.aclose()
+    message = broke.value.message
+    assert re.fullmatch(r"The download broke off after (\d+) bytes \(ClientPayloadError\)\.", message), message
+    assert int(message.split()[5]) > 0 and list(tmp_path.iterdir()) == []
