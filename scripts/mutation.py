@@ -125,7 +125,14 @@ AREAS: dict[str, Area] = {
     # The reference pages are generated from the parser and the tools: a changed flag or help text fails their test.
     "cli": Area(("cli",), ("tests/cli", "tests/test_readme.py")),
     "simulator": Area(
-        ("simulator",), ("tests/simulator", "tests/evolink", "tests/test_faults.py", "tests/test_callbacks.py")
+        ("simulator",),
+        (
+            "tests/simulator",
+            "tests/evolink",
+            "tests/test_faults.py",
+            "tests/test_callbacks.py",
+            "tests/local/test_images.py",  # the file service: uploads and the uploaded files
+        ),
     ),
     "delivery": Area(("delivery",), ("tests/delivery",)),
     "settings": Area(
