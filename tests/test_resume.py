@@ -172,6 +172,8 @@ async def _done(order: list[str], count: int) -> bool:
 
 
 async def test_after_a_restart_a_failed_save_is_tried_afresh_and_a_saved_one_is_left_as_it_is(tmp_path: Path) -> None:
+    """A save that failed before a restart is taken up again by itself (a fresh start of its retries); a video
+    already saved is not fetched again."""
     simulator = Simulator(SimulatorConfig(speed=100))
     async with (
         running_harness(tmp_path, simulator=simulator, auto_download=False) as harness,

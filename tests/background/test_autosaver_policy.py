@@ -71,7 +71,7 @@ async def test_saved_and_expired_videos_are_not_queued_and_one_without_links_yet
     assert downloader.saved == ["task-no-expiry-known"]
 
 
-async def test_a_save_that_fails_before_its_transfer_is_logged_and_tried_again(
+async def test_a_save_that_fails_before_its_transfer_is_logged_and_scheduled_again(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     downloader = ScriptedDownloader(RuntimeError("the claim could not be written"))

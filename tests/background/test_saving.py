@@ -182,11 +182,12 @@ def test_no_test_here_leaves_a_mount_behind(tmp_path: Path) -> None:
     assert str(tmp_path) not in mounts and os.path.ismount(tmp_path) is False
 
 
-async def test_where_files_cannot_be_linked_a_video_is_copied_at_most_four_times(
+async def test_where_files_cannot_be_linked_a_video_is_kept_in_at_most_four_files(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """download_video into another folder names the saved file again (a hard link, no space); a filesystem that
-    cannot link gets copies instead, and copies fill the disk: a fifth is refused, in words that say why."""
+    cannot link gets copies instead, and copies fill the disk: with the first file and three copies, a fourth copy
+    is refused, in words that say why."""
 
     def cannot_link(source: object, target: object) -> None:
         raise OSError(errno.EXDEV, os.strerror(errno.EXDEV))

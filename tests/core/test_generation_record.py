@@ -42,8 +42,14 @@ def generation(task_id: str = "task-unified-1700000000-record01") -> Generation:
 )
 def test_a_failed_saves_advice_ends_its_reason_with_one_full_stop(error: str | None, said: str) -> None:
     failed = generation()
-    failed.download_error = error
-    assert failed._save_failed_advice("task_id 'x'") == f"{said} Call download_video with task_id 'x' to try again."
+    failed.status, failed.progress, failed.completed_at = "completed", 100, time.time()
+    failed.result_urls, failed.download_state, failed.download_error = (
+        ["https://cdn.example.com/v.mp4"],
+        "failed",
+        error,
+    )
+    ref = f"task_id '{failed.task_id}'"
+    assert failed.next_step() == f"{said} Call download_video with {ref} to try again."
 
 
 def test_a_newer_record_from_another_process_brings_its_outcome_in() -> None:
@@ -61,7 +67,7 @@ def test_a_newer_record_from_another_process_brings_its_outcome_in() -> None:
     )
 
 
-def test_an_id_the_caller_may_not_see_gets_one_answer_whoever_s_it_is() -> None:
+def test_an_id_the_caller_may_not_see_is_answered_in_words_that_tell_nothing_of_whose_it_is() -> None:
     error = unknown_generation("task-unified-1700000000-secret01" + "x" * 100)
     assert error.message == (
         "task_id 'task-unified-1700000000-secret01" + "x" * 48 + "' names no generation this server knows for you."
@@ -73,12 +79,12 @@ def test_an_id_the_caller_may_not_see_gets_one_answer_whoever_s_it_is() -> None:
 
 
 def test_times_are_given_in_utc_whatever_the_machines_zone(monkeypatch: pytest.MonkeyPatch) -> None:
-    from veo_mcp.core.generation import _iso
-
     monkeypatch.setenv("TZ", "Asia/Tokyo")
     time.tzset()
     try:
-        assert _iso(0.0) == "1970-01-01T00:00:00+00:00" and _iso(None) is None
+        made = generation()
+        made.created_at = 0.0
+        assert made.state().created_at == "1970-01-01T00:00:00+00:00" and made.state().results_expire_at is None
     finally:
         monkeypatch.undo()
         time.tzset()

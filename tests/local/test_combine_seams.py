@@ -180,13 +180,11 @@ def test_clips_lasting_minutes_are_placed_to_the_millisecond(tmp_path: Path) -> 
     assert _colours(film.path) == "rgbr"
 
 
-def test_packets_before_the_first_decoding_timestamp_do_not_end_a_clip(tmp_path: Path) -> None:
-    # Matroska with B-frames gives the first packets a presentation time but no decoding time; what follows them is
-    # copied all the same. (Known bug: today those first packets, the keyframe among them, are dropped, so such a
-    # film does not decode; this test holds with or without that fixed.)
+def _b_frame_clips(folder: Path) -> list[Path]:
+    """Matroska clips with B-frames: their first packets carry a presentation time but no decoding time."""
     clips = []
     for n in range(2):
-        with av.open(str(tmp_path / f"{n}.mkv"), mode="w") as output:
+        with av.open(str(folder / f"{n}.mkv"), mode="w") as output:
             video = output.add_stream("libx264", rate=12, options={"bf": "2"})
             video.width, video.height, video.pix_fmt = 64, 36, "yuv420p"
             for number in range(12):
@@ -194,7 +192,25 @@ def test_packets_before_the_first_decoding_timestamp_do_not_end_a_clip(tmp_path:
                 frame.pts, frame.time_base = number, Fraction(1, 12)
                 output.mux(video.encode(frame))
             output.mux(video.encode(None))
-        clips.append(tmp_path / f"{n}.mkv")
+        clips.append(folder / f"{n}.mkv")
+    return clips
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known bug, not reachable through combine_videos (it joins saved MP4s only): copying Matroska clips with "
+    "B-frames drops their first packets (no decoding time), the keyframe among them, so the film does not decode",
+)
+def test_a_film_copied_from_b_frame_clips_decodes_every_picture(tmp_path: Path) -> None:
+    film = combine_clips(_b_frame_clips(tmp_path), tmp_path / "film.mp4")
+    with av.open(str(film.path)) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 24
+
+
+def test_packets_after_the_first_decoding_timestamp_are_all_copied_in_order(tmp_path: Path) -> None:
+    """A packet without a decoding time does not end its clip: what follows it is copied all the same (the packets
+    without one are the subject of the known bug above)."""
+    clips = _b_frame_clips(tmp_path)
 
     def payloads(path: Path) -> list[bytes]:
         with av.open(str(path)) as container:
@@ -345,4 +361,6 @@ def test_sound_of_other_rates_layouts_and_formats_takes_the_first_sounds_and_las
         assert last.pts is not None and last.duration is not None
         assert last.pts + last.duration == 48000  # the sound's very last sample
     assert _colours(film.path) == "r" * 6 + "g" * 6 + "b" * 6 + "r" * 6
-    assert _loudness(film.path) == [0.21, 0.3, 0.0, 0.21]  # the stereo tone mixed down to mono is louder
+    quiet, loud, silent, again = _loudness(film.path)  # (the AAC encoder's rounding may differ between builds)
+    assert quiet == pytest.approx(0.21, abs=0.03) and again == pytest.approx(quiet, abs=0.02) and silent == 0.0
+    assert loud > 1.2 * quiet  # the stereo tone mixed down to mono is louder
