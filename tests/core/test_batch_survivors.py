@@ -20,7 +20,7 @@ import mcp_types as types
 import pytest
 from mcp.client import Client
 
-from tests.helpers import call_ok, make_client, make_image, running_harness, service_settings, text_of
+from tests.helpers import call_ok, make_client, make_image, no_dns, running_harness, service_settings, text_of
 from veo_mcp.app import App
 from veo_mcp.context import LOCAL_PRINCIPAL, acting_as
 from veo_mcp.core.batches import Batch, BatchError, BatchState, PreparedItem, item_arguments, item_request
@@ -99,7 +99,12 @@ async def test_a_batch_shows_its_id_label_and_creation_time_exactly(tmp_path: Pa
 
 async def test_one_request_id_names_a_different_batch_for_each_principal(tmp_path: Path) -> None:
     """Ids are scoped to whoever submits: two users who pick the same request_id never meet in one batch."""
-    app = App(service_settings(tmp_path), client=make_client(Simulator(SimulatorConfig(speed=100))), simulated=True)
+    app = App(
+        service_settings(tmp_path),
+        client=make_client(Simulator(SimulatorConfig(speed=100))),
+        simulated=True,
+        resolver=no_dns,
+    )
     ids = []
     async with app.running():
         for principal in ("alice", "bob"):
@@ -233,7 +238,9 @@ async def test_an_expensive_batch_again_is_answered_without_a_second_confirmatio
 async def test_a_wait_of_one_second_waits_for_the_batch_to_change(tmp_path: Path) -> None:
     """wait with 1 s is a wait, not a single look: the batch cancelled while it waits is what it answers."""
     simulator = Simulator(SimulatorConfig(speed=0.01))  # the first generation keeps the only slot for minutes
-    app = App(service_settings(tmp_path, max_concurrent=1), client=make_client(simulator), simulated=True)
+    app = App(
+        service_settings(tmp_path, max_concurrent=1), client=make_client(simulator), simulated=True, resolver=no_dns
+    )
     async with app.running():
         await app.parts.pipeline.generate(parse_video_request({"prompt": "the one that keeps the slot"}))
         batch = await _submit(app, LOCAL_PRINCIPAL, "waits", "waits too")
@@ -308,7 +315,7 @@ async def test_a_database_that_cannot_be_written_holds_everyones_queue(
     caplog.set_level(logging.INFO, logger="veo_mcp.core.batches.holds")
     message = "veo-mcp could not write to its database: disk I/O error."
     simulator = Simulator(SimulatorConfig(speed=100))
-    app = App(service_settings(tmp_path), client=make_client(simulator), simulated=True)
+    app = App(service_settings(tmp_path), client=make_client(simulator), simulated=True, resolver=no_dns)
     async with app.running():
         ledger = app.parts.ledger
         begin = ledger.begin
@@ -338,7 +345,9 @@ async def test_a_429_while_one_generation_runs_learns_a_limit_of_one(tmp_path: P
     """EvoLink answers 429 (Retry-After 0) while one generation runs: the account's limit is learned as one, so the
     queued item waits for a free slot, and says where that limit comes from."""
     simulator = Simulator(SimulatorConfig(speed=0.01))  # the running render lasts far longer than the test
-    app = App(service_settings(tmp_path, max_concurrent=4), client=make_client(simulator), simulated=True)
+    app = App(
+        service_settings(tmp_path, max_concurrent=4), client=make_client(simulator), simulated=True, resolver=no_dns
+    )
     async with app.running():
         await app.parts.pipeline.generate(parse_video_request({"prompt": "the one that keeps the account busy"}))
         simulator.faults.add(Fault(kind="status", endpoint="create", status=429, retry_after=0, count=100))
@@ -363,7 +372,12 @@ async def test_the_create_rate_brake_is_logged_with_whom_it_holds(
     """A principal's own hold is logged with their name, how long and why (the operator reads whose queue waits)."""
     caplog.set_level(logging.INFO, logger="veo_mcp.core.batches.holds")
     simulator = Simulator(SimulatorConfig(speed=100))
-    app = App(service_settings(tmp_path, max_creates_per_minute=1), client=make_client(simulator), simulated=True)
+    app = App(
+        service_settings(tmp_path, max_creates_per_minute=1),
+        client=make_client(simulator),
+        simulated=True,
+        resolver=no_dns,
+    )
     async with app.running():
         batch = await _submit(app, "alice", "first", "second")
 
@@ -381,7 +395,12 @@ async def test_the_create_rate_brake_is_logged_with_whom_it_holds(
 async def test_a_batch_another_replica_runs_says_so(tmp_path: Path) -> None:
     """A batch whose queue a live replica on another machine runs (it never wrote a heartbeat: taken as alive): this
     process leaves its queued items to that one, and says so."""
-    app = App(service_settings(tmp_path), client=make_client(Simulator(SimulatorConfig(speed=100))), simulated=True)
+    app = App(
+        service_settings(tmp_path),
+        client=make_client(Simulator(SimulatorConfig(speed=100))),
+        simulated=True,
+        resolver=no_dns,
+    )
     async with app.running():
         store, now = app.parts.store, time.time()
         request = item_request({"prompt": "sent elsewhere"}, "items[0]")
