@@ -468,16 +468,24 @@ def _local_postgres(command: str, folder: Path) -> subprocess.CompletedProcess[s
     )
 
 
+def stale_clusters(cache: Path) -> list[Path]:
+    """The clusters of runs that are gone (a `.lock` beside a cluster is the start script's, not a cluster)."""
+    from veo_mcp.storage.owners import pid_alive
+
+    found = []
+    for folder in cache.glob("postgres-*"):
+        pid = folder.name.removeprefix("postgres-")
+        if folder.is_dir() and pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
+            found.append(folder)
+    return found
+
+
 def postgres_url() -> str:
     """This mutation run's own PostgreSQL cluster (`scripts/local-postgres`, in `.mutation/postgres-<pid>`), started
     on first use and stopped when the run ends (`main`); every mutant's tests make schemas of their own in it.
     Clusters of runs that were killed before they could stop theirs are stopped first."""
-    from veo_mcp.storage.owners import pid_alive
-
-    for folder in CACHE.glob("postgres-*"):
-        pid = int(folder.name.removeprefix("postgres-") or 0)
-        if pid != os.getpid() and not pid_alive(pid):
-            _local_postgres("stop", folder)
+    for folder in stale_clusters(CACHE):
+        _local_postgres("stop", folder)
     done = _local_postgres("start", _postgres_folder(os.getpid()))
     if done.returncode != 0:
         raise SystemExit(f"PostgreSQL for the mutation run could not be started: {done.stderr.strip()[-500:]}")

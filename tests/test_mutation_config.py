@@ -67,3 +67,16 @@ def test_shards_split_the_mutants_without_overlap(mutation: ModuleType) -> None:
     shards = [mutation.shard_of(names, (index, 3)) for index in (1, 2, 3)]
     assert sorted(name for shard in shards for name in shard) == sorted(names)
     assert all(len(shard) in (3, 4) for shard in shards)
+
+
+def test_only_the_clusters_of_runs_that_are_gone_are_stopped(mutation: ModuleType, tmp_path: Path) -> None:
+    import os
+
+    dead = tmp_path / "postgres-999999999"  # above any pid the kernel gives
+    alive = tmp_path / f"postgres-{os.getppid()}"
+    own = tmp_path / f"postgres-{os.getpid()}"
+    for folder in (dead, alive, own):
+        folder.mkdir()
+    (tmp_path / "postgres-999999999.lock").touch()  # the start script's lock beside a cluster
+    (tmp_path / "postgres-notes").mkdir()
+    assert mutation.stale_clusters(tmp_path) == [dead]
