@@ -375,6 +375,7 @@ def prepare(work: Path, name: str, area: Area) -> None:
             "-n",
             "0",
             *([] if area.postgres else ["-k", "not postgres"]),
+            *["-m", "not not_under_mutation"],  # (see the marker in tests/conftest.py)
         ],
         # A mutant that hangs a test is stopped after (its tests' usual time + 5 s) × 3.
         "timeout_multiplier": 3.0,

@@ -81,6 +81,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "legacy_era: uses a 2025-era-only feature (resources/subscribe, logging)")
     config.addinivalue_line("markers", "sqlite_only: about the SQLite file itself (skipped with ALL_ON_POSTGRES)")
     config.addinivalue_line("markers", "long: takes most of a minute; started first so the run ends sooner")
+    config.addinivalue_line(
+        "markers", "not_under_mutation: needs a process's signals as a terminal gives them; left out of mutation runs"
+    )
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -23,7 +23,12 @@ except ImportError:  # Windows
     HAVE_PTY = False
 
 # Becomes the session leader of the pseudo-terminal (os.login_tty: setsid, TIOCSCTTY, fds 0-2), then execs the command.
-_LAUNCH = "import os, sys; os.login_tty(int(sys.argv[1])); os.execv(sys.argv[2], sys.argv[2:])"
+# (Ctrl-C reaches a terminal's command with SIGINT at its default, even where this test runs with it ignored: a
+# job started in the background by a script, or a mutation run's worker.)
+_LAUNCH = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.login_tty(int(sys.argv[1])); "
+    "os.execv(sys.argv[2], sys.argv[2:])"
+)
 _ESCAPES = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07|\x1b[()][0-9A-Za-z]")
 
 
