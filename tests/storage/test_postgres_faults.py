@@ -143,6 +143,7 @@ async def test_a_replica_whose_clock_runs_behind_keeps_its_claims(
         "postgresql://veo:SE/CRET@db.internal/veo",
         "postgresql://veo@db.internal/veo?sslmode=require&password=SECRET",
         "postgres://db.internal/veo?password=SECRET&options=-csearch_path%3Dx",
+        "postgres://db.internal/veo?sslmode=require&Password=SECRET",  # the parameter in any case
     ],
 )
 def test_no_form_of_password_in_a_url_survives_redaction(url: str) -> None:
