@@ -29,6 +29,7 @@ from veo_mcp.users import UsersFileError
 if TYPE_CHECKING:
     import uvicorn
     from mcp.server.auth.settings import AuthSettings
+    from starlette.types import Receive, Scope, Send
 
     from veo_mcp.mcp.auth import PrincipalVerifier
 
@@ -214,13 +215,19 @@ async def _serve_http(
         probes_by_address=not is_loopback(host),
     )
     asgi = with_callbacks(checked, app)
+
+    async def served(scope: Scope, receive: Receive, send: Send) -> None:
+        """What uvicorn serves: a function that needs its three arguments. uvicorn first calls an app with none to
+        see whether it is a factory, and an object whose call takes any arguments (a wrapped one) would pass."""
+        await asgi(scope, receive, send)
+
     # In JSON mode uvicorn logs through our handlers (its own config would print text lines).
     log_config = None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG
     limits = ConnectionLimits(
         settings.http_header_timeout_s, settings.http_body_timeout_s, settings.http_max_connections_per_client
     )
     config = uvicorn.Config(
-        asgi,
+        served,
         host=host,
         log_level="warning",
         lifespan="on",
