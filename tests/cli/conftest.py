@@ -37,6 +37,15 @@ class Ended:
         return json.loads(lines[0])
 
 
+def run_in_process(argv: tuple[str, ...], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Ended:
+    """`veo-mcp ARGV` through its console entry point in this process: its exit code and what it printed."""
+    monkeypatch.setattr("sys.argv", ["veo-mcp", *argv])
+    with pytest.raises(SystemExit) as ended:
+        cli.main(list(argv))
+    captured = capsys.readouterr()
+    return Ended(ended.value.code, captured.out, captured.err)
+
+
 @dataclass
 class Shell:
     """A person's shell: its environment, and `veo-mcp` run in it."""

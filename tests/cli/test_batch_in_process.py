@@ -19,6 +19,7 @@ from typing import Any
 import anyio
 import pytest
 
+from tests.cli.conftest import Ended, run_in_process
 from veo_mcp.cli import batch
 
 cli = importlib.import_module("veo_mcp.cli.main")  # the module (the package exports its `main` function)
@@ -27,11 +28,6 @@ LINES = [
     {"prompt": "a lighthouse at dawn", "duration": 6, "aspect_ratio": "9:16"},
 ]
 TOTAL = "2 videos, estimated $1.20 (86 credits): 2 requests, 10 s of video"
-
-
-class Ended:
-    def __init__(self, code: int | str | None, out: str, err: str) -> None:
-        self.code, self.out, self.err = code, out, err
 
 
 @pytest.fixture
@@ -49,14 +45,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def run(home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Callable[..., Ended]:
-    def invoke(*argv: str) -> Ended:
-        monkeypatch.setattr("sys.argv", ["veo-mcp", *argv])
-        with pytest.raises(SystemExit) as ended:
-            cli.main(list(argv))
-        captured = capsys.readouterr()
-        return Ended(ended.value.code, captured.out, captured.err)
-
-    return invoke
+    return lambda *argv: run_in_process(argv, capsys, monkeypatch)
 
 
 @pytest.fixture

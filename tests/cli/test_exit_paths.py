@@ -11,10 +11,10 @@ import os
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from tests.cli.conftest import Ended, run_in_process
 from veo_mcp.cli.output import CommandFailed, report_failure
 from veo_mcp.errors import NotConfiguredError, VeoError
 
@@ -31,18 +31,6 @@ BAD_THRESHOLD = (
 )
 
 
-class Ended:
-    def __init__(self, code: int | str | None, out: str, err: str) -> None:
-        self.code, self.out, self.err = code, out, err
-
-    @property
-    def json(self) -> dict[str, Any]:
-        lines = self.out.strip().splitlines()
-        assert len(lines) == 1, self.out
-        value: dict[str, Any] = json.loads(lines[0])
-        return value
-
-
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name in list(os.environ):
@@ -56,14 +44,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def run(home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Callable[..., Ended]:
-    def invoke(*argv: str) -> Ended:
-        monkeypatch.setattr("sys.argv", ["veo-mcp", *argv])
-        with pytest.raises(SystemExit) as ended:
-            cli.main(list(argv))
-        captured = capsys.readouterr()
-        return Ended(ended.value.code, captured.out, captured.err)
-
-    return invoke
+    return lambda *argv: run_in_process(argv, capsys, monkeypatch)
 
 
 def raising(error: BaseException) -> Callable[..., int]:

@@ -20,15 +20,11 @@ from typing import Any
 import anyio
 import pytest
 
+from tests.cli.conftest import Ended, run_in_process
 from veo_mcp.cli import serve, stopping
 from veo_mcp.cli.parser import positive_seconds
 
 cli = importlib.import_module("veo_mcp.cli.main")  # the module (the package exports its `main` function)
-
-
-class Ended:
-    def __init__(self, code: int | str | None, out: str, err: str) -> None:
-        self.code, self.out, self.err = code, out, err
 
 
 @pytest.fixture
@@ -38,14 +34,7 @@ def run(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.
             monkeypatch.delenv(name)
     monkeypatch.setenv("VEO_MCP_DATA_DIR", str(tmp_path / "data"))
 
-    def invoke(*argv: str) -> Ended:
-        monkeypatch.setattr("sys.argv", ["veo-mcp", *argv])
-        with pytest.raises(SystemExit) as ended:
-            cli.main(list(argv))
-        captured = capsys.readouterr()
-        return Ended(ended.value.code, captured.out, captured.err)
-
-    return invoke
+    return lambda *argv: run_in_process(argv, capsys, monkeypatch)
 
 
 def _settings(*, token: bool = False, users: bool = False, oauth: bool = False) -> Any:
