@@ -68,9 +68,6 @@ class Area:
     # Its tests also run on PostgreSQL (a cluster of the run's own): its code for PostgreSQL is judged too. Elsewhere
     # the tests that also run on PostgreSQL run on SQLite only (the rules are the same on both engines).
     postgres: bool = False
-    # mypy judges its mutants first (see `prepare`). Not for `mcp`: its tools are functions inside functions, and
-    # mutmut's copies of those make mypy report errors at lines no mutant owns, which mutmut cannot place (it stops).
-    type_check: bool = True
 
 
 # The tests each area is judged by: its mirror under tests/, and the tests that reach it through real MCP sessions
@@ -124,7 +121,7 @@ AREAS: dict[str, Area] = {
         ),
     ),
     "background": Area(("background",), ("tests/background", "tests/test_faults.py", "tests/test_callbacks.py", *_MCP)),
-    "mcp": Area(("mcp",), (*_MCP, "tests/test_readme.py"), type_check=False),
+    "mcp": Area(("mcp",), (*_MCP, "tests/test_readme.py")),
     # The reference pages are generated from the parser and the tools: a changed flag or help text fails their test.
     "cli": Area(("cli",), ("tests/cli", "tests/test_readme.py")),
     "simulator": Area(
@@ -403,8 +400,6 @@ def prepare(work: Path, name: str, area: Area) -> None:
             *[str(path) for path in area_files(area)],
         ],
     }
-    if not area.type_check:
-        del settings["type_check_command"]
     table = "\n".join(f"{key} = {json.dumps(value)}" for key, value in settings.items())
     (work / "child").mkdir(exist_ok=True)
     (work / "child" / "sitecustomize.py").write_text(SITECUSTOMIZE)

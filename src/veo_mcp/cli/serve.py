@@ -29,14 +29,10 @@ from veo_mcp.users import UsersFileError
 if TYPE_CHECKING:
     import uvicorn
     from mcp.server.auth.settings import AuthSettings
-    from starlette.types import Receive, Scope, Send
 
     from veo_mcp.mcp.auth import PrincipalVerifier
 
 logger = logging.getLogger("veo_mcp")
-
-# On a signal, requests under way get this long to finish (an open event stream is cut then).
-GRACEFUL_S = 5
 
 
 def _announce(app: App, settings: Settings) -> None:
@@ -108,7 +104,7 @@ def run_server(*, transport: str, host: str, port: int, simulate: bool) -> None:
 
 class Stop:
     """How a signal stops the transport: stdio is cancelled; uvicorn is asked to shut down (it answers the requests
-    under way, for at most `GRACEFUL_S`), then returns. `App.running` then stops cleanly either way."""
+    under way, for at most `http_stack.GRACEFUL_S`), then returns. `App.running` then stops cleanly either way."""
 
     def __init__(self) -> None:
         self.scope: anyio.CancelScope | None = None
@@ -180,75 +176,14 @@ async def _serve_http(
     auth: tuple[AuthSettings, PrincipalVerifier] | None,
     stop: Stop,
 ) -> None:
-    import uvicorn  # only the HTTP transport needs it
-    from starlette.middleware import Middleware
+    from veo_mcp.mcp.connections import OutOfDescriptorsFilter
+    from veo_mcp.mcp.http_stack import HttpStack  # only the HTTP transport needs it (and uvicorn)
 
-    from veo_mcp.delivery import FILES_PATH
-    from veo_mcp.delivery.links import listening_base
-    from veo_mcp.mcp.callbacks import with_callbacks
-    from veo_mcp.mcp.connections import ACCEPT_BATCH, ConnectionLimits, OutOfDescriptorsFilter
-    from veo_mcp.mcp.files import with_files
-    from veo_mcp.mcp.http_security import HostCheck, is_loopback, transport_security
-    from veo_mcp.mcp.http_sessions import PrincipalSessions, SessionGate
-    from veo_mcp.mcp.operations import PROBE_PATHS, Metrics, MetricsAccess, metrics_endpoint, with_operations
-
-    security = transport_security(host, settings)
-    http_app = server.streamable_http_app(
-        host=host,
-        transport_security=security,
-        max_sessions=settings.http_max_sessions,
-        session_idle_timeout=settings.http_session_idle_s,
-    )
-    # Inside the SDK's bearer middleware (it names the principal): the per-user session cap, and what `cut` ends.
-    sessions = PrincipalSessions(server, settings.sessions_per_user)
-    http_app.user_middleware.append(Middleware(SessionGate, sessions=sessions))
-    # /metrics behind the same tokens as /mcp (unless VEO_MCP_METRICS_PUBLIC); health, readiness and signed video
-    # links need none.
-    metrics = metrics_endpoint(Metrics(app, server), MetricsAccess(app, auth[1] if auth is not None else None))
-    # Host and Origin on every route (the SDK checks /mcp only); EvoLink's callbacks come from outside, and are
-    # admitted by the secret in their path.
-    checked = HostCheck(
-        with_files(with_operations(http_app, app, metrics), app.links),
-        security,
-        (FILES_PATH,),
-        PROBE_PATHS,
-        probes_by_address=not is_loopback(host),
-    )
-    asgi = with_callbacks(checked, app)
-
-    async def served(scope: Scope, receive: Receive, send: Send) -> None:
-        """What uvicorn serves: a function that needs its three arguments. uvicorn first calls an app with none to
-        see whether it is a factory, and an object whose call takes any arguments (a wrapped one) would pass."""
-        await asgi(scope, receive, send)
-
-    # In JSON mode uvicorn logs through our handlers (its own config would print text lines).
-    log_config = None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG
-    limits = ConnectionLimits(
-        settings.http_header_timeout_s, settings.http_body_timeout_s, settings.http_max_connections_per_client
-    )
-    config = uvicorn.Config(
-        served,
-        host=host,
-        log_level="warning",
-        lifespan="on",
-        log_config=log_config,
-        http=limits.protocol(),
-        backlog=ACCEPT_BATCH,
-        timeout_graceful_shutdown=GRACEFUL_S,
-    )
+    stack = HttpStack(server, app, settings, host, listener, auth)
     logging.getLogger("asyncio").addFilter(OutOfDescriptorsFilter())
     logging.getLogger("uvicorn.error").addFilter(_not_an_interruption)
-    if app.links is not None:
-        app.links.serve_at(listening_base(host, listener.getsockname()[1]))
-        checked.allow(app.links.base)
-    checked.allow(settings.public_url)
-
-    with listener:
-        async with anyio.create_task_group() as group:
-            group.start_soon(sessions.run, app.users)
-            stop.http = _announced(config, lambda: say(endpoint_line(url, settings, host)))
-            await stop.http.serve(sockets=[listener])
-            group.cancel_scope.cancel()
+    stop.http = _announced(stack.config, lambda: say(endpoint_line(url, settings, host)))
+    await stack.serve(stop.http, listener)
 
 
 def _announced(config: uvicorn.Config, announce: Callable[[], None]) -> uvicorn.Server:

@@ -28,7 +28,9 @@ from veo_mcp.mcp.results import BatchReport
 _T = TypeVar("_T")
 
 
-class _SavedVideo(Protocol):
+# The three protocols below are types only, never run; `no mutate block` keeps mutmut from adding its copies of
+# their methods as members, which no model has (every use of `with_urls` or `linked` then fails the type check).
+class _SavedVideo(Protocol):  # pragma: no mutate block
     @property
     def path(self) -> str: ...
     @property
@@ -37,11 +39,11 @@ class _SavedVideo(Protocol):
     def url(self) -> str | None: ...
 
 
-class _LinkableVideo(_SavedVideo, Protocol):
+class _LinkableVideo(_SavedVideo, Protocol):  # pragma: no mutate block
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self: ...
 
 
-class _WithFiles(Protocol):
+class _WithFiles(Protocol):  # pragma: no mutate block
     @property
     def files(self) -> Sequence[_LinkableVideo]: ...
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self: ...
