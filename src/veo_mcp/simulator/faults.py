@@ -89,9 +89,9 @@ class FaultQueue:
     def clear(self) -> None:
         self._pending.clear()
 
-    def take(self, endpoint: str, kinds: frozenset[str] | None = None) -> Fault | None:
+    def take(self, endpoint: str) -> Fault | None:
         for position, (fault, left) in enumerate(self._pending):
-            if fault.applies_to(endpoint) and (kinds is None or fault.kind in kinds):
+            if fault.applies_to(endpoint):
                 if left <= 1:
                     del self._pending[position]
                 else:
