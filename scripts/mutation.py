@@ -563,6 +563,14 @@ def score(statuses: dict[str, str]) -> float:
     return round(sum(1 for s in statuses.values() if s in CAUGHT) / len(statuses), 4) if statuses else 1.0
 
 
+def ctrl_c_as_usual() -> None:
+    """A run started in the background by a script (`... &`) has Ctrl-C ignored, and mutmut would inherit that: it
+    could not be stopped as Ctrl-C would (`_stop`), and the tests of Ctrl-C (a command interrupted in the test's
+    own process) would wait forever for a signal that is ignored. Python's own handler is put back; a program it
+    starts then gets the default."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--area", action="append", choices=sorted(AREAS), help="only this area (repeatable)")
@@ -577,6 +585,7 @@ def main() -> int:
     # all the same: SITECUSTOMIZE.)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     signal.signal(signal.SIGHUP, lambda *_: sys.exit(129))
+    ctrl_c_as_usual()
     names = list(args.area or AREAS)
     if args.module:
         names = [name for name, area in AREAS.items() if any(Path(m) in area_files(area) for m in args.module)]

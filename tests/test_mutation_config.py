@@ -80,3 +80,28 @@ def test_only_the_clusters_of_runs_that_are_gone_are_stopped(mutation: ModuleTyp
     (tmp_path / "postgres-999999999.lock").touch()  # the start script's lock beside a cluster
     (tmp_path / "postgres-notes").mkdir()
     assert mutation.stale_clusters(tmp_path) == [dead]
+
+
+def test_a_run_started_with_ctrl_c_ignored_gives_mutmut_ctrl_c_back() -> None:
+    """Started in the background by a script, the run inherits an ignored SIGINT; mutmut (and the Ctrl-C tests it
+    runs in its own process) must not."""
+    import subprocess
+    import textwrap
+
+    child = "import signal; print('ignored' if signal.getsignal(signal.SIGINT) == signal.SIG_IGN else 'Ctrl-C')"
+    script = textwrap.dedent(
+        f"""
+        import importlib.util, signal, subprocess, sys
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        spec = importlib.util.spec_from_file_location("mutation_script", {str(ROOT / "scripts" / "mutation.py")!r})
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["mutation_script"] = module
+        spec.loader.exec_module(module)
+        before = subprocess.run([sys.executable, "-c", {child!r}], capture_output=True, text=True).stdout.strip()
+        module.ctrl_c_as_usual()
+        after = subprocess.run([sys.executable, "-c", {child!r}], capture_output=True, text=True).stdout.strip()
+        print(before, after)
+        """
+    )
+    ran = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert ran.stdout.split() == ["ignored", "Ctrl-C"]
