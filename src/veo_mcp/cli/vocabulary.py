@@ -151,17 +151,23 @@ class Voice:
 
     def _tools(self) -> list[Rewrite]:
         names = "|".join(sorted(COMMANDS, key=len, reverse=True))
-        with_task = rf"({names})(?: again)? with task_id '([^']+)'( again)?"
+        # "again" before or after the task: kept either way, after the command.
+        with_task = rf"({names})( again)? with task_id '([^']+)'( again)?"
         return [
             (
                 re.compile(rf"\b([Cc])all {with_task}"),
-                lambda m: f"{'R' if m[1] == 'C' else 'r'}un `{self.command(m[2], m[3])}`{' again' if m[4] else ''}",
+                lambda m: (
+                    f"{'R' if m[1] == 'C' else 'r'}un `{self.command(m[2], m[4])}`" + (" again" if m[3] or m[5] else "")
+                ),
             ),
             (
                 re.compile(rf"\b([Cc])all ({names})\b"),
                 lambda m: f"{'R' if m[1] == 'C' else 'r'}un `{self.command(m[2])}`",
             ),
-            (re.compile(rf"\b{with_task}"), lambda m: f"`{self.command(m[1], m[2])}`{' again' if m[3] else ''}"),
+            (
+                re.compile(rf"\b{with_task}"),
+                lambda m: f"`{self.command(m[1], m[3])}`" + (" again" if m[2] or m[4] else ""),
+            ),
             (re.compile(rf"\b({names})\b"), lambda m: f"`{self.command(m[1])}`"),
         ]
 
