@@ -137,3 +137,22 @@ def test_a_write_never_takes_back_an_outcome_another_process_stored() -> None:
     result = merged(stored, incoming)
     assert (result.status, result.progress, result.completed_at) == ("failed", 40, 1_700_000_000.0)
     assert (result.error_code, result.error_message) == ("content_policy_violation", "The prompt was refused.")
+
+
+def test_the_moment_a_generation_finishes_stops_its_clock_and_starts_its_links_24_hours() -> None:
+    from veo_mcp.evolink import catalog
+    from veo_mcp.evolink.schemas import Task
+
+    record = generation()
+    record.created_at = time.time() - 90
+    record.apply(Task(id=record.task_id, status="processing", progress=50))
+    assert record.completed_at is None and record.links_expire_at is None
+    before = time.time()
+    record.apply(Task(id=record.task_id, status="completed", progress=100, results=["https://cdn.example.com/v.mp4"]))
+    after = time.time()
+    assert record.completed_at is not None and before <= record.completed_at <= after
+    assert record.links_expire_at == record.completed_at + catalog.RESULT_LINK_TTL_S
+    finished = record.completed_at
+    assert record.elapsed_seconds(now=finished + 3600) == round(finished - record.created_at)  # stopped at the end
+    record.apply(Task(id=record.task_id, status="completed", progress=100, results=["https://cdn.example.com/v.mp4"]))
+    assert record.completed_at == finished  # seen again later: still the first moment
