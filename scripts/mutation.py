@@ -90,6 +90,8 @@ _MCP = (
     "tests/mcp/test_sdk_seams.py",
     "tests/mcp/test_team.py",  # several users on one server: what each may see, pay for and reach
     "tests/mcp/test_shared_server.py",
+    "tests/mcp/test_surface.py",  # every word and schema an assistant reads before calling anything
+    "tests/mcp/test_listing_and_logs.py",
     "tests/mcp/tasks",
 )
 AREAS: dict[str, Area] = {
@@ -121,7 +123,8 @@ AREAS: dict[str, Area] = {
         ),
     ),
     "background": Area(("background",), ("tests/background", "tests/test_faults.py", "tests/test_callbacks.py", *_MCP)),
-    "mcp": Area(("mcp",), (*_MCP, "tests/test_readme.py")),
+    # (the HTTP stack served in the test process: operations, callbacks, file links, sessions, connection limits)
+    "mcp": Area(("mcp",), (*_MCP, "tests/mcp/test_http_in_process.py", "tests/test_readme.py")),
     # The reference pages are generated from the parser and the tools: a changed flag or help text fails their test.
     "cli": Area(("cli",), ("tests/cli", "tests/test_readme.py")),
     "simulator": Area(
@@ -143,6 +146,7 @@ AREAS: dict[str, Area] = {
         ("app.py",),
         (
             "tests/test_app.py",
+            "tests/test_app_upstream.py",
             "tests/test_resume.py",
             "tests/background",
             # (what App hands the object store once a video is saved)

@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import logging
 import time
+import weakref
 from typing import Literal
 
 import anyio
@@ -125,7 +126,9 @@ async def readiness(app: App) -> tuple[bool, dict[str, str]]:
     return all(value == "ok" for value in checks.values()), checks
 
 
-_UPSTREAM: dict[int, tuple[float, str | None]] = {}  # per App: when EvoLink was last asked, and its answer
+# Per App (held weakly: an App that ends takes its answer along, and a later one never inherits it): when EvoLink was
+# last asked, and its answer.
+_UPSTREAM: weakref.WeakKeyDictionary[App, tuple[float, str | None]] = weakref.WeakKeyDictionary()
 _UPSTREAM_LOCK = anyio.Lock()
 
 
@@ -133,10 +136,10 @@ async def _upstream_check(app: App) -> str | None:
     """EvoLink's reachability, asked at most once every `UPSTREAM_CHECK_S` (probes that arrive meanwhile, or
     together, share one answer): an unauthenticated /readyz must not be a way to make this server call EvoLink."""
     async with _UPSTREAM_LOCK:
-        asked = _UPSTREAM.get(id(app))
+        asked = _UPSTREAM.get(app)
         if asked is None or time.monotonic() - asked[0] >= UPSTREAM_CHECK_S:
             asked = (time.monotonic(), await app.client.unreachable(READY_TIMEOUT_S))
-            _UPSTREAM[id(app)] = asked
+            _UPSTREAM[app] = asked
         return asked[1]
 
 
