@@ -129,8 +129,9 @@ class GuardedH11Protocol(H11Protocol):
         self._deadline = None
         if self.transport.is_closing():
             return
-        if self.conn.our_state is h11.IDLE and self.conn.their_state is not h11.IDLE:
-            # A body stopped half-way: the application waits for it; tell the client, then close.
+        # A body stopped half-way (h11 is waiting for the rest; the response is not begun: h11 puts this side in
+        # SEND_RESPONSE as soon as a head arrives): the application waits for it; tell the client, then close.
+        if self.conn.their_state is h11.SEND_BODY and self.conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
             try:
                 response = h11.Response(status_code=408, headers=[(b"connection", b"close"), (b"content-length", b"0")])
                 self.transport.write(self.conn.send(response) or b"")
