@@ -51,10 +51,7 @@ async def checked_request(settings: Settings, arguments: dict[str, Any]) -> Vide
             return video_request(arguments, given)
         except ToolError as error:
             raise refused(str(error)) from None
-    if arguments.get("image_urls"):
-        raise refused(
-            "Give either image_urls or image_files, not both: the order of first and last frame would be ambiguous. Nothing was sent."
-        )
+    # (--image-url and --image-file together are refused by the parser: the frames' order would be ambiguous.)
     try:
         images = await inspect_images(list(image_files), allowed_folders(settings.image_dirs, None))
     except VeoError as error:
