@@ -81,3 +81,21 @@ def test_the_prompt_wraps_to_the_terminal_and_a_long_title_stays_one_line() -> N
     console = _terminal(20)
     print_sheet(console, "veo-mcp status of a long-named generation", [Fact("status", "completed")])
     assert _shown(console) == "veo-mcp status of a long-named generation\nstatus  completed\n"
+
+
+def test_paths_stay_in_the_table_exactly_while_the_prompt_keeps_its_room() -> None:
+    """The boundary: the terminal is just wide enough for the ID, the gaps, the path and 24 columns of prompt."""
+    just = len("ID") + 2 * len("  ") + len(LONG) + 24
+    rows = [["a1", "a lighthouse at dusk over a calm sea"]]
+    console = _terminal(just)
+    print_table(console, "jobs", COLUMNS, rows, [[LONG]])
+    assert _shown(console).splitlines()[2].endswith(LONG)
+    narrower = _terminal(just - 1)
+    print_table(narrower, "jobs", COLUMNS, rows, [[LONG]])
+    assert _shown(narrower).splitlines()[2].endswith("1 video") and _shown(narrower).splitlines()[-1] == f"a1  {LONG}"
+
+
+def test_a_tables_long_title_stays_one_line_on_a_narrow_terminal() -> None:
+    console = _terminal(14)
+    print_table(console, "jobs of the week at the harbour", COLUMNS, [["a1", "fog"]])
+    assert _shown(console) == "jobs of the week at the harbour\nID  PROMPT  \na1  fog     \n"
