@@ -207,3 +207,47 @@ async def test_the_change_feed_hears_again_after_its_link_drops_and_rereads_what
             await other.aclose()
             forwarder.close()
     assert rereads == 1 and heard == ["task-before", "task-after"]
+
+
+async def test_a_notify_whose_link_dropped_reconnects_once_and_one_that_cannot_is_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """NOTIFY after a change: a sending link that dropped since the last change is replaced at once (the other
+    replicas still hear it, nothing is logged); a database that cannot be reached is logged once, without the
+    password, and the change stands (they read the database on their own schedule)."""
+    heard: list[str] = []
+    arrived = anyio.Event()
+
+    async def on_heard(task_id: str) -> None:
+        heard.append(task_id)
+        if task_id == "task-after-the-drop":
+            arrived.set()
+
+    async def on_reconnected() -> None:
+        return None
+
+    caplog.set_level("WARNING", logger="veo_mcp.storage.changes")
+    with fresh_schema() as direct:
+        forwarder = Forwarder.to(direct)
+        feed, listener = ChangeFeed(forwarder.url_for(direct, PASSWORD), 5.0), ChangeFeed(direct, 5.0)
+        try:
+            async with anyio.create_task_group() as group:
+                await group.start(listener.run, on_heard, on_reconnected)
+                await feed.notify("task-first")  # opens the sending link
+                forwarder.cut()
+                forwarder.restore()  # the sending link is dead; the next notify must notice and open another
+                with anyio.fail_after(20):
+                    await feed.notify("task-after-the-drop")
+                    await arrived.wait()
+                assert [r.getMessage() for r in caplog.records if r.name == "veo_mcp.storage.changes"] == []
+                forwarder.cut()
+                with anyio.fail_after(20):
+                    await feed.notify("task-unheard")
+                group.cancel_scope.cancel()
+        finally:
+            await feed.aclose()
+            await listener.aclose()
+            forwarder.close()
+    said = [r.getMessage() for r in caplog.records if r.name == "veo_mcp.storage.changes"]
+    assert len(said) == 1 and said[0].startswith("could not tell other replicas about task-unheard: "), said
+    assert PASSWORD not in said[0] and heard == ["task-first", "task-after-the-drop"]
