@@ -105,3 +105,19 @@ def test_a_run_started_with_ctrl_c_ignored_gives_mutmut_ctrl_c_back() -> None:
     )
     ran = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert ran.stdout.split() == ["ignored", "Ctrl-C"]
+
+
+def test_the_app_uvicorn_serves_is_never_a_function_mutmut_wraps() -> None:
+    """uvicorn calls the app it is given with no arguments to see whether it is a factory. A function mutmut wraps
+    takes any arguments, so under a mutation run it would pass for a factory and the server would not start (every
+    test of the served stack would fail). `HttpStack` hands uvicorn a function nested in its `__init__`: mutated
+    only as part of `__init__`, never wrapped itself."""
+    import io
+
+    from mutmut.__main__ import write_all_mutants_to_file
+
+    path = "src/veo_mcp/mcp/http_stack.py"
+    mutated = write_all_mutants_to_file(out=io.StringIO(), source=(ROOT / path).read_text(), filename=path)
+    wrapped = {name.split("__mutmut_")[0] for name in mutated.mutant_names}
+    assert "xǁHttpStackǁ__init__" in wrapped  # a positive control: the stack's construction is mutated
+    assert not [name for name in wrapped if "served" in name], wrapped

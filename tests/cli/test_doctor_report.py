@@ -5,6 +5,7 @@ only the free space on the disk is left to vary."""
 
 from __future__ import annotations
 
+import os
 import platform
 import re
 from importlib import metadata
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.cli.conftest import Shell
 from tests.helpers import TEST_KEY
@@ -32,6 +34,16 @@ KEY_FIX = (
     "Create a key at https://evolink.ai (dashboard → API keys). For your MCP client: its server config's env block. "
     "For this terminal: "
 )
+
+
+@pytest.fixture(autouse=True)
+def _a_clean_shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only what each test sets: no EvoLink or veo-mcp variable of the machine (the all-on-PostgreSQL run sets a
+    database), and a settings file of its own."""
+    for name in list(os.environ):
+        if name.startswith(("EVOLINK_", "VEO_MCP_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
 
 
 def _free(text: str) -> str:

@@ -13,6 +13,7 @@ from tests.cli.conftest import Shell
 
 PROMPT = "a kite over the sea"
 PRICE = "$0.48 (35 credits): 1 × 4 s at 720p with audio, $0.12/s"
+QUICK = {"VEO_MCP_POLL_MIN": "0.05", "VEO_MCP_POLL_MAX": "0.3"}  # (the simulator renders in about a second)
 
 
 def _sheet(out: str) -> dict[str, str]:
@@ -31,7 +32,7 @@ def _sheet(out: str) -> dict[str, str]:
 
 
 def test_the_sheet_names_every_fact_and_a_second_call_is_the_same_generation(shell: Shell) -> None:
-    first = shell.run("generate", PROMPT, "--simulate", "--yes", "--request-id", "kite-1")
+    first = shell.run("generate", PROMPT, "--simulate", "--yes", "--request-id", "kite-1", **QUICK)
     assert first.code == 0, first.err
     assert first.out.splitlines()[0] == "veo-mcp generate (simulated: nothing was billed)"
     facts = _sheet(first.out)
@@ -61,7 +62,7 @@ def test_the_sheet_names_every_fact_and_a_second_call_is_the_same_generation(she
     ]
     assert first.err.splitlines()[0] == f"Started generation {task_id} ({PRICE})."
 
-    again = shell.run("generate", PROMPT, "--simulate", "--yes", "--request-id", "kite-1")
+    again = shell.run("generate", PROMPT, "--simulate", "--yes", "--request-id", "kite-1", **QUICK)
     assert again.code == 0, again.err
     repeated = _sheet(again.out)
     assert repeated["task id"] == task_id and repeated["video 1"] == str(video)
@@ -70,13 +71,13 @@ def test_the_sheet_names_every_fact_and_a_second_call_is_the_same_generation(she
         f"i {task_id}: request id 'kite-1' was used before - this is that generation; nothing new was charged."
     )
 
-    as_json = shell.run("generate", PROMPT, "--simulate", "--yes", "--request-id", "kite-1", "--json")
+    as_json = shell.run("generate", PROMPT, "--simulate", "--yes", "--request-id", "kite-1", "--json", **QUICK)
     summary = json.loads(as_json.out.splitlines()[-1])
     assert (summary["task_id"], summary["reused"], summary["status"]) == (task_id, True, "completed")
 
 
 def test_without_a_request_id_a_new_generation_is_made_and_none_is_called_reused(shell: Shell) -> None:
-    first = _sheet(shell.run("generate", PROMPT, "--simulate", "--yes").out)
-    second = _sheet(shell.run("generate", PROMPT, "--simulate", "--yes", "--allow-duplicate").out)
+    first = _sheet(shell.run("generate", PROMPT, "--simulate", "--yes", **QUICK).out)
+    second = _sheet(shell.run("generate", PROMPT, "--simulate", "--yes", "--allow-duplicate", **QUICK).out)
     assert first["task id"] != second["task id"]
     assert first["reused"] == second["reused"] == "no"

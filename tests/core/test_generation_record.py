@@ -139,20 +139,27 @@ def test_a_write_never_takes_back_an_outcome_another_process_stored() -> None:
     assert (result.error_code, result.error_message) == ("content_policy_violation", "The prompt was refused.")
 
 
-def test_the_moment_a_generation_finishes_stops_its_clock_and_starts_its_links_24_hours() -> None:
+def test_the_moment_a_generation_finishes_stops_its_clock_and_starts_its_links_24_hours(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from types import SimpleNamespace
+
+    from veo_mcp.core import generation as record_module
     from veo_mcp.evolink import catalog
     from veo_mcp.evolink.schemas import Task
 
+    now = [1_800_000_000.0]
+    monkeypatch.setattr(record_module, "time", SimpleNamespace(time=lambda: now[0]))  # the record's clock only
     record = generation()
-    record.created_at = time.time() - 90
+    record.created_at = now[0] - 90
     record.apply(Task(id=record.task_id, status="processing", progress=50))
     assert record.completed_at is None and record.links_expire_at is None
-    before = time.time()
+    now[0] += 5
     record.apply(Task(id=record.task_id, status="completed", progress=100, results=["https://cdn.example.com/v.mp4"]))
-    after = time.time()
-    assert record.completed_at is not None and before <= record.completed_at <= after
-    assert record.links_expire_at == record.completed_at + catalog.RESULT_LINK_TTL_S
-    finished = record.completed_at
-    assert record.elapsed_seconds(now=finished + 3600) == round(finished - record.created_at)  # stopped at the end
+    assert record.completed_at == now[0]
+    assert record.links_expire_at == now[0] + catalog.RESULT_LINK_TTL_S
+    assert record.elapsed_seconds(now=now[0] + 3600) == 95  # stopped at the end
+    finished = now[0]
+    now[0] += 60
     record.apply(Task(id=record.task_id, status="completed", progress=100, results=["https://cdn.example.com/v.mp4"]))
-    assert record.completed_at == finished  # seen again later: still the first moment
+    assert record.completed_at == finished  # seen again a minute later: still the first moment

@@ -27,6 +27,7 @@ import anyio
 import httpx
 import pytest
 import uvicorn
+from mcp.server.mcpserver import MCPServer
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from tests.helpers import TEST_KEY, finish, no_dns, service_settings, text_of
@@ -38,6 +39,7 @@ from veo_mcp.delivery import FILES_PATH
 from veo_mcp.evolink import EvoLinkClient, catalog, estimate_cost, parse_video_request
 from veo_mcp.mcp.failures import local_failure
 from veo_mcp.mcp.http_stack import HttpStack
+from veo_mcp.mcp.sdk_seams import open_http_session_ids
 from veo_mcp.mcp.server import create_server
 from veo_mcp.simulator import IN_PROCESS_BASE_URL, Simulator, SimulatorConfig, SimulatorTransport
 from veo_mcp.storage.database import DatabaseWriteError
@@ -71,6 +73,7 @@ class Served:
     port: int
     app: App
     stack: HttpStack
+    server: MCPServer
 
     @property
     def host(self) -> str:
@@ -96,15 +99,26 @@ async def serving_stack(
     else:
         app = App(config, client=client, simulated=True, resolver=no_dns, serves_http=True)
     auth = _http_auth(app, url)
-    stack = HttpStack(create_server(app, auth), app, config, "127.0.0.1", listener, auth)
+    server = create_server(app, auth)
+    stack = HttpStack(server, app, config, "127.0.0.1", listener, auth)
     http = _InThisProcess(stack.config)
+    ended = anyio.Event()
+
+    async def serve() -> None:
+        try:
+            await stack.serve(http, listener)
+        finally:
+            ended.set()
+
     async with app.running(), anyio.create_task_group() as group:
-        group.start_soon(stack.serve, http, listener)
+        group.start_soon(serve)
         with anyio.fail_after(10):
-            while not http.started:  # noqa: ASYNC110 - uvicorn says it is serving by this flag only
+            while not http.started:  # uvicorn says it is serving by this flag only
+                # A server that could not start says so at once (its error, or uvicorn's exit), not in 10 s.
+                assert not ended.is_set(), "the served stack ended before it started (see the log)"
                 await anyio.sleep(0.005)
         try:
-            yield Served(url.removesuffix("/mcp"), url, port, app, stack)
+            yield Served(url.removesuffix("/mcp"), url, port, app, stack, server)
         finally:
             http.should_exit = True
 
@@ -275,20 +289,21 @@ async def test_readiness_says_which_part_is_down_and_names_no_path(
 ) -> None:
     """An upstream nobody answers at (a loopback port nobody listens on), then a database that fails: /readyz says
     which, without where; /healthz stays alive."""
-    dead = f"http://127.0.0.1:{_unused_port()}"
-    async with (
-        serving_stack(tmp_path, base_url=dead, files_base_url=dead) as served,
-        httpx.AsyncClient(base_url=served.base, timeout=10) as http,
-    ):
-        down = await http.get("/readyz")
-        where = tmp_path / "data" / "veo-mcp.sqlite3"
+    with _refusing_port() as port:
+        dead = f"http://127.0.0.1:{port}"
+        async with (
+            serving_stack(tmp_path, base_url=dead, files_base_url=dead) as served,
+            httpx.AsyncClient(base_url=served.base, timeout=10) as http,
+        ):
+            down = await http.get("/readyz")
+            where = tmp_path / "data" / "veo-mcp.sqlite3"
 
-        async def failing(timeout_s: float | None = None) -> None:
-            raise DatabaseWriteError(f"veo-mcp could not use its database {where}: disk I/O error.")
+            async def failing(timeout_s: float | None = None) -> None:
+                raise DatabaseWriteError(f"veo-mcp could not use its database {where}: disk I/O error.")
 
-        monkeypatch.setattr(served.app.parts.store, "ping", failing)
-        both = await http.get("/readyz")
-        health = await http.get("/healthz")
+            monkeypatch.setattr(served.app.parts.store, "ping", failing)
+            both = await http.get("/readyz")
+            health = await http.get("/healthz")
     upstream = "unreachable: no answer (ConnectError)"
     assert (down.status_code, down.json()) == (
         503,
@@ -303,10 +318,13 @@ async def test_readiness_says_which_part_is_down_and_names_no_path(
     assert f"readiness: the database cannot be used: veo-mcp could not use its database {where}" in caplog.text
 
 
-def _unused_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+@contextlib.contextmanager
+def _refusing_port() -> Iterator[int]:
+    """A loopback port bound and never listened on, for as long as the block runs: a connection to it is refused,
+    and no other process (an xdist worker) can take it meanwhile."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        yield int(holder.getsockname()[1])
 
 
 @pytest.mark.legacy_era
@@ -701,14 +719,7 @@ async def test_a_user_removed_from_the_users_file_loses_streams_requests_and_ses
             write_users(users, current)
             ended = await stream.aread()  # the stream ends: cleanly, not cut mid-message
             answer = await read_one_answer(unfinished)
-        after = [
-            await http.post(
-                served.url,
-                json=_request(9, "tools/list", {}),
-                headers={**MCP_HEADERS, **bearer(LOCAL_TOKEN), "mcp-session-id": session.session_id},
-            )
-            for session in (hers, idle)
-        ]
+        still_open = open_http_session_ids(served.server)
         bobs = await his.ask("tools/list", {})
         held = sessions.held("alice")
         scraped = samples((await http.get(f"{served.base}/metrics", headers=bearer(LOCAL_TOKEN))).text)
@@ -717,8 +728,8 @@ async def test_a_user_removed_from_the_users_file_loses_streams_requests_and_ses
     error = {"code": -32603, "message": "Your access to this server has ended."}
     assert (status, json.loads(body)) == (401, {"jsonrpc": "2.0", "id": None, "error": error})
     assert headers["content-type"] == "application/json"
-    for closed in after:  # closed, not only refused to her
-        assert closed.status_code == 404 and "Session not found" in closed.text
+    assert hers.session_id not in still_open and idle.session_id not in still_open  # closed, not only refused to her
+    assert his.session_id in still_open  # (a positive control: the server's own list of its sessions)
     assert bobs["result"]["tools"] and held == 0 and scraped["veo_mcp_active_sessions"] == 1.0  # Bob's
     assert caplog.messages.count("access ended for alice: their open streams and sessions are closed") == 1
 
@@ -819,7 +830,7 @@ async def test_a_request_body_that_stops_half_way_is_cut(tmp_path: Path) -> None
             await whole.send(head("POST", "/mcp", served.host, *lines, f"Content-Length: {len(body)}") + body)
             status, headers, _ = await read_one_answer(whole)
     # Told why before the close: 408, and nothing more (the application never answers a request it did not get).
-    assert received == b"HTTP/1.1 408 \r\nconnection: close\r\ncontent-length: 0\r\n\r\n"
+    assert received == b"HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"
     assert status == 200 and "mcp-session-id" in headers
 
 

@@ -4,7 +4,8 @@ prompt with what it says for one set of arguments, and the resources and templat
 change to it must be deliberate, and shows up as a diff of `tests/mcp/surface.json` in review.
 
 After a deliberate change: `VEO_MCP_UPDATE_SURFACE=1 python -m pytest -n0 tests/mcp/test_surface.py`, then read the
-diff of surface.json before committing it."""
+diff of surface.json before committing it. A failure right after a dependency upgrade (the SDK's or pydantic's schema
+output) is the same: the surface an assistant reads changed, and the diff says how."""
 
 from __future__ import annotations
 

@@ -133,7 +133,11 @@ class GuardedH11Protocol(H11Protocol):
         # SEND_RESPONSE as soon as a head arrives): the application waits for it; tell the client, then close.
         if self.conn.their_state is h11.SEND_BODY and self.conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
             try:
-                response = h11.Response(status_code=408, headers=[(b"connection", b"close"), (b"content-length", b"0")])
+                response = h11.Response(
+                    status_code=408,
+                    reason=b"Request Timeout",
+                    headers=[(b"connection", b"close"), (b"content-length", b"0")],
+                )
                 self.transport.write(self.conn.send(response) or b"")
                 self.transport.write(self.conn.send(h11.EndOfMessage()) or b"")
             except h11.LocalProtocolError:

@@ -68,7 +68,15 @@ class HttpStack:
             PROBE_PATHS,
             probes_by_address=not is_loopback(host),
         )
-        self._asgi: ASGIApp = with_callbacks(checked, app)
+        asgi = with_callbacks(checked, app)
+
+        async def served(scope: Scope, receive: Receive, send: Send) -> None:
+            """What uvicorn serves: a plain function that needs its three arguments. uvicorn first calls an app with
+            none to see whether it is a factory; an object or method whose call takes any arguments (as a wrapped
+            one does under a mutation run) would pass for one."""
+            await asgi(scope, receive, send)
+
+        self.served: ASGIApp = served
         self._app = app
         if app.links is not None:
             app.links.serve_at(listening_base(host, listener.getsockname()[1]))
@@ -80,8 +88,8 @@ class HttpStack:
         # In JSON mode uvicorn logs through our handlers (its own config would print text lines).
         log_config = None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG
         self.config = uvicorn.Config(
-            self.served,
-            interface="asgi3",  # (a bound method would otherwise be taken for an ASGI 2 app)
+            served,
+            interface="asgi3",
             host=host,
             log_level="warning",
             lifespan="on",
@@ -90,11 +98,6 @@ class HttpStack:
             backlog=ACCEPT_BATCH,
             timeout_graceful_shutdown=GRACEFUL_S,
         )
-
-    async def served(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """What uvicorn serves: a method that needs its three arguments. uvicorn first calls an app with none to see
-        whether it is a factory, and an object whose call takes any arguments (a wrapped one) would pass."""
-        await self._asgi(scope, receive, send)
 
     async def serve(self, http: uvicorn.Server, listener: socket.socket) -> None:
         """Serve on `listener` until `http` is asked to exit (`should_exit`); the session reaper runs alongside. The

@@ -276,7 +276,7 @@ class Settings(SettingsRules):
         30.0,
         gt=0,
         validation_alias="VEO_MCP_HTTP_BODY_TIMEOUT",
-        description="Seconds a request body may pause before the connection is closed.",
+        description="Seconds a request body may pause before it is answered 408 and the connection closed.",
     )
     http_max_connections_per_client: int = Field(
         64,
