@@ -210,3 +210,11 @@ def test_a_negative_limit_is_refused_and_nothing_is_written(run: Callable[..., E
     assert ended.code == 2 and ended.out == ""
     assert ended.err == "veo-mcp: --daily-budget -1.0 is not allowed; use 0 or more US dollars.\n"
     assert not team.exists()
+
+
+def test_serve_speaks_stdio_unless_told_otherwise() -> None:
+    """What an MCP client's config runs (`veo-mcp serve`, no flags) is the stdio server it then talks to."""
+    from veo_mcp.cli.parser import parse
+
+    assert (parse(["serve"]).transport, parse(["serve"]).port) == ("stdio", 8000)
+    assert parse(["serve", "--transport", "streamable-http"]).transport == "streamable-http"
