@@ -42,6 +42,68 @@ def clip(path: Path, colours: list[tuple[int, int, int]], width: int = 320, heig
     return path
 
 
+FINE = Fraction(1, 10_000_000)  # a time base finer than FFmpeg's microseconds
+
+
+def numbered(number: int) -> int:
+    """The (limited-range) luma that paints frame `number` of a timed clip: far apart, so each frame is known."""
+    return 20 + 30 * number
+
+
+def stretched(luma: int) -> float:
+    """Where a limited-range luma lands in a JPEG (full range), as `picture` reads it back."""
+    return (luma - 16) * 255 / 219
+
+
+def timed_clip(path: Path, times: list[Fraction], end: Fraction, keyframes: set[int]) -> Path:
+    """An MP4 whose frame `n` is grey `numbered(n)`, shown from `times[n]` (seconds, in a 1/10 000 000 time base)
+    until the next one or `end`; only the frames in `keyframes` can be decoded without the ones before them."""
+    with av.open(str(path), mode="w") as output:
+        stream = output.add_stream("mpeg4", rate=12)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.codec_context.qmin = stream.codec_context.qmax = 2
+        stream.codec_context.gop_size = 1000
+        stream.codec_context.options = {"sc_threshold": "1000000000"}  # no keyframe of its own choosing
+        stream.time_base = FINE
+        packets = []
+        for number in range(len(times)):
+            frame = frame_of(64, 48, (numbered(number), 128, 128))
+            frame.pts, frame.time_base = number, Fraction(1, 12)
+            frame.pict_type = av.video.frame.PictureType.I if number in keyframes else av.video.frame.PictureType.P
+            packets += stream.encode(frame)
+        packets += stream.encode(None)
+        assert len(packets) == len(times)
+        for number, packet in enumerate(packets):
+            following = times[number + 1] if number + 1 < len(times) else end
+            packet.time_base = FINE
+            packet.pts = packet.dts = int(times[number] / FINE)
+            packet.duration = int((following - times[number]) / FINE)
+            output.mux(packet)
+    return path
+
+
+def frameless(path: Path) -> Path:
+    """A video with a video stream and not one frame in it (an AVI, whatever the file's name)."""
+    with av.open(str(path), mode="w", format="avi") as output:
+        stream = output.add_stream("mpeg4", rate=12)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        output.start_encoding()
+    return path
+
+
+def raw_stream(path: Path, colours: list[tuple[int, int, int]]) -> Path:
+    """A 12 fps elementary MPEG-4 stream (no container: it says nothing of its length), each colour for a second."""
+    with av.open(str(path), mode="w", format="m4v") as output:
+        stream = output.add_stream("mpeg4", rate=12)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for number in range(12 * len(colours)):
+            frame = frame_of(64, 48, colours[number // 12])
+            frame.pts, frame.time_base = number, Fraction(1, 12)
+            output.mux(stream.encode(frame))
+        output.mux(stream.encode(None))
+    return path
+
+
 def picture(path: Path) -> av.VideoFrame:
     """The first picture of an image or video file, as yuv420p."""
     with av.open(str(path)) as container:

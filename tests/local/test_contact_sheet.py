@@ -3,12 +3,30 @@ the way into its video, fitted into the tile, a grey tile where an item has no v
 
 from __future__ import annotations
 
+import re
+from fractions import Fraction
 from pathlib import Path
 
 import av
 import pytest
 
-from tests.local.media import BLACK, BLUE, GREEN, GREY, RED, WHITE, clip, colour_at, near, picture
+from tests.local.media import (
+    BLACK,
+    BLUE,
+    GREEN,
+    GREY,
+    RED,
+    WHITE,
+    clip,
+    colour_at,
+    frameless,
+    near,
+    numbered,
+    picture,
+    raw_stream,
+    stretched,
+    timed_clip,
+)
 from veo_mcp.local.contact_sheet import COLUMNS, GAP, TILE_HEIGHT, TILE_WIDTH, make_contact_sheet
 
 
@@ -67,6 +85,27 @@ def test_a_file_without_a_video_frame_is_refused_by_name(tmp_path: Path) -> None
         frame.sample_rate, frame.pts = 48000, 0
         output.mux(stream.encode(frame))
         output.mux(stream.encode(None))
-    with pytest.raises((ValueError, IndexError)):
+    with pytest.raises(ValueError, match=f"^{re.escape(str(broken))} has no video stream$"):
         make_contact_sheet([broken], tmp_path / "sheet.jpg")
     assert not (tmp_path / "sheet.jpg").exists()  # nothing half-written is left
+
+
+def test_a_tile_is_the_first_frame_at_or_after_a_third_of_its_video_or_the_opening_of_a_stream_of_unknown_length(
+    tmp_path: Path,
+) -> None:
+    """A 3 s video with a frame 0.2 µs before the 1 s mark (not yet a third of the way in) and one exactly at 1 s
+    (its tile); a raw stream that says nothing of its length (red, then blue) shows its opening frame."""
+    times = [Fraction(0), Fraction(1, 2), 1 - Fraction(2, 10_000_000), Fraction(1), Fraction(3, 2), Fraction(5, 2)]
+    timed = timed_clip(tmp_path / "timed.mp4", times, end=Fraction(3), keyframes={0})
+    raw = raw_stream(tmp_path / "raw.mp4", [RED, BLUE])
+    sheet = picture(make_contact_sheet([timed, raw], tmp_path / "sheet.jpg"))
+    luma = colour_at(sheet, *_tile_centre(0, 2))[0]
+    assert abs(luma - stretched(numbered(3))) <= 3, luma  # frame 3, at exactly 1 s (frames are 30 apart)
+    assert near(colour_at(sheet, *_tile_centre(1, 2)), RED)
+
+
+def test_a_video_stream_without_a_frame_is_refused_naming_the_file(tmp_path: Path) -> None:
+    video = frameless(tmp_path / "empty.mp4")
+    with pytest.raises(ValueError, match=f"^{re.escape(str(video))} has no video frame$"):
+        make_contact_sheet([video], tmp_path / "sheet.jpg")
+    assert not (tmp_path / "sheet.jpg").exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import errno
 import os
 import re
 import threading
@@ -537,3 +538,47 @@ def test_an_image_given_through_a_link_is_known_by_where_it_really_is(tmp_path: 
     link.symlink_to(real)
     image = inspect_image(str(link), 0, AllowedFolders(folders=[tmp_path], source="test", how_to_change="-"))
     assert image.path == real.resolve()
+
+
+def test_a_link_that_vanishes_while_its_path_is_resolved_is_refused_asking_to_call_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The link is removed between the moment resolving sees it and the moment it reads where it leads."""
+    link = tmp_path / "link.png"
+    link.symlink_to(make_image(tmp_path / "real.png", (1, 2, 3)))
+    readlink = os.readlink
+
+    def vanishing(path: Any, *args: Any, **kwargs: Any) -> Any:
+        if os.fspath(path) == str(link):
+            link.unlink()
+        return readlink(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "readlink", vanishing)
+    refused = _refused(str(link), AllowedFolders(folders=[tmp_path], source="test", how_to_change="-"))
+    assert (refused.message, refused.advice) == (
+        f"image_files[0]: {str(link)!r} changed while it was being checked.",
+        "Call again once it stays put.",
+    )
+
+
+def test_an_image_swapped_for_a_link_after_its_path_was_resolved_is_not_opened_through_the_link(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Right after its path is resolved (a plain file then), the image is replaced by a link to another image of
+    the same folder: the file is opened without following a final link, so nothing is read through it."""
+    image, other = make_image(tmp_path / "a.png", (1, 2, 3)), make_image(tmp_path / "b.png", (4, 5, 6))
+    realpath = os.path.realpath
+
+    def then_swapped(path: Any, *args: Any, **kwargs: Any) -> Any:
+        resolved = realpath(path, *args, **kwargs)
+        if os.fspath(path) == str(image):
+            image.unlink()
+            image.symlink_to(other)
+        return resolved
+
+    monkeypatch.setattr(os.path, "realpath", then_swapped)
+    refused = _refused(str(image), AllowedFolders(folders=[tmp_path], source="test", how_to_change="-"))
+    assert (refused.message, refused.advice) == (
+        f"image_files[0]: {str(image)!r} cannot be opened ({os.strerror(errno.ELOOP)}).",
+        "Check the file's permissions.",
+    )

@@ -30,6 +30,8 @@ def _grab(video: Path, width: int, height: int) -> Any:
     from veo_mcp.local.combine import fit_graph
 
     with av.open(str(video)) as container:
+        if not container.streams.video:
+            raise ValueError(f"{video} has no video stream")
         stream = container.streams.video[0]
         moment = (float(container.duration) / 1_000_000 / 3) if container.duration else 0.0
         frame = None

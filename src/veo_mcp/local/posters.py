@@ -41,6 +41,8 @@ def make_poster(video: Path, target: Path) -> Path:
     import av  # PyAV is heavy to import; only needed once a video exists
 
     with av.open(str(video), mode="r") as container:
+        if not container.streams.video:  # an audio-only file, or a video track FFmpeg dropped for having no frame
+            raise ValueError(f"{video} has no video stream")
         stream = container.streams.video[0]
         moment = (float(container.duration) / 1_000_000 / 3) if container.duration else 0.0
         if moment and stream.time_base:
@@ -91,8 +93,12 @@ _logger = logging.getLogger(__name__)
 async def poster_of(generation: Generation, data_dir: Path) -> bytes | None:
     """A small JPEG of the generation's first saved video (made once, then cached); None before one is saved."""
     videos = [Path(f.path) for f in sorted(generation.files, key=lambda f: f.index)]
+    if not videos:
+        return None
+    import av.error  # (what makes the poster imports PyAV anyway)
+
     try:
         return await anyio.to_thread.run_sync(poster_bytes, videos, data_dir, generation.task_id)
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, av.error.FFmpegError) as error:  # a poster is never worth failing an answer for
         _logger.warning("no poster for %s: %s", generation.task_id, error)
         return None
