@@ -92,6 +92,7 @@ _MCP = (
     "tests/mcp/test_shared_server.py",
     "tests/mcp/test_surface.py",  # every word and schema an assistant reads before calling anything
     "tests/mcp/test_listing_and_logs.py",
+    "tests/mcp/test_sample_edges.py",  # edges a mutation sample found: exact words, a cut stream, default ports
     "tests/mcp/tasks",
 )
 AREAS: dict[str, Area] = {

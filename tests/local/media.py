@@ -126,3 +126,16 @@ def near(found: tuple[int, int, int], wanted: tuple[int, int, int]) -> bool:
         return sum(abs(a - b) for a, b in zip(found, colour, strict=True))
 
     return min(PALETTE.values(), key=distance) == wanted
+
+
+def audio_only(path: Path) -> Path:
+    """An MP4 with sound and no picture (one AAC frame of silence)."""
+    with av.open(str(path), mode="w") as output:
+        stream = output.add_stream("aac", rate=48000)
+        frame = av.AudioFrame(format="fltp", layout="mono", samples=1024)
+        for plane in frame.planes:
+            plane.update(bytes(plane.buffer_size))
+        frame.sample_rate, frame.pts = 48000, 0
+        output.mux(stream.encode(frame))
+        output.mux(stream.encode(None))
+    return path

@@ -7,7 +7,6 @@ import re
 from fractions import Fraction
 from pathlib import Path
 
-import av
 import pytest
 
 from tests.local.media import (
@@ -17,6 +16,7 @@ from tests.local.media import (
     GREY,
     RED,
     WHITE,
+    audio_only,
     clip,
     colour_at,
     frameless,
@@ -76,15 +76,7 @@ def test_a_video_of_another_shape_is_fitted_with_bars_and_few_videos_make_one_sh
 
 
 def test_a_file_without_a_video_frame_is_refused_by_name(tmp_path: Path) -> None:
-    broken = tmp_path / "audio-only.mp4"
-    with av.open(str(broken), mode="w") as output:
-        stream = output.add_stream("aac", rate=48000)
-        frame = av.AudioFrame(format="fltp", layout="mono", samples=1024)
-        for plane in frame.planes:
-            plane.update(bytes(plane.buffer_size))
-        frame.sample_rate, frame.pts = 48000, 0
-        output.mux(stream.encode(frame))
-        output.mux(stream.encode(None))
+    broken = audio_only(tmp_path / "audio-only.mp4")
     with pytest.raises(ValueError, match=f"^{re.escape(str(broken))} has no video stream$"):
         make_contact_sheet([broken], tmp_path / "sheet.jpg")
     assert not (tmp_path / "sheet.jpg").exists()  # nothing half-written is left

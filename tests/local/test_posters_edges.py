@@ -20,6 +20,7 @@ from tests.local.media import (
     NOISE,
     RED,
     WHITE,
+    audio_only,
     clip,
     colour_at,
     frame_of,
@@ -145,15 +146,7 @@ def test_an_audio_only_file_gets_no_poster_and_the_answer_goes_on(
 ) -> None:
     """A saved file without a picture (an audio-only MP4) must not fail the tool result or resource that shows the
     poster: no poster, and the log says why."""
-    sound = tmp_path / "sound.mp4"
-    with av.open(str(sound), mode="w") as output:
-        stream = output.add_stream("aac", rate=48000)
-        frame = av.AudioFrame(format="fltp", layout="mono", samples=1024)
-        for plane in frame.planes:
-            plane.update(bytes(plane.buffer_size))
-        frame.sample_rate, frame.pts = 48000, 0
-        output.mux(stream.encode(frame))
-        output.mux(stream.encode(None))
+    sound = audio_only(tmp_path / "sound.mp4")
     with pytest.raises(ValueError, match=f"^{re.escape(str(sound))} has no video stream$"):
         make_poster(sound, tmp_path / "sound.jpg")
     generation = Generation(task_id="task-sound", model="m", prompt="p", request={}, simulated=True)

@@ -47,6 +47,7 @@ async def test_three_clips_become_one_mp4_whose_length_is_the_sum(tmp_path: Path
         matching = await client.call_tool("combine_videos", {"task_ids": ids[:3], "file_name": "story.mp4"})
         mixed = await client.call_tool("combine_videos", {"task_ids": [ids[0], ids[3], ids[4]]})
         unknown = await client.call_tool("combine_videos", {"task_ids": [ids[0], "task-unified-1-nosuchid"]})
+        silent = await client.call_tool("combine_videos", {"task_ids": [ids[3], ids[4]], "file_name": "quiet.mp4"})
         saved = [(await client.call_tool("get_generation", {"task_id": i})).structured_content or {} for i in ids[:3]]
     assert not matching.is_error, text_of(matching)
     joined = matching.structured_content or {}
@@ -67,3 +68,8 @@ async def test_three_clips_become_one_mp4_whose_length_is_the_sum(tmp_path: Path
     )
     assert refit["fitting"] in text_of(mixed)
     assert unknown.is_error and "task-unified-1-nosuchid" in text_of(unknown)
+    # Clips without sound make a silent film, and the answer says so (one with sound among them: "with sound").
+    quiet = silent.structured_content or {}
+    assert not _streams(Path(quiet["path"]))["audio"]
+    assert f"({quiet['duration']:.1f} s, {quiet['bytes']} bytes, 144x256, silent; reencode)" in text_of(silent)
+    assert f"({refit['duration']:.1f} s, {refit['bytes']} bytes, 256x144, with sound; reencode)" in text_of(mixed)

@@ -32,16 +32,17 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from tests.helpers import TEST_KEY, finish, no_dns, service_settings, text_of
 from tests.mcp.team_server import add_user, client_of
+from tests.test_callbacks import HeldCreates
 from veo_mcp.app import App
 from veo_mcp.background.callbacks import CALLBACK_PATH
 from veo_mcp.cli.serve import _endpoint, _http_auth
 from veo_mcp.delivery import FILES_PATH
-from veo_mcp.evolink import EvoLinkClient, catalog, estimate_cost, parse_video_request
+from veo_mcp.evolink import EvoLinkClient, estimate_cost, parse_video_request
 from veo_mcp.mcp.failures import local_failure
 from veo_mcp.mcp.http_stack import HttpStack
 from veo_mcp.mcp.sdk_seams import open_http_session_ids
 from veo_mcp.mcp.server import create_server
-from veo_mcp.simulator import IN_PROCESS_BASE_URL, Simulator, SimulatorConfig, SimulatorTransport
+from veo_mcp.simulator import IN_PROCESS_BASE_URL, Simulator, SimulatorConfig
 from veo_mcp.storage.database import DatabaseWriteError
 from veo_mcp.users import read_users, write_users
 
@@ -441,23 +442,6 @@ async def test_metrics_move_with_a_generation_made_over_http(tmp_path: Path, era
 
 
 # --- EvoLink's callbacks -----------------------------------------------------------------------------------------
-
-
-class HeldCreates(httpx.AsyncBaseTransport):
-    """The simulator's transport, holding each create's answer until `release` is set: EvoLink has made the task
-    (its callback URL is known there, and could be called) while this server is still sending the create."""
-
-    def __init__(self, simulator: Simulator) -> None:
-        self._inner = SimulatorTransport(simulator)
-        self.made = anyio.Event()
-        self.release = anyio.Event()
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        response = await self._inner.handle_async_request(request)
-        if request.method == "POST" and request.url.path == catalog.CREATE_PATH:
-            self.made.set()
-            await self.release.wait()
-        return response
 
 
 async def _until(condition: Callable[[], bool]) -> None:
