@@ -91,3 +91,25 @@ async def test_other_tokens_are_refused(tmp_path: Path, issuer: Issuer, key: Sig
     assert await check.verify_token(key.token(issuer.url, aud="https://elsewhere/mcp")) is None
     without_oauth, _ = verifier(tmp_path / "plain", issuer, with_jwt=False)
     assert await without_oauth.verify_token(key.token(issuer.url)) is None  # no issuer configured: no JWT accepted
+
+
+async def test_a_shared_secret_in_the_key_set_never_signs_a_token_it_accepts(tmp_path: Path, issuer: Issuer) -> None:
+    """An HMAC key published in the issuer's key set (by mistake, or by whoever can change it) is public: a token
+    signed with it proves nothing. Only the asymmetric algorithms are accepted, whatever the key says it is for."""
+    import base64
+
+    import jwt
+
+    secret = b"a-shared-secret-anyone-can-read-0123456789"
+    kid = "shared-hmac"
+    issuer.keys.append(
+        {"kty": "oct", "kid": kid, "alg": "HS256", "k": base64.urlsafe_b64encode(secret).rstrip(b"=").decode()}
+    )
+    try:
+        now = int(time.time())
+        claims = {"iss": issuer.url, "aud": AUDIENCE, "sub": "mallory", "iat": now, "exp": now + 600}
+        forged = jwt.encode(claims, secret, algorithm="HS256", headers={"kid": kid})
+        check, _ = verifier(tmp_path, issuer)
+        assert await check.verify_token(forged) is None
+    finally:
+        issuer.keys[:] = [entry for entry in issuer.keys if entry.get("kid") != kid]
