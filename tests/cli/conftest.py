@@ -100,12 +100,19 @@ class Shell:
         return launched
 
 
+OUR_PREFIXES = ("EVOLINK_", "VEO_MCP_")  # the variables veo-mcp reads: a test sets its own, never the machine's
+
+
+def without_our_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This process's environment without any EvoLink or veo-mcp variable of the machine (or of the all-on-PostgreSQL
+    run), for a command run in this process."""
+    for name in list(os.environ):
+        if name.startswith(OUR_PREFIXES):
+            monkeypatch.delenv(name)
+
+
 def clean_environment(home: Path) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("EVOLINK_", "VEO_MCP_")) and k not in ("COLUMNS", "LINES")
-    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith(OUR_PREFIXES) and k not in ("COLUMNS", "LINES")}
     env.update(
         {
             "VEO_MCP_DATA_DIR": str(home / "data"),
@@ -126,9 +133,7 @@ def shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.Captur
 
     def run(argv: tuple[str, ...], extra: dict[str, str]) -> Ended:
         with monkeypatch.context() as patched:
-            for name in list(os.environ):
-                if name.startswith(("EVOLINK_", "VEO_MCP_")):
-                    patched.delenv(name)
+            without_our_variables(patched)
             for name, value in {**env, **extra}.items():
                 patched.setenv(name, value)
             patched.setattr("sys.argv", ["veo-mcp", *argv])

@@ -8,7 +8,6 @@ from __future__ import annotations
 import importlib
 import io
 import json
-import os
 import re
 import signal
 from collections.abc import Callable
@@ -19,7 +18,7 @@ from typing import Any
 import anyio
 import pytest
 
-from tests.cli.conftest import Ended, run_in_process
+from tests.cli.conftest import Ended, run_in_process, without_our_variables
 from veo_mcp.cli import batch
 
 cli = importlib.import_module("veo_mcp.cli.main")  # the module (the package exports its `main` function)
@@ -32,9 +31,7 @@ TOTAL = "2 videos, estimated $1.20 (86 credits): 2 requests, 10 s of video"
 
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in list(os.environ):
-        if name.startswith(("EVOLINK_", "VEO_MCP_")):
-            monkeypatch.delenv(name)
+    without_our_variables(monkeypatch)
     monkeypatch.setenv("VEO_MCP_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("VEO_MCP_OUTPUT_DIR", str(tmp_path / "videos"))
     monkeypatch.setenv("VEO_MCP_SIMULATOR_SPEED", "100000")

@@ -5,7 +5,6 @@ only the free space on the disk is left to vary."""
 
 from __future__ import annotations
 
-import os
 import platform
 import re
 from importlib import metadata
@@ -15,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.cli.conftest import Shell
+from tests.cli.conftest import Shell, without_our_variables
 from tests.helpers import TEST_KEY
 from veo_mcp import __version__
 from veo_mcp.cli.doctor import diagnose
@@ -40,9 +39,7 @@ KEY_FIX = (
 def _a_clean_shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Only what each test sets: no EvoLink or veo-mcp variable of the machine (the all-on-PostgreSQL run sets a
     database), and a settings file of its own."""
-    for name in list(os.environ):
-        if name.startswith(("EVOLINK_", "VEO_MCP_")):
-            monkeypatch.delenv(name)
+    without_our_variables(monkeypatch)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
 
 

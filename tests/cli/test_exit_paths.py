@@ -7,14 +7,13 @@ from __future__ import annotations
 import importlib
 import json
 import logging
-import os
 import re
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.cli.conftest import Ended, run_in_process
+from tests.cli.conftest import Ended, run_in_process, without_our_variables
 from veo_mcp.cli.output import CommandFailed, report_failure
 from veo_mcp.errors import NotConfiguredError, VeoError
 
@@ -33,9 +32,7 @@ BAD_THRESHOLD = (
 
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in list(os.environ):
-        if name.startswith(("EVOLINK_", "VEO_MCP_")):
-            monkeypatch.delenv(name)
+    without_our_variables(monkeypatch)
     monkeypatch.setenv("VEO_MCP_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("VEO_MCP_OUTPUT_DIR", str(tmp_path / "videos"))
     monkeypatch.setenv("VEO_MCP_SIMULATOR_SPEED", "300")

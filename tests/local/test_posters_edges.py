@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
@@ -126,32 +127,23 @@ def test_a_jpeg_of_exactly_the_byte_limit_is_kept_at_the_best_quality(
     assert len(worse) < len(best) and picture(tmp_path / "under-limit.jpg").width == 64  # a lower quality, same size
 
 
-def test_a_video_without_a_frame_gets_no_poster_and_the_log_says_why(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize(
+    ("make", "missing"),
+    [(frameless, "video frame"), (audio_only, "video stream")],
+    ids=["a video stream without a frame", "an audio-only file"],
+)
+def test_a_file_without_a_picture_gets_no_poster_and_the_log_says_why(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, make: Callable[[Path], Path], missing: str
 ) -> None:
-    video = frameless(tmp_path / "empty.mp4")
-    with pytest.raises(ValueError, match=f"^{re.escape(str(video))} has no video frame$"):
+    """A saved file without a picture must not fail the tool result or resource that shows the poster: no poster,
+    and the log says why."""
+    video = make(tmp_path / "empty.mp4")
+    with pytest.raises(ValueError, match=f"^{re.escape(str(video))} has no {missing}$"):
         make_poster(video, tmp_path / "empty.jpg")
     generation = Generation(task_id="task-empty", model="m", prompt="p", request={}, simulated=True)
     generation.files = [SavedFile(path=str(video), bytes=video.stat().st_size, index=0)]
     caplog.set_level(logging.WARNING, logger="veo_mcp.local.posters")
     assert anyio.run(poster_of, generation, tmp_path) is None
     said = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "veo_mcp.local.posters"]
-    assert said == [("WARNING", f"no poster for task-empty: {video} has no video frame")]
+    assert said == [("WARNING", f"no poster for task-empty: {video} has no {missing}")]
     assert not (tmp_path / "posters" / "task-empty-0.jpg").exists()
-
-
-def test_an_audio_only_file_gets_no_poster_and_the_answer_goes_on(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    """A saved file without a picture (an audio-only MP4) must not fail the tool result or resource that shows the
-    poster: no poster, and the log says why."""
-    sound = audio_only(tmp_path / "sound.mp4")
-    with pytest.raises(ValueError, match=f"^{re.escape(str(sound))} has no video stream$"):
-        make_poster(sound, tmp_path / "sound.jpg")
-    generation = Generation(task_id="task-sound", model="m", prompt="p", request={}, simulated=True)
-    generation.files = [SavedFile(path=str(sound), bytes=sound.stat().st_size, index=0)]
-    caplog.set_level(logging.WARNING, logger="veo_mcp.local.posters")
-    assert anyio.run(poster_of, generation, tmp_path) is None
-    said = [r.getMessage() for r in caplog.records if r.name == "veo_mcp.local.posters"]
-    assert said == [f"no poster for task-sound: {sound} has no video stream"]

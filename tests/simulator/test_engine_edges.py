@@ -9,32 +9,18 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from types import SimpleNamespace
-from typing import Any
 
 import anyio
 import httpx
 import pytest
 
-from tests.helpers import TEST_KEY
+from tests.simulator.test_http_face import _http, _simulator
 from veo_mcp.evolink import catalog
 from veo_mcp.evolink.schemas import parse_video_request
-from veo_mcp.simulator import IN_PROCESS_BASE_URL, Simulator, SimulatorConfig, SimulatorTransport
+from veo_mcp.simulator import IN_PROCESS_BASE_URL
 from veo_mcp.simulator import app as simulator_app
 
-SPEED = 1e-6
 CREATE = {"prompt": "a kite", "generate_audio": False}
-
-
-def _simulator(**options: Any) -> Simulator:
-    return Simulator(SimulatorConfig(speed=SPEED, video_short_side=16, video_fps=2, **options))
-
-
-def _http(simulator: Simulator) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        base_url=IN_PROCESS_BASE_URL,
-        transport=SimulatorTransport(simulator),
-        headers={"Authorization": f"Bearer {TEST_KEY}"},
-    )
 
 
 async def test_the_concurrency_limit_admits_exactly_the_limit() -> None:
