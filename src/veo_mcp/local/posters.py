@@ -31,7 +31,12 @@ def poster_bytes(videos: list[Path], data_dir: Path, task_id: str) -> bytes | No
     existing = [video for video in videos if video.is_file()]
     if not existing:
         return None
-    return make_poster(existing[0], poster_path(data_dir, task_id)).read_bytes()
+    import av.error  # here, in the worker thread that makes the poster: never an import on the event loop
+
+    try:
+        return make_poster(existing[0], poster_path(data_dir, task_id)).read_bytes()
+    except av.error.FFmpegError as error:  # PyAV's own errors: a file that cannot be read as a video
+        raise ValueError(str(error)) from error
 
 
 def make_poster(video: Path, target: Path) -> Path:
@@ -93,12 +98,8 @@ _logger = logging.getLogger(__name__)
 async def poster_of(generation: Generation, data_dir: Path) -> bytes | None:
     """A small JPEG of the generation's first saved video (made once, then cached); None before one is saved."""
     videos = [Path(f.path) for f in sorted(generation.files, key=lambda f: f.index)]
-    if not videos:
-        return None
-    import av.error  # (what makes the poster imports PyAV anyway)
-
     try:
         return await anyio.to_thread.run_sync(poster_bytes, videos, data_dir, generation.task_id)
-    except (OSError, ValueError, av.error.FFmpegError) as error:  # a poster is never worth failing an answer for
+    except (OSError, ValueError) as error:  # a poster is never worth failing an answer for
         _logger.warning("no poster for %s: %s", generation.task_id, error)
         return None
