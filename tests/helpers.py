@@ -3,6 +3,7 @@ client, a simulator in its own process, and image files. Fixtures live in confte
 
 from __future__ import annotations
 
+import contextlib
 import io
 import queue
 import re
@@ -260,6 +261,17 @@ class LineReader:
         except queue.Empty:
             raise TimeoutError from None
 
+    def rest(self, within_s: float = 5.0) -> list[str]:
+        """The lines nobody read yet, up to the stream's end (or `within_s`), left in place for a later reader."""
+        lines: list[Any] = []
+        deadline = time.monotonic() + within_s
+        with contextlib.suppress(TimeoutError):
+            while not lines or lines[-1] is not None:
+                lines.append(self.next_line(deadline))
+        for line in lines:
+            self._lines.put(line)
+        return [line for line in lines if line is not None]
+
 
 def line_containing(stream: IO[str], needle: str, timeout_s: float = 30) -> str:
     """The first line of a child's text `stream` that contains `needle`, waiting at most `timeout_s` (never hangs).
@@ -348,9 +360,9 @@ def serving_http(
         text=True,
         preexec_fn=limited if open_files is not None else None,  # noqa: PLW1509 - only setrlimit, no threads touched
     )
+    assert process.stderr is not None
+    reader = LineReader(process.stderr)
     try:
-        assert process.stderr is not None
-        reader = LineReader(process.stderr)
         deadline = time.monotonic() + timeout_s
         lines: list[str] = []
         while True:
@@ -362,6 +374,8 @@ def serving_http(
         yield HttpServer(found.group(0), process, reader, lines)
     finally:
         stop_process(process)
+        # pytest shows a test's captured stderr when it fails: the server's own account of what went wrong
+        sys.stderr.write("".join(f"[server {process.pid}] {line}" for line in reader.rest()))
 
 
 @contextmanager

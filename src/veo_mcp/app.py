@@ -33,6 +33,7 @@ from veo_mcp.evolink import catalog
 from veo_mcp.evolink.addresses import Resolver, system_resolver
 from veo_mcp.evolink.schemas import Task
 from veo_mcp.local.files import video_folder
+from veo_mcp.local.pyav import load_pyav
 from veo_mcp.local.uploads import ImageUploads
 from veo_mcp.money.ledger import CreateLedger
 from veo_mcp.settings import Settings
@@ -76,6 +77,7 @@ def _client_builder(
 
         transport = None
         if embedded:
+            load_pyav()  # the simulator's media module imports PyAV: never beside a worker thread's first import
             from veo_mcp.simulator import Simulator, SimulatorConfig, SimulatorTransport
 
             # The embedded simulator calls this very server back on a loopback VEO_MCP_PUBLIC_URL (settings allow

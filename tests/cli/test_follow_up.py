@@ -54,7 +54,17 @@ def _run(upstream: SimulatorProcess, home: Path, *args: str, **extra: str) -> su
 
 
 def _json(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    """The command's JSON answer; a failure (its JSON error and its stderr) fails the test in the command's words."""
     assert result.stdout, result.stderr
+    data: dict[str, Any] = json.loads(result.stdout)
+    if result.returncode != 0 or "error" in data:
+        pytest.fail(f"{data}\n{result.stderr}", pytrace=False)
+    return data
+
+
+def _error(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    """A failed command's JSON error object (stdout under --json)."""
+    assert result.returncode != 0 and result.stdout, result.stderr
     data: dict[str, Any] = json.loads(result.stdout)
     return data
 
@@ -101,7 +111,7 @@ def test_a_failed_render_and_a_stall_end_in_one_sentence(upstream: SimulatorProc
     last = failed.stderr.strip().splitlines()[-1]
     assert last.startswith("veo-mcp: generation task-") and "failed (content_policy_violation)" in last
     assert "rephrase" in last
-    error = _json(failed_json)
+    error = _error(failed_json)
     task_id = error["task_id"]
     advice = last.split("failed (content_policy_violation): ", 1)[1]
     assert failed_json.returncode == 1 and "Traceback" not in failed_json.stderr
@@ -118,7 +128,7 @@ def test_a_failed_render_and_a_stall_end_in_one_sentence(upstream: SimulatorProc
     stalled = _run(upstream, tmp_path, "wait", task_id, "--timeout", "3", "--json", VEO_MCP_STALL_AFTER="0.5")
     assert stalled.returncode == 1 and "Traceback" not in stalled.stderr
     assert f"! {task_id} has made no progress for unusually long (at 40%" in stalled.stderr
-    assert _json(stalled) == {
+    assert _error(stalled) == {
         "error": f"{task_id} is still processing (40%) after 3 s; it keeps rendering upstream. Run `veo-mcp wait "
         f"{task_id}` again later.",
         "exit_code": 1,

@@ -29,6 +29,7 @@ from veo_mcp.evolink.addresses import Resolver, resolved_internal_reason
 from veo_mcp.evolink.errors import DownloadError, EvoLinkError, LinkExpiredError, NotFoundError, TemporaryError
 from veo_mcp.evolink.video_files import is_leftover
 from veo_mcp.local.files import private_folder, replaced_atomically, usable_folder, video_file_name, video_folder
+from veo_mcp.local.pyav import load_pyav
 from veo_mcp.settings import Settings
 from veo_mcp.storage import DatabaseWriteError, Store
 
@@ -79,6 +80,7 @@ class VideoInfo(BaseModel):
 
 def probe_video(path: Path) -> tuple[float | None, int | None, int | None, bool]:
     """Duration, width, height and whether there is sound, read from the MP4 itself."""
+    load_pyav()
     import av  # PyAV is heavy to import; only saving a video needs it
 
     with av.open(str(path)) as container:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from veo_mcp.local.files import replaced_atomically
+from veo_mcp.local.pyav import load_pyav
 
 DEFAULT_FPS = Fraction(24)
 AUDIO_FORMAT = "fltp"
@@ -48,6 +49,7 @@ class _Clip:
 
 
 def _probe(path: Path) -> _Clip:
+    load_pyav()
     import av
 
     with av.open(str(path)) as container:
@@ -122,6 +124,7 @@ def fitting(clips: list[_Clip], size: tuple[int, int]) -> str | None:
 
 
 def _summary(path: Path) -> tuple[float, int, int, bool]:
+    load_pyav()
     import av
 
     with av.open(str(path)) as container:
@@ -135,6 +138,7 @@ def _summary(path: Path) -> tuple[float, int, int, bool]:
 
 def _remux(clips: list[_Clip], sink: Any) -> None:
     """Copy every clip's packets, each clip shifted to start where the previous one ended (dts kept increasing)."""
+    load_pyav()
     import av
 
     with av.open(sink, mode="w", format="mp4") as output, av.open(str(clips[0].path)) as first:
@@ -168,6 +172,7 @@ def _remux(clips: list[_Clip], sink: Any) -> None:
 
 
 def _reencode(clips: list[_Clip], sink: Any, size: tuple[int, int]) -> None:
+    load_pyav()
     import av
 
     first = clips[0]
@@ -211,6 +216,7 @@ class _FrameClock:
 
 
 def fit_graph(stream: Any, width: int, height: int) -> Any:
+    load_pyav()
     import av
 
     graph = av.filter.Graph()
@@ -232,6 +238,7 @@ def _fitted_frames(
     clip: _Clip, width: int, height: int, fps: Fraction, start_s: float, clock: _FrameClock
 ) -> Iterator[Any]:
     """The clip's pictures fitted into width×height, one per output tick from `start_s` to the clip's end."""
+    load_pyav()
     import av
 
     with av.open(str(clip.path)) as source:
@@ -256,6 +263,7 @@ def _repeat(frame: Any, ticks: Iterator[int], fps: Fraction) -> Iterator[Any]:
 
 def _clip_audio(clip: _Clip, sound: tuple[int, str], start_sample: int) -> Iterator[Any]:
     """Exactly the clip's length of sound at the output's rate and layout: its own (cut or padded), or silence."""
+    load_pyav()
     import av
 
     rate, layout = sound
@@ -285,6 +293,7 @@ def _clip_audio(clip: _Clip, sound: tuple[int, str], start_sample: int) -> Itera
 
 
 def _silence(samples: int, layout: str, rate: int) -> Any:
+    load_pyav()
     import av
 
     frame = av.AudioFrame(format=AUDIO_FORMAT, layout=layout, samples=samples)
@@ -296,6 +305,7 @@ def _silence(samples: int, layout: str, rate: int) -> Any:
 
 def _cut(frame: Any, keep: int, layout: str, rate: int) -> Any:
     """`frame` shortened to its first `keep` samples (unchanged when it is not longer)."""
+    load_pyav()
     import av
 
     if frame.samples <= keep:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from veo_mcp.local.files import replaced_atomically
+from veo_mcp.local.pyav import load_pyav
 
 COLUMNS = 4
 TILE_WIDTH = 320
@@ -25,6 +26,7 @@ _EMPTY = (96, 128, 128)  # grey
 
 def _grab(video: Path, width: int, height: int) -> Any:
     """The frame a third of the way into `video`, fitted into width×height (yuv420p)."""
+    load_pyav()
     import av
 
     from veo_mcp.local.combine import fit_graph
@@ -73,6 +75,7 @@ def _paste(canvas: list[bytearray], canvas_width: int, tile: Any | None, x: int,
 
 def make_contact_sheet(videos: list[Path | None], target: Path) -> Path:
     """Write (atomically) a JPEG grid of a frame of each video in order (None: no video, a grey tile)."""
+    load_pyav()
     import av
 
     columns = max(1, min(COLUMNS, len(videos)))

@@ -16,6 +16,7 @@ import anyio
 
 from veo_mcp.core.generation import Generation
 from veo_mcp.local.files import replaced_atomically, slug
+from veo_mcp.local.pyav import load_pyav
 
 MAX_POSTER_BYTES = 100_000
 MAX_WIDTH = 480
@@ -31,7 +32,8 @@ def poster_bytes(videos: list[Path], data_dir: Path, task_id: str) -> bytes | No
     existing = [video for video in videos if video.is_file()]
     if not existing:
         return None
-    import av.error  # here, in the worker thread that makes the poster: never an import on the event loop
+    load_pyav()
+    import av.error
 
     try:
         return make_poster(existing[0], poster_path(data_dir, task_id)).read_bytes()
@@ -43,6 +45,7 @@ def make_poster(video: Path, target: Path) -> Path:
     """Write (atomically) and return `target`, a JPEG of `video`; reuses it while it is newer than the video."""
     if target.is_file() and target.stat().st_mtime >= video.stat().st_mtime:
         return target
+    load_pyav()
     import av  # PyAV is heavy to import; only needed once a video exists
 
     with av.open(str(video), mode="r") as container:
@@ -72,6 +75,7 @@ def make_poster(video: Path, target: Path) -> Path:
 
 
 def _jpeg(frame: Any, width: int, height: int, quality: int) -> bytes:
+    load_pyav()
     import av
 
     buffer = io.BytesIO()

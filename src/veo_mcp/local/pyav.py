@@ -1,0 +1,21 @@
+"""PyAV imported whole, once, by whichever thread needs it first.
+
+PyAV is heavy to import, so it is imported only once a video exists, in the worker thread that reads it. Two threads
+importing it for the first time at once (the automatic save probing a file while a tool makes its poster) can hand
+one of them a half-made package: its modules import each other, and Python's import locks give way rather than
+deadlock ("cannot import name InvalidDataError"). One lock around the first import lets every later `import av` find
+the finished package.
+"""
+
+from __future__ import annotations
+
+import threading
+
+_first_import = threading.Lock()
+
+
+def load_pyav() -> None:
+    """Import PyAV (and its error types) unless another thread is doing it, in which case wait for that to finish."""
+    with _first_import:
+        import av
+        import av.error  # noqa: F401
