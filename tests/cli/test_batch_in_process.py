@@ -69,7 +69,7 @@ def _table(manifest: dict[str, Any]) -> list[list[str]]:
         if entry["message"] and not entry["files"]:
             lines.append([f"line {entry['line']}: {entry['message']}"])
     lines.append([f"manifest: {Path(manifest['output_dir']) / 'manifest.json'}"])
-    lines.append([f"contact sheet: {manifest['contact_sheet']}"])
+    lines.append([f"contact sheet: {manifest['contact_sheet'] or 'not made: ' + manifest['contact_sheet_error']}"])
     return lines
 
 
@@ -127,6 +127,33 @@ def test_output_dir_is_used_as_it_is_and_wide_prints_the_same_table(
     assert ended.code == 0, ended.err
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["output_dir"] == str(folder) and _cells(ended.out) == _table(manifest)
+
+
+def test_a_contact_sheet_that_cannot_be_made_leaves_the_manifest_and_says_why(
+    run: Callable[..., Ended], home: Path, shots: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A saved video that is no longer a video (replaced by a sound file after it was saved) stops the picture of
+    the run, never the manifest of what was made and paid for."""
+    from tests.local.media import audio_only
+    from veo_mcp.local import contact_sheet
+
+    made = contact_sheet.make_contact_sheet
+
+    def after_the_file_is_replaced(videos: list[Path | None], target: Path) -> Path:
+        assert videos[1] is not None
+        audio_only(videos[1])
+        return made(videos, target)
+
+    monkeypatch.setattr(contact_sheet, "make_contact_sheet", after_the_file_is_replaced)
+    ended = run("batch", str(shots), "--simulate", "--yes")
+    folder = home / "videos" / "lighthouse shots"
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert ended.code == 0, ended.err
+    replaced = manifest["items"][1]["files"][0]["path"]
+    assert manifest["contact_sheet"] is None and manifest["contact_sheet_error"] == f"{replaced} has no video stream"
+    assert [e["status"] for e in manifest["items"]] == ["completed", "completed"]
+    assert _cells(ended.out) == _table(manifest) and not (folder / "contact-sheet.jpg").exists()
+    assert _cells(ended.out)[-1] == [f"contact sheet: not made: {replaced} has no video stream"]
 
 
 def test_without_yes_a_script_is_refused_after_the_total_and_nothing_is_sent(

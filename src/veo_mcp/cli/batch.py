@@ -195,7 +195,12 @@ async def _finish(
 
     folder = private_folder(settings.output_dir)
     videos = [Path(saved[i][0]["path"]) if saved.get(i) else None for i in range(len(items))]
-    sheet = await anyio.to_thread.run_sync(make_contact_sheet, videos, folder / CONTACT_SHEET)
+    sheet: Path | None = None
+    sheet_error: str | None = None
+    try:
+        sheet = await anyio.to_thread.run_sync(make_contact_sheet, videos, folder / CONTACT_SHEET)
+    except (ValueError, OSError) as error:  # a picture of the run: the manifest of what was paid for matters more
+        sheet_error = str(error)
     entries = [
         _entry(item, entry, saved.get(entry["index"], [])) for item, entry in zip(items, state["items"], strict=True)
     ]
@@ -205,9 +210,11 @@ async def _finish(
         "output_dir": str(folder),
         "estimated_cost_usd": state["estimated_cost_usd"],
         "simulated": simulated,
-        "contact_sheet": str(sheet),
+        "contact_sheet": None if sheet is None else str(sheet),
         "items": entries,
     }
+    if sheet_error is not None:
+        manifest["contact_sheet_error"] = sheet_error
     with replaced_atomically(folder / MANIFEST) as sink:
         sink.write(json.dumps(manifest, indent=2).encode())
     return manifest
@@ -250,4 +257,5 @@ def _print_table(manifest: dict[str, Any], *, wide: bool) -> None:
         if entry["message"] and not entry["files"]:
             out.print(f"line {entry['line']}: {Voice().speak(entry['message'])}", markup=False, soft_wrap=True)
     out.print(f"manifest: {Path(manifest['output_dir']) / MANIFEST}", markup=False, soft_wrap=True)
-    out.print(f"contact sheet: {manifest['contact_sheet']}", markup=False, soft_wrap=True)
+    sheet = manifest["contact_sheet"] or f"not made: {manifest['contact_sheet_error']}"
+    out.print(f"contact sheet: {sheet}", markup=False, soft_wrap=True)

@@ -25,8 +25,18 @@ _EMPTY = (96, 128, 128)  # grey
 
 
 def _grab(video: Path, width: int, height: int) -> Any:
-    """The frame a third of the way into `video`, fitted into width×height (yuv420p)."""
+    """The frame a third of the way into `video`, fitted into width×height (yuv420p); ValueError naming the file when
+    it cannot be read as a video."""
     load_pyav()
+    import av.error
+
+    try:
+        return _grab_frame(video, width, height)
+    except av.error.FFmpegError as error:  # PyAV's own errors (a damaged file): said in one sentence, naming it
+        raise ValueError(f"{video} cannot be read as a video: {error}") from error
+
+
+def _grab_frame(video: Path, width: int, height: int) -> Any:
     import av
 
     from veo_mcp.local.combine import fit_graph
