@@ -24,9 +24,10 @@ NO_KEY = (
     "veo-mcp command reads), or add --simulate to try it with the built-in simulator. A key in your MCP client's "
     "config reaches only the server that client starts."
 )
-BAD_THRESHOLD = (
-    "VEO_MCP_CONFIRM_ABOVE: Input should be greater than or equal to 0. Fix it in the server's environment (or on "
-    "the command line) and start again."
+BAD_SETTING = "VEO_MCP_CONFIRM_ABOVE: Input should be greater than or equal to 0."
+BAD_THRESHOLD = (  # a command at a terminal: this shell, the settings file or a flag
+    f"{BAD_SETTING} Fix it in this shell, in ~/.config/veo-mcp/veo-mcp.env or on the command line, and run the "
+    "command again."
 )
 
 
@@ -151,7 +152,7 @@ def test_a_database_that_cannot_be_used_is_named_with_its_remedy_not_unexpected(
             "deep inside a task group",
             1,
         ),
-        (NotConfiguredError("No key."), f"No key. {NotConfiguredError.default_advice}", 1),
+        (NotConfiguredError("No key."), f"No key. {NO_KEY.split('. ', 1)[1]}", 1),  # said for this shell
         (BaseExceptionGroup("one", [VeoError("in a group", advice="Do this.")]), "in a group Do this.", 1),
         (RuntimeError("a bug"), "unexpected error: RuntimeError: a bug (run again with -v for the details)", 1),
         (
@@ -219,9 +220,11 @@ def test_a_reader_that_went_away_ends_the_command_quietly_with_exit_1(
 
 
 def test_a_command_without_json_fails_in_words(run: Callable[..., Ended], monkeypatch: pytest.MonkeyPatch) -> None:
-    """`serve` has no --json: its refusal is a line on stderr, stdout stays clean (it belongs to the protocol)."""
+    """`serve` has no --json: its refusal is a line on stderr, stdout stays clean (it belongs to the protocol). A
+    server reads the environment its MCP client gives it, so that is where it says to fix a setting."""
     monkeypatch.setenv("VEO_MCP_CONFIRM_ABOVE", "-3")
-    assert_one_line(run("serve"), BAD_THRESHOLD, 2)
+    served = f"{BAD_SETTING} Fix it in the server's environment (or on the command line) and start again."
+    assert_one_line(run("serve"), served, 2)
 
 
 def test_json_asked_for_where_it_is_not_known_still_answers_in_json(run: Callable[..., Ended]) -> None:

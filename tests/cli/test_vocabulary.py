@@ -8,6 +8,7 @@ import pytest
 from veo_mcp.cli.vocabulary import key_for_the_shell, settings_file, speak
 from veo_mcp.errors import NotConfiguredError
 from veo_mcp.evolink.errors import InvalidRequestError
+from veo_mcp.settings import SettingsError
 
 TASK = "task-unified-1-abc"
 
@@ -124,4 +125,11 @@ def test_the_missing_key_and_the_servers_environment_point_at_this_shell_and_its
     assert "export EVOLINK_API_KEY=your-key" in key_for_the_shell() and settings_file() in key_for_the_shell()
     assert speak("Set VEO_MCP_DAILY_BUDGET in the server's environment and restart it.") == (
         f"Set VEO_MCP_DAILY_BUDGET in this shell (or in {settings_file()})."
+    )
+    assert speak("or raise VEO_MCP_HOURLY_BUDGET (0 turns it off) in the server's environment.") == (
+        f"or raise VEO_MCP_HOURLY_BUDGET (0 turns it off) in this shell (or in {settings_file()})."
+    )
+    assert speak(f"VEO_MCP_POLL_MIN: not a number. {SettingsError.default_advice}") == (
+        f"VEO_MCP_POLL_MIN: not a number. Fix it in this shell, in {settings_file()} or on the command line, and run "
+        "the command again."
     )

@@ -50,13 +50,16 @@ class _OneLine(logging.Formatter):
 
 
 def _guarded(args: argparse.Namespace, *, as_json: bool, verbose: bool) -> int:
+    from veo_mcp.cli.vocabulary import speak
     from veo_mcp.errors import VeoError
     from veo_mcp.settings import SettingsError
 
     try:
         return _dispatch(args)
     except SettingsError as error:
-        return report_failure(CommandFailed(str(error), exit_code=USAGE_ERROR), as_json=as_json)
+        # A server started by an MCP client reads its client's config; every other command, this shell's settings.
+        text = str(error) if args.command == "serve" else speak(str(error))
+        return report_failure(CommandFailed(text, exit_code=USAGE_ERROR), as_json=as_json)
     except KeyboardInterrupt:
         print("veo-mcp: stopped.", file=sys.stderr)
         return INTERRUPTED
@@ -67,7 +70,7 @@ def _guarded(args: argparse.Namespace, *, as_json: bool, verbose: bool) -> int:
         if isinstance(cause, CommandFailed):
             return report_failure(cause, as_json=as_json)
         if isinstance(cause, VeoError):
-            return report_failure(CommandFailed(str(cause)), as_json=as_json)
+            return report_failure(CommandFailed(speak(str(cause))), as_json=as_json)
         from veo_mcp.storage.database import StoreError
 
         if isinstance(cause, StoreError):  # the database cannot be used: its own words say which and what to do

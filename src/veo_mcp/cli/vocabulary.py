@@ -20,7 +20,7 @@ from pathlib import Path
 
 from veo_mcp.errors import NotConfiguredError
 from veo_mcp.evolink.errors import InvalidRequestError
-from veo_mcp.settings import settings_files
+from veo_mcp.settings import SettingsError, settings_files
 
 
 def settings_file() -> str:
@@ -118,6 +118,11 @@ _PHRASES: list[Rewrite] = [
     (_phrase("Done: the video is saved at the path in files."), "Done: the video is saved."),
     (_phrase("in the server's environment and restart it"), lambda m: f"in this shell (or in {settings_file()})"),
     (_phrase("in the MCP server's environment"), "in this shell"),
+    (
+        _phrase(SettingsError.default_advice),
+        lambda m: f"Fix it in this shell, in {settings_file()} or on the command line, and run the command again.",
+    ),
+    (_phrase("in the server's environment."), lambda m: f"in this shell (or in {settings_file()})."),
     (
         re.compile(r"use one from generate_video or list_generations \(it lists the generations you created\)"),
         "use one `veo-mcp generate` printed or `veo-mcp list` shows",
