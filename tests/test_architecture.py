@@ -111,3 +111,37 @@ def test_the_layer_check_sees_an_upward_import(tmp_path: Path) -> None:
     probe = tmp_path / "probe.py"
     probe.write_text("def f():\n    from veo_mcp.mcp.server import create_server\n")
     assert imports_of(probe) == [(2, "veo_mcp.mcp.server")]
+
+
+def _pyav_imports_not_after_load(source: str) -> list[str]:
+    """Each `import av` inside a function that no `load_pyav()` call comes before, in that function (name:line)."""
+    found = []
+    for function in ast.walk(ast.parse(source)):
+        if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef) or function.name == "load_pyav":
+            continue
+        loaded_at = [
+            node.lineno
+            for node in ast.walk(function)
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "load_pyav"
+        ]
+        found += [
+            f"{function.name}:{node.lineno}"
+            for node in ast.walk(function)
+            if isinstance(node, ast.Import)
+            and any(alias.name.split(".")[0] == "av" for alias in node.names)
+            and not any(line < node.lineno for line in loaded_at)
+        ]
+    return found
+
+
+def test_pyav_is_imported_in_a_function_only_after_load_pyav() -> None:
+    """Two threads importing PyAV for the first time at once can leave one with a half-made package (see
+    veo_mcp/local/pyav.py), so every lazy import goes through its lock (the simulator imports it at module level)."""
+    unguarded = [
+        f"{path.relative_to(SRC)} {where}"
+        for path in SOURCES
+        for where in _pyav_imports_not_after_load(path.read_text(encoding="utf-8"))
+    ]
+    assert unguarded == []
+    control = "def a():\n    import av\n\ndef b():\n    load_pyav()\n    import av.error\n    import av\n"
+    assert _pyav_imports_not_after_load(control) == ["a:2"]

@@ -37,6 +37,7 @@ def _grab(video: Path, width: int, height: int) -> Any:
 
 
 def _grab_frame(video: Path, width: int, height: int) -> Any:
+    load_pyav()
     import av
 
     from veo_mcp.local.combine import fit_graph
