@@ -497,8 +497,8 @@ async def test_evolink_calls_back_through_the_public_path_and_is_answered_as_it_
         elsewhere = await http.post(f"/media/BO{CALLBACK_PATH}{secret}", json={})
     assert callback_url == f"{served.base}/media/BOX{CALLBACK_PATH}{secret}" and len(secret) >= 40
     assert while_sending['veo_mcp_queue_length{queue="creates"}'] == 1.0  # the held create
-    # Items whose create has no recorded answer yet: the two waiting and the one under way (counted in both).
-    assert while_sending['veo_mcp_queue_length{queue="batch"}'] == 3.0
+    # The two items still waiting; the one under way is the create counted above, not counted twice.
+    assert while_sending['veo_mcp_queue_length{queue="batch"}'] == 2.0
     # Not 2xx while the create's answer is not recorded: EvoLink retries (after 1, 2 and 4 s).
     assert (early.status_code, early.json()) == (503, {"status": 503, "message": "early"})
     assert early.headers["content-type"] == "application/json"

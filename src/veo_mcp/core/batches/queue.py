@@ -89,9 +89,10 @@ class BatchQueue:
 
     @property
     def queued(self) -> int:
-        """Items of the batches whose queue this process runs that wait to be sent."""
+        """Items of the batches whose queue this process runs that wait to be sent (one being sent is a create under
+        way, counted with those: `veo_mcp_queue_length{queue="creates"}`)."""
         return sum(
-            len(b.unsent())
+            sum(1 for item in b.items if item.state == "queued")
             for b in self.batches.values()
             if b.record.cancelled_at is None and b.batch_id in self.claimed
         )

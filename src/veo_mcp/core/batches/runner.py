@@ -123,7 +123,7 @@ class BatchRunner:
 
     @property
     def queued(self) -> int:
-        """Items of the batches whose queue this process runs that wait to be sent."""
+        """Items of the batches whose queue this process runs that wait to be sent (not the one being sent)."""
         return self._queue.queued
 
     def subscribe(self, listener: BatchListener) -> None:
