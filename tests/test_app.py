@@ -4,15 +4,21 @@ ready client, so this is where the choice itself is tested)."""
 
 from __future__ import annotations
 
+import json
+import re
 import socket
 from pathlib import Path
 from typing import Any
 
+import anyio
+import pytest
+from anyio.abc import SocketAttribute, SocketStream
 from mcp.client import Client
 from pydantic import SecretStr
 
 from tests.helpers import call_ok, current_era, service_settings
 from veo_mcp.app import App, simulated_folder
+from veo_mcp.errors import NotConfiguredError
 from veo_mcp.evolink import catalog
 from veo_mcp.mcp.server import create_server
 from veo_mcp.simulator import Fault
@@ -90,7 +96,10 @@ def test_evolink_gets_the_users_key_and_settings_and_no_key_means_no_upstream(tm
     assert client._api.timeout.connect == 3.5 and client._api.timeout.read == 12.0
     assert client._get_attempts == 7
     assert client._results._timeouts == (3.5, 45.0)  # type: ignore[union-attr]  # result links: their own read timeout
-    assert not App(service_settings(tmp_path)).configured
+    keyless = App(service_settings(tmp_path))
+    assert not keyless.configured
+    with pytest.raises(NotConfiguredError):  # a server without a key says so (a store-only reader is asked for)
+        _ = keyless.parts
 
 
 async def test_every_request_to_the_embedded_simulator_is_told_to_the_upstream_observers(tmp_path: Path) -> None:
@@ -105,3 +114,40 @@ async def test_every_request_to_the_embedded_simulator_is_told_to_the_upstream_o
     assert done["status"] == "completed"
     assert seen[0] == ("create", None)
     assert ("get", "temporary") in seen and ("get", None) in seen and ("download", None) in seen
+
+
+async def test_the_embedded_simulator_calls_back_a_server_reached_over_http_and_not_one_on_stdio(
+    tmp_path: Path,
+) -> None:
+    """Over HTTP with a public URL, the embedded simulator calls the server back as EvoLink would (its callback
+    sender runs with the app); a server on stdio (the default) gives no callback address, whatever the settings say."""
+    calls: list[tuple[bytes, dict[str, Any]]] = []
+    called = anyio.Event()
+
+    async def answer(stream: SocketStream) -> None:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += await stream.receive()
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = re.search(rb"(?i)content-length: (\d+)", head)
+        while length is not None and len(body) < int(length[1]):
+            body += await stream.receive()
+        calls.append((head.split(b" ")[1], json.loads(body)))
+        await stream.send(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+        await stream.aclose()
+        called.set()
+
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+    public_url = f"http://127.0.0.1:{listener.extra(SocketAttribute.local_port)}"  # noqa: S610 - anyio, not Django
+    settings = service_settings(tmp_path, simulate=True, simulator_speed=400, public_url=public_url)
+    assert App(settings).callback_base is None  # stdio: nothing to call back
+    app = App(settings, serves_http=True)
+    async with listener, anyio.create_task_group() as group:
+        group.start_soon(listener.serve, answer)
+        async with app.running(), Client(create_server(app), mode=current_era()) as client:
+            created = await call_ok(client, "generate_video", prompt="a kite called back")
+            with anyio.fail_after(30):
+                await called.wait()
+        group.cancel_scope.cancel()
+    [(path, body)] = calls
+    assert path.startswith(b"/callbacks/evolink/") and (body["id"], body["status"]) == (created["task_id"], "completed")
