@@ -151,3 +151,13 @@ async def test_the_embedded_simulator_calls_back_a_server_reached_over_http_and_
         group.cancel_scope.cancel()
     [(path, body)] = calls
     assert path.startswith(b"/callbacks/evolink/") and (body["id"], body["status"]) == (created["task_id"], "completed")
+
+
+def test_the_users_file_keeps_its_last_good_users_for_the_grace_the_settings_give(tmp_path: Path) -> None:
+    """VEO_MCP_USERS_FILE_GRACE: how long a broken users file still lets its last good users in (then nobody)."""
+    from tests.mcp.team_server import add_user
+
+    users = tmp_path / "team.toml"
+    add_user(users, "alice")
+    app = App(service_settings(tmp_path, users_file=users, users_file_grace_s=7.5))
+    assert app.users is not None and app.users.grace_s == 7.5

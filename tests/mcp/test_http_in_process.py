@@ -942,3 +942,18 @@ def test_a_local_failure_names_the_setting_of_the_folder_it_happened_in_and_no_o
     )
     elsewhere = tmp_path / "elsewhere" / "b.png"
     assert said(elsewhere) == f"veo-mcp could not use {elsewhere}: Permission denied. {advice}; then call again."
+
+
+async def test_a_users_own_confirmation_threshold_from_the_users_file_holds_for_them_alone(tmp_path: Path) -> None:
+    """Alice's line in the users file asks for confirmation above $0.10; Bob has no limit of his own, so the
+    server's threshold ($2) lets the same $0.48 video go."""
+    users = tmp_path / "team.toml"
+    alice = add_user(users, "alice", confirm_threshold_usd=0.1)
+    bob = add_user(users, "bob")
+    async with serving_stack(tmp_path, users_file=users, http_token=LOCAL_TOKEN, confirm_threshold_usd=2.0) as served:
+        async with client_of(served.url, alice) as client:
+            held = await client.call_tool("generate_video", {"prompt": "a heron at dawn"})
+        async with client_of(served.url, bob) as client:
+            sent = await client.call_tool("generate_video", {"prompt": "a heron at dawn"})
+    assert held.is_error and "above the $0.10 confirmation threshold" in text_of(held), text_of(held)
+    assert not sent.is_error and (sent.structured_content or {})["task_id"].startswith("task-"), text_of(sent)
