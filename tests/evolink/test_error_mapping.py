@@ -17,8 +17,10 @@ from veo_mcp.evolink.errors import (
     InsufficientCreditError,
     InvalidRequestError,
     NotFoundError,
+    OutcomeUnknownError,
     TemporaryError,
     UploadQuotaError,
+    error_kind,
 )
 from veo_mcp.evolink.responses import error_from_response
 
@@ -282,3 +284,23 @@ async def test_each_file_service_refusal_is_one_typed_error_in_plain_words(
     assert error.advice == (advice or kind.default_advice)
     assert getattr(error, "field", None) == field and error.status_code == code
     assert KEY not in str(error)
+
+
+class Error(Exception):
+    """A class named just 'Error', as some libraries have (shutil.Error, binascii.Error)."""
+
+
+@pytest.mark.parametrize(
+    ("error", "kind"),
+    [
+        (TemporaryError("x"), "temporary"),
+        (OutcomeUnknownError("x", sent={}), "outcome_unknown"),
+        (InvalidRequestError("x"), "invalid_request"),
+        (httpx.ReadTimeout("x"), "read_timeout"),
+        (ValueError("x"), "value"),
+        (Error("x"), "error"),
+        (KeyboardInterrupt(), "keyboard_interrupt"),
+    ],
+)
+def test_an_error_is_counted_under_its_class_name_in_snake_case_without_error(error: BaseException, kind: str) -> None:
+    assert error_kind(error) == kind

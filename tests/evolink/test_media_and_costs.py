@@ -9,7 +9,7 @@ import pytest
 
 from veo_mcp.evolink import estimate_cost, parse_video_request
 from veo_mcp.evolink.catalog import MODELS
-from veo_mcp.evolink.costs import total_estimate
+from veo_mcp.evolink.costs import rate, total_estimate
 from veo_mcp.simulator.media import VideoSpec, dimensions, render_mp4
 
 
@@ -72,3 +72,25 @@ def test_unpublished_prices_are_estimated_with_a_stated_ceiling(model: str) -> N
     assert f"publishes no price for {model}" in estimate.summary and "$0.60/s" in estimate.summary
     total = total_estimate([estimate, estimate_cost(parse_video_request({"prompt": "x"}))])
     assert not total.known and total.usd == 10.08 and total.summary.startswith("at most $10.08 (726 credits)")
+
+
+@pytest.mark.parametrize(
+    ("usd_per_second", "shown"),
+    [(0.12, "$0.12/s"), (0.2808, "$0.2808/s"), (0.6, "$0.6/s"), (0.08, "$0.08/s"), (2.0, "$2/s"), (10.0, "$10/s")],
+)
+def test_a_per_second_price_is_shown_as_published_without_trailing_zeros(usd_per_second: float, shown: str) -> None:
+    assert rate(usd_per_second) == shown
+
+
+@pytest.mark.parametrize(
+    ("body", "summary"),
+    [
+        ({"prompt": "x", "duration": 8, "n": 2}, "$1.92 (138 credits): 2 × 8 s at 720p with audio, $0.12/s"),
+        (
+            {"prompt": "x", "duration": 6, "quality": "4k", "generate_audio": False},
+            "$1.44 (104 credits): 1 × 6 s at 4k no audio, $0.24/s",
+        ),
+    ],
+)
+def test_an_estimate_is_summed_up_in_one_line_for_a_person(body: dict[str, object], summary: str) -> None:
+    assert estimate_cost(parse_video_request(body)).summary == summary

@@ -206,3 +206,26 @@ def test_an_image_url_evolink_could_not_fetch_is_named_with_why(url: str, proble
     from veo_mcp.evolink.addresses import image_url_problem
 
     assert image_url_problem(url) == problem
+
+
+def test_a_link_our_own_upload_returned_is_taken_as_given_where_a_user_link_there_is_refused() -> None:
+    """A local simulator's file service returns loopback links: ours are trusted, a user's link to the same place is
+    not."""
+    ours = "http://127.0.0.1:8080/files/cat.png"
+    body = {"prompt": "x", "generation_type": "FIRST&LAST", "image_urls": [ours]}
+    assert parse_video_request(body, uploaded_image_urls=[ours]).image_urls == [ours]
+    with pytest.raises(InvalidRequestError, match=r"127\.0\.0\.1 is a loopback address"):
+        parse_video_request(body, uploaded_image_urls=["http://127.0.0.1:8080/files/other.png"])
+
+
+def test_a_prompt_counts_a_token_per_three_ascii_characters_and_one_per_any_other() -> None:
+    from veo_mcp.evolink.schemas import estimate_prompt_tokens
+
+    assert catalog.PROMPT_ASCII_CHARS_PER_TOKEN == 3
+    assert estimate_prompt_tokens("\x7f" * 6) == 2  # the last ASCII character
+    assert estimate_prompt_tokens("\x80" * 6) == 6  # the first that is not
+    assert estimate_prompt_tokens("abcd" + "é") == 3
+    limit = catalog.MAX_PROMPT_TOKENS
+    assert parse_video_request({"prompt": "\x80" * limit}).prompt == "\x80" * limit
+    with pytest.raises(InvalidRequestError, match=f"about {limit + 1} tokens"):
+        parse_video_request({"prompt": "\x80" * (limit + 1)})
