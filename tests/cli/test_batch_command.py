@@ -130,3 +130,24 @@ def test_csv_cells_are_read_as_their_arguments_types(tmp_path: Path) -> None:
     assert "line 2: duration: 'eight' is not a whole number" in text
     assert "line 3: 'colour' is not a field a line can have" in text
     assert "line 5: the same request as line 4" in text
+
+
+def test_csv_lists_are_split_at_each_bar_and_empty_parts_are_dropped(tmp_path: Path) -> None:
+    sheet = tmp_path / "frames.csv"
+    rows = [
+        "prompt,image_urls",
+        "from a to b,https://e.com/a.png | https://e.com/b.png",
+        "one frame,https://e.com/c.png||",
+    ]
+    sheet.write_text("\n".join(rows) + "\n")
+    two, one = read_batch_file(sheet)
+    assert two.arguments == {"prompt": "from a to b", "image_urls": ["https://e.com/a.png", "https://e.com/b.png"]}
+    assert one.arguments == {"prompt": "one frame", "image_urls": ["https://e.com/c.png"]}
+
+
+def test_blank_lines_in_a_jsonl_file_are_skipped_and_the_lines_after_them_still_read(tmp_path: Path) -> None:
+    shots = tmp_path / "shots.jsonl"
+    shots.write_text('{"prompt": "a kite"}\n\n   \n{"prompt": "a boat", "duration": 6}\n\n')
+    kite, boat = read_batch_file(shots)
+    assert (kite.line, kite.arguments) == (1, {"prompt": "a kite"})
+    assert (boat.line, boat.arguments) == (4, {"prompt": "a boat", "duration": 6})

@@ -302,3 +302,34 @@ def test_ctrl_c_during_the_batch_says_so_and_exits_130(
         "and save the videos; nothing is created twice.\n"
     )
     assert not (home / "videos" / "lighthouse shots" / "manifest.json").exists()
+
+
+def _refusal(check: Callable[[], None]) -> str:
+    from veo_mcp.errors import VeoError
+
+    with pytest.raises(VeoError) as refused:
+        check()
+    return refused.value.message
+
+
+def test_a_waiting_queue_is_said_without_the_nothing_was_sent_of_a_single_request() -> None:
+    """The queue's reason is a single request's refusal; in a batch the rest go out later, so the line names the
+    brake and says nothing fails, and "Nothing was sent." is not repeated for items that are merely waiting."""
+    from veo_mcp.evolink.costs import CostEstimate
+    from veo_mcp.money import guards
+
+    brake = _refusal(lambda: guards.check_create_rate(SimpleNamespace(max_creates_per_minute=2), 2))  # type: ignore[arg-type]
+    assert batch._queue_note(brake) == (
+        "waiting: the per-minute brake on runaway loops holds the rest (2 generations were started in the last 60 "
+        "seconds; the limit is 2 per minute (VEO_MCP_MAX_CREATES_PER_MINUTE), so none is left right now). They go "
+        "out as the minute passes, by themselves; nothing fails. Raise VEO_MCP_MAX_CREATES_PER_MINUTE (0 turns it "
+        "off) to go faster."
+    )
+    estimate = CostEstimate(model="m", usd=0.48, credits=35, billed_seconds=4, known=True, summary="$0.48")
+    hourly = _refusal(
+        lambda: guards.check_hourly_budget(SimpleNamespace(hourly_budget_usd=1.0), estimate, 0.72)  # type: ignore[arg-type]
+    )
+    assert batch._queue_note(hourly) == (
+        "waiting: This request is estimated at $0.48, but only $0.28 of the hourly budget of $1.00 is left "
+        "(VEO_MCP_HOURLY_BUDGET; $0.72 committed in the last 60 minutes)."
+    )

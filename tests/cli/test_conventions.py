@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from mcp.client import Client
 
+from tests.cli.conftest import run_in_process
 from tests.helpers import line_containing, stop_process
 from veo_mcp.cli.parser import build_parser, parse
 
@@ -78,6 +79,23 @@ def test_shell_completion_scripts_and_answers(shell: str, tmp_path: Path) -> Non
     assert "veo-mcp" in script and "_ARGCOMPLETE" in script
     assert _completions(shell, "veo-mcp gen", tmp_path) == ["generate"]
     assert set(_completions(shell, "veo-mcp generate x --quality ", tmp_path)) == {"720p", "1080p", "4k"}
+
+
+@pytest.mark.parametrize(
+    ("shell", "registration"),
+    [
+        ("bash", "complete -o nospace -o default -o bashdefault -F _python_argcomplete veo-mcp"),
+        ("zsh", "compdef _python_argcomplete veo-mcp"),
+        ("fish", "complete --command veo-mcp -f -a '(__fish_veo-mcp_complete)'"),
+    ],
+)
+def test_the_completion_script_completes_the_command_people_type(
+    shell: str, registration: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sourced in a shell, the script registers its completion for `veo-mcp` itself (the command as typed)."""
+    ended = run_in_process(("completion", shell), capsys, monkeypatch)
+    assert ended.code == 0 and ended.err == ""
+    assert registration in [line.strip() for line in ended.out.splitlines()]
 
 
 @pytest.mark.skipif(shutil.which("bash") is None or not (VENV_BIN / "veo-mcp").exists(), reason="needs bash")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import platform
 import re
+import shutil
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,11 @@ from tests.cli.conftest import Shell, without_our_variables
 from tests.helpers import TEST_KEY
 from veo_mcp import __version__
 from veo_mcp.cli.doctor import diagnose
+from veo_mcp.core.generation import Generation
+from veo_mcp.evolink import parse_video_request
 from veo_mcp.settings import Settings
 from veo_mcp.simulator import IN_PROCESS_BASE_URL, Fault, Simulator, SimulatorConfig, SimulatorTransport
+from veo_mcp.storage import SCHEMA_VERSION, Store
 
 VERSIONS = f"veo-mcp {__version__}, Python {platform.python_version()}, " + ", ".join(
     f"{name} {metadata.version(name)}" for name in ("mcp", "httpx", "pydantic", "av", "anyio")
@@ -157,6 +161,12 @@ async def test_evolink_unreachable_or_in_trouble_is_named_with_what_to_check(tmp
         ),
     ]
     assert unreachable[2][2].startswith(f"{IN_PROCESS_BASE_URL} unreachable (")
+    assert unreachable[3] == (
+        "file service",
+        "warn",
+        f"{IN_PROCESS_BASE_URL} unreachable (ConnectError); only image_files need it",
+        "Check the network or EVOLINK_FILES_BASE_URL.",
+    )
 
     simulator = Simulator(SimulatorConfig(api_key=TEST_KEY))
     simulator.faults.add(Fault(kind="status", endpoint="get", status=503))
@@ -201,3 +211,67 @@ def test_the_printed_report_has_a_mark_per_check_its_fixes_and_a_last_line(shell
     assert printed[0].startswith("✗ settings: ") and "VEO_MCP_POLL_MIN" in printed[0]
     assert printed[1].startswith("    → ")
     assert printed[-2:] == ["", "Fix the ✗ lines above, then run veo-mcp doctor again."]
+
+
+async def test_the_database_line_counts_the_generations_and_the_unfinished_ones(tmp_path: Path) -> None:
+    settings = _settings(tmp_path, api_key=None, simulate=True)
+    settings.data_dir.mkdir()
+    store = await Store.open(settings.database_path)
+    request = parse_video_request({"prompt": "a heron at dawn"})
+    for number, status in enumerate(["completed", "processing", "failed", "pending"]):
+        generation = Generation(
+            task_id=f"task-unified-{number}-abc",
+            model=request.model,
+            prompt=request.prompt,
+            request=request.to_api_payload(),
+            simulated=True,
+            status=status,
+        )
+        await store.save_generation(generation)
+    await store.aclose()
+    [database] = [check for check in await _report(settings) if check[0] == "database"]
+    assert database == (
+        "database",
+        "ok",
+        f"{settings.database_path} (schema {SCHEMA_VERSION}): 4 generation(s), 2 unfinished",
+        None,
+    )
+
+
+async def test_a_folder_on_a_nearly_full_disk_is_a_warning_with_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    disk_usage = shutil.disk_usage
+
+    def nearly_full(path: str | Path) -> Any:
+        if Path(path) != videos:
+            return disk_usage(path)
+        return disk_usage(path)._replace(free=250_000_000)
+
+    monkeypatch.setattr(shutil, "disk_usage", nearly_full)
+    [output] = [check for check in await _report(_settings(tmp_path)) if check[0] == "output folder"]
+    assert output == (
+        "output folder",
+        "warn",
+        f"{videos}: only 0.25 GB free",
+        "Free some space or point VEO_MCP_OUTPUT_DIR elsewhere (a 4k video can be 100+ MB).",
+    )
+
+
+async def test_a_team_server_without_a_server_wide_budget_says_whose_budgets_are_uncapped(tmp_path: Path) -> None:
+    fix = "Set VEO_MCP_SERVER_HOURLY_BUDGET and/or VEO_MCP_SERVER_DAILY_BUDGET (USD, all users together)."
+    teams: list[tuple[dict[str, Any], str]] = [
+        ({"users_file": tmp_path / "team.toml"}, "every user of the users file"),
+        ({"oauth_issuer": "https://login.example"}, "every user the OAuth issuer knows"),
+    ]
+    for team, who in teams:
+        report = await _report(_settings(tmp_path, api_key=None, simulate=True, **team))
+        assert report[-1] == (
+            "server budget",
+            "warn",
+            f"a team server with no server-wide budget: {who} has budgets of their own, and nothing caps what they "
+            "spend together on the one EvoLink key",
+            fix,
+        )

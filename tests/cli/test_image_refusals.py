@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import base64
 
+import pytest
+
 from tests.cli.conftest import Shell
+from veo_mcp.cli import catalog
 
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
@@ -38,3 +41,23 @@ def test_files_and_urls_together_are_refused_by_the_parser(shell: Shell) -> None
             f"veo-mcp {command}: error: argument --image-file: not allowed with argument --image-url\n"
             f"Run 'veo-mcp {command} --help' for the flags and an example.\n"
         )
+
+
+def test_a_refusal_only_the_estimate_tool_gives_still_names_the_flags(
+    shell: Shell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`estimate` checks the request before its session; should that check let something through, the tool's own
+    refusal is said in the flags typed too (`--image-url`), never in the tool's arguments (`image_urls`)."""
+
+    async def lets_everything_through(settings: object, arguments: object) -> None:
+        return None
+
+    monkeypatch.setattr(catalog, "checked_request", lets_everything_through)
+    urls = [flag for n in range(4) for flag in ("--image-url", f"https://e.com/{n}.png")]
+    ended = shell.run("estimate", "a kite", *urls)
+    assert ended.code != 0 and ended.out == ""
+    shown = '"https://e.com/0.png", "https://e.com/1.png", "https://e.com/2.png", "htt…png"'
+    assert ended.err == (
+        f"veo-mcp: --image-url: 4 given ([{shown}]); use a list of at most 3 texts, or leave --image-url out. Nothing "
+        "was sent.\n"
+    )

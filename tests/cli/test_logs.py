@@ -65,3 +65,12 @@ def test_a_logged_exception_whose_traceback_carries_the_key_is_redacted(tmp_path
     assert written.count("Traceback (most recent call last)") == 2 and "ConnectionError: proxy refused" in written
     assert "Bearer [redacted]' for key [redacted]" in written and "sent with [redacted]" in written
     assert "DownloadError: The video host could not be reached." in written
+
+
+def test_a_json_log_line_keeps_a_prompts_accents_and_symbols_as_written(tmp_path: Path) -> None:
+    """A person reading (or grepping) the JSON lines finds the prompt as typed, not as \\u escapes."""
+    with configured(tmp_path, "json") as stream:
+        logging.getLogger("veo_mcp.core").warning("started %s", "«café au lait» × 2 – 東京")
+    written = stream.getvalue()
+    assert written.count("\n") == 1 and '"message": "started «café au lait» × 2 – 東京"' in written
+    assert json.loads(written)["message"] == "started «café au lait» × 2 – 東京"

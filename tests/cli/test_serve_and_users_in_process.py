@@ -10,9 +10,10 @@ import importlib
 import json
 import logging
 import os
+import re
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -21,7 +22,7 @@ import anyio
 import pytest
 
 from tests.cli.conftest import Ended, run_in_process
-from veo_mcp.cli import serve, stopping
+from veo_mcp.cli import logs, serve, stopping
 from veo_mcp.cli.parser import positive_seconds
 
 cli = importlib.import_module("veo_mcp.cli.main")  # the module (the package exports its `main` function)
@@ -218,3 +219,66 @@ def test_serve_speaks_stdio_unless_told_otherwise() -> None:
 
     assert (parse(["serve"]).transport, parse(["serve"]).port) == ("stdio", 8000)
     assert parse(["serve", "--transport", "streamable-http"]).transport == "streamable-http"
+
+
+@pytest.fixture
+def logging_put_back() -> Iterator[None]:
+    """`serve` configures the root logger (and uvicorn its own loggers) for the process; put them back afterwards."""
+    names = ("", "uvicorn", "uvicorn.error", "uvicorn.access")
+    kept = {
+        name: (logging.getLogger(name), list(logging.getLogger(name).handlers), logging.getLogger(name).level)
+        for name in names
+    }
+    formatters = [(handler, handler.formatter) for handler in logging.getLogger().handlers]
+    lines = list(logs._lines)
+    yield
+    for logger, handlers, level in kept.values():
+        logger.handlers[:] = handlers
+        logger.setLevel(level)
+    for handler, formatter in formatters:
+        handler.setFormatter(formatter)
+    logs._lines[:] = lines
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize(
+    ("flags", "upstream"),
+    [
+        ((), "veo-mcp: no EVOLINK_API_KEY set; tools will explain how to set it (or run with --simulate)."),
+        (
+            ("--simulate",),
+            "veo-mcp: SIMULATED mode, upstream is the built-in simulator; videos are test patterns, nothing is billed.",
+        ),
+    ],
+)
+def test_an_http_server_says_what_it_talks_to_and_where_it_listens_then_sigterm_stops_it_with_0(
+    flags: tuple[str, ...],
+    upstream: str,
+    run: Callable[..., Ended],
+    monkeypatch: pytest.MonkeyPatch,
+    logging_put_back: None,
+) -> None:
+    """The endpoint line comes once the server serves; an orchestrator's SIGTERM, sent right after it, stops the
+    server cleanly (exit 0, no traceback)."""
+    timers: list[float] = []
+    monkeypatch.setattr(stopping, "_force_after", timers.append)  # the real one ends the process after 20 s
+    serving = serve._announced
+
+    def stopped_once_announced(config: Any, announce: Callable[[], None]) -> Any:
+        def announce_then_stop() -> None:
+            announce()
+            signal.raise_signal(signal.SIGTERM)
+
+        return serving(config, announce_then_stop)
+
+    monkeypatch.setattr(serve, "_announced", stopped_once_announced)
+    ended = run("serve", "--transport", "streamable-http", "--port", "0", *flags)
+    assert (ended.code, ended.out) == (0, ""), ended.err
+    said, endpoint, stopping_line = ended.err.splitlines()
+    assert said == upstream
+    listening = re.fullmatch(
+        r"veo-mcp: MCP endpoint http://127\.0\.0\.1:(\d+)/mcp; no token required \(loopback only\)\.", endpoint
+    )
+    assert listening is not None and int(listening.group(1)) > 0, endpoint
+    assert stopping_line == "veo-mcp: SIGTERM received: stopping (a second signal stops at once)."
+    assert timers == [stopping.STOP_LIMIT_S]

@@ -1,13 +1,21 @@
 """The facts `veo-mcp status` and `wait` print for a generation, one state at a time: under way (with its ETA or
-stalled), finished and saved, finished with only its links (and when they expire), failed with its code. Every
-line a person reads is pinned, and the next step is said in commands."""
+stalled), finished and saved, finished with only its links (and when they expire), failed with its code; and what
+a wait says on its way (a stall) and where it stops (time up, a generation that did not complete). Every line a
+person reads is pinned, and the next step is said in commands."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
-from veo_mcp.cli.follow import state_facts
+import pytest
+from rich.console import Console
+
+from veo_mcp.cli.follow import _with_next_step, state_facts
+from veo_mcp.cli.output import CommandFailed, console
+from veo_mcp.cli.run import follow, save_finished
 from veo_mcp.cli.views import Fact
+from veo_mcp.evolink import catalog
 
 TASK = "task-unified-1-abc"
 BASE: dict[str, Any] = {
@@ -82,3 +90,76 @@ def test_a_failed_generation_names_its_error() -> None:
     assert ("error", "content_policy_violation: refused", "text") in _lines(state_facts(state))
     without = {**BASE, "status": "failed", "error_code": "service_error", "error_message": None}
     assert ("error", "service_error:", "text") in _lines(state_facts(without))
+
+
+def test_status_json_says_the_advice_in_commands_for_this_generation() -> None:
+    """A failed save's advice, as a server process records it ("Call download_video again in a minute." from the
+    download error): `status --json` names this generation in the command, never a TASK placeholder."""
+    said = "Saving the video failed: The result link answered HTTP 503. Call download_video again in a minute."
+    state = {**BASE, "status": "completed", "progress": 100, "advice": f"{said} veo-mcp tries again by itself."}
+    spoken = _with_next_step(state)
+    assert spoken["advice"] == (
+        f"Saving the video failed: The result link answered HTTP 503. Run `veo-mcp download {TASK}` again in a "
+        "minute. veo-mcp tries again by itself."
+    )
+    assert spoken["next_step"] == spoken["advice"] and spoken["task_id"] == TASK
+
+
+@dataclass
+class _Waiting:
+    """A command's session as `follow` uses it: wait_for_generation answers in turn, messages on stderr."""
+
+    answers: list[dict[str, Any]]
+    embedded: bool = False
+    messages: Console = field(default_factory=lambda: console(stderr=True))
+    task_id: str | None = None
+    stall_noted: set[str] = field(default_factory=set)
+
+    async def call(self, tool: str, arguments: dict[str, Any], **options: Any) -> dict[str, Any]:
+        assert (tool, arguments["task_id"]) == ("wait_for_generation", TASK)
+        return self.answers.pop(0)
+
+
+STALLED = {**BASE, "finished": False, "stalled": True}
+SAVED = {**BASE, "status": "completed", "progress": 100, "finished": True, "files": [{"path": "/v/kite.mp4"}]}
+
+
+@pytest.mark.parametrize(
+    ("embedded", "resumes"), [(False, f"veo-mcp wait {TASK}"), (True, f"veo-mcp wait {TASK} --simulate")]
+)
+async def test_a_stall_is_noted_once_with_the_command_that_resumes_the_wait(
+    embedded: bool, resumes: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--simulate` is part of the command only where the simulator lives in this process (its generations are
+    found again by the next `--simulate` command); against EvoLink or a simulator process it is the plain wait."""
+    session = _Waiting([STALLED, STALLED, SAVED], embedded=embedded)
+    assert await follow(session, TASK) == SAVED  # type: ignore[arg-type]
+    notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("!")]
+    assert notes == [
+        f"! {TASK} has made no progress for unusually long (at 40% after 75 s); EvoLink may be stuck. It may still "
+        f"finish: still waiting (Ctrl-C stops waiting; `{resumes}` resumes later)."
+    ]
+
+
+async def test_a_wait_whose_time_is_up_before_any_answer_says_it_is_still_running() -> None:
+    session = _Waiting([])  # nothing is asked: the time is up at once
+    with pytest.raises(CommandFailed) as stopped:
+        await follow(session, TASK, timeout_s=0)  # type: ignore[arg-type]
+    assert stopped.value.message == (
+        f"{TASK} is still running (0%) after 0 s; it keeps rendering upstream. Run `veo-mcp wait {TASK}` again later."
+    )
+
+
+async def test_a_generation_that_did_not_complete_ends_the_wait_with_its_status_and_what_to_do() -> None:
+    refused = catalog.advice_for_task_error("content_policy_violation")
+    failed = {**BASE, "status": "failed", "error_code": "content_policy_violation", "advice": refused}
+    with pytest.raises(CommandFailed) as stopped:
+        await save_finished(_Waiting([]), failed)  # type: ignore[arg-type]
+    assert (stopped.value.message, stopped.value.details) == (
+        f"generation {TASK} failed (content_policy_violation): {refused}",
+        {"task_id": TASK},
+    )
+    cancelled = {**BASE, "status": "cancelled", "advice": "The generation was cancelled."}
+    with pytest.raises(CommandFailed) as stopped:
+        await save_finished(_Waiting([]), cancelled)  # type: ignore[arg-type]
+    assert stopped.value.message == f"generation {TASK} cancelled: The generation was cancelled."

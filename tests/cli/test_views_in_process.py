@@ -5,10 +5,11 @@ does, and saved paths that do not fit move below the table after their row's fir
 from __future__ import annotations
 
 import io
+from datetime import UTC, datetime, timedelta
 
 from rich.console import Console
 
-from veo_mcp.cli.views import Column, Fact, print_sheet, print_table
+from veo_mcp.cli.views import Column, Fact, age, print_sheet, print_table
 
 COLUMNS = [Column("ID"), Column("PROMPT", wraps=True)]
 LONG = "/videos/a-very-long-folder-name/lighthouse-at-dusk.mp4"
@@ -99,3 +100,19 @@ def test_a_tables_long_title_stays_one_line_on_a_narrow_terminal() -> None:
     console = _terminal(14)
     print_table(console, "jobs of the week at the harbour", COLUMNS, [["a1", "fog"]])
     assert _shown(console) == "jobs of the week at the harbour\nID  PROMPT  \na1  fog     \n"
+
+
+def test_an_age_is_said_in_its_largest_whole_unit() -> None:
+    now = datetime(2026, 3, 10, 12, 0, 0, tzinfo=UTC)
+
+    def ago(**elapsed: float) -> str:
+        return age((now - timedelta(**elapsed)).isoformat(), now)
+
+    assert [ago(seconds=45), ago(minutes=12, seconds=59), ago(hours=5, minutes=59), ago(days=3, hours=23)] == [
+        "45s",
+        "12m",
+        "5h",
+        "3d",
+    ]
+    assert [ago(seconds=60), ago(hours=1), ago(days=1)] == ["1m", "1h", "1d"]
+    assert [ago(seconds=-30), age(None, now), age("not a time", now)] == ["0s", "-", "-"]

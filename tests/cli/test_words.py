@@ -150,6 +150,30 @@ def test_estimate_prints_the_cost_and_sends_nothing(shell: Shell) -> None:
     assert not (shell.data / "veo-mcp.sqlite3").exists()  # nothing recorded, nothing to record
 
 
+def test_estimate_prices_the_request_every_flag_describes(shell: Shell) -> None:
+    """Each flag reaches the request that would be sent (the payload `generate` would send with the same line)."""
+    flags = ["--model", "veo3.1-fast", "--aspect-ratio", "9:16", "--duration", "6", "--quality", "1080p", "-n", "2"]
+    flags += ["--no-audio", "--negative-prompt", "birds", "--seed", "7", "--generation-type", "FIRST&LAST"]
+    ended = shell.run("estimate", "a kite", *flags, "--image-url", "https://e.com/a.png", "--json")
+    assert ended.code == 0, ended.err
+    assert ended.json["payload"] == {
+        "model": "veo3.1-fast",
+        "prompt": "a kite",
+        "aspect_ratio": "9:16",
+        "generation_type": "FIRST&LAST",
+        "enhance_prompt": True,
+        "quality": "1080p",
+        "duration": 6,
+        "generate_audio": False,
+        "n": 2,
+        "person_generation": "allow_adult",
+        "image_urls": ["https://e.com/a.png"],
+        "resize_mode": "pad",
+        "negative_prompt": "birds",
+        "seed": 7,
+    }
+
+
 def test_models_lists_every_model_with_its_price(shell: Shell) -> None:
     ended = shell.run("models")
     assert ended.code == 0, ended.err
@@ -160,6 +184,8 @@ def test_models_lists_every_model_with_its_price(shell: Shell) -> None:
         and "4k sound $0.28" in rows["veo-3.1-fast-generate-preview"]
     )
     assert [m["id"] for m in shell.run("models", "--json").json["models"]] == list(rows)
+    for row in rows.values():  # every model's lengths and qualities, in the person's shorthand
+        assert "  4/6/8  " in row and "  720p/1080p/4k  " in row
 
 
 def test_combine_joins_generations_into_the_file_named(
