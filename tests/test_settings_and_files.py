@@ -104,6 +104,17 @@ def test_a_refused_setting_is_one_sentence_naming_the_flag_and_variable(
     assert refused.value.message == message
 
 
+def test_a_refused_variable_is_named_as_the_variable_when_its_flag_was_not_typed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`--speed` can set the simulator's speed, but here the environment did: the person is pointed at what they
+    set, not at a flag they never typed."""
+    monkeypatch.setenv("VEO_MCP_SIMULATOR_SPEED", "fast")
+    with pytest.raises(SettingsError) as refused:
+        load_settings({"simulator_speed": "--speed"})
+    assert refused.value.message.startswith("VEO_MCP_SIMULATOR_SPEED: Input should be a valid number")
+
+
 def test_settings_come_from_the_users_config_folder_and_a_named_file_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

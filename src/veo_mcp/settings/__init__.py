@@ -448,9 +448,11 @@ def _field_of(location: tuple[int | str, ...]) -> str:
 def load_settings(flags: dict[str, str] | None = None, **overrides: object) -> Settings:
     """Settings from the environment, with `overrides` (None means "not given") validated like the environment.
 
-    `flags` maps a field to the command-line flag that set it, so an error names what the person typed.
+    `flags` maps a field to the command-line flag that can set it, so an error names what the person typed (the
+    flag when it was given, else the variable).
     """
     given = {name: value for name, value in overrides.items() if value is not None}
+    typed = {name: flag for name, flag in (flags or {}).items() if name in given}
     try:
         return Settings(**given)  # type: ignore[arg-type]
     except ValidationError as error:
@@ -458,5 +460,5 @@ def load_settings(flags: dict[str, str] | None = None, **overrides: object) -> S
         for item in error.errors():
             field = _field_of(item["loc"])
             shown = f" (given: {given[field]!r})" if field in given and field not in SECRET_FIELDS else ""
-            problems.append(f"{_source_name(field, flags or {}) if field else 'settings'}: {item['msg']}{shown}.")
+            problems.append(f"{_source_name(field, typed) if field else 'settings'}: {item['msg']}{shown}.")
         raise SettingsError(" ".join(problems)) from None
