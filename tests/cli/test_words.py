@@ -145,6 +145,8 @@ def test_estimate_prints_the_cost_and_sends_nothing(shell: Shell) -> None:
         "how            1 × 8 s at 4k with audio, $0.2808/s",
         "generate asks  yes: above the $2.00 threshold (VEO_MCP_CONFIRM_ABOVE); --yes confirms it",
     ]
+    unpriced = shell.run("estimate", "a red kite over dunes", "--model", "veo3.1-pro")  # EvoLink publishes no price
+    assert unpriced.code == 0 and unpriced.out.splitlines()[1] == "cost           at most $2.40 (173 credits)"
     cheap = shell.run("estimate", "a kite", "-n", "2", "--no-audio", "--json").json
     assert (cheap["usd"], cheap["billed_seconds"], cheap["payload"]["generate_audio"]) == (0.64, 8, False)
     assert not (shell.data / "veo-mcp.sqlite3").exists()  # nothing recorded, nothing to record

@@ -29,7 +29,13 @@ def estimate_command(settings: Settings, arguments: dict[str, Any], *, as_json: 
     cost = result["usd"]
     asks = cost is None or cost > threshold + 1e-9
     facts = [
-        Fact("cost", "unknown" if cost is None else f"{usd(cost)} ({round(result['credits'])} credits)"),
+        Fact(
+            "cost",
+            "unknown"
+            if cost is None
+            else f"{'at most ' if result['summary'].startswith('at most ') else ''}{usd(cost)} "
+            f"({round(result['credits'])} credits)",  # a model without a published price: its ceiling, said so
+        ),
         Fact("how", result["summary"].split(": ", 1)[-1]),
         Fact(
             "generate asks",
