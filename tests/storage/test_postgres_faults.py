@@ -159,7 +159,11 @@ async def test_a_refused_password_in_the_query_never_reaches_the_error() -> None
         refused = urlunsplit(parts._replace(netloc=f"{parts.username}@127.0.0.1:1", query=f"password={PASSWORD}"))
     with pytest.raises(StoreError) as raised:
         await Store.open(refused)
-    assert PASSWORD not in str(raised.value), raised.value
+    said = str(raised.value)
+    assert PASSWORD not in said, said
+    # Where it looked and what to check: the URL (password hidden) and the server behind it.
+    assert said.startswith("veo-mcp cannot reach its database at postgresql://"), said
+    assert said.endswith("Check VEO_MCP_DATABASE_URL and that the server is running."), said
 
 
 async def test_the_change_feed_hears_again_after_its_link_drops_and_rereads_what_it_missed() -> None:
