@@ -164,3 +164,18 @@ def test_a_postgres_error_is_shown_by_its_first_line_or_its_kind() -> None:
         "permission denied for schema veo"
     )
     assert _first_line(ValueError("  \n ")) == "ValueError"
+
+
+async def test_a_closing_store_folds_its_log_into_the_file_even_while_another_process_reads_it(tmp_path: Path) -> None:
+    """SQLite keeps writes in a write-ahead log beside the file. A stopped server folds it in (and empties it) even
+    when another process still has the file open, which would otherwise leave the log to grow with every start."""
+    path = tmp_path / "veo-mcp.sqlite3"
+    reader = await Store.open(path, new=True)
+    writer = await Store.open(path)
+    await writer.save_generation(_generation("task-unified-1-abc"))
+    log = path.with_name(path.name + "-wal")
+    assert log.stat().st_size > 0  # the control: the write is in the log
+    await writer.aclose()
+    assert log.stat().st_size == 0
+    assert [g.task_id for g in await reader.generations()] == ["task-unified-1-abc"]
+    await reader.aclose()

@@ -34,7 +34,7 @@ Reconnected = Callable[[], Awaitable[None]]
 class ChangeFeed:
     """NOTIFY/LISTEN on one channel per schema (replicas of one deployment share it; tests in other schemas don't)."""
 
-    def __init__(self, url: str, timeout_s: float = 15.0) -> None:
+    def __init__(self, url: str, timeout_s: float) -> None:
         self._url = url
         self._timeout_s = timeout_s
         self._channel = ""
