@@ -150,14 +150,16 @@ def _env(tmp_path: Path, simulator: SimulatorProcess) -> dict[str, str]:
     return env
 
 
-def _until(condition: Any, timeout_s: float = 60.0, what: str = "condition") -> Any:
+def _until(condition: Any, timeout_s: float = 60.0, what: str = "condition", log: Path | None = None) -> Any:
+    """`condition()` once it is true; a timeout says what was awaited and, given the servers' `log`, its last lines."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         value = condition()
         if value:
             return value
         time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+    tail = "".join(log.read_text(errors="replace").splitlines(keepends=True)[-40:]) if log and log.exists() else ""
+    raise AssertionError(f"timed out waiting for {what}" + (f"; the servers' last log lines:\n{tail}" if tail else ""))
 
 
 class FinalNameWatcher(threading.Thread):
@@ -294,7 +296,8 @@ def test_two_servers_share_a_data_dir_without_double_downloads(
                 lambda peer=peer, each=each: (
                     peer.tool("get_generation", {"task_id": each})["download_status"] == "saved"
                 ),
-                what="both servers to see every saved video",
+                what=f"both servers to see every saved video ({each})",
+                log=stderr_log,
             )
     paths = [sorted(f["path"] for f in p.tool("get_generation", {"task_id": task_id})["files"]) for p in (desktop, ide)]
     desktop.close()
