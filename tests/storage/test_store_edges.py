@@ -179,3 +179,25 @@ async def test_a_closing_store_folds_its_log_into_the_file_even_while_another_pr
     assert log.stat().st_size == 0
     assert [g.task_id for g in await reader.generations()] == ["task-unified-1-abc"]
     await reader.aclose()
+
+
+async def test_who_owns_a_generation_and_an_mcp_task_survives_a_restart(store: Store) -> None:
+    """Read back after a restart, Alice's generation and MCP task are still hers: not the local user's, whom every
+    other user's work would then be shown (and billed) to."""
+    from veo_mcp.storage.mcp_tasks import McpTaskRecord
+
+    await store.save_generation(_generation("task-unified-1-alice", owner="alice"))
+    record = McpTaskRecord(
+        task_id="mcp-task-1",
+        generation_task_id="task-unified-1-alice",
+        tool="generate_video",
+        call_result={},
+        created_at=time.time(),
+        ttl_ms=60_000,
+        principal="alice",
+    )
+    await store.save_mcp_task(record)
+    generation = await store.generation("task-unified-1-alice")
+    task = await store.mcp_task("mcp-task-1")
+    assert generation is not None and generation.owner == "alice"
+    assert task is not None and task.principal == "alice"
