@@ -147,3 +147,15 @@ def test_a_file_without_a_picture_gets_no_poster_and_the_log_says_why(
     said = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "veo_mcp.local.posters"]
     assert said == [("WARNING", f"no poster for task-empty: {video} has no {missing}")]
     assert not (tmp_path / "posters" / "task-empty-0.jpg").exists()
+
+
+def test_a_damaged_file_gets_no_poster_and_the_log_names_it(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Bytes that are no MP4 at all: PyAV's own error becomes one sentence naming the file, in the log only."""
+    damaged = tmp_path / "damaged.mp4"
+    damaged.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"not a movie" * 40)
+    generation = Generation(task_id="task-damaged", model="m", prompt="p", request={}, simulated=True)
+    generation.files = [SavedFile(path=str(damaged), bytes=damaged.stat().st_size, index=0)]
+    caplog.set_level(logging.WARNING, logger="veo_mcp.local.posters")
+    assert anyio.run(poster_of, generation, tmp_path) is None
+    [said] = [r.getMessage() for r in caplog.records if r.name == "veo_mcp.local.posters"]
+    assert said.startswith(f"no poster for task-damaged: {damaged} cannot be read as a video: "), said

@@ -33,8 +33,7 @@ def estimate_command(settings: Settings, arguments: dict[str, Any], *, as_json: 
             "cost",
             "unknown"
             if cost is None
-            else f"{'at most ' if result['summary'].startswith('at most ') else ''}{usd(cost)} "
-            f"({round(result['credits'])} credits)",  # a model without a published price: its ceiling, said so
+            else f"{'' if result['known'] else 'at most '}{usd(cost)} ({round(result['credits'])} credits)",
         ),
         Fact("how", result["summary"].split(": ", 1)[-1]),
         Fact(

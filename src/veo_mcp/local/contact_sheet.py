@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from veo_mcp.local.files import replaced_atomically
-from veo_mcp.local.pyav import load_pyav
+from veo_mcp.local.pyav import load_pyav, read_as_video
 
 COLUMNS = 4
 TILE_WIDTH = 320
@@ -28,21 +28,11 @@ def _grab(video: Path, width: int, height: int) -> Any:
     """The frame a third of the way into `video`, fitted into width×height (yuv420p); ValueError naming the file when
     it cannot be read as a video."""
     load_pyav()
-    import av.error
-
-    try:
-        return _grab_frame(video, width, height)
-    except av.error.FFmpegError as error:  # PyAV's own errors (a damaged file): said in one sentence, naming it
-        raise ValueError(f"{video} cannot be read as a video: {error}") from error
-
-
-def _grab_frame(video: Path, width: int, height: int) -> Any:
-    load_pyav()
     import av
 
     from veo_mcp.local.combine import fit_graph
 
-    with av.open(str(video)) as container:
+    with read_as_video(video), av.open(str(video)) as container:
         if not container.streams.video:
             raise ValueError(f"{video} has no video stream")
         stream = container.streams.video[0]

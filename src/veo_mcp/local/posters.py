@@ -16,7 +16,7 @@ import anyio
 
 from veo_mcp.core.generation import Generation
 from veo_mcp.local.files import replaced_atomically, slug
-from veo_mcp.local.pyav import load_pyav
+from veo_mcp.local.pyav import load_pyav, read_as_video
 
 MAX_POSTER_BYTES = 100_000
 MAX_WIDTH = 480
@@ -32,13 +32,8 @@ def poster_bytes(videos: list[Path], data_dir: Path, task_id: str) -> bytes | No
     existing = [video for video in videos if video.is_file()]
     if not existing:
         return None
-    load_pyav()
-    import av.error
-
-    try:
+    with read_as_video(existing[0]):
         return make_poster(existing[0], poster_path(data_dir, task_id)).read_bytes()
-    except av.error.FFmpegError as error:  # PyAV's own errors: a file that cannot be read as a video
-        raise ValueError(str(error)) from error
 
 
 def make_poster(video: Path, target: Path) -> Path:

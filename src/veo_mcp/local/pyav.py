@@ -10,6 +10,9 @@ the finished package.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 _first_import = threading.Lock()
 
@@ -19,3 +22,15 @@ def load_pyav() -> None:
     with _first_import:
         import av
         import av.error  # noqa: F401
+
+
+@contextmanager
+def read_as_video(video: Path) -> Iterator[None]:
+    """PyAV's own errors while reading `video` (a damaged file) as one ValueError that names it."""
+    load_pyav()
+    import av.error
+
+    try:
+        yield
+    except av.error.FFmpegError as error:
+        raise ValueError(f"{video} cannot be read as a video: {error}") from error
