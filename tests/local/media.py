@@ -128,6 +128,12 @@ def near(found: tuple[int, int, int], wanted: tuple[int, int, int]) -> bool:
     return min(PALETTE.values(), key=distance) == wanted
 
 
+def damaged_mp4(path: Path) -> Path:
+    """A file that starts like an MP4 and is none: what PyAV cannot read at all."""
+    path.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"not a movie" * 40)
+    return path
+
+
 def audio_only(path: Path) -> Path:
     """An MP4 with sound and no picture (one AAC frame of silence)."""
     with av.open(str(path), mode="w") as output:

@@ -19,6 +19,7 @@ from tests.local.media import (
     audio_only,
     clip,
     colour_at,
+    damaged_mp4,
     frameless,
     near,
     numbered,
@@ -105,8 +106,7 @@ def test_a_video_stream_without_a_frame_is_refused_naming_the_file(tmp_path: Pat
 
 def test_a_damaged_file_is_refused_naming_it(tmp_path: Path) -> None:
     """Bytes that are no MP4 at all: PyAV's own error becomes one sentence that names the file."""
-    damaged = tmp_path / "damaged.mp4"
-    damaged.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"not a movie" * 40)
+    damaged = damaged_mp4(tmp_path / "damaged.mp4")
     with pytest.raises(ValueError, match=f"^{re.escape(str(damaged))} cannot be read as a video: .+"):
         make_contact_sheet([damaged], tmp_path / "sheet.jpg")
     assert not (tmp_path / "sheet.jpg").exists()

@@ -24,6 +24,7 @@ from tests.local.media import (
     audio_only,
     clip,
     colour_at,
+    damaged_mp4,
     frame_of,
     frameless,
     near,
@@ -151,8 +152,7 @@ def test_a_file_without_a_picture_gets_no_poster_and_the_log_says_why(
 
 def test_a_damaged_file_gets_no_poster_and_the_log_names_it(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """Bytes that are no MP4 at all: PyAV's own error becomes one sentence naming the file, in the log only."""
-    damaged = tmp_path / "damaged.mp4"
-    damaged.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"not a movie" * 40)
+    damaged = damaged_mp4(tmp_path / "damaged.mp4")
     generation = Generation(task_id="task-damaged", model="m", prompt="p", request={}, simulated=True)
     generation.files = [SavedFile(path=str(damaged), bytes=damaged.stat().st_size, index=0)]
     caplog.set_level(logging.WARNING, logger="veo_mcp.local.posters")
